@@ -1,0 +1,85 @@
+"""Message texts from ``prompts/messages.yaml``.
+
+Texts live outside Python so a coach can reword or translate them. Placeholders are checked when the file
+loads: a misspelt ``{coach_nmae}`` fails at start-up with the key's name rather than in front of a client.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from importlib import resources
+from typing import Final
+
+import yaml
+
+#: Placeholders each text may use; anything else in a prompts file is an error.
+PLACEHOLDERS: Final[Mapping[str, frozenset[str]]] = {
+    "privacy_notice": frozenset({"coach_name"}),
+    "intro": frozenset({"client_name", "count"}),
+    "question": frozenset({"number", "count", "text"}),
+    "previous_answer": frozenset({"answer"}),
+    "skip_label": frozenset(),
+    "hint_scale": frozenset({"min", "max", "labels"}),
+    "hint_text": frozenset(),
+    "hint_out_of_range": frozenset({"value", "min", "max"}),
+    "going_back": frozenset(),
+    "back_at_start": frozenset(),
+    "stale_choice": frozenset(),
+    "completed": frozenset({"coach_name"}),
+    "skipped_all": frozenset(),
+    "pause_needs_duration": frozenset(),
+    "paused": frozenset({"until"}),
+    "stopped": frozenset({"coach_name"}),
+    "resumed": frozenset(),
+    "already_active": frozenset(),
+    "no_open_checkin": frozenset(),
+    "help": frozenset(),
+    "unknown_sender": frozenset(),
+    "coach_alert_title": frozenset({"client_name", "severity"}),
+    "coach_alert_reason": frozenset({"reason"}),
+    "coach_alert_words": frozenset({"client_name", "text"}),
+    "reason_low_score": frozenset({"question", "value", "floor", "min", "max"}),
+}
+
+
+class TextsError(ValueError):
+    """A prompts file is missing a text or uses a placeholder the bot does not provide."""
+
+
+class Texts:
+    """The texts of one language, rendered with ``render(key, **values)``."""
+
+    __slots__ = ("_texts", "language")
+
+    def __init__(self, language: str, texts: Mapping[str, str]) -> None:
+        missing = sorted(set(PLACEHOLDERS) - set(texts))
+        if missing:
+            raise TextsError(f"messages[{language}] is missing texts: {', '.join(missing)}")
+        for key, text in texts.items():
+            allowed = PLACEHOLDERS.get(key)
+            if allowed is None:
+                raise TextsError(f"messages[{language}].{key}: unknown text key")
+            used = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+            unknown = used - allowed
+            if unknown:
+                raise TextsError(
+                    f"messages[{language}].{key}: unknown placeholder(s) {sorted(unknown)}; "
+                    f"allowed: {sorted(allowed) or 'none'}"
+                )
+        self.language = language
+        self._texts = dict(texts)
+
+    def render(self, key: str, **values: object) -> str:
+        return self._texts[key].format(**values)
+
+
+def load_texts(language: str = "en") -> Texts:
+    source = resources.files("prompts").joinpath("messages.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(source)
+    if not isinstance(data, dict) or not isinstance(data.get(language), dict):
+        raise TextsError(f"prompts/messages.yaml has no texts for language '{language}'")
+    texts = data[language]
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in texts.items()):
+        raise TextsError(f"prompts/messages.yaml: every text under '{language}' must be a string")
+    return Texts(language, texts)

@@ -1,0 +1,181 @@
+"""Cadence slot maths: when a client's check-ins fall, as aware UTC instants.
+
+Everything here is a pure function of the cadence, the client's time zone and an injected instant, so
+the scheduler, ``checkin validate`` and the tests agree on every slot, DST days included.
+
+The rules, in the client's local time:
+
+* ``every: Nd at HH:MM`` fires on ``anchor + k*N`` days, ``k >= 0``. The anchor is ``start`` or, when the
+  cadence has none, 1970-01-01, a fixed date so that slots never move when the bot restarts.
+* ``every: Nw on [...] at HH:MM`` fires on the listed weekdays of every N-th week, weeks being counted
+  from the Monday of the anchor's week (1969-12-29 without ``start``).
+* ``cron`` is a 5-field crontab (minute hour day-of-month month day-of-week). Weekday numbers follow
+  crontab (0 and 7 are Sunday, 1 Monday), not APScheduler 3, which counts 0 as Monday. When both the
+  day of month and the day of week are restricted, a day must match both (APScheduler's rule; classic
+  cron fires when either matches).
+* No slot falls before ``start`` (local midnight).
+* A local time that does not exist (the spring-forward gap) is read with the offset in force before the
+  change, i.e. it is shifted forward by the gap: 02:30 on 2026-03-08 in New York is 03:30 EDT. A local
+  time that happens twice (fall back) is the first occurrence. Each wall-clock time therefore yields
+  exactly one instant (PEP 495 ``fold=0``).
+* A slot inside ``quiet_hours`` moves to the end of the quiet hours (the next day's end when they wrap
+  midnight and the slot lies before midnight). Slots that collapse onto the same instant count once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+if TYPE_CHECKING:
+    from bot.config.models import Cadence, QuietHours
+
+#: How far ahead a search looks before concluding that a cadence has no more slots: four years and a
+#: little, so that a cron on 29 February still finds its next slot.
+SEARCH_HORIZON = timedelta(days=4 * 366 + 2)
+
+_EPOCH = date(1970, 1, 1)
+_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def next_slots(
+    cadence: Cadence,
+    tz: ZoneInfo,
+    after: datetime,
+    count: int,
+    *,
+    horizon: timedelta = SEARCH_HORIZON,
+) -> list[datetime]:
+    """Up to ``count`` slots strictly after ``after``, increasing, as aware UTC datetimes.
+
+    Fewer (possibly none) are returned when the cadence has no more slots within ``horizon``.
+    """
+    if after.tzinfo is None:
+        raise ValueError("next_slots needs a timezone-aware 'after'")
+    after = after.astimezone(UTC)
+    local_after = after.astimezone(tz).replace(tzinfo=None)
+    # Start early enough to catch a slot that the DST or quiet-hours shift pushed past ``after``.
+    margin = timedelta(days=2 if cadence.quiet_hours else 1)
+    slots: list[datetime] = []
+    if count <= 0:
+        return slots
+    for wall in _wall_times(cadence, local_after - margin, local_after + horizon):
+        slot = _place(wall, tz, cadence.quiet_hours)
+        if slot > after and (not slots or slot > slots[-1]):
+            slots.append(slot)
+            if len(slots) == count:
+                break
+    return slots
+
+
+def cron_trigger(expression: str) -> CronTrigger:
+    """Parse a 5-field crontab into a trigger that walks wall-clock time (raises ``ValueError``).
+
+    The trigger is built on UTC, which has no DST, because APScheduler 3 revisits the repeated hour
+    when clocks fall back (and can even step backwards); this module applies its own DST rule instead.
+    """
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 fields (minute hour day month weekday), found {len(fields)}")
+    fields[4] = _crontab_weekdays(fields[4])
+    try:
+        return CronTrigger.from_crontab(" ".join(fields), timezone=UTC)
+    except Exception as exc:  # APScheduler reports bad fields with assorted exception types
+        raise ValueError(str(exc)) from None
+
+
+def _wall_times(cadence: Cadence, first: datetime, last: datetime) -> Iterator[datetime]:
+    """Candidate local (naive) times in ``[first, last]``, increasing, before DST and quiet hours."""
+    if cadence.start is not None:
+        first = max(first, datetime.combine(cadence.start, time.min))
+    if cadence.cron is not None:
+        yield from _cron_times(cadence.cron, first, last)
+        return
+    assert cadence.every is not None and cadence.at is not None
+    anchor = cadence.start or _EPOCH
+    at = cadence.at
+    if cadence.every.unit == "d":
+        step = cadence.every.count
+        behind = (first.date() - anchor).days
+        day = anchor + timedelta(days=max(0, -(-behind // step)) * step)
+        while (wall := datetime.combine(day, at)) <= last:
+            if wall >= first:
+                yield wall
+            day += timedelta(days=step)
+        return
+    weekdays = {_CRON_WEEKDAYS.index(name) for name in cadence.on or ()}
+    monday = anchor - timedelta(days=anchor.weekday())
+    day = max(first.date(), anchor)
+    while (wall := datetime.combine(day, at)) <= last:
+        in_week = ((day - monday).days // 7) % cadence.every.count == 0
+        if in_week and day.isoweekday() % 7 in weekdays and wall >= first:
+            yield wall
+        day += timedelta(days=1)
+
+
+def _cron_times(expression: str, first: datetime, last: datetime) -> Iterator[datetime]:
+    trigger = cron_trigger(expression)
+    # Without an end date APScheduler searches up to the year 9999 for an impossible date (31 Feb).
+    trigger.end_date = last.replace(tzinfo=UTC)
+    cursor: Any = first.replace(tzinfo=UTC)
+    while (fire := trigger.get_next_fire_time(None, cursor)) is not None:
+        yield fire.replace(tzinfo=None)
+        cursor = fire + timedelta(microseconds=1)
+
+
+def _place(wall: datetime, tz: ZoneInfo, quiet: QuietHours | None) -> datetime:
+    """Turn a local wall time into the UTC instant it is sent at."""
+    instant = _instant(wall, tz)
+    if quiet is None:
+        return instant
+    local = instant.astimezone(tz).replace(tzinfo=None)
+    moment = local.time()
+    if quiet.start < quiet.end:
+        inside_today = quiet.start <= moment < quiet.end
+        end_day = local.date()
+    else:
+        inside_today = moment >= quiet.start or moment < quiet.end
+        end_day = local.date() + timedelta(days=1) if moment >= quiet.start else local.date()
+    if not inside_today:
+        return instant
+    return max(instant, _instant(datetime.combine(end_day, quiet.end), tz))
+
+
+def _instant(wall: datetime, tz: ZoneInfo) -> datetime:
+    return wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def _crontab_weekdays(field: str) -> str:
+    """Rewrite a crontab day-of-week field with day names, which APScheduler reads the crontab way."""
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        body, slash, step_text = part.partition("/")
+        if slash and not step_text.isdigit():
+            raise ValueError(f"bad step in weekday field {field!r}")
+        step = int(step_text) if slash else 1
+        if step < 1:
+            raise ValueError(f"bad step in weekday field {field!r}")
+        if body == "*":
+            low, high = 0, 6
+        else:
+            low_text, dash, high_text = body.partition("-")
+            low = _crontab_day(low_text, field)
+            high = _crontab_day(high_text, field) if dash else (6 if slash else low)
+            if high < low:
+                raise ValueError(f"weekday range must run forwards in {field!r}")
+        days.update(day % 7 for day in range(low, high + 1, step))
+    return ",".join(_CRON_WEEKDAYS[day] for day in sorted(days))
+
+
+def _crontab_day(text: str, field: str) -> int:
+    if text.isdigit() and int(text) <= 7:
+        return int(text)
+    if text.lower() in _CRON_WEEKDAYS:
+        return _CRON_WEEKDAYS.index(text.lower())
+    raise ValueError(f"unknown weekday {text!r} in {field!r}")

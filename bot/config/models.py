@@ -1,0 +1,341 @@
+"""The shape of ``config.yaml``: who is coached by whom, when they are asked, and how alerts behave.
+
+Every model forbids unknown keys, because a misspelt key (``remind_afer``) silently falling back to a
+default is the hardest config mistake to notice. References between sections (a client's coach,
+cadence and question set) are checked in ``references.py`` against the raw data so that they are
+reported even when some other part of the file fails validation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from typing import Annotated, ClassVar, Literal, Self
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, available_timezones
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from bot.cadence import SEARCH_HORIZON, cron_trigger, next_slots
+from bot.config.errors import did_you_mean
+from bot.config.secrets import is_reference
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+_ID = re.compile(r"^[a-z][a-z0-9_-]*$")
+_SET_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_DURATION = re.compile(r"^([0-9]{1,9})([mhdw])$")
+_EVERY = re.compile(r"^([0-9]{1,9})([dw])$")
+_CLOCK = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_LONGEST = timedelta(days=365)
+#: A cadence without ``start`` is checked from here; 5-field crons and the epoch-anchored intervals
+#: repeat, so any fixed date answers "does it ever fire?".
+_REFERENCE_START = date(2000, 1, 1)
+
+
+def _check_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError("must be a lowercase id: a letter, then letters, digits, '-' or '_'")
+    return value
+
+
+def _check_set_name(value: str) -> str:
+    if not _SET_ID.match(value):
+        raise ValueError("must be a lowercase id: a letter, then letters, digits or '_'")
+    return value
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _check_timezone(value: str) -> str:
+    if value not in _zones():
+        raise ValueError(f"unknown time zone '{value}'{did_you_mean(value, _zones())}")
+    return value
+
+
+def _parse_duration(value: object) -> timedelta:
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("expected a duration such as 30m, 24h, 7d or 2w")
+    duration = int(match[1]) * _UNITS[match[2]]
+    if not timedelta(0) < duration <= _LONGEST:
+        raise ValueError("a duration must be more than zero and at most 365d")
+    return duration
+
+
+def _parse_clock(value: object) -> time:
+    match = _CLOCK.match(value) if isinstance(value, str) else None
+    if match is None or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError('expected a local time "HH:MM" between "00:00" and "23:59"')
+    return time(int(match[1]), int(match[2]))
+
+
+Id = Annotated[str, AfterValidator(_check_id)]
+SetName = Annotated[str, AfterValidator(_check_set_name)]
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+ClockTime = Annotated[time, BeforeValidator(_parse_clock)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Every:
+    """``every: 2w`` as ``Every(2, "w")``: weeks and days schedule differently, so the unit is kept."""
+
+    count: int
+    unit: Literal["d", "w"]
+
+
+def _parse_every(value: object) -> Every | None:
+    if value is None:
+        return None
+    match = _EVERY.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("expected an interval such as 1d, 3d, 1w or 2w")
+    every = Every(int(match[1]), "d" if match[2] == "d" else "w")
+    limit = 365 if every.unit == "d" else 52
+    if not 1 <= every.count <= limit:
+        raise ValueError(f"the interval must be between 1{every.unit} and {limit}{every.unit}")
+    return every
+
+
+class Database(_Strict):
+    url: str = "sqlite+aiosqlite:///./checkin.sqlite3"
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, url: str) -> str:
+        if is_reference(url):
+            return url
+        if "://" not in url:
+            raise ValueError("expected a database URL such as sqlite+aiosqlite:///./checkin.sqlite3")
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            raise ValueError("the database URL cannot be parsed") from None
+        if password:
+            raise ValueError(
+                "the URL contains a password; write url: ${CHECKIN_DATABASE_URL} "
+                "and put the URL in that environment variable"
+            )
+        return url
+
+
+class _Secrets(_Strict):
+    """Platform credentials: only ``${ENV_VAR}`` references, so tokens never sit in a file."""
+
+    env_prefix: ClassVar[str]
+
+    @field_validator("*")
+    @classmethod
+    def _reference_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or is_reference(value):
+            return value
+        variable = f"{cls.env_prefix}_{(info.field_name or '').upper()}"
+        raise ValueError(
+            f"secrets must not be written in the config; write ${{{variable}}} here "
+            f"and set the {variable} environment variable"
+        )
+
+
+class SlackPlatform(_Secrets):
+    env_prefix: ClassVar[str] = "SLACK"
+    bot_token: str
+    app_token: str | None = None
+    signing_secret: str | None = None
+
+
+class TelegramPlatform(_Secrets):
+    env_prefix: ClassVar[str] = "TELEGRAM"
+    bot_token: str
+
+
+class Platforms(_Strict):
+    slack: SlackPlatform | None = None
+    telegram: TelegramPlatform | None = None
+
+
+class Alerts(_Strict):
+    low_score_floor: int = Field(2, ge=1, le=5)
+    cooldown: Duration = timedelta(days=7)
+
+
+class QuietHours(_Strict):
+    start: ClockTime
+    end: ClockTime
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if self.start == self.end:
+            raise ValueError("quiet hours need different start and end times")
+        return self
+
+
+class Cadence(_Strict):
+    every: Annotated[Every | None, BeforeValidator(_parse_every)] = None
+    cron: str | None = None
+    on: tuple[Weekday, ...] | None = None
+    at: ClockTime | None = None
+    start: date | None = None
+    quiet_hours: QuietHours | None = None
+    remind_after: Duration = timedelta(hours=24)
+    reminders: int = Field(1, ge=0, le=5)
+    expire_after: Duration = timedelta(hours=72)
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                cron_trigger(value)
+            except ValueError as exc:
+                raise ValueError(f"invalid cron expression: {exc}") from None
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _plausible_start(cls, value: date | None) -> date | None:
+        if value is not None and not 2000 <= value.year <= 2999:
+            raise ValueError("start must be a date between the years 2000 and 2999")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        problems = self._shape_problems()
+        if self.expire_after <= self.remind_after * self.reminders:
+            problems.append("expire_after must be longer than remind_after × reminders")
+        if not problems and not self._fires():
+            since = f" from {self.start}" if self.start else ""
+            problems.append(f"this cadence never fires (no slot in the four years{since})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _shape_problems(self) -> list[str]:
+        if (self.every is None) == (self.cron is None):
+            return ["give exactly one of 'every' or 'cron'"]
+        if self.cron is not None:
+            return [f"'{key}' cannot be used with 'cron'" for key in ("on", "at") if getattr(self, key) is not None]
+        assert self.every is not None
+        problems = [] if self.at is not None else ["'at' is required with 'every'"]
+        if self.every.unit == "w" and self.on is None:
+            problems.append("'on' (the weekdays) is required with 'every: Nw'")
+        if self.every.unit == "d" and self.on is not None:
+            problems.append("'on' works only with weekly intervals ('every: Nw')")
+        return problems
+
+    def _fires(self) -> bool:
+        start = datetime.combine(self.start or _REFERENCE_START, time.min, UTC)
+        after = start - timedelta(microseconds=1)
+        return bool(next_slots(self, ZoneInfo("UTC"), after, 1, horizon=SEARCH_HORIZON))
+
+
+class SlackIdentity(_Strict):
+    """A Slack user, by id or by the e-mail Slack can look up."""
+
+    user_id: str | None = None
+    email: str | None = None
+
+    @field_validator("user_id")
+    @classmethod
+    def _user_id(cls, value: str | None) -> str | None:
+        if value is not None and not _SLACK_USER.match(value):
+            raise ValueError("expected a Slack user id such as U0123ABCD")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError("expected an e-mail address")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.user_id is None) == (self.email is None):
+            raise ValueError("give exactly one of 'user_id' or 'email'")
+        return self
+
+
+class TelegramIdentity(_Strict):
+    """Empty on purpose: a Telegram chat is bound later through a one-time invite link."""
+
+
+class Coach(_Strict):
+    id: Id
+    name: str = Field(min_length=1)
+    timezone: TimeZoneName
+    slack: SlackIdentity | None = None
+    telegram: TelegramIdentity | None = None
+    digest: Literal["weekly", "daily", "off"] = "weekly"
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Self:
+        if self.slack is None and self.telegram is None:
+            raise ValueError("a coach needs 'slack' or 'telegram' (or both) so alerts can reach them")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Goal(_Strict):
+    id: Id
+    title: str = Field(min_length=1)
+    active: bool = True
+
+
+class Client(_Strict):
+    id: Id
+    name: str = Field(min_length=1)
+    coach: str
+    timezone: TimeZoneName
+    cadence: str
+    question_set: str = "default"
+    language: str = Field("en", pattern=_LANGUAGE.pattern)
+    slack: SlackIdentity | None = None
+    telegram: TelegramIdentity | None = None
+    paused_until: date | None = None
+    goals: tuple[Goal, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> Self:
+        if (self.slack is None) == (self.telegram is None):
+            raise ValueError("a client needs exactly one of 'slack' or 'telegram'")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Config(_Strict):
+    database: Database = Database()
+    platforms: Platforms = Platforms()
+    alerts: Alerts = Alerts()
+    question_sets: dict[SetName, Annotated[str, Field(min_length=1)]] = {}
+    cadences: dict[Id, Cadence] = {}
+    coaches: tuple[Coach, ...]
+    clients: tuple[Client, ...] = ()

@@ -1,0 +1,485 @@
+"""config.yaml loading: every bad input is reported, all at once, at the right line."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import time, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.config import (
+    Config,
+    ConfigError,
+    MissingSecretError,
+    load_config,
+    referenced_variables,
+    resolve_secret,
+    unset_variables,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config.example.yaml"
+
+BASE = """\
+platforms:
+  slack:
+    bot_token: ${SLACK_BOT_TOKEN}
+cadences:
+  weekly:
+    every: 1w
+    on: [mon, thu]
+    at: "09:00"
+coaches:
+  - id: maya
+    name: Maya Chen
+    timezone: Europe/London
+    slack: {user_id: U0MAYA0001}
+clients:
+  - id: dana
+    name: Dana Whitfield
+    coach: maya
+    timezone: Europe/Paris
+    cadence: weekly
+    slack: {email: dana@example.com}
+    goals:
+      - id: delegate
+        title: Delegate the quarterly planning
+"""
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty folder so issues name the file as ``config.yaml``, as an admin would type it."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write(text: str, name: str = "config.yaml") -> Path:
+    path = Path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def issues_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(text))
+    return [str(issue) for issue in caught.value.issues]
+
+
+def test_example_validates() -> None:
+    config = load_config(EXAMPLE)
+    assert [coach.id for coach in config.coaches] == ["maya", "tomas"]
+    assert [client.id for client in config.clients] == ["dana", "sam", "lee"]
+    assert set(config.cadences) == {"weekly", "fortnightly-monday"}
+    slack_clients = [client for client in config.clients if client.slack is not None]
+    assert {bool(client.slack and client.slack.user_id) for client in slack_clients} == {True, False}
+    assert any(client.telegram is not None for client in config.clients)
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_base_config_loads_with_defaults() -> None:
+    config = load_config(write(BASE))
+    assert config.database.url == "sqlite+aiosqlite:///./checkin.sqlite3"
+    assert config.alerts.low_score_floor == 2
+    assert config.alerts.cooldown == timedelta(days=7)
+    client = config.clients[0]
+    assert (client.question_set, client.language, client.goals[0].active) == ("default", "en", True)
+    assert config.coaches[0].digest == "weekly"
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_unknown_key_points_at_the_key_and_suggests_the_closest() -> None:
+    text = BASE.replace("    timezone: Europe/Paris\n", "    timezone: Europe/Paris\n    langauge: fr\n")
+    assert issues_of(text) == ["config.yaml:19 clients[0].langauge: unknown key 'langauge' (did you mean 'language'?)"]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_unknown_top_level_key() -> None:
+    assert issues_of("cadense: {}\n" + BASE) == [
+        "config.yaml:1 cadense: unknown key 'cadense' (did you mean 'cadences'?)"
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_client_naming_a_missing_coach() -> None:
+    assert issues_of(BASE.replace("coach: maya", "coach: mya")) == [
+        "config.yaml:17 clients[0].coach: unknown coach 'mya' (did you mean 'maya'?)"
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_client_naming_a_missing_cadence_and_question_set() -> None:
+    text = BASE.replace("cadence: weekly", "cadence: weekley\n    question_set: defualt")
+    assert issues_of(text) == [
+        "config.yaml:19 clients[0].cadence: unknown cadence 'weekley' (did you mean 'weekly'?)",
+        "config.yaml:20 clients[0].question_set: unknown question set 'defualt' (did you mean 'default'?)",
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_duplicate_ids() -> None:
+    text = """\
+        platforms:
+          slack:
+            bot_token: ${SLACK_BOT_TOKEN}
+          telegram:
+            bot_token: ${TELEGRAM_BOT_TOKEN}
+        cadences:
+          daily: {every: 1d, at: "09:00"}
+        coaches:
+          - id: maya
+            name: Maya Chen
+            timezone: Europe/London
+            slack: {user_id: U0MAYA0001}
+          - id: maya
+            name: Maya Two
+            timezone: UTC
+            telegram: {}
+        clients:
+          - id: dana
+            name: Dana Whitfield
+            coach: maya
+            timezone: Europe/Paris
+            cadence: daily
+            telegram: {}
+            goals:
+              - {id: delegate, title: Delegate}
+              - {id: delegate, title: Again}
+          - id: dana
+            name: Dana Again
+            coach: maya
+            timezone: Europe/Paris
+            cadence: daily
+            telegram: {}
+        """
+    assert issues_of(text) == [
+        "config.yaml:13 coaches[1].id: duplicate id 'maya' (already used on line 9)",
+        "config.yaml:26 clients[0].goals[1].id: duplicate id 'delegate' (already used on line 25)",
+        "config.yaml:27 clients[1].id: duplicate id 'dana' (already used on line 18)",
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_literal_token_tells_the_admin_which_variable_to_use() -> None:
+    issues = issues_of(BASE.replace("${SLACK_BOT_TOKEN}", "xoxb-1234-secret"))
+    assert issues == [
+        "config.yaml:3 platforms.slack.bot_token: secrets must not be written in the config; "
+        "write ${SLACK_BOT_TOKEN} here and set the SLACK_BOT_TOKEN environment variable"
+    ]
+    assert "xoxb" not in issues[0]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_database_url_with_a_password_is_refused() -> None:
+    text = 'database:\n  url: "postgresql+asyncpg://bot:hunter2@db/checkin"\n' + BASE
+    [issue] = issues_of(text)
+    assert issue.startswith(
+        "config.yaml:2 database.url: the URL contains a password; write url: ${CHECKIN_DATABASE_URL}"
+    )
+    assert "hunter2" not in issue
+
+
+@pytest.mark.usefixtures("in_tmp")
+@pytest.mark.parametrize(
+    ("cadence", "expected"),
+    [
+        ('cron: "0 9 31 2 *"', "config.yaml:5 cadences.weekly: this cadence never fires (no slot in the four years)"),
+        (
+            "every: 1w\n    on: []\n    at: '09:00'\n    start: 2026-01-05",
+            "config.yaml:5 cadences.weekly: this cadence never fires (no slot in the four years from 2026-01-05)",
+        ),
+        (
+            "every: 1d\n    at: '09:00'\n    quiet_hours: {start: '08:00', end: '08:00'}",
+            "config.yaml:8 cadences.weekly.quiet_hours: quiet hours need different start and end times",
+        ),
+    ],
+)
+def test_never_firing_cadence(cadence: str, expected: str) -> None:
+    text = BASE.replace('every: 1w\n    on: [mon, thu]\n    at: "09:00"', cadence)
+    assert issues_of(text) == [expected]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_leap_day_cron_fires() -> None:
+    config = load_config(write(BASE.replace('every: 1w\n    on: [mon, thu]\n    at: "09:00"', 'cron: "0 9 29 2 *"')))
+    assert config.cadences["weekly"].cron == "0 9 29 2 *"
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_unknown_time_zone_with_suggestion() -> None:
+    assert issues_of(BASE.replace("Europe/Paris", "Europe/Pariss")) == [
+        "config.yaml:18 clients[0].timezone: unknown time zone 'Europe/Pariss' (did you mean 'Europe/Paris'?)"
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_yaml_syntax_error_has_its_line() -> None:
+    assert issues_of(BASE.replace("    every: 1w\n", "    every: 1w\n   bad indent: x\n")) == [
+        "config.yaml:7: YAML syntax error: expected <block end>, but found '<block mapping start>'"
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_yaml_syntax_error_exact_line() -> None:
+    [issue] = issues_of("coaches:\n  - id: maya\n    name: 'unterminated\n")
+    assert issue == "config.yaml:4: YAML syntax error: found unexpected end of stream"
+
+
+@pytest.mark.usefixtures("in_tmp")
+@pytest.mark.parametrize("value", ["24", "24 h", "1y", "0h", "-2h", "400d", "24H"])
+def test_bad_duration(value: str) -> None:
+    [issue] = issues_of(BASE.replace('at: "09:00"', f'at: "09:00"\n    remind_after: "{value}"'))
+    assert issue.startswith("config.yaml:9 cadences.weekly.remind_after: ")
+    assert "30m, 24h, 7d or 2w" in issue or "at most 365d" in issue
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_expiry_must_outlast_the_reminders() -> None:
+    text = BASE.replace('at: "09:00"', 'at: "09:00"\n    remind_after: 24h\n    reminders: 3\n    expire_after: 72h')
+    assert issues_of(text) == [
+        "config.yaml:5 cadences.weekly: expire_after must be longer than remind_after × reminders"
+    ]
+
+
+def test_many_errors_are_reported_at_once_with_exact_lines(in_tmp: Path) -> None:
+    text = """\
+        alerts:
+          low_score_floor: 9
+          cooldown: soon
+        cadences:
+          weekly:
+            every: 1w
+            on: [mon, thurs]
+            at: "25:00"
+        coaches:
+          - id: maya
+            name: Maya Chen
+            timezone: Europe/Londn
+            slack: {user_id: U0MAYA0001}
+            digest: hourly
+        clients:
+          - id: dana
+            name: Dana Whitfield
+            coach: maya
+            timezone: Europe/Paris
+            cadence: monthly
+            slack: {email: dana@example.com}
+            colour: blue
+          - id: Lee
+            coach: tomas
+            timezone: Asia/Seoul
+            cadence: weekly
+            telegram: {}
+        """
+    assert issues_of(text) == [
+        "config.yaml:2 alerts.low_score_floor: input should be less than or equal to 5",
+        "config.yaml:3 alerts.cooldown: expected a duration such as 30m, 24h, 7d or 2w",
+        "config.yaml:7 cadences.weekly.on[1]: input should be 'mon', 'tue', 'wed', 'thu', 'fri', 'sat' or 'sun'",
+        'config.yaml:8 cadences.weekly.at: expected a local time "HH:MM" between "00:00" and "23:59"',
+        "config.yaml:12 coaches[0].timezone: unknown time zone 'Europe/Londn' (did you mean 'Europe/London'?)",
+        "config.yaml:13 coaches[0].slack: uses Slack, but platforms.slack is not configured",
+        "config.yaml:14 coaches[0].digest: input should be 'weekly', 'daily' or 'off'",
+        "config.yaml:20 clients[0].cadence: unknown cadence 'monthly'",
+        "config.yaml:21 clients[0].slack: uses Slack, but platforms.slack is not configured",
+        "config.yaml:22 clients[0].colour: unknown key 'colour'",
+        "config.yaml:23 clients[1].id: must be a lowercase id: a letter, then letters, digits, '-' or '_'",
+        "config.yaml:23 clients[1].name: required, but missing",
+        "config.yaml:24 clients[1].coach: unknown coach 'tomas'",
+        "config.yaml:27 clients[1].telegram: uses Telegram, but platforms.telegram is not configured",
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_duplicate_mapping_keys_are_errors() -> None:
+    text = BASE.replace("    name: Dana Whitfield\n", "    name: Dana Whitfield\n    name: Dana W\n")
+    assert issues_of(text) == ["config.yaml:17 clients[0].name: duplicate key (first given on line 16)"]
+
+
+@pytest.mark.usefixtures("in_tmp")
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "config.yaml: the file is empty"),
+        ("# only a comment\n", "config.yaml: the file is empty"),
+        ("- a\n- b\n", "config.yaml:1: expected a mapping of settings (key: value), found a list"),
+        ("just words\n", "config.yaml:1: expected a mapping of settings (key: value), found a single value"),
+        ("a: *nowhere\n", "config.yaml:1: YAML syntax error: found undefined alias 'nowhere'"),
+        ("--- {}\n--- {}\n", "config.yaml:2: YAML syntax error: but found another document"),
+    ],
+)
+def test_unusable_files(text: str, expected: str) -> None:
+    assert issues_of(text) == [expected]
+
+
+def test_missing_file_and_directory(in_tmp: Path) -> None:
+    with pytest.raises(ConfigError) as missing:
+        load_config(Path("nope.yaml"))
+    assert [str(issue) for issue in missing.value.issues] == ["nope.yaml: no such file"]
+    (in_tmp / "folder").mkdir()
+    with pytest.raises(ConfigError) as folder:
+        load_config(Path("folder"))
+    assert [str(issue) for issue in folder.value.issues] == ["folder: is a directory, not a YAML file"]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_non_utf8_file_reports_the_line() -> None:
+    Path("config.yaml").write_bytes(b"coaches: []\nname: caf\xe9\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(Path("config.yaml"))
+    assert [str(issue) for issue in caught.value.issues] == ["config.yaml:2: the file is not UTF-8 text"]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_yaml_1_1_surprises_are_read_as_written() -> None:
+    """``on``, ``off`` and an unquoted 21:00 would be True, False and 1260 under YAML 1.1 rules."""
+    text = BASE.replace('at: "09:00"', "at: 9:00\n    quiet_hours: {start: 21:00, end: 07:30}")
+    text = text.replace("    slack: {user_id: U0MAYA0001}\n", "    slack: {user_id: U0MAYA0001}\n    digest: off\n")
+    config = load_config(write(text))
+    cadence = config.cadences["weekly"]
+    assert cadence.on == ("mon", "thu")
+    assert cadence.at == time(9, 0)
+    assert cadence.quiet_hours is not None and cadence.quiet_hours.start == time(21, 0)
+    assert config.coaches[0].digest == "off"
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_anchors_and_merge_keys_work() -> None:
+    text = BASE.replace("  weekly:\n", "  weekly: &weekly\n") + "cadences_note: x\n"
+    text = text.replace("cadences_note: x\n", "")
+    text = text.replace("coaches:\n", "  weekly-late:\n    <<: *weekly\n    at: '17:00'\ncoaches:\n")
+    config = load_config(write(text))
+    assert config.cadences["weekly-late"].at == time(17, 0)
+    assert config.cadences["weekly-late"].on == ("mon", "thu")
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_alias_bomb_and_recursive_alias_are_refused() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
+    )
+    assert issues_of(bomb) == ["config.yaml: the YAML expands to too many values (alias bomb?)"]
+    assert issues_of("a: &a [*a]\n") == ["config.yaml:1 a[0]: an alias refers to itself"]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_question_set_name_default_is_reserved() -> None:
+    text = "question_sets:\n  default: ./mine.yaml\n" + BASE
+    assert issues_of(text) == [
+        "config.yaml:2 question_sets.default: 'default' is a built-in question set; choose another name"
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_client_needs_exactly_one_platform_and_coach_needs_one() -> None:
+    text = BASE.replace("    slack: {user_id: U0MAYA0001}\n", "").replace("    slack: {email: dana@example.com}\n", "")
+    assert issues_of(text) == [
+        "config.yaml:10 coaches[0]: a coach needs 'slack' or 'telegram' (or both) so alerts can reach them",
+        "config.yaml:14 clients[0]: a client needs exactly one of 'slack' or 'telegram'",
+    ]
+
+
+def test_secrets_resolve_at_use_time(in_tmp: Path) -> None:
+    text = BASE.replace("platforms:\n", "database:\n  url: ${CHECKIN_DATABASE_URL}\nplatforms:\n")
+    config = load_config(write(text))
+    assert referenced_variables(config) == ["CHECKIN_DATABASE_URL", "SLACK_BOT_TOKEN"]
+    assert unset_variables(config, {"SLACK_BOT_TOKEN": "xoxb-1"}) == ["CHECKIN_DATABASE_URL"]
+    assert config.platforms.slack is not None
+    assert resolve_secret(config.platforms.slack.bot_token, {"SLACK_BOT_TOKEN": "xoxb-1"}) == "xoxb-1"
+    assert resolve_secret("sqlite+aiosqlite:///x.db", {}) == "sqlite+aiosqlite:///x.db"
+    with pytest.raises(MissingSecretError, match=r"SLACK_BOT_TOKEN is not set"):
+        resolve_secret(config.platforms.slack.bot_token, {"SLACK_BOT_TOKEN": ""})
+
+
+def _load_or_config_error(path: Path) -> None:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        issues = exc.issues
+    else:
+        assert isinstance(config, Config)
+        return
+    assert issues
+    assert all("\n" not in str(issue) for issue in issues)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=400))
+def test_arbitrary_text_never_crashes(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    _load_or_config_error(path)
+
+
+_KEYS = st.sampled_from(
+    [
+        "database",
+        "url",
+        "platforms",
+        "slack",
+        "telegram",
+        "bot_token",
+        "alerts",
+        "cadences",
+        "weekly",
+        "every",
+        "cron",
+        "on",
+        "at",
+        "start",
+        "quiet_hours",
+        "reminders",
+        "coaches",
+        "clients",
+        "id",
+        "name",
+        "coach",
+        "timezone",
+        "cadence",
+        "goals",
+        "question_sets",
+        "user_id",
+        "email",
+        "digest",
+        "paused_until",
+    ]
+)
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(),
+    st.sampled_from(["1w", "09:00", "mon", "0 9 31 2 *", "Europe/Paris", "${X}", "2026-01-05", "maya", "7d"]),
+    st.text(max_size=12),
+)
+_YAMLISH = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_KEYS, inner, max_size=5)),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.dictionaries(_KEYS, _YAMLISH, max_size=6))
+def test_structured_yaml_never_crashes(tmp_path: Path, data: dict[str, object]) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    _load_or_config_error(path)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    drop=st.sets(st.integers(min_value=0, max_value=120), max_size=4), junk=st.text(max_size=6), at=st.integers(0, 120)
+)
+def test_mutated_example_never_crashes(tmp_path: Path, drop: set[int], junk: str, at: int) -> None:
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    kept = [line for number, line in enumerate(lines) if number not in drop]
+    position = min(at, len(kept))
+    kept.insert(position, junk + (kept[position] if position < len(kept) else ""))
+    path = tmp_path / "config.yaml"
+    path.write_text("\n".join(kept), encoding="utf-8", errors="surrogatepass")
+    _load_or_config_error(path)

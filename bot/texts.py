@@ -40,6 +40,14 @@ PLACEHOLDERS: Final[Mapping[str, frozenset[str]]] = {
     "coach_alert_reason": frozenset({"reason"}),
     "coach_alert_words": frozenset({"client_name", "text"}),
     "reason_low_score": frozenset({"question", "value", "floor", "min", "max"}),
+    "demo_banner": frozenset({"client_name", "coach_name", "database"}),
+    "demo_not_started": frozenset({"client_name"}),
+    "demo_input_ended": frozenset({"database"}),
+    "demo_coach_view": frozenset({"client_name", "status"}),
+    "demo_answer": frozenset({"question", "answer"}),
+    "demo_skipped": frozenset(),
+    "demo_no_alert": frozenset(),
+    "demo_alert": frozenset({"severity"}),
 }
 
 

@@ -1,0 +1,183 @@
+"""The ``checkin`` command line: the only module that talks to the terminal and exits the process.
+
+Each command is a small function registered on ``app``; commands that read the configuration take
+``ConfigOption`` and call ``config_path`` so that ``--config``, ``$CHECKIN_CONFIG`` and ``./config.yaml``
+are honoured the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.clock import SystemClock
+from bot.config import Config, ConfigError, MissingSecretError, load_config, resolve_secret, unset_variables
+from bot.demo import run_demo
+from bot.question_sets import load_question_sets
+from bot.questions import QuestionSet
+from bot.store import Database
+from bot.texts import load_texts
+
+CONFIG_ENV = "CHECKIN_CONFIG"
+DEFAULT_CONFIG = Path("config.yaml")
+#: The demo's fallback when there is no config of one's own: the example beside the source tree.
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config.example.yaml"
+#: Exit status for "your input is wrong", matching the usage errors of click/typer.
+EXIT_INVALID = 2
+
+app = typer.Typer(
+    help="Between-session check-ins for coaching clients.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help=f"Configuration file [default: ${CONFIG_ENV}, else ./{DEFAULT_CONFIG}]",
+    ),
+]
+
+
+def config_path(explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path:
+    """The config file to use: the explicit option, else ``$CHECKIN_CONFIG``, else ``./config.yaml``."""
+    if explicit is not None:
+        return explicit
+    from_env = (os.environ if environ is None else environ).get(CONFIG_ENV)
+    return Path(from_env) if from_env else DEFAULT_CONFIG
+
+
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _load(path: Path) -> tuple[Config, dict[str, QuestionSet]]:
+    """Load config and question sets, or print every problem and exit with ``EXIT_INVALID``."""
+    try:
+        loaded = load_config(path)
+        return loaded, load_question_sets(loaded, path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+@app.command()
+def validate(
+    path: Annotated[Path | None, typer.Argument(help="Configuration file (same as --config).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Check a configuration file and its question sets; list every problem with its line."""
+    if path is not None and config is not None:
+        typer.echo("checkin validate: give the file as an argument or with --config, not both", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    chosen = config_path(path or config)
+    loaded, question_sets = _load(chosen)
+    counts = ", ".join(
+        _plural(len(items), noun)
+        for items, noun in (
+            (loaded.coaches, "coach"),
+            (loaded.clients, "client"),
+            (loaded.cadences, "cadence"),
+            (question_sets, "question set"),
+        )
+    )
+    typer.echo(f"{chosen}: OK — {counts}")
+    unset = unset_variables(loaded)
+    if unset:
+        typer.echo(f"note: not set in this environment (needed when the bot runs): {', '.join(unset)}")
+
+
+@app.command()
+def demo(
+    config: ConfigOption = None,
+    client: Annotated[
+        str | None, typer.Option("--client", help="The client to play [default: the first in the config]")
+    ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Keep the demo's SQLite database in this file [default: a temporary file]"),
+    ] = None,
+) -> None:
+    """Play one check-in in the terminal as a client, then see what their coach sees.
+
+    Uses the config's people and question sets with the terminal standing in for Slack and Telegram, and a
+    database of its own, so no tokens are needed and a real deployment's data is never touched. With a pipe
+    on standard input it reads one answer per line and exits when the check-in is over.
+    """
+    chosen = config if config is not None else _demo_config_path()
+    loaded, question_sets = _load(chosen)
+    if not loaded.clients:
+        typer.echo(f"{chosen}: the demo needs at least one client", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    player = next((c for c in loaded.clients if c.id == client), None) if client else loaded.clients[0]
+    if player is None:
+        known = ", ".join(c.id for c in loaded.clients)
+        typer.echo(f"unknown client '{client}'; the config has: {known}", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    with tempfile.TemporaryDirectory(prefix="checkin-demo-") as scratch:
+        database_path = db if db is not None else Path(scratch) / "demo.sqlite3"
+        status = asyncio.run(
+            run_demo(
+                config=loaded,
+                question_sets=question_sets,
+                texts=load_texts(),
+                client=player,
+                database_path=database_path,
+                clock=SystemClock(),
+                stdin=sys.stdin,
+                stdout=sys.stdout,
+            )
+        )
+    raise typer.Exit(status)
+
+
+def _demo_config_path() -> Path:
+    """``$CHECKIN_CONFIG`` or ./config.yaml when present, else the project's example config."""
+    preferred = config_path(None)
+    return preferred if preferred.exists() or os.environ.get(CONFIG_ENV) else EXAMPLE_CONFIG
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Bring the database named in the config to the latest schema (the bot also does this on start)."""
+    loaded, _ = _load(config_path(config))
+    try:
+        url = resolve_secret(loaded.database.url)
+    except MissingSecretError as exc:
+        typer.echo(f"database.url: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    database = Database(url)
+
+    async def upgrade() -> str | None:
+        await database.start()
+        try:
+            return await database.current_revision()
+        finally:
+            await database.stop()
+
+    revision = asyncio.run(upgrade())
+    typer.echo(f"{database.url.render_as_string(hide_password=True)}: schema at revision {revision}")
+
+
+def _plural(count: int, noun: str) -> str:
+    suffix = "es" if noun.endswith("h") else "s"
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}{suffix}"
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

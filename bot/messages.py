@@ -1,0 +1,76 @@
+"""The normalized messages that cross the boundary between the core and the platform adapters.
+
+Adapters turn platform payloads into ``InboundText``/``InboundChoice`` and turn ``OutboundMessage`` into
+platform calls; the core never sees a Slack block or a Telegram update. ``event_key`` is the platform's own
+delivery id (Slack ``event_id``, Telegram ``update_id``), which is what makes at-least-once delivery safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.engine import Choice
+
+
+@dataclass(frozen=True, slots=True)
+class InboundText:
+    platform: str
+    sender: str
+    event_key: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboundChoice:
+    """A button press. The check-in id travels with the button so a press on an old check-in is recognised."""
+
+    platform: str
+    sender: str
+    event_key: str
+    checkin_id: int
+    step_key: str
+    value: str
+
+
+InboundEvent = InboundText | InboundChoice
+InboundSink = Callable[[InboundEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    platform: str
+    recipient: str
+    text: str
+    choices: tuple[Choice, ...] = ()
+    checkin_id: int | None = None
+    step_key: str | None = None
+    #: Who the message is for in the domain's terms ("client" or "coach"); adapters may render them differently.
+    audience: str = "client"
+    outbox_id: int | None = field(default=None, compare=False)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON stored in the outbox row; platform and recipient are columns of their own."""
+        return {
+            "text": self.text,
+            "choices": [{"value": c.value, "label": c.label} for c in self.choices],
+            "checkin_id": self.checkin_id,
+            "step_key": self.step_key,
+            "audience": self.audience,
+        }
+
+    @classmethod
+    def from_payload(
+        cls, platform: str, recipient: str, payload: Mapping[str, Any], outbox_id: int | None = None
+    ) -> OutboundMessage:
+        return cls(
+            platform=platform,
+            recipient=recipient,
+            text=str(payload["text"]),
+            choices=tuple(Choice(str(c["value"]), str(c["label"])) for c in payload.get("choices", ())),
+            checkin_id=payload.get("checkin_id"),
+            step_key=payload.get("step_key"),
+            audience=str(payload.get("audience", "client")),
+            outbox_id=outbox_id,
+        )

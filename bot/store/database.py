@@ -1,0 +1,171 @@
+"""Engine, sessions and schema migrations for SQLite (one process) and PostgreSQL (many replicas).
+
+Migrations run from code at start-up rather than from an ``alembic`` command line so an installed
+wheel needs no ``alembic.ini`` and an operator cannot forget the step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Arbitrary but fixed: every replica must ask for the same advisory lock so only one migrates.
+MIGRATION_LOCK_KEY = 0x636B_696E  # "ckin"
+
+# Long enough to ride out another connection's write transaction, short enough to surface a stuck one.
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Build the Alembic configuration in code, optionally bound to an open connection for env.py."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+
+
+def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+    # Take over transaction control from the driver (its implicit BEGIN comes too late, just before
+    # the first write); the "begin" listener below issues BEGIN IMMEDIATE instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    # IMMEDIATE takes the write lock up front. A deferred transaction that reads and then writes (the
+    # read-modify-write of a check-in, leasing outbox rows) fails with SQLITE_BUSY instead of waiting
+    # when another connection wrote in between; with IMMEDIATE it waits on busy_timeout, which is what
+    # SELECT ... FOR UPDATE gives on PostgreSQL.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """One engine plus its session factory; ``start()`` also brings the schema to head."""
+
+    def __init__(self, url: str, *, schema: str | None = None, **engine_kwargs: Any) -> None:
+        """``schema`` (PostgreSQL only) pins ``search_path`` so tests or tenants can share a database."""
+        parsed = make_url(url)
+        driver = _ASYNC_DRIVERS.get(parsed.drivername)
+        if driver is not None:
+            parsed = parsed.set(drivername=driver)
+        self.url = parsed
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {parsed.drivername!r}: use sqlite or postgresql")
+        if schema is not None:
+            if self.dialect != "postgresql":
+                raise ValueError("a schema can only be given for PostgreSQL")
+            if not _SCHEMA_NAME.match(schema):
+                raise ValueError(f"invalid schema name {schema!r}")
+        self.schema = schema
+        self._engine_kwargs = engine_kwargs
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("Database.start() has not been called")
+        return self._engine
+
+    async def start(self) -> None:
+        """Create the engine and migrate; safe to call from several replicas at once."""
+        if self._engine is not None:
+            return
+        engine = create_async_engine(self.url, **self._engine_options())
+        if self.dialect == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+            event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        try:
+            await self.upgrade()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def upgrade(self) -> None:
+        """Bring the schema to head, one migrator at a time.
+
+        The lock matters even inside one process: Alembic keeps its ``op``/``context`` proxies in
+        module globals, so two overlapping upgrades on one event loop would trample each other.
+        """
+        async with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Held until this transaction ends: replicas starting together queue here and find
+                # the schema already at head once the first one commits.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            await conn.run_sync(_upgrade_to_head)
+
+    async def current_revision(self) -> str | None:
+        """The migration the schema is at, as Alembic names it; ``None`` for an empty database."""
+
+        def read(connection: Connection) -> str | None:
+            return MigrationContext.configure(connection).get_current_revision()
+
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(read)
+
+    async def stop(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+        self._engine = None
+        self._sessions = None
+
+    def session(self) -> AsyncSession:
+        """A session for the caller to manage: ``async with db.session() as s: ...``."""
+        if self._sessions is None:
+            raise RuntimeError("Database.start() has not been called")
+        return self._sessions()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on any exception."""
+        async with self.session() as session, session.begin():
+            yield session
+
+    def _engine_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.dialect == "postgresql":
+            options.update(pool_pre_ping=True, pool_size=10, max_overflow=10, pool_recycle=1800)
+        elif self.url.database in (None, "", ":memory:"):
+            # An in-memory database lives and dies with its connection, so every session must share one
+            # (and so sessions on it must not overlap).
+            options["poolclass"] = StaticPool
+        options.update(self._engine_kwargs)
+        if self.schema is not None:
+            connect_args = dict(options.get("connect_args", {}))
+            server_settings = dict(connect_args.get("server_settings", {}))
+            server_settings["search_path"] = self.schema
+            connect_args["server_settings"] = server_settings
+            options["connect_args"] = connect_args
+        return options

@@ -1,0 +1,193 @@
+"""ORM models: what happens (check-ins, answers, alerts, deliveries) and who it happens to.
+
+People are keyed by their config ids so a config reload can match rows without a lookup table, and
+nothing is ever deleted by a reload: removed people and goals are only marked inactive so their
+history stays readable. ``bot/store/migrations/versions`` must describe exactly these tables; a test
+compares the two on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.store.types import UTCDateTime, json_type
+
+CheckInStatus = Literal["due", "sent", "in_progress", "completed", "expired", "skipped", "failed"]
+OutboxStatus = Literal["pending", "sending", "sent", "failed"]
+PersonKind = Literal["client", "coach"]
+
+# Explicit constraint names keep the hand-written migration and the models comparable, and let later
+# migrations drop or alter a constraint by name on both backends.
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Coach(Base):
+    __tablename__ = "coaches"
+
+    id: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String())
+    timezone: Mapped[str] = mapped_column(sa.String())
+    slack_user_id: Mapped[str | None] = mapped_column(sa.String())
+    slack_email: Mapped[str | None] = mapped_column(sa.String())
+    # Bound at runtime by a Telegram invite; config sync never touches it.
+    telegram_chat_id: Mapped[int | None] = mapped_column(sa.BigInteger())
+    digest: Mapped[str] = mapped_column(sa.String())
+    active: Mapped[bool] = mapped_column(sa.Boolean())
+    # Last time config sync changed this row.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Client(Base):
+    __tablename__ = "clients"
+    __table_args__ = (
+        sa.Index(None, "platform", "slack_user_id"),
+        sa.Index(None, "telegram_chat_id"),
+        sa.Index(None, "coach_id"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String())
+    coach_id: Mapped[str] = mapped_column(sa.ForeignKey("coaches.id"))
+    timezone: Mapped[str] = mapped_column(sa.String())
+    cadence: Mapped[str] = mapped_column(sa.String())
+    question_set: Mapped[str] = mapped_column(sa.String())
+    language: Mapped[str] = mapped_column(sa.String())
+    platform: Mapped[str] = mapped_column(sa.String())
+    slack_user_id: Mapped[str | None] = mapped_column(sa.String())
+    slack_email: Mapped[str | None] = mapped_column(sa.String())
+    # The columns below belong to the runtime (the client's own commands, invites); config sync
+    # leaves them alone except for a paused_until the config states explicitly.
+    telegram_chat_id: Mapped[int | None] = mapped_column(sa.BigInteger())
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    privacy_notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    active: Mapped[bool] = mapped_column(sa.Boolean())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Last time config sync changed this row.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Goal(Base):
+    __tablename__ = "goals"
+
+    client_id: Mapped[str] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String())
+    active: Mapped[bool] = mapped_column(sa.Boolean())
+    # Config order, so goal questions are asked in the order the coach wrote them.
+    position: Mapped[int] = mapped_column(sa.Integer())
+
+
+class CheckIn(Base):
+    __tablename__ = "checkins"
+    # (client_id, slot) is the dispatch idempotency key: whoever inserts it first owns the check-in.
+    __table_args__ = (
+        sa.UniqueConstraint("client_id", "slot"),
+        sa.Index(None, "status"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    slot: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[CheckInStatus] = mapped_column(sa.String())
+    question_set: Mapped[str] = mapped_column(sa.String())
+    # The conversation engine's serialized state. Assign a new dict to change it: in-place mutation
+    # of a JSON column is not tracked.
+    state: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminders_sent: Mapped[int] = mapped_column(sa.Integer(), default=0)
+
+
+class Answer(Base):
+    __tablename__ = "answers"
+    # One answer per step: answering again (or going back) replaces it.
+    __table_args__ = (sa.UniqueConstraint("checkin_id", "step_key"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=True)
+    checkin_id: Mapped[int] = mapped_column(sa.ForeignKey("checkins.id", ondelete="CASCADE"))
+    step_key: Mapped[str] = mapped_column(sa.String())
+    question_id: Mapped[str] = mapped_column(sa.String())
+    dimension: Mapped[str] = mapped_column(sa.String())
+    goal_id: Mapped[str | None] = mapped_column(sa.String())
+    value: Mapped[int | None] = mapped_column(sa.Integer())
+    text: Mapped[str | None] = mapped_column(sa.Text())
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (sa.Index(None, "client_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    checkin_id: Mapped[int | None] = mapped_column(sa.ForeignKey("checkins.id", ondelete="SET NULL"))
+    severity: Mapped[str] = mapped_column(sa.String())
+    signals: Mapped[list[dict[str, Any]]] = mapped_column(json_type())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(sa.String())
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.Index(None, "status", "next_attempt_at"),
+        # Serves the head-of-line check: is an earlier message to this recipient still unsent?
+        sa.Index(None, "platform", "recipient", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(sa.String())
+    # Platform address as text: a Slack user or channel id, or a Telegram chat id.
+    recipient: Mapped[str] = mapped_column(sa.String())
+    payload: Mapped[dict[str, Any]] = mapped_column(json_type())
+    idempotency_key: Mapped[str] = mapped_column(sa.String(), unique=True)
+    status: Mapped[OutboxStatus] = mapped_column(sa.String())
+    # Incremented each time a worker leases the row, so a message that crashes its sender is still
+    # counted and can be given up on.
+    attempts: Mapped[int] = mapped_column(sa.Integer(), default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    leased_by: Mapped[str | None] = mapped_column(sa.String())
+    # What the platform calls the sent message (Slack ts, Telegram message id), needed to edit it.
+    platform_ref: Mapped[str | None] = mapped_column(sa.String())
+    last_error: Mapped[str | None] = mapped_column(sa.Text())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ProcessedEvent(Base):
+    __tablename__ = "processed_events"
+
+    platform: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    event_key: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TelegramInvite(Base):
+    __tablename__ = "telegram_invites"
+
+    token: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    person_kind: Mapped[PersonKind] = mapped_column(sa.String())
+    person_id: Mapped[str] = mapped_column(sa.String())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    chat_id: Mapped[int | None] = mapped_column(sa.BigInteger())

@@ -1,0 +1,522 @@
+"""The queries the runtime needs, each taking the caller's ``AsyncSession``.
+
+The caller owns the transaction so a state change and the outbox rows it causes commit together
+(DESIGN §6). Races between replicas are settled by the database, not by Python: claims, dedup and
+upserts use ``INSERT ... ON CONFLICT`` (which leaves the transaction usable, unlike catching an
+IntegrityError), and outbox leasing uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.store.models import (
+    Alert,
+    Answer,
+    CheckIn,
+    Client,
+    Coach,
+    Goal,
+    OutboxMessage,
+    PersonKind,
+    ProcessedEvent,
+    TelegramInvite,
+)
+
+OPEN_CHECKIN_STATUSES = ("sent", "in_progress")
+
+
+@dataclass(frozen=True, slots=True)
+class CoachRecord:
+    """A coach as config declares them; the runtime builds these so the store needs no config import."""
+
+    id: str
+    name: str
+    timezone: str
+    digest: str
+    slack_user_id: str | None = None
+    slack_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GoalRecord:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRecord:
+    """A client as config declares them. ``paused_until`` is applied only when given, so a pause the
+    client set themselves survives a reload of a config that says nothing about it."""
+
+    id: str
+    name: str
+    coach_id: str
+    timezone: str
+    cadence: str
+    question_set: str
+    language: str
+    platform: str
+    slack_user_id: str | None = None
+    slack_email: str | None = None
+    paused_until: datetime | None = None
+    goals: Sequence[GoalRecord] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What a config sync changed, for the reload log line."""
+
+    added_coaches: list[str] = field(default_factory=list)
+    deactivated_coaches: list[str] = field(default_factory=list)
+    added_clients: list[str] = field(default_factory=list)
+    deactivated_clients: list[str] = field(default_factory=list)
+
+
+def _insert(session: AsyncSession, entity: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, which is the one that knows ON CONFLICT."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(entity)
+    return sqlite.insert(entity)
+
+
+def _changed(table: sa.Table, excluded: Any, columns: Sequence[str]) -> sa.ColumnElement[bool]:
+    """True when an upsert would change a column, so unchanged rows keep their updated_at."""
+    return sa.or_(*(table.c[name].is_distinct_from(excluded[name]) for name in columns))
+
+
+async def sync_people(
+    session: AsyncSession,
+    coaches: Sequence[CoachRecord],
+    clients: Sequence[ClientRecord],
+    now: datetime,
+) -> SyncResult:
+    """Make the people tables match config without losing history.
+
+    Rows are upserted in id order (so replicas syncing at once lock in the same order and cannot
+    deadlock); people and goals missing from config become inactive, never deleted. Runtime-owned
+    columns (Telegram binding, opt-out, privacy notice, a self-set pause) are not written.
+    """
+    known_coaches = dict((await session.execute(sa.select(Coach.id, Coach.active))).all())
+    known_clients = dict((await session.execute(sa.select(Client.id, Client.active))).all())
+    declared_coaches = {c.id for c in coaches}
+    declared_clients = {c.id for c in clients}
+
+    coach_rows = [
+        {
+            "id": c.id,
+            "name": c.name,
+            "timezone": c.timezone,
+            "slack_user_id": c.slack_user_id,
+            "slack_email": c.slack_email,
+            "digest": c.digest,
+            "active": True,
+            "updated_at": now,
+        }
+        for c in sorted(coaches, key=lambda c: c.id)
+    ]
+    if coach_rows:
+        stmt = _insert(session, Coach)
+        synced = ["name", "timezone", "slack_user_id", "slack_email", "digest", "active"]
+        coach_table = Coach.__table__
+        assert isinstance(coach_table, sa.Table)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Coach.id],
+                set_={name: stmt.excluded[name] for name in [*synced, "updated_at"]},
+                where=_changed(coach_table, stmt.excluded, synced),
+            ),
+            coach_rows,
+        )
+
+    client_rows = [
+        {
+            "id": c.id,
+            "name": c.name,
+            "coach_id": c.coach_id,
+            "timezone": c.timezone,
+            "cadence": c.cadence,
+            "question_set": c.question_set,
+            "language": c.language,
+            "platform": c.platform,
+            "slack_user_id": c.slack_user_id,
+            "slack_email": c.slack_email,
+            "paused_until": c.paused_until,
+            "active": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for c in sorted(clients, key=lambda c: c.id)
+    ]
+    if client_rows:
+        stmt = _insert(session, Client)
+        client_table = Client.__table__
+        assert isinstance(client_table, sa.Table)
+        synced = [
+            "name",
+            "coach_id",
+            "timezone",
+            "cadence",
+            "question_set",
+            "language",
+            "platform",
+            "slack_user_id",
+            "slack_email",
+            "active",
+        ]
+        paused_until = sa.func.coalesce(stmt.excluded.paused_until, client_table.c.paused_until)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Client.id],
+                set_={
+                    **{name: stmt.excluded[name] for name in [*synced, "updated_at"]},
+                    "paused_until": paused_until,
+                },
+                where=sa.or_(
+                    _changed(client_table, stmt.excluded, synced),
+                    client_table.c.paused_until.is_distinct_from(paused_until),
+                ),
+            ),
+            client_rows,
+        )
+
+    # Every goal goes inactive and the declared ones come back in the upsert below; inside one
+    # transaction nobody sees the gap, and it needs no parameter per goal.
+    await session.execute(sa.update(Goal).where(Goal.active).values(active=False))
+    goal_rows = [
+        {"client_id": c.id, "id": g.id, "title": g.title, "active": True, "position": position}
+        for c in sorted(clients, key=lambda c: c.id)
+        for position, g in enumerate(c.goals)
+    ]
+    if goal_rows:
+        stmt = _insert(session, Goal)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Goal.client_id, Goal.id],
+                set_={name: stmt.excluded[name] for name in ("title", "active", "position")},
+            ),
+            goal_rows,
+        )
+
+    removed_clients = sorted(i for i, active in known_clients.items() if active and i not in declared_clients)
+    if removed_clients:
+        await session.execute(
+            sa.update(Client).where(Client.id.in_(removed_clients)).values(active=False, updated_at=now)
+        )
+    removed_coaches = sorted(i for i, active in known_coaches.items() if active and i not in declared_coaches)
+    if removed_coaches:
+        await session.execute(
+            sa.update(Coach).where(Coach.id.in_(removed_coaches)).values(active=False, updated_at=now)
+        )
+    return SyncResult(
+        added_coaches=sorted(declared_coaches - known_coaches.keys()),
+        deactivated_coaches=removed_coaches,
+        added_clients=sorted(declared_clients - known_clients.keys()),
+        deactivated_clients=removed_clients,
+    )
+
+
+def _identity_clause(entity: type[Client] | type[Coach], platform: str, address: str) -> sa.ColumnElement[bool]:
+    if platform == "slack":
+        return entity.slack_user_id == address
+    if platform == "telegram":
+        try:
+            return entity.telegram_chat_id == int(address)
+        except ValueError:
+            return sa.false()
+    if platform == "console":
+        return entity.id == address
+    raise ValueError(f"unknown platform {platform!r}")
+
+
+async def find_client_by_identity(session: AsyncSession, platform: str, address: str) -> Client | None:
+    """The active client behind a platform address (Slack user id, Telegram chat id, console client id)."""
+    query = sa.select(Client).where(Client.active, _identity_clause(Client, platform, address))
+    if platform == "slack":
+        query = query.where(Client.platform == "slack")
+    return (await session.scalars(query.order_by(Client.id).limit(1))).first()
+
+
+async def find_coach_by_identity(session: AsyncSession, platform: str, address: str) -> Coach | None:
+    """The active coach behind a platform address, for alert buttons and coach commands."""
+    query = sa.select(Coach).where(Coach.active, _identity_clause(Coach, platform, address))
+    return (await session.scalars(query.order_by(Coach.id).limit(1))).first()
+
+
+async def claim_checkin(
+    session: AsyncSession, client_id: str, slot: datetime, question_set: str, now: datetime
+) -> CheckIn | None:
+    """Insert the check-in for (client, slot) with status ``due``; None when someone already has it."""
+    stmt = (
+        _insert(session, CheckIn)
+        .values(
+            client_id=client_id,
+            slot=slot,
+            status="due",
+            question_set=question_set,
+            created_at=now,
+            reminders_sent=0,
+        )
+        .on_conflict_do_nothing(index_elements=[CheckIn.client_id, CheckIn.slot])
+        .returning(CheckIn)
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def open_checkin_for_update(session: AsyncSession, client_id: str) -> CheckIn | None:
+    """The client's newest check-in awaiting answers, row-locked so concurrent replies apply in turn."""
+    query = (
+        sa.select(CheckIn)
+        .where(CheckIn.client_id == client_id, CheckIn.status.in_(OPEN_CHECKIN_STATUSES))
+        .order_by(CheckIn.slot.desc(), CheckIn.id.desc())
+        .limit(1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(query)).first()
+
+
+async def upsert_answer(
+    session: AsyncSession,
+    checkin_id: int,
+    step_key: str,
+    question_id: str,
+    dimension: str,
+    goal_id: str | None,
+    value: int | None,
+    text: str | None,
+    answered_at: datetime,
+) -> Answer:
+    """Record the answer to one step, replacing an earlier answer to the same step."""
+    stmt = _insert(session, Answer).values(
+        checkin_id=checkin_id,
+        step_key=step_key,
+        question_id=question_id,
+        dimension=dimension,
+        goal_id=goal_id,
+        value=value,
+        text=text,
+        answered_at=answered_at,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Answer.checkin_id, Answer.step_key],
+        set_={
+            name: stmt.excluded[name]
+            for name in ("question_id", "dimension", "goal_id", "value", "text", "answered_at")
+        },
+    )
+    result = await session.scalars(
+        stmt.returning(Answer).execution_options(populate_existing=True),
+    )
+    return result.one()
+
+
+async def delete_answer(session: AsyncSession, checkin_id: int, step_key: str) -> bool:
+    """Forget the answer to one step (the client went back); False when there was none."""
+    deleted = await session.scalars(
+        sa.delete(Answer).where(Answer.checkin_id == checkin_id, Answer.step_key == step_key).returning(Answer.id)
+    )
+    return deleted.first() is not None
+
+
+async def answers_for(session: AsyncSession, checkin_id: int) -> list[Answer]:
+    query = sa.select(Answer).where(Answer.checkin_id == checkin_id).order_by(Answer.answered_at, Answer.id)
+    return list((await session.scalars(query)).all())
+
+
+async def enqueue(
+    session: AsyncSession,
+    platform: str,
+    recipient: str,
+    payload: dict[str, Any],
+    idempotency_key: str,
+    now: datetime,
+) -> OutboxMessage | None:
+    """Queue a message for the outbox worker; None when the key was queued before (a retried cause)."""
+    stmt = (
+        _insert(session, OutboxMessage)
+        .values(
+            platform=platform,
+            recipient=recipient,
+            payload=payload,
+            idempotency_key=idempotency_key,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[OutboxMessage.idempotency_key])
+        .returning(OutboxMessage)
+    )
+    return (await session.scalars(stmt)).one_or_none()
+
+
+async def due_outbox(
+    session: AsyncSession, now: datetime, limit: int, worker_id: str, lease: timedelta
+) -> list[OutboxMessage]:
+    """Lease up to ``limit`` sendable messages to this worker, oldest first.
+
+    Sendable means pending and due, or stuck in ``sending`` past its lease (its worker died), and first
+    in line for its recipient: a message never overtakes an earlier unsent one to the same person, so a
+    question cannot arrive before the greeting that failed and is waiting for its retry. Each lease
+    counts as an attempt. Rows another worker is leasing right now are skipped, not waited for.
+    """
+    earlier = aliased(OutboxMessage)
+    queued_behind = (
+        sa.exists()
+        .where(
+            earlier.platform == OutboxMessage.platform,
+            earlier.recipient == OutboxMessage.recipient,
+            earlier.id < OutboxMessage.id,
+            earlier.status.in_(("pending", "sending")),
+        )
+        .correlate(OutboxMessage)
+    )
+    due = (
+        sa.select(OutboxMessage.id)
+        .where(
+            sa.or_(
+                sa.and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+                sa.and_(OutboxMessage.status == "sending", OutboxMessage.lease_until <= now),
+            ),
+            ~queued_behind,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    leased = await session.scalars(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(
+            status="sending",
+            lease_until=now + lease,
+            leased_by=worker_id,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return sorted(leased.all(), key=lambda message: message.id)
+
+
+async def _finish_sending(session: AsyncSession, outbox_id: int, **values: Any) -> bool:
+    # Only a row still in "sending" may be settled: a late worker must not undo another's outcome.
+    updated = await session.scalars(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id, OutboxMessage.status == "sending")
+        .values(lease_until=None, leased_by=None, **values)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    return updated.first() is not None
+
+
+async def mark_sent(session: AsyncSession, outbox_id: int, platform_ref: str | None, now: datetime) -> bool:
+    return await _finish_sending(session, outbox_id, status="sent", platform_ref=platform_ref, sent_at=now)
+
+
+async def mark_retry(session: AsyncSession, outbox_id: int, error: str, next_attempt_at: datetime) -> bool:
+    return await _finish_sending(
+        session, outbox_id, status="pending", last_error=error, next_attempt_at=next_attempt_at
+    )
+
+
+async def mark_failed(session: AsyncSession, outbox_id: int, error: str) -> bool:
+    return await _finish_sending(session, outbox_id, status="failed", last_error=error)
+
+
+async def remember_event(session: AsyncSession, platform: str, event_key: str, now: datetime) -> bool:
+    """Record an inbound event; True the first time it is seen, False for a redelivery."""
+    stmt = (
+        _insert(session, ProcessedEvent)
+        .values(platform=platform, event_key=event_key, seen_at=now)
+        .on_conflict_do_nothing(index_elements=[ProcessedEvent.platform, ProcessedEvent.event_key])
+        .returning(ProcessedEvent.event_key)
+    )
+    return (await session.scalars(stmt)).first() is not None
+
+
+async def create_alert(
+    session: AsyncSession,
+    client_id: str,
+    checkin_id: int | None,
+    severity: str,
+    signals: list[dict[str, Any]],
+    now: datetime,
+) -> Alert:
+    alert = Alert(client_id=client_id, checkin_id=checkin_id, severity=severity, signals=signals, created_at=now)
+    session.add(alert)
+    await session.flush()
+    return alert
+
+
+async def alerts_for_client(session: AsyncSession, client_id: str) -> list[Alert]:
+    query = sa.select(Alert).where(Alert.client_id == client_id).order_by(Alert.created_at, Alert.id)
+    return list((await session.scalars(query)).all())
+
+
+async def _update_client(session: AsyncSession, client_id: str, **values: Any) -> None:
+    updated = await session.scalars(
+        sa.update(Client).where(Client.id == client_id).values(**values).returning(Client.id)
+    )
+    if updated.first() is None:
+        raise LookupError(f"no client {client_id!r}")
+
+
+async def set_client_pause(session: AsyncSession, client_id: str, until: datetime | None) -> None:
+    await _update_client(session, client_id, paused_until=until)
+
+
+async def set_client_opt_out(session: AsyncSession, client_id: str, at: datetime | None) -> None:
+    await _update_client(session, client_id, opted_out_at=at)
+
+
+async def mark_privacy_notice_sent(session: AsyncSession, client_id: str, now: datetime) -> bool:
+    """Record that the client was told what is collected; True only the first time, so it is sent once."""
+    updated = await session.scalars(
+        sa.update(Client)
+        .where(Client.id == client_id, Client.privacy_notice_sent_at.is_(None))
+        .values(privacy_notice_sent_at=now)
+        .returning(Client.id)
+    )
+    return updated.first() is not None
+
+
+async def create_telegram_invite(
+    session: AsyncSession, token: str, person_kind: PersonKind, person_id: str, expires_at: datetime
+) -> TelegramInvite:
+    invite = TelegramInvite(token=token, person_kind=person_kind, person_id=person_id, expires_at=expires_at)
+    session.add(invite)
+    await session.flush()
+    return invite
+
+
+async def redeem_telegram_invite(
+    session: AsyncSession, token: str, chat_id: int, now: datetime
+) -> TelegramInvite | None:
+    """Bind a Telegram chat to the invited person; None when the token is unknown, used or expired.
+
+    The conditional UPDATE makes the token single-use even when two ``/start`` messages race.
+    """
+    redeemed = await session.scalars(
+        sa.update(TelegramInvite)
+        .where(TelegramInvite.token == token, TelegramInvite.used_at.is_(None), TelegramInvite.expires_at > now)
+        .values(used_at=now, chat_id=chat_id)
+        .returning(TelegramInvite)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    invite = redeemed.first()
+    if invite is None:
+        return None
+    person: type[Client] | type[Coach] = Client if invite.person_kind == "client" else Coach
+    await session.execute(sa.update(person).where(person.id == invite.person_id).values(telegram_chat_id=chat_id))
+    return invite

@@ -1,0 +1,102 @@
+"""Database fixtures: every store test runs on SQLite and on PostgreSQL (DESIGN §9).
+
+PostgreSQL tests each get a schema of their own, so they can run against a shared database without
+seeing each other's rows and leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from bot.store import Database
+
+POSTGRES_URL_ENV = "CHECKIN_TEST_DATABASE_URL"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def postgres_url() -> str | None:
+    return os.environ.get(POSTGRES_URL_ENV) or None
+
+
+def backend_params() -> list[object]:
+    """``pytest.mark.parametrize`` values for both backends, PostgreSQL carrying the postgres mark."""
+    return [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+
+
+@dataclass
+class DatabaseTarget:
+    """An empty, isolated place for a schema: a SQLite file or a fresh PostgreSQL schema.
+
+    ``create()`` hands out unstarted ``Database`` objects on it (several, for start-up races); the
+    target stops them all before it is removed.
+    """
+
+    backend: str
+    url: str
+    schema: str | None = None
+    _created: list[Database] = field(default_factory=list)
+
+    def create(self) -> Database:
+        database = Database(self.url, schema=self.schema)
+        self._created.append(database)
+        return database
+
+    async def close(self) -> None:
+        for database in self._created:
+            await database.stop()
+
+
+@asynccontextmanager
+async def isolated_target(backend: str, directory: Path) -> AsyncIterator[DatabaseTarget]:
+    """A ``DatabaseTarget`` for ``backend``; skips the test when PostgreSQL is not configured."""
+    if backend == "sqlite":
+        target = DatabaseTarget(backend, f"sqlite+aiosqlite:///{directory / 'store.sqlite3'}")
+        try:
+            yield target
+        finally:
+            await target.close()
+        return
+    url = postgres_url()
+    if url is None:
+        pytest.skip(f"{POSTGRES_URL_ENV} is not set; PostgreSQL store tests need it (CI sets it)")
+    schema = f"t_{uuid.uuid4().hex}"
+    admin = create_async_engine(Database(url).url, poolclass=NullPool)
+    try:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        target = DatabaseTarget(backend, url, schema)
+        try:
+            yield target
+        finally:
+            await target.close()
+            async with admin.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(params=backend_params())
+async def database_target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DatabaseTarget]:
+    async with isolated_target(request.param, tmp_path) as target:
+        yield target
+
+
+@pytest.fixture
+async def database(database_target: DatabaseTarget) -> Database:
+    """A started (migrated) ``Database`` on each backend; its target stops it."""
+    database = database_target.create()
+    await database.start()
+    return database

@@ -1,0 +1,278 @@
+"""The runtime end to end on both databases: dispatch, conversation, alerts, duplicates, restarts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.base import SendError
+from bot.clock import ManualClock
+from bot.config import load_config
+from bot.messages import InboundChoice, InboundText
+from bot.question_sets import load_question_sets
+from bot.runtime import Runtime
+from bot.store import Database
+from bot.store.models import Alert, Answer, CheckIn, Client, OutboxMessage, ProcessedEvent
+from bot.texts import load_texts
+from tests.conftest import DatabaseTarget
+from tests.fakes import CollectingAdapter
+
+CONFIG = """
+platforms:
+  slack: {bot_token: "${SLACK_BOT_TOKEN}"}
+cadences:
+  weekly:
+    every: 1w
+    on: [mon]
+    at: "09:00"
+coaches:
+  - id: maya
+    name: Maya Chen
+    timezone: Europe/London
+    slack: {user_id: U0MAYA0001}
+clients:
+  - id: dana
+    name: Dana Whitfield
+    coach: maya
+    timezone: Europe/Paris
+    cadence: weekly
+    slack: {user_id: U0DANA0001}
+    goals:
+      - id: delegate
+        title: Delegate the quarterly planning
+"""
+
+SLOT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+DANA = "U0DANA0001"
+MAYA = "U0MAYA0001"
+
+RuntimeFactory = Callable[[], Runtime]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(SLOT)
+
+
+@pytest.fixture
+def slack() -> CollectingAdapter:
+    return CollectingAdapter("slack")
+
+
+@pytest.fixture
+async def make_runtime(
+    database_target: DatabaseTarget, tmp_path: Path, clock: ManualClock, slack: CollectingAdapter
+) -> AsyncIterator[RuntimeFactory]:
+    """Builds runtimes on one database, as a restart or a second replica would; stops them all after."""
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    config = load_config(path)
+    question_sets = load_question_sets(config, path)
+    started: list[Runtime] = []
+
+    def build() -> Runtime:
+        runtime = Runtime(
+            config=config,
+            question_sets=question_sets,
+            texts=load_texts(),
+            database=database_target.create(),
+            adapters={"slack": slack},
+            clock=clock,
+            worker_id=f"test-{len(started)}",
+            outbox_loop=False,
+        )
+        started.append(runtime)
+        return runtime
+
+    yield build
+    for runtime in started:
+        await runtime.stop()
+
+
+async def started(factory: RuntimeFactory) -> Runtime:
+    runtime = factory()
+    await runtime.start()
+    return runtime
+
+
+async def say(runtime: Runtime, text: str, key: str, sender: str = DANA) -> None:
+    await runtime.handle_inbound(InboundText("slack", sender, key, text))
+    await runtime.outbox.drain()
+
+
+async def count(database: Database, entity: type[object]) -> int:
+    async with database.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(entity)) or 0)
+
+
+async def test_a_checkin_from_dispatch_to_coach_alert(make_runtime: RuntimeFactory, slack: CollectingAdapter) -> None:
+    runtime = await started(make_runtime)
+    checkin_id = await runtime.start_checkin("dana", SLOT)
+    assert checkin_id is not None
+    await runtime.outbox.drain()
+    opening = slack.to(DANA)
+    assert "Only your coach, Maya Chen, sees them" in opening[0].text
+    assert opening[-1].step_key == "progress:delegate"
+    assert [c.value for c in opening[-1].choices] == ["1", "2", "3", "4", "5"]
+
+    for n, reply in enumerate(["4", "4", "4", "1", "4", "4", "Be more direct with me", "Thanks"]):
+        await say(runtime, reply, f"ev-{n}")
+
+    record = await runtime.checkin_record(checkin_id)
+    assert record.checkin.status == "completed"
+    answers = {a.step_key: (a.value, a.text) for a in record.answers}
+    assert answers["trust"] == (1, None)
+    assert answers["repair"] == (None, "Be more direct with me")
+    assert answers["progress:delegate"] == (4, None)
+    [alert] = record.alerts
+    assert alert.severity == "urgent"
+    assert alert.signals[0]["kind"] == "low_score"
+    assert alert.signals[0]["practice"] == "trust"
+    [to_coach] = slack.to(MAYA)
+    assert to_coach.audience == "coach"
+    assert "Trust was answered 1" in to_coach.text
+    assert 'Dana Whitfield wrote: "Be more direct with me"' in to_coach.text
+
+
+async def test_no_alert_when_the_relationship_is_fine(make_runtime: RuntimeFactory, slack: CollectingAdapter) -> None:
+    runtime = await started(make_runtime)
+    checkin_id = await runtime.start_checkin("dana", SLOT)
+    assert checkin_id is not None
+    for n, reply in enumerate(["4", "4", "5", "4", "4", "5", "skip"]):
+        await say(runtime, reply, f"ev-{n}")
+    record = await runtime.checkin_record(checkin_id)
+    assert record.checkin.status == "completed"
+    assert record.alerts == ()
+    assert slack.to(MAYA) == []
+
+
+async def test_the_same_slot_is_claimed_once(make_runtime: RuntimeFactory, slack: CollectingAdapter) -> None:
+    first, second = await started(make_runtime), await started(make_runtime)
+    assert await first.start_checkin("dana", SLOT) is not None
+    assert await second.start_checkin("dana", SLOT) is None
+    await first.outbox.drain()
+    await second.outbox.drain()
+    assert sum(m.step_key == "progress:delegate" for m in slack.sent) == 1
+
+
+async def test_a_redelivered_event_acts_once(make_runtime: RuntimeFactory, slack: CollectingAdapter) -> None:
+    runtime = await started(make_runtime)
+    checkin_id = await runtime.start_checkin("dana", SLOT)
+    await runtime.outbox.drain()
+    slack.clear()
+    await say(runtime, "4", "ev-1")
+    await say(runtime, "2", "ev-1")  # the platform re-delivers the same event id
+    assert len(slack.sent) == 1
+    record = await runtime.checkin_record(checkin_id or 0)
+    assert [(a.step_key, a.value) for a in record.answers] == [("progress:delegate", 4)]
+
+
+async def test_unknown_senders_are_refused_and_nothing_is_stored(
+    make_runtime: RuntimeFactory, slack: CollectingAdapter
+) -> None:
+    runtime = await started(make_runtime)
+    await say(runtime, "hello, who are you?", "ev-stranger", sender="U0STRANGER")
+    [refusal] = slack.sent
+    assert refusal.recipient == "U0STRANGER"
+    assert "don't have you on my list" in refusal.text
+    assert await count(runtime.database, ProcessedEvent) == 0
+    assert await count(runtime.database, OutboxMessage) == 0
+
+
+async def test_a_restart_resumes_without_resending_a_question(
+    make_runtime: RuntimeFactory, slack: CollectingAdapter
+) -> None:
+    before = await started(make_runtime)
+    checkin_id = await before.start_checkin("dana", SLOT)
+    await before.outbox.drain()
+    await say(before, "4", "ev-1")
+    await before.stop()
+    asked_before = [m.step_key for m in slack.sent if m.step_key]
+    assert asked_before == ["progress:delegate", "hope"]
+
+    after = await started(make_runtime)
+    assert await after.outbox.drain() == 0  # nothing left over, nothing sent twice
+    await say(after, "5", "ev-2")
+    asked = [m.step_key for m in slack.sent if m.step_key]
+    assert asked == ["progress:delegate", "hope", "focus"]
+    record = await after.checkin_record(checkin_id or 0)
+    assert {a.step_key: a.value for a in record.answers} == {"progress:delegate": 4, "hope": 5}
+
+
+async def test_a_button_from_an_older_checkin_answers_nothing(
+    make_runtime: RuntimeFactory, slack: CollectingAdapter, clock: ManualClock
+) -> None:
+    runtime = await started(make_runtime)
+    old = await runtime.start_checkin("dana", SLOT)
+    new = await runtime.start_checkin("dana", SLOT + timedelta(weeks=1))
+    assert old is not None
+    assert new is not None
+    await runtime.outbox.drain()
+    slack.clear()
+    await runtime.handle_inbound(InboundChoice("slack", DANA, "ev-old", old, "progress:delegate", "5"))
+    await runtime.outbox.drain()
+    assert "earlier question" in slack.sent[0].text
+    assert (await runtime.checkin_record(new)).answers == ()
+    assert (await runtime.checkin_record(old)).checkin.status == "expired"
+
+
+async def test_pause_and_stop_hold_across_checkins(make_runtime: RuntimeFactory, clock: ManualClock) -> None:
+    runtime = await started(make_runtime)
+    assert await runtime.start_checkin("dana", SLOT) is not None
+    await say(runtime, "pause 2w", "ev-1")
+    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=1)) is None
+    clock.advance(timedelta(weeks=2, minutes=1))
+    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=2, hours=1)) is not None
+    await say(runtime, "stop", "ev-2")
+    async with runtime.database.session() as session:
+        client = await session.get(Client, "dana")
+        assert client is not None
+        assert client.opted_out_at == clock.now()
+    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=3)) is None
+    await say(runtime, "resume", "ev-3")
+    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=4)) is not None
+
+
+async def test_transient_send_failures_are_retried_and_permanent_ones_stop(
+    make_runtime: RuntimeFactory, slack: CollectingAdapter, clock: ManualClock
+) -> None:
+    runtime = await started(make_runtime)
+    slack.failures.append(SendError("rate limited", retry_after=30))
+    await runtime.start_checkin("dana", SLOT)
+    await runtime.outbox.drain()
+    assert slack.sent == []  # the privacy notice failed, and nothing may overtake it
+    async with runtime.database.session() as session:
+        query = select(OutboxMessage).where(OutboxMessage.status == "pending").order_by(OutboxMessage.id)
+        waiting = (await session.scalars(query)).all()
+    assert len(waiting) == 3
+    assert waiting[0].next_attempt_at >= clock.now() + timedelta(seconds=30)
+
+    clock.advance(timedelta(seconds=29))
+    assert await runtime.outbox.drain() == 0  # Retry-After is honoured
+    clock.advance(timedelta(seconds=2))
+    assert await runtime.outbox.drain() == 3
+    assert "Only your coach" in slack.sent[0].text
+    assert slack.sent[1].text.startswith("Hi Dana")
+    assert slack.sent[2].step_key == "progress:delegate"
+
+    slack.failures.append(SendError("user blocked the bot", permanent=True))
+    await say(runtime, "4", "ev-1")
+    async with runtime.database.session() as session:
+        failed = (await session.scalars(select(OutboxMessage).where(OutboxMessage.status == "failed"))).all()
+    assert [f.last_error for f in failed] == ["user blocked the bot"]
+    clock.advance(timedelta(hours=1))
+    assert await runtime.outbox.drain() == 0
+
+
+async def test_answers_and_checkins_are_stored_once_per_step(make_runtime: RuntimeFactory) -> None:
+    runtime = await started(make_runtime)
+    await runtime.start_checkin("dana", SLOT)
+    for n, reply in enumerate(["4", "2", "back", "3"]):
+        await say(runtime, reply, f"ev-{n}")
+    assert await count(runtime.database, Answer) == 2
+    assert await count(runtime.database, CheckIn) == 1
+    assert await count(runtime.database, Alert) == 0

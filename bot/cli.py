@@ -31,6 +31,8 @@ DEFAULT_CONFIG = Path("config.yaml")
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config.example.yaml"
 #: Exit status for "your input is wrong", matching the usage errors of click/typer.
 EXIT_INVALID = 2
+#: Exit status after Ctrl-C, as shells report it (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     help="Between-session check-ins for coaching clients.",
@@ -127,18 +129,22 @@ def demo(
         raise typer.Exit(EXIT_INVALID)
     with tempfile.TemporaryDirectory(prefix="checkin-demo-") as scratch:
         database_path = db if db is not None else Path(scratch) / "demo.sqlite3"
-        status = asyncio.run(
-            run_demo(
-                config=loaded,
-                question_sets=question_sets,
-                texts=load_texts(),
-                client=player,
-                database_path=database_path,
-                clock=SystemClock(),
-                stdin=sys.stdin,
-                stdout=sys.stdout,
+        try:
+            status = asyncio.run(
+                run_demo(
+                    config=loaded,
+                    question_sets=question_sets,
+                    texts=load_texts(),
+                    client=player,
+                    database_path=database_path,
+                    clock=SystemClock(),
+                    stdin=sys.stdin,
+                    stdout=sys.stdout,
+                )
             )
-        )
+        except KeyboardInterrupt:
+            typer.echo("\nDemo stopped.")
+            status = EXIT_INTERRUPTED
     raise typer.Exit(status)
 
 

@@ -90,6 +90,7 @@ async def _read_line(stream: TextIO) -> str:
             result = stream.readline()
         except (OSError, ValueError):  # a closed or unreadable stream ends the demo like end of input
             result = ""
+
         def deliver() -> None:
             if not line.done():
                 line.set_result(result)

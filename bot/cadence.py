@@ -9,6 +9,9 @@ The rules, in the client's local time:
   cadence has none, 1970-01-01, a fixed date so that slots never move when the bot restarts.
 * ``every: Nw on [...] at HH:MM`` fires on the listed weekdays of every N-th week, weeks being counted
   from the Monday of the anchor's week (1969-12-29 without ``start``).
+* ``after_sessions: {days: N, at: HH:MM}`` fires N days after each coaching session, except on a
+  session day or the day before one (the check-in would add nothing to the session itself). Sessions
+  are an input, not part of the cadence: they come from the config and, later, from the coach.
 * ``cron`` is a 5-field crontab (minute hour day-of-month month day-of-week). Weekday numbers follow
   crontab (0 and 7 are Sunday, 1 Monday), not APScheduler 3, which counts 0 as Monday. When both the
   day of month and the day of week are restricted, a day must match both (APScheduler's rule; classic
@@ -20,12 +23,15 @@ The rules, in the client's local time:
   exactly one instant (PEP 495 ``fold=0``).
 * A slot inside ``quiet_hours`` moves to the end of the quiet hours (the next day's end when they wrap
   midnight and the slot lies before midnight). Slots that collapse onto the same instant count once.
+* A slot that would come no later than an earlier one (a DST gap or quiet hours can reorder them) is
+  dropped. This depends only on the cadence, so any window asked for sees the same slots.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -49,27 +55,53 @@ def next_slots(
     count: int,
     *,
     horizon: timedelta = SEARCH_HORIZON,
+    sessions: Sequence[date] = (),
 ) -> list[datetime]:
     """Up to ``count`` slots strictly after ``after``, increasing, as aware UTC datetimes.
 
     Fewer (possibly none) are returned when the cadence has no more slots within ``horizon``.
     """
-    if after.tzinfo is None:
-        raise ValueError("next_slots needs a timezone-aware 'after'")
-    after = after.astimezone(UTC)
+    slots = slots_until(cadence, tz, after, after + horizon, sessions=sessions)
+    return list(islice(slots, max(count, 0)))
+
+
+def slots_until(
+    cadence: Cadence,
+    tz: ZoneInfo,
+    after: datetime,
+    until: datetime,
+    *,
+    sessions: Sequence[date] = (),
+) -> Iterator[datetime]:
+    """The slots in ``(after, until]``, increasing, as aware UTC datetimes, computed lazily.
+
+    The work is proportional to the window (plus a day or two of margin), so a caller asking every
+    minute about the last minute pays for a few candidates, not for a search of the years ahead.
+    """
+    if after.tzinfo is None or until.tzinfo is None:
+        raise ValueError("slot searches need timezone-aware instants")
+    return _slots(cadence, tz, after.astimezone(UTC), until.astimezone(UTC), sessions)
+
+
+def _slots(
+    cadence: Cadence, tz: ZoneInfo, after: datetime, until: datetime, sessions: Sequence[date]
+) -> Iterator[datetime]:
     local_after = after.astimezone(tz).replace(tzinfo=None)
-    # Start early enough to catch a slot that the DST or quiet-hours shift pushed past ``after``.
+    local_until = until.astimezone(tz).replace(tzinfo=None)
+    # Start early enough to catch a slot that the DST or quiet-hours shift pushed past ``after``, and
+    # read on a little past ``until`` for a wall time that the fall-back hour places before it.
     margin = timedelta(days=2 if cadence.quiet_hours else 1)
-    slots: list[datetime] = []
-    if count <= 0:
-        return slots
-    for wall in _wall_times(cadence, local_after - margin, local_after + horizon):
+    blocked = _session_eves(sessions) if cadence.after_sessions is not None else frozenset()
+    latest: datetime | None = None
+    for wall in _wall_times(cadence, local_after - margin, local_until + margin, sessions):
         slot = _place(wall, tz, cadence.quiet_hours)
-        if slot > after and (not slots or slot > slots[-1]):
-            slots.append(slot)
-            if len(slots) == count:
-                break
-    return slots
+        if (latest is not None and slot <= latest) or (blocked and slot.astimezone(tz).date() in blocked):
+            continue
+        latest = slot
+        if slot > until:
+            return
+        if slot > after:
+            yield slot
 
 
 def cron_trigger(expression: str) -> CronTrigger:
@@ -88,12 +120,24 @@ def cron_trigger(expression: str) -> CronTrigger:
         raise ValueError(str(exc)) from None
 
 
-def _wall_times(cadence: Cadence, first: datetime, last: datetime) -> Iterator[datetime]:
+def _session_eves(sessions: Sequence[date]) -> frozenset[date]:
+    """The local dates a session cadence stays silent on: each session day and the day before it."""
+    return frozenset(day - timedelta(days=back) for day in sessions for back in (0, 1))
+
+
+def _wall_times(cadence: Cadence, first: datetime, last: datetime, sessions: Sequence[date]) -> Iterator[datetime]:
     """Candidate local (naive) times in ``[first, last]``, increasing, before DST and quiet hours."""
     if cadence.start is not None:
         first = max(first, datetime.combine(cadence.start, time.min))
     if cadence.cron is not None:
         yield from _cron_times(cadence.cron, first, last)
+        return
+    if cadence.after_sessions is not None:
+        rule = cadence.after_sessions
+        for day in sorted({session + timedelta(days=rule.days) for session in sessions}):
+            wall = datetime.combine(day, rule.at)
+            if first <= wall <= last:
+                yield wall
         return
     assert cadence.every is not None and cadence.at is not None
     anchor = cadence.start or _EPOCH

@@ -12,16 +12,19 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from bot.client_schedule import UnknownClientError
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, MissingSecretError, load_config, resolve_secret, unset_variables
 from bot.demo import run_demo
 from bot.question_sets import load_question_sets
 from bot.questions import QuestionSet
+from bot.schedule_report import schedule_report, session_notes
 from bot.store import Database
 from bot.texts import load_texts
 
@@ -98,6 +101,28 @@ def validate(
     unset = unset_variables(loaded)
     if unset:
         typer.echo(f"note: not set in this environment (needed when the bot runs): {', '.join(unset)}")
+    for note in session_notes(loaded, datetime.now(UTC)):
+        typer.echo(note)
+
+
+@app.command()
+def schedule(
+    client: Annotated[str | None, typer.Option("--client", help="Only this client [default: every client]")] = None,
+    next_count: Annotated[int, typer.Option("--next", min=1, max=100, help="How many check-ins to list")] = 5,
+    config: ConfigOption = None,
+) -> None:
+    """List each client's next check-ins, in their own time and in UTC.
+
+    Pauses a client set themselves with the 'pause' command live in the database and are not shown.
+    """
+    loaded, _ = _load(config_path(config))
+    try:
+        lines = schedule_report(loaded, datetime.now(UTC), client_id=client, count=next_count)
+    except UnknownClientError as exc:
+        typer.echo(f"checkin schedule: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    for line in lines:
+        typer.echo(line)
 
 
 @app.command()

@@ -75,7 +75,7 @@ def test_no_note_when_every_variable_is_set(tmp_path: Path) -> None:
 def test_the_example_validates(tmp_path: Path) -> None:
     result = run("validate", "--config", str(ROOT / "config.example.yaml"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"{ROOT / 'config.example.yaml'}: OK — 2 coaches, 3 clients, 2 cadences")
+    assert result.stdout.startswith(f"{ROOT / 'config.example.yaml'}: OK — 2 coaches, 4 clients, 3 cadences")
 
 
 def test_bad_file_lists_every_issue_on_stderr(tmp_path: Path) -> None:
@@ -132,7 +132,7 @@ def test_python_dash_m_works(tmp_path: Path) -> None:
         ),
         (
             b"cadences:\n  x: {every: 1d, at: '09:00', start: 9999-12-31}\ncoaches: []\n",
-            "config.yaml:2 cadences.x.start: start must be a date between the years 2000 and 2999",
+            "config.yaml:2 cadences.x.start: must be a date between the years 2000 and 2999",
         ),
         (b"coaches: [" * 3000, "config.yaml: the YAML is nested too deeply"),
     ],

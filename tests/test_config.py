@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -74,8 +74,14 @@ def issues_of(text: str) -> list[str]:
 def test_example_validates() -> None:
     config = load_config(EXAMPLE)
     assert [coach.id for coach in config.coaches] == ["maya", "tomas"]
-    assert [client.id for client in config.clients] == ["dana", "sam", "lee"]
-    assert set(config.cadences) == {"weekly", "fortnightly-monday"}
+    assert [client.id for client in config.clients] == ["dana", "sam", "lee", "priya"]
+    assert set(config.cadences) == {"weekly", "fortnightly-monday", "after-session"}
+    lee, priya = config.clients_by_id["lee"], config.clients_by_id["priya"]
+    assert config.cadence_of(lee).on == ("mon",)
+    assert config.cadence_of(lee).quiet_hours == config.cadences["weekly"].quiet_hours
+    assert [(pause.first, pause.last) for pause in lee.pauses] == [(date(2026, 12, 20), date(2027, 1, 4))]
+    assert config.cadence_of(priya).after_sessions is not None
+    assert priya.sessions
     slack_clients = [client for client in config.clients if client.slack is not None]
     assert {bool(client.slack and client.slack.user_id) for client in slack_clients} == {True, False}
     assert any(client.telegram is not None for client in config.clients)
@@ -446,6 +452,13 @@ _KEYS = st.sampled_from(
         "email",
         "digest",
         "paused_until",
+        "pauses",
+        "from",
+        "to",
+        "sessions",
+        "cadence_overrides",
+        "after_sessions",
+        "days",
     ]
 )
 _SCALARS = st.one_of(
@@ -483,3 +496,153 @@ def test_mutated_example_never_crashes(tmp_path: Path, drop: set[int], junk: str
     path = tmp_path / "config.yaml"
     path.write_text("\n".join(kept), encoding="utf-8", errors="surrogatepass")
     _load_or_config_error(path)
+
+
+_AFTER_CADENCE = "    cadence: weekly\n"
+_WEEKLY = '    every: 1w\n    on: [mon, thu]\n    at: "09:00"\n'
+
+
+def with_client_lines(lines: str) -> str:
+    """BASE with ``lines`` added to dana after her ``cadence`` (line 19), so they start on line 20."""
+    return BASE.replace(_AFTER_CADENCE, _AFTER_CADENCE + lines)
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_overrides_replace_only_the_keys_written() -> None:
+    config = load_config(write(with_client_lines("    cadence_overrides:\n      on: [tue]\n      at: '07:30'\n")))
+    dana = config.clients[0]
+    effective = config.cadence_of(dana)
+    assert (effective.every, effective.on, effective.at) == (config.cadences["weekly"].every, ("tue",), time(7, 30))
+    assert config.cadences["weekly"].on == ("mon", "thu")
+    assert config.clients_by_id["dana"] is dana
+
+
+@pytest.mark.usefixtures("in_tmp")
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ("on: []", "this cadence never fires (no slot in the four years)"),
+        ("cron: '0 9 * * *'", "give exactly one of 'every', 'cron' or 'after_sessions'"),
+        ("reminders: 3", "expire_after must be longer than remind_after × reminders"),
+    ],
+)
+def test_an_override_is_checked_with_the_cadence_it_changes(override: str, problem: str) -> None:
+    text = with_client_lines(f"    cadence_overrides:\n      {override}\n")
+    assert issues_of(text) == [
+        f"config.yaml:20 clients[0].cadence_overrides: with these overrides of cadence 'weekly': {problem}"
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_override_keys_are_checked_at_their_own_lines() -> None:
+    text = with_client_lines("    cadence_overrides:\n      at: '25:00'\n      reminders: 9\n      att: x\n")
+    assert issues_of(text) == [
+        'config.yaml:21 clients[0].cadence_overrides.at: expected a local time "HH:MM" between "00:00" and "23:59"',
+        "config.yaml:22 clients[0].cadence_overrides.reminders: input should be less than or equal to 5",
+        "config.yaml:23 clients[0].cadence_overrides.att: unknown key 'att' (did you mean 'at'?)",
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_a_bad_override_is_reported_alongside_other_errors() -> None:
+    text = with_client_lines("    cadence_overrides: {on: []}\n")
+    text = text.replace("    slack: {user_id: U0MAYA0001}\n", "    slack: {user_id: U0MAYA0001}\n    digest: hourly\n")
+    assert issues_of(text) == [
+        "config.yaml:14 coaches[0].digest: input should be 'weekly', 'daily' or 'off'",
+        "config.yaml:21 clients[0].cadence_overrides: with these overrides of cadence 'weekly': "
+        "this cadence never fires (no slot in the four years)",
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_overrides_of_a_broken_or_unknown_cadence_are_not_reported_twice() -> None:
+    broken = with_client_lines("    cadence_overrides: {at: '07:30'}\n").replace(
+        _WEEKLY, '    every: 1w\n    at: "09:00"\n'
+    )
+    assert issues_of(broken) == ["config.yaml:5 cadences.weekly: 'on' (the weekdays) is required with 'every: Nw'"]
+    unknown = with_client_lines("    cadence_overrides: {at: '07:30'}\n").replace("cadence: weekly", "cadence: weeky")
+    assert issues_of(unknown) == ["config.yaml:19 clients[0].cadence: unknown cadence 'weeky' (did you mean 'weekly'?)"]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_pauses_load_as_inclusive_date_ranges() -> None:
+    config = load_config(
+        write(
+            with_client_lines(
+                "    pauses:\n      - {from: 2026-12-20, to: 2027-01-04}\n      - {from: 2027-03-01, to: 2027-03-01}\n"
+            )
+        )
+    )
+    assert [(pause.first, pause.last) for pause in config.clients[0].pauses] == [
+        (date(2026, 12, 20), date(2027, 1, 4)),
+        (date(2027, 3, 1), date(2027, 3, 1)),
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_pause_errors_have_their_lines() -> None:
+    text = with_client_lines(
+        "    pauses:\n"
+        "      - from: 2026-12-20\n"
+        "        to: 2026-12-01\n"
+        "      - {form: 2026-12-20, to: 2027-01-04}\n"
+        "      - {from: 2026-12-20}\n"
+        "      - {from: 1999-12-20, to: 2026-01-04}\n"
+    )
+    assert issues_of(text) == [
+        "config.yaml:21 clients[0].pauses[0]: 'to' (2026-12-01) is before 'from' (2026-12-20)",
+        "config.yaml:23 clients[0].pauses[1].form: unknown key 'form' (did you mean 'from'?)",
+        "config.yaml:23 clients[0].pauses[1].from: required, but missing",
+        "config.yaml:24 clients[0].pauses[2].to: required, but missing",
+        "config.yaml:25 clients[0].pauses[3].from: must be a date between the years 2000 and 2999",
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_session_dates_and_paused_until_errors_have_their_lines() -> None:
+    text = with_client_lines(
+        "    sessions:\n      - 2026-11-02\n      - soon\n      - 9999-01-01\n    paused_until: 1999-12-31\n"
+    )
+    assert issues_of(text) == [
+        "config.yaml:22 clients[0].sessions[1]: input should be a valid date or datetime, input is too short",
+        "config.yaml:23 clients[0].sessions[2]: must be a date between the years 2000 and 2999",
+        "config.yaml:24 clients[0].paused_until: must be a date between the years 2000 and 2999",
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_session_cadence_without_sessions_is_valid() -> None:
+    config = load_config(write(BASE.replace(_WEEKLY, '    after_sessions: {days: 3, at: "09:00"}\n')))
+    rule = config.cadences["weekly"].after_sessions
+    assert rule is not None and (rule.days, rule.at) == (3, time(9, 0))
+    assert config.clients[0].sessions == ()
+
+
+@pytest.mark.usefixtures("in_tmp")
+@pytest.mark.parametrize(
+    ("cadence", "expected"),
+    [
+        (
+            '    after_sessions: {days: 0, at: "9am"}\n',
+            [
+                "config.yaml:6 cadences.weekly.after_sessions.at: "
+                'expected a local time "HH:MM" between "00:00" and "23:59"',
+                "config.yaml:6 cadences.weekly.after_sessions.days: input should be greater than or equal to 1",
+            ],
+        ),
+        ("    after_sessions: {days: 2}\n", ["config.yaml:6 cadences.weekly.after_sessions.at: required, but missing"]),
+        (
+            '    after_sessions: {days: 2, at: "09:00"}\n    every: 1d\n',
+            ["config.yaml:5 cadences.weekly: give exactly one of 'every', 'cron' or 'after_sessions'"],
+        ),
+        (
+            '    after_sessions: {days: 2, at: "09:00"}\n    on: [mon]\n    at: "09:00"\n',
+            [
+                "config.yaml:5 cadences.weekly: 'on' cannot be used with 'after_sessions'; "
+                "'at' goes inside 'after_sessions', as in after_sessions: {days: 3, at: \"09:00\"}"
+            ],
+        ),
+    ],
+)
+def test_session_cadence_shape_errors(cadence: str, expected: list[str]) -> None:
+    assert issues_of(BASE.replace(_WEEKLY, cadence)) == expected

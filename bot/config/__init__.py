@@ -3,14 +3,17 @@
 from bot.config.errors import ConfigError, ConfigIssue
 from bot.config.loader import load_config
 from bot.config.models import (
+    AfterSessions,
     Alerts,
     Cadence,
+    CadenceFields,
     Client,
     Coach,
     Config,
     Database,
     Every,
     Goal,
+    Pause,
     Platforms,
     QuietHours,
     SlackIdentity,
@@ -21,8 +24,10 @@ from bot.config.models import (
 from bot.config.secrets import MissingSecretError, referenced_variables, resolve_secret, unset_variables
 
 __all__ = [
+    "AfterSessions",
     "Alerts",
     "Cadence",
+    "CadenceFields",
     "Client",
     "Coach",
     "Config",
@@ -32,6 +37,7 @@ __all__ = [
     "Every",
     "Goal",
     "MissingSecretError",
+    "Pause",
     "Platforms",
     "QuietHours",
     "SlackIdentity",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, cached_property
 from typing import Annotated, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from bot.cadence import SEARCH_HORIZON, cron_trigger, next_slots
 from bot.config.errors import did_you_mean
@@ -71,6 +72,13 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+def _check_plausible_date(value: date) -> date:
+    # Far-off years overflow when slot maths adds days or converts to UTC; no coaching plan needs them.
+    if not 2000 <= value.year <= 2999:
+        raise ValueError("must be a date between the years 2000 and 2999")
+    return value
+
+
 def _parse_duration(value: object) -> timedelta:
     match = _DURATION.match(value) if isinstance(value, str) else None
     if match is None:
@@ -93,6 +101,7 @@ SetName = Annotated[str, AfterValidator(_check_set_name)]
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
 ClockTime = Annotated[time, BeforeValidator(_parse_clock)]
+PlausibleDate = Annotated[date, AfterValidator(_check_plausible_date)]
 
 
 class _Strict(BaseModel):
@@ -192,51 +201,83 @@ class QuietHours(_Strict):
         return self
 
 
-class Cadence(_Strict):
+class AfterSessions(_Strict):
+    """``after_sessions: {days: 3, at: "09:00"}``: the check-in follows each coaching session.
+
+    Its own ``at`` lives here rather than beside ``every`` so that the three cadence forms never share
+    a key whose meaning depends on which form is used.
+    """
+
+    days: int = Field(ge=1, le=365)
+    at: ClockTime
+
+
+def _check_cron(value: str) -> str:
+    try:
+        cron_trigger(value)
+    except ValueError as exc:
+        raise ValueError(f"invalid cron expression: {exc}") from None
+    return value
+
+
+class CadenceFields(_Strict):
+    """Every cadence setting, each checked on its own.
+
+    This is also the shape of a client's ``cadence_overrides``: an override is a partial cadence, so
+    its keys are checked here at their own lines, and the whole-cadence rules run once it is merged.
+    """
+
     every: Annotated[Every | None, BeforeValidator(_parse_every)] = None
-    cron: str | None = None
+    cron: Annotated[str, AfterValidator(_check_cron)] | None = None
+    after_sessions: AfterSessions | None = None
     on: tuple[Weekday, ...] | None = None
     at: ClockTime | None = None
-    start: date | None = None
+    start: PlausibleDate | None = None
     quiet_hours: QuietHours | None = None
     remind_after: Duration = timedelta(hours=24)
     reminders: int = Field(1, ge=0, le=5)
     expire_after: Duration = timedelta(hours=72)
 
-    @field_validator("cron")
-    @classmethod
-    def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                cron_trigger(value)
-            except ValueError as exc:
-                raise ValueError(f"invalid cron expression: {exc}") from None
-        return value
 
-    @field_validator("start")
-    @classmethod
-    def _plausible_start(cls, value: date | None) -> date | None:
-        if value is not None and not 2000 <= value.year <= 2999:
-            raise ValueError("start must be a date between the years 2000 and 2999")
-        return value
-
+class Cadence(CadenceFields):
     @model_validator(mode="after")
     def _coherent(self) -> Self:
-        problems = self._shape_problems()
-        if self.expire_after <= self.remind_after * self.reminders:
-            problems.append("expire_after must be longer than remind_after × reminders")
-        if not problems and not self._fires():
-            since = f" from {self.start}" if self.start else ""
-            problems.append(f"this cadence never fires (no slot in the four years{since})")
+        problems = self.problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
+    def problems(self) -> list[str]:
+        """What makes this combination of settings unusable; empty when it is fine.
+
+        Public because a client's overrides are merged without re-validation and checked with it.
+        """
+        problems = self._shape_problems()
+        if self.expire_after <= self.remind_after * self.reminders:
+            problems.append("expire_after must be longer than remind_after × reminders")
+        # A session-based cadence with no sessions yet has no slots, which is not a mistake.
+        if not problems and self.after_sessions is None and not self._fires():
+            since = f" from {self.start}" if self.start else ""
+            problems.append(f"this cadence never fires (no slot in the four years{since})")
+        return problems
+
+    def with_overrides(self, overrides: CadenceFields | None) -> Cadence:
+        """This cadence with the keys written in ``overrides`` replaced; not re-validated (see ``problems``)."""
+        if overrides is None:
+            return self
+        return self.model_copy(update={key: getattr(overrides, key) for key in overrides.model_fields_set})
+
     def _shape_problems(self) -> list[str]:
-        if (self.every is None) == (self.cron is None):
-            return ["give exactly one of 'every' or 'cron'"]
+        forms = [key for key in ("every", "cron", "after_sessions") if getattr(self, key) is not None]
+        if len(forms) != 1:
+            return ["give exactly one of 'every', 'cron' or 'after_sessions'"]
         if self.cron is not None:
             return [f"'{key}' cannot be used with 'cron'" for key in ("on", "at") if getattr(self, key) is not None]
+        if self.after_sessions is not None:
+            problems = ["'on' cannot be used with 'after_sessions'"] if self.on is not None else []
+            if self.at is not None:
+                problems.append("'at' goes inside 'after_sessions', as in after_sessions: {days: 3, at: \"09:00\"}")
+            return problems
         assert self.every is not None
         problems = [] if self.at is not None else ["'at' is required with 'every'"]
         if self.every.unit == "w" and self.on is None:
@@ -307,17 +348,33 @@ class Goal(_Strict):
     active: bool = True
 
 
+class Pause(_Strict):
+    """``{from: 2026-12-20, to: 2027-01-04}``: a holiday or leave, both dates included, in local time."""
+
+    first: PlausibleDate = Field(alias="from")
+    last: PlausibleDate = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _forwards(self) -> Self:
+        if self.last < self.first:
+            raise ValueError(f"'to' ({self.last}) is before 'from' ({self.first})")
+        return self
+
+
 class Client(_Strict):
     id: Id
     name: str = Field(min_length=1)
     coach: str
     timezone: TimeZoneName
     cadence: str
+    cadence_overrides: CadenceFields | None = None
     question_set: str = "default"
     language: str = Field("en", pattern=_LANGUAGE.pattern)
     slack: SlackIdentity | None = None
     telegram: TelegramIdentity | None = None
-    paused_until: date | None = None
+    paused_until: PlausibleDate | None = None
+    pauses: tuple[Pause, ...] = ()
+    sessions: tuple[PlausibleDate, ...] = ()
     goals: tuple[Goal, ...] = ()
 
     @model_validator(mode="after")
@@ -339,3 +396,41 @@ class Config(_Strict):
     cadences: dict[Id, Cadence] = {}
     coaches: tuple[Coach, ...]
     clients: tuple[Client, ...] = ()
+
+    @field_validator("clients")
+    @classmethod
+    def _overrides_fit(cls, clients: tuple[Client, ...], info: ValidationInfo) -> tuple[Client, ...]:
+        """Check each overridden cadence as a whole, reporting at the client's ``cadence_overrides``.
+
+        A field validator rather than a model validator so that it still runs when, say, a coach is
+        invalid; it is skipped when the cadences themselves failed (they are reported on their own).
+        """
+        cadences: dict[str, Cadence] | None = info.data.get("cadences")
+        errors: list[InitErrorDetails] = []
+        for index, client in enumerate(clients):
+            named = (cadences or {}).get(client.cadence)
+            if named is None or client.cadence_overrides is None:
+                continue
+            problems = named.with_overrides(client.cadence_overrides).problems()
+            if problems:
+                message = f"with these overrides of cadence '{client.cadence}': {'; '.join(problems)}"
+                errors.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError("cadence_overrides", "{message}", {"message": message}),
+                        loc=(index, "cadence_overrides"),
+                        input=client.cadence_overrides.model_dump(),
+                    )
+                )
+        if errors:
+            # pydantic merges a ValidationError raised here into its own, under this field's location.
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return clients
+
+    @cached_property
+    def clients_by_id(self) -> dict[str, Client]:
+        """The scheduler looks clients up on every tick; a dict keeps that independent of their number."""
+        return {client.id: client for client in self.clients}
+
+    def cadence_of(self, client: Client) -> Cadence:
+        """The cadence ``client`` follows: the named one with the client's overrides applied."""
+        return self.cadences[client.cadence].with_overrides(client.cadence_overrides)

@@ -91,7 +91,8 @@ def _fields_at(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
             annotation = get_args(annotation)[-1 if get_origin(annotation) is dict else 0]
     annotation = _unwrap(annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return list(annotation.model_fields)
+        # The admin writes the alias (``from``), not the Python name (``first``).
+        return [field.alias or name for name, field in annotation.model_fields.items()]
     return []
 
 

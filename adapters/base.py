@@ -7,23 +7,38 @@ says what happened, which is why a send failure is classified here rather than h
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bot.messages import InboundSink, OutboundMessage
 
 
 class SendError(Exception):
-    """A send that did not go through.
+    """A send that did not go through, or may not have.
 
     ``permanent`` means retrying cannot help (the user blocked the bot, the channel is gone);
-    ``retry_after`` carries the platform's own wait in seconds when it gave one (HTTP 429).
+    ``retry_after`` carries the platform's own wait in seconds when it gave one (HTTP 429), and ``scope``
+    says whether that wait holds for this recipient only or for every send to the platform.
+
+    ``ambiguous`` means the request may have reached the platform and been accepted (typically a timeout
+    after the request was written). Neither Slack nor Telegram accepts an idempotency key on a send, so the
+    outbox retries it and the recipient may see the message twice: delivery is at-least-once by contract.
     """
 
-    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        scope: Literal["recipient", "global"] = "recipient",
+        ambiguous: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
+        self.scope = scope
+        self.ambiguous = ambiguous
 
 
 class Adapter(Protocol):

@@ -1,13 +1,20 @@
-"""The terminal as a chat platform, for the demo and for trying question sets without any tokens.
+"""The terminal as a chat platform: for the demo, and for running the bot locally without any tokens.
 
-It fulfils the same adapter contract as Slack and Telegram, so the demo exercises the real runtime,
-store, outbox and alert path. Buttons become numbered options: typing the number presses the button.
-Messages for the coach are printed in a box of their own, since the terminal stands in for the coach's DM too.
+It fulfils the same adapter contract as Slack and Telegram, so what runs through it is the real runtime,
+store, outbox, scheduler and alert path. Buttons become numbered options: typing the number presses the
+button.
+
+Two ways to speak: with a ``player`` (the demo) every line is that person's; without one (``checkin run
+--console``) a line names its speaker, ``dana: 4``, and every message for anyone is printed with its
+recipient, so one terminal can follow a whole practice.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
+import threading
 from typing import TextIO
 
 from bot.messages import InboundChoice, InboundSink, InboundText, OutboundMessage
@@ -16,56 +23,112 @@ from bot.messages import InboundChoice, InboundSink, InboundText, OutboundMessag
 class ConsoleAdapter:
     name = "console"
 
-    def __init__(self, player: str, out: TextIO) -> None:
-        """``player`` is the person id the terminal user speaks as."""
-        self._player = player
+    def __init__(self, out: TextIO, *, player: str | None = None, source: TextIO | None = None) -> None:
+        """``source``, when given, is read line by line from ``start`` on; the demo feeds lines itself."""
         self._out = out
+        self._player = player
+        self._source = source
         self._sink: InboundSink | None = None
-        self._last_question: OutboundMessage | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._last_question: dict[str, OutboundMessage] = {}
         self._sequence = itertools.count(1)
         self._event_keys = itertools.count(1)
 
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
+        if self._source is not None:
+            self._reader = asyncio.create_task(self._read_source(self._source), name="console-input")
 
     async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
         self._sink = None
 
     async def send(self, message: OutboundMessage) -> str:
         reference = f"console-{next(self._sequence)}"
-        if message.recipient != self._player:
-            self._print_for_other(message)
+        if self._player is not None and message.recipient != self._player:
+            self._print_boxed(message)
             return reference
-        self._out.write(f"\nbot: {message.text}\n")
+        prefix = "bot" if self._player is not None else f"[to {message.audience} {message.recipient}]"
+        self._out.write(f"\n{prefix}: {message.text}\n")
         for number, choice in enumerate(message.choices, start=1):
             self._out.write(f"  {number}) {choice.label}\n")
         self._out.flush()
-        self._last_question = message if message.choices else None
+        if message.choices:
+            self._last_question[message.recipient] = message
+        else:
+            self._last_question.pop(message.recipient, None)
         return reference
 
     async def type_line(self, line: str) -> None:
         """Hand one typed line to the bot; a bare option number presses that option's button."""
         if self._sink is None:
             raise RuntimeError("the console adapter is not started")
+        speaker, text = self._speaker(line)
+        if speaker is None:
+            self._out.write('Start the line with who is speaking, for example "dana: 4".\n')
+            self._out.flush()
+            return
         key = f"line-{next(self._event_keys)}"
-        choice = self._numbered_choice(line, key)
-        await self._sink(choice if choice is not None else InboundText(self.name, self._player, key, line))
+        choice = self._numbered_choice(speaker, text, key)
+        await self._sink(choice if choice is not None else InboundText(self.name, speaker, key, text))
 
-    def _numbered_choice(self, line: str, key: str) -> InboundChoice | None:
-        question = self._last_question
-        text = line.strip()
+    def _speaker(self, line: str) -> tuple[str | None, str]:
+        if self._player is not None:
+            return self._player, line
+        speaker, colon, text = line.partition(":")
+        if not colon or not speaker.strip() or " " in speaker.strip():
+            return None, line
+        return speaker.strip(), text.strip()
+
+    def _numbered_choice(self, speaker: str, text: str, key: str) -> InboundChoice | None:
+        question = self._last_question.get(speaker)
+        text = text.strip()
         if question is None or question.checkin_id is None or question.step_key is None or not text.isdecimal():
             return None
         index = int(text) - 1
         if not 0 <= index < len(question.choices):
             return None
         value = question.choices[index].value
-        return InboundChoice(self.name, self._player, key, question.checkin_id, question.step_key, value)
+        return InboundChoice(self.name, speaker, key, question.checkin_id, question.step_key, value)
 
-    def _print_for_other(self, message: OutboundMessage) -> None:
+    def _print_boxed(self, message: OutboundMessage) -> None:
         rule = "─" * 60
         self._out.write(f"\n┌{rule}\n│ message to {message.audience} '{message.recipient}'\n├{rule}\n")
         for line in message.text.splitlines():
             self._out.write(f"│ {line}\n")
         self._out.write(f"└{rule}\n")
         self._out.flush()
+
+    async def _read_source(self, source: TextIO) -> None:
+        while line := await read_line(source):
+            await self.type_line(line.rstrip("\r\n"))
+
+
+async def read_line(stream: TextIO) -> str:
+    """Read one line without blocking the loop; ``""`` at end of input.
+
+    The read runs in a daemon thread so Ctrl-C is not held up by a read that may never return
+    (``asyncio.to_thread`` would make the interpreter wait for it at exit).
+    """
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str] = loop.create_future()
+
+    def read() -> None:
+        try:
+            result = stream.readline()
+        except (OSError, ValueError):  # a closed or unreadable stream ends input like end of file
+            result = ""
+
+        def deliver() -> None:
+            if not line.done():
+                line.set_result(result)
+
+        with contextlib.suppress(RuntimeError):  # the loop may be gone after Ctrl-C
+            loop.call_soon_threadsafe(deliver)
+
+    threading.Thread(target=read, name="console-input", daemon=True).start()
+    return await line

@@ -8,16 +8,20 @@ are honoured the same way everywhere.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
+from bot.app import serve_console
 from bot.client_schedule import UnknownClientError
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, MissingSecretError, load_config, resolve_secret, unset_variables
@@ -28,12 +32,16 @@ from bot.schedule_report import schedule_report, session_notes
 from bot.store import Database
 from bot.texts import load_texts
 
+T = TypeVar("T")
+
 CONFIG_ENV = "CHECKIN_CONFIG"
 DEFAULT_CONFIG = Path("config.yaml")
 #: The demo's fallback when there is no config of one's own: the example beside the source tree.
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config.example.yaml"
 #: Exit status for "your input is wrong", matching the usage errors of click/typer.
 EXIT_INVALID = 2
+#: Exit status when a service the command needs (the database) cannot be used, as in sysexits.h.
+EXIT_UNAVAILABLE = 69
 #: Exit status after Ctrl-C, as shells report it (128 + SIGINT).
 EXIT_INTERRUPTED = 130
 
@@ -179,16 +187,48 @@ def _demo_config_path() -> Path:
     return preferred if preferred.exists() or os.environ.get(CONFIG_ENV) else EXAMPLE_CONFIG
 
 
+@app.command()
+def run(
+    config: ConfigOption = None,
+    console: Annotated[
+        bool,
+        typer.Option(
+            "--console",
+            help="Use the terminal for every chat: messages are printed, 'CLIENT: text' lines answer as that client.",
+        ),
+    ] = False,
+) -> None:
+    """Run the bot: schedule check-ins, send reminders, hold conversations, alert coaches. Stops on SIGTERM or Ctrl-C.
+
+    Several replicas can run against one PostgreSQL database: each check-in and each message is sent once.
+    """
+    loaded, question_sets = _load(config_path(config))
+    if not console:
+        typer.echo("checkin run: only the terminal adapter is available in this version; run with --console", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    url = _database_url(loaded)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for chatty in ("apscheduler", "alembic"):  # their per-job and per-migration lines drown ours
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    _with_database_errors(
+        url,
+        serve_console(
+            config=loaded,
+            question_sets=question_sets,
+            texts=load_texts(),
+            database_url=url,
+            clock=SystemClock(),
+            stdin=sys.stdin,
+            stdout=sys.stdout,
+        ),
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Bring the database named in the config to the latest schema (the bot also does this on start)."""
     loaded, _ = _load(config_path(config))
-    try:
-        url = resolve_secret(loaded.database.url)
-    except MissingSecretError as exc:
-        typer.echo(f"database.url: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    database = Database(url)
+    database = Database(_database_url(loaded))
 
     async def upgrade() -> str | None:
         await database.start()
@@ -197,8 +237,27 @@ def db_upgrade(config: ConfigOption = None) -> None:
         finally:
             await database.stop()
 
-    revision = asyncio.run(upgrade())
+    revision = _with_database_errors(database.url.render_as_string(hide_password=True), upgrade())
     typer.echo(f"{database.url.render_as_string(hide_password=True)}: schema at revision {revision}")
+
+
+def _database_url(config: Config) -> str:
+    try:
+        return resolve_secret(config.database.url)
+    except MissingSecretError as exc:
+        typer.echo(f"database.url: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+def _with_database_errors(url: str, work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work``; an unreachable or refusing database is reported in one line, not a traceback."""
+    try:
+        return asyncio.run(work)
+    except (OSError, SQLAlchemyError) as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        typer.echo(f"database {shown}: {reason}", err=True)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
 
 
 def _plural(count: int, noun: str) -> str:

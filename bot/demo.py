@@ -8,14 +8,11 @@ input it reads one answer per line and stops when the check-in is over, which ma
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from adapters.console import ConsoleAdapter
+from adapters.console import ConsoleAdapter, read_line
 from bot.clock import Clock
 from bot.config import Client as ClientConfig
 from bot.config import Config
@@ -39,7 +36,7 @@ async def run_demo(
 ) -> int:
     """Play one check-in as ``client``; return 0 when it finished, 1 when input ran out first."""
     coach = next(c for c in config.coaches if c.id == client.coach)
-    console = ConsoleAdapter(player=client.id, out=stdout)
+    console = ConsoleAdapter(stdout, player=client.id)
     runtime = Runtime(
         config=config,
         question_sets=question_sets,
@@ -65,7 +62,7 @@ async def run_demo(
             if interactive:
                 stdout.write("> ")
                 stdout.flush()
-            line = await _read_line(stdin)
+            line = await read_line(stdin)
             if not line:
                 stdout.write("\n" + texts.render("demo_input_ended", database=database_path) + "\n")
                 return 1
@@ -75,31 +72,6 @@ async def run_demo(
         return 0
     finally:
         await runtime.stop()
-
-
-async def _read_line(stream: TextIO) -> str:
-    """Read one line without blocking the loop, in a daemon thread so Ctrl-C is not held up by a pending read.
-
-    ``asyncio.to_thread`` would make the interpreter wait at exit for a read that may never return.
-    """
-    loop = asyncio.get_running_loop()
-    line: asyncio.Future[str] = loop.create_future()
-
-    def read() -> None:
-        try:
-            result = stream.readline()
-        except (OSError, ValueError):  # a closed or unreadable stream ends the demo like end of input
-            result = ""
-
-        def deliver() -> None:
-            if not line.done():
-                line.set_result(result)
-
-        with contextlib.suppress(RuntimeError):  # the loop may be gone after Ctrl-C
-            loop.call_soon_threadsafe(deliver)
-
-    threading.Thread(target=read, name="demo-stdin", daemon=True).start()
-    return await line
 
 
 def coach_view(record: CheckInRecord, client: ClientConfig, question_set: QuestionSet, texts: Texts) -> str:

@@ -235,6 +235,16 @@ def handle_idle(ctx: Context, event: Event, now: datetime, *, paused: bool, opte
     return _pause(ctx, None, command, now)
 
 
+def remind(ctx: Context, state: ConversationState) -> Transition:
+    """A nudge for an unanswered check-in: the reminder text and the question the client is on."""
+    return _reask(ctx, state, ctx.texts.render("reminder"))
+
+
+def expire(ctx: Context, state: ConversationState) -> Transition:
+    """Close a check-in nobody answered in time; answers given so far stay, the client is told kindly."""
+    return Transition(replace(state, finished=True), (Outgoing(ctx.texts.render("expired")),))
+
+
 def _handle_command(ctx: Context, state: ConversationState, command: Command, now: datetime) -> Transition:
     texts = ctx.texts
     if command.name == "help":

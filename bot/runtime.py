@@ -73,7 +73,14 @@ class Runtime:
         self._clock = clock
         self._address_platform = address_platform
         self._outbox_loop = outbox_loop
-        self.outbox = OutboxWorker(database, adapters, clock, worker_id=worker_id)
+        self.outbox = OutboxWorker(
+            database,
+            adapters,
+            clock,
+            worker_id=worker_id,
+            lease=config.outbox.lease,
+            on_permanent_failure=self.client_unreachable,
+        )
 
     # ---- lifecycle ------------------------------------------------------------------------------------
 
@@ -102,44 +109,103 @@ class Runtime:
     # ---- dispatch -------------------------------------------------------------------------------------
 
     async def start_checkin(self, client_id: str, slot: datetime) -> int | None:
-        """Claim ``slot`` for the client and queue the opening messages; ``None`` if there is nothing to send.
+        """Start one check-in; ``None`` if there is nothing to send (see ``start_checkins``)."""
+        return (await self.start_checkins([(client_id, slot)])).get(client_id)
 
-        The claim is an insert on the unique (client, slot): whoever loses it (another replica, a repeated
-        run of the same slot) sends nothing.
+    async def start_checkins(self, due: Sequence[tuple[str, datetime]]) -> dict[str, int]:
+        """Claim each (client, slot) and queue its opening messages, all in one transaction.
+
+        Returns client id -> check-in id for the check-ins this call started. A claim is an insert on the
+        unique (client, slot): whoever loses it (another replica, a repeated pass over the same slot) sends
+        nothing. Paused, opted-out, unreachable and removed clients are passed over. Batching matters:
+        a practice's clients often share a slot, and one transaction per check-in would make the database's
+        commit rate, not the platform, the ceiling.
         """
         now = self._clock.now()
         async with self.database.transaction() as session:
-            client = await session.get(Client, client_id)
-            if client is None or not client.active:
-                log.warning("check-in for unknown or removed client %s not started", client_id)
-                return None
-            if client.opted_out_at is not None or (client.paused_until is not None and client.paused_until > now):
-                log.info("check-in for %s not started: paused or opted out", client_id)
-                return None
-            address = self._address(client)
-            if address is None:
-                log.warning("check-in for %s not started: no reachable address yet", client_id)
-                return None
-            previous = await repository.open_checkin_for_update(session, client_id)
-            checkin = await repository.claim_checkin(session, client_id, slot, client.question_set, now)
-            if checkin is None:
-                return None
-            if previous is not None:
-                previous.status = "expired"  # a new slot supersedes an unanswered one
-            goals = await self._active_goals(session, client_id)
-            first = client.privacy_notice_sent_at is None
-            transition = engine.begin(self._context(client), goals, first_checkin=first)
-            if first:
-                await repository.mark_privacy_notice_sent(session, client_id, now)
+            ids = [client_id for client_id, _ in due]
+            clients = {c.id: c for c in await session.scalars(select(Client).where(Client.id.in_(ids)))}
+            goals = await self._active_goals(session, ids)
+            plans: dict[str, tuple[Client, tuple[str, str], engine.Transition]] = {}
+            claims: list[repository.Claim] = []
+            for client_id, slot in due:
+                client = clients.get(client_id)
+                address = self._address(client) if client is not None else None
+                if client is None or address is None or not self._reachable(client, now):
+                    log.info("check-in for %s not started: removed, paused, opted out or unreachable", client_id)
+                    continue
+                first = client.privacy_notice_sent_at is None
+                transition = engine.begin(self._context(client), goals.get(client_id, []), first_checkin=first)
+                assert transition.state is not None
+                plans[client_id] = (client, address, transition)
+                claims.append(repository.Claim(client_id, slot, client.question_set, transition.state.to_json()))
+            won = await repository.claim_checkins(session, claims, now)
+            await repository.expire_superseded(session, won)
+            await repository.mark_privacy_notice_sent(
+                session, [c for c in won if plans[c][0].privacy_notice_sent_at is None], now
+            )
+            rows = [
+                row
+                for client_id, checkin_id in won.items()
+                for row in _outbox_rows(
+                    plans[client_id][1], plans[client_id][2].messages, checkin_id, f"checkin:{checkin_id}:open"
+                )
+            ]
+            await repository.enqueue(session, rows, now)
+        if won:
+            self.outbox.wake()
+        return won
+
+    @staticmethod
+    def _reachable(client: Client, now: datetime) -> bool:
+        paused = client.paused_until is not None and client.paused_until > now
+        return client.active and not paused and client.opted_out_at is None and client.unreachable_at is None
+
+    async def remind(self, checkin_id: int, number: int) -> bool:
+        """Send reminder ``number`` (1-based) for an open check-in; False if it is closed or already reminded.
+
+        Several replicas sweep the same check-ins: the row lock and the ``reminders_sent`` check make the
+        first one send and the others do nothing.
+        """
+        now = self._clock.now()
+        async with self.database.transaction() as session:
+            checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
+            if checkin is None or checkin.status not in OPEN_STATUSES or checkin.state is None:
+                return False
+            if checkin.reminders_sent >= number:
+                return False
+            client = await session.get(Client, checkin.client_id)
+            address = self._address(client) if client is not None else None
+            if client is None or address is None:
+                return False
+            transition = engine.remind(self._context(client), engine.ConversationState.from_json(checkin.state))
+            checkin.reminders_sent = number
+            key = f"checkin:{checkin.id}:reminder:{number}"
+            await self._enqueue(session, address, transition.messages, checkin.id, key, now)
+        self.outbox.wake()
+        return True
+
+    async def expire(self, checkin_id: int) -> bool:
+        """Close an unanswered check-in and tell the client; False if it was already closed."""
+        now = self._clock.now()
+        async with self.database.transaction() as session:
+            checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
+            if checkin is None or checkin.status not in OPEN_STATUSES or checkin.state is None:
+                return False
+            client = await session.get(Client, checkin.client_id)
+            checkin.status = "expired"
+            checkin.last_activity_at = now
+            if client is None:
+                return True
+            transition = engine.expire(self._context(client), engine.ConversationState.from_json(checkin.state))
             assert transition.state is not None
             checkin.state = transition.state.to_json()
-            checkin.status = "sent"
-            checkin.sent_at = now
-            checkin.last_activity_at = now
-            await self._enqueue(session, address, transition.messages, checkin.id, f"checkin:{checkin.id}:open", now)
-            checkin_id = checkin.id
+            address = self._address(client)
+            if address is not None:
+                key = f"checkin:{checkin.id}:expired"
+                await self._enqueue(session, address, transition.messages, checkin.id, key, now)
         self.outbox.wake()
-        return checkin_id
+        return True
 
     # ---- inbound --------------------------------------------------------------------------------------
 
@@ -154,6 +220,8 @@ class Runtime:
                 if not await repository.remember_event(session, event.platform, event.event_key, now):
                     log.info("duplicate %s event %s ignored", event.platform, event.event_key)
                     return
+                if client.unreachable_at is not None:  # they wrote to us, so they can be reached again
+                    await repository.clear_unreachable(session, client.id)
                 await self._converse(session, client, event, now)
         if refused:
             await self._refuse(event)
@@ -244,6 +312,25 @@ class Runtime:
         message = engine.Outgoing(draft.message)
         await self._enqueue(session, coach_address, (message,), checkin.id, f"alert:{alert.id}", now, audience="coach")
 
+    async def client_unreachable(self, message: OutboundMessage, reason: str) -> None:
+        """The platform refused a client for good: stop writing to them and tell their coach, once."""
+        now = self._clock.now()
+        async with self.database.transaction() as session:
+            client = await repository.mark_unreachable(session, message.platform, message.recipient, reason, now)
+            if client is None:
+                return  # a coach or a stranger, or the client was already marked
+            coach = await session.get(Coach, client.coach_id)
+            address = self._address(coach) if coach is not None else None
+            if address is None:
+                log.warning("client %s is unreachable; their coach cannot be told yet", client.id)
+                return
+            text = self._texts.render(
+                "coach_client_unreachable", client_name=client.name, platform=message.platform, reason=reason
+            )
+            key = f"unreachable:{client.id}:{now.isoformat()}"
+            await self._enqueue(session, address, (engine.Outgoing(text),), None, key, now, audience="coach")
+        self.outbox.wake()
+
     async def _refuse(self, event: InboundEvent) -> None:
         """Answer a stranger politely without storing anything about them, not even in the outbox."""
         adapter = self._adapters.get(event.platform)
@@ -288,11 +375,14 @@ class Runtime:
         return address_of(person)
 
     @staticmethod
-    async def _active_goals(session: AsyncSession, client_id: str) -> list[engine.GoalRef]:
+    async def _active_goals(session: AsyncSession, client_ids: Sequence[str]) -> dict[str, list[engine.GoalRef]]:
         rows = await session.scalars(
-            select(Goal).where(Goal.client_id == client_id, Goal.active).order_by(Goal.position)
+            select(Goal).where(Goal.client_id.in_(client_ids), Goal.active).order_by(Goal.client_id, Goal.position)
         )
-        return [engine.GoalRef(g.id, g.title) for g in rows]
+        goals: dict[str, list[engine.GoalRef]] = {}
+        for goal in rows:
+            goals.setdefault(goal.client_id, []).append(engine.GoalRef(goal.id, goal.title))
+        return goals
 
     @staticmethod
     async def _enqueue(
@@ -305,12 +395,27 @@ class Runtime:
         *,
         audience: str = "client",
     ) -> None:
-        platform, recipient = address
-        for index, outgoing in enumerate(messages):
-            message = OutboundMessage(
-                platform, recipient, outgoing.text, outgoing.choices, checkin_id, outgoing.step_key, audience
-            )
-            await repository.enqueue(session, platform, recipient, message.to_payload(), f"{key_prefix}:{index}", now)
+        await repository.enqueue(session, _outbox_rows(address, messages, checkin_id, key_prefix, audience), now)
+
+
+def _outbox_rows(
+    address: tuple[str, str],
+    messages: Sequence[engine.Outgoing],
+    checkin_id: int | None,
+    key_prefix: str,
+    audience: str = "client",
+) -> list[repository.OutboxRow]:
+    """Outbox rows for messages to one recipient; the key makes re-running the same cause a no-op."""
+    platform, recipient = address
+    return [
+        repository.OutboxRow(
+            platform,
+            recipient,
+            OutboundMessage(platform, recipient, m.text, m.choices, checkin_id, m.step_key, audience).to_payload(),
+            f"{key_prefix}:{index}",
+        )
+        for index, m in enumerate(messages)
+    ]
 
 
 def _as_engine_event(event: InboundEvent, checkin: CheckIn | None) -> engine.Event:

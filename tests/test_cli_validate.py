@@ -86,7 +86,7 @@ def test_bad_file_lists_every_issue_on_stderr(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         "config.yaml:3 platforms.slack.bot_token: secrets must not be written in the config; "
         "write ${SLACK_BOT_TOKEN} here and set the SLACK_BOT_TOKEN environment variable",
-        "config.yaml:5 cadences.weekly.remind_after: expected a duration such as 30m, 24h, 7d or 2w",
+        "config.yaml:5 cadences.weekly.remind_after: expected a duration such as 30s, 30m, 24h, 7d or 2w",
         "config.yaml:9 clients[0].coach: unknown coach 'mya' (did you mean 'maya'?)",
         "config.yaml:9 clients[0].timezone: unknown time zone 'Europe/Pariss' (did you mean 'Europe/Paris'?)",
     ]

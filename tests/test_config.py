@@ -284,7 +284,7 @@ def test_many_errors_are_reported_at_once_with_exact_lines(in_tmp: Path) -> None
         """
     assert issues_of(text) == [
         "config.yaml:2 alerts.low_score_floor: input should be less than or equal to 5",
-        "config.yaml:3 alerts.cooldown: expected a duration such as 30m, 24h, 7d or 2w",
+        "config.yaml:3 alerts.cooldown: expected a duration such as 30s, 30m, 24h, 7d or 2w",
         "config.yaml:7 cadences.weekly.on[1]: input should be 'mon', 'tue', 'wed', 'thu', 'fri', 'sat' or 'sun'",
         'config.yaml:8 cadences.weekly.at: expected a local time "HH:MM" between "00:00" and "23:59"',
         "config.yaml:12 coaches[0].timezone: unknown time zone 'Europe/Londn' (did you mean 'Europe/London'?)",

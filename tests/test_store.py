@@ -5,30 +5,26 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store import (
-    CheckIn,
-    Client,
+from bot.store import CheckIn, Client, Coach, Database, Goal, OutboxMessage, repository
+from bot.store.repository import (
+    Claim,
     ClientRecord,
-    Coach,
     CoachRecord,
-    Database,
-    Goal,
     GoalRecord,
-    OutboxMessage,
+    OutboxRow,
     alerts_for_client,
     answers_for,
-    claim_checkin,
     create_alert,
     create_telegram_invite,
     delete_answer,
     due_outbox,
-    enqueue,
     find_client_by_identity,
     find_coach_by_identity,
     mark_failed,
@@ -48,6 +44,25 @@ if TYPE_CHECKING:
     from conftest import DatabaseTarget
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+async def claim_checkin(
+    session: AsyncSession, client_id: str, slot: datetime, question_set: str, now: datetime
+) -> CheckIn | None:
+    """One claim through the batch API; the row when this call won it, else None."""
+    won = await repository.claim_checkins(session, [Claim(client_id, slot, question_set, {"v": 1})], now)
+    return await session.get(CheckIn, won[client_id]) if client_id in won else None
+
+
+async def enqueue(
+    session: AsyncSession, platform: str, recipient: str, payload: dict[str, Any], key: str, now: datetime
+) -> OutboxMessage | None:
+    """One message through the batch API; the row when it was new, else None."""
+    if not await repository.enqueue(session, [OutboxRow(platform, recipient, payload, key)], now):
+        return None
+    return await session.scalar(sa.select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+
+
 LEASE = timedelta(seconds=30)
 
 COACH = CoachRecord(id="maria", name="Maria", timezone="Europe/Berlin", digest="weekly", slack_user_id="UCOACH")
@@ -149,7 +164,7 @@ async def test_sync_keeps_runtime_owned_columns(database: Database) -> None:
     async with database.transaction() as session:
         await set_client_pause(session, "anna", own_pause)
         await set_client_opt_out(session, "ben", T0)
-        assert await mark_privacy_notice_sent(session, "anna", T0)
+        assert await mark_privacy_notice_sent(session, ["anna"], T0) == {"anna"}
         await create_telegram_invite(session, "tok", "client", "ben", T0 + timedelta(days=1))
         assert await redeem_telegram_invite(session, "tok", 4242, T0) is not None
 
@@ -175,8 +190,8 @@ async def test_sync_keeps_runtime_owned_columns(database: Database) -> None:
 async def test_client_flags(database: Database) -> None:
     await seed(database)
     async with database.transaction() as session:
-        assert await mark_privacy_notice_sent(session, "anna", T0)
-        assert not await mark_privacy_notice_sent(session, "anna", T0 + timedelta(days=7))
+        assert await mark_privacy_notice_sent(session, ["anna"], T0) == {"anna"}
+        assert await mark_privacy_notice_sent(session, ["anna"], T0 + timedelta(days=7)) == set()
         await set_client_pause(session, "anna", T0 + timedelta(days=14))
         await set_client_pause(session, "anna", None)
         await set_client_opt_out(session, "anna", T0)
@@ -224,7 +239,7 @@ async def test_claim_twice_returns_none_and_keeps_transaction_usable(database: D
     async with database.transaction() as session:
         first = await claim_checkin(session, "anna", T0, "standard", T0)
         assert first is not None
-        assert (first.status, first.slot, first.reminders_sent, first.state) == ("due", T0, 0, None)
+        assert (first.status, first.slot, first.reminders_sent, first.state) == ("sent", T0, 0, {"v": 1})
         assert await claim_checkin(session, "anna", T0, "standard", T0) is None
         second_slot = await claim_checkin(session, "anna", T0 + timedelta(days=7), "standard", T0)
         assert second_slot is not None
@@ -403,8 +418,8 @@ async def test_expired_lease_is_taken_over_and_outcomes_settle(database: Databas
 
     retry_at = taken_at + timedelta(minutes=5)
     async with database.transaction() as session:
-        assert await mark_sent(session, first, "1700000000.000100", taken_at)
-        assert not await mark_sent(session, first, "again", taken_at)
+        assert await mark_sent(session, [(first, "1700000000.000100")], taken_at) == 1
+        assert await mark_sent(session, [(first, "again")], taken_at) == 0
         assert await mark_retry(session, second, "429 Too Many Requests", retry_at)
         assert await mark_failed(session, third, "403 bot was blocked by the user")
     async with database.session() as session:
@@ -441,13 +456,13 @@ async def test_a_message_never_overtakes_an_earlier_one_to_the_same_recipient(da
     async with database.transaction() as session:
         assert await due_outbox(session, T0, 10, "b", LEASE) == []  # the greeting is still in flight
         assert await mark_retry(session, greeting.id, "503", T0 + timedelta(minutes=1))
-        assert await mark_sent(session, other.id, "ts-0", T0)
+        assert await mark_sent(session, [(other.id, "ts-0")], T0) == 1
     async with database.transaction() as session:
         assert await due_outbox(session, T0 + timedelta(seconds=30), 10, "b", LEASE) == []  # waits behind it
     async with database.transaction() as session:
         leased = await due_outbox(session, T0 + timedelta(minutes=1), 10, "b", LEASE)
         assert [m.id for m in leased] == [greeting.id]
-        assert await mark_sent(session, greeting.id, "ts-1", T0 + timedelta(minutes=1))
+        assert await mark_sent(session, [(greeting.id, "ts-1")], T0 + timedelta(minutes=1)) == 1
     async with database.transaction() as session:
         assert [m.id for m in await due_outbox(session, T0 + timedelta(minutes=1), 10, "b", LEASE)] == [question.id]
 

@@ -36,13 +36,19 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 _ID = re.compile(r"^[a-z][a-z0-9_-]*$")
 _SET_ID = re.compile(r"^[a-z][a-z0-9_]*$")
-_DURATION = re.compile(r"^([0-9]{1,9})([mhdw])$")
+_DURATION = re.compile(r"^([0-9]{1,9})([smhdw])$")
 _EVERY = re.compile(r"^([0-9]{1,9})([dw])$")
 _CLOCK = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
-_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_UNITS = {
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+}
 _LONGEST = timedelta(days=365)
 #: A cadence without ``start`` is checked from here; 5-field crons and the epoch-anchored intervals
 #: repeat, so any fixed date answers "does it ever fire?".
@@ -82,7 +88,7 @@ def _check_plausible_date(value: date) -> date:
 def _parse_duration(value: object) -> timedelta:
     match = _DURATION.match(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError("expected a duration such as 30m, 24h, 7d or 2w")
+        raise ValueError("expected a duration such as 30s, 30m, 24h, 7d or 2w")
     duration = int(match[1]) * _UNITS[match[2]]
     if not timedelta(0) < duration <= _LONGEST:
         raise ValueError("a duration must be more than zero and at most 365d")
@@ -183,6 +189,33 @@ class TelegramPlatform(_Secrets):
 class Platforms(_Strict):
     slack: SlackPlatform | None = None
     telegram: TelegramPlatform | None = None
+
+
+class Scheduling(_Strict):
+    """When a missed check-in is still worth sending, and how often the safety-net sweep runs."""
+
+    catch_up_grace: Duration = timedelta(hours=6)
+    sweep_interval: Duration = timedelta(seconds=60)
+
+    @field_validator("sweep_interval")
+    @classmethod
+    def _sensible_sweep(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=5) <= value <= timedelta(hours=1):
+            raise ValueError("the sweep interval must be between 5s and 1h: reminders and expiry run on it")
+        return value
+
+
+class Outbox(_Strict):
+    """How long a replica may hold a message it is sending before another replica takes it over."""
+
+    lease: Duration = timedelta(seconds=60)
+
+    @field_validator("lease")
+    @classmethod
+    def _sensible_lease(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=5) <= value <= timedelta(hours=1):
+            raise ValueError("the lease must be between 5s and 1h: longer than one send, short enough to recover")
+        return value
 
 
 class Alerts(_Strict):
@@ -392,6 +425,8 @@ class Config(_Strict):
     database: Database = Database()
     platforms: Platforms = Platforms()
     alerts: Alerts = Alerts()
+    scheduling: Scheduling = Scheduling()
+    outbox: Outbox = Outbox()
     question_sets: dict[SetName, Annotated[str, Field(min_length=1)]] = {}
     cadences: dict[Id, Cadence] = {}
     coaches: tuple[Coach, ...]

@@ -1,5 +1,10 @@
-"""Persistence: what happens to whom, kept in SQLite (one process) or PostgreSQL (many replicas)."""
+"""Persistence: what happens to whom, kept in SQLite (one process) or PostgreSQL (many replicas).
 
+Queries live in ``bot.store.repository``; callers use them as ``repository.<name>`` so a reader sees at the
+call site that the database is involved.
+"""
+
+from bot.store import repository
 from bot.store.database import Database, alembic_config
 from bot.store.models import (
     Alert,
@@ -9,6 +14,7 @@ from bot.store.models import (
     CheckInStatus,
     Client,
     Coach,
+    CoachingSession,
     Goal,
     OutboxMessage,
     OutboxStatus,
@@ -16,33 +22,7 @@ from bot.store.models import (
     ProcessedEvent,
     TelegramInvite,
 )
-from bot.store.repository import (
-    ClientRecord,
-    CoachRecord,
-    GoalRecord,
-    SyncResult,
-    alerts_for_client,
-    answers_for,
-    claim_checkin,
-    create_alert,
-    create_telegram_invite,
-    delete_answer,
-    due_outbox,
-    enqueue,
-    find_client_by_identity,
-    find_coach_by_identity,
-    mark_failed,
-    mark_privacy_notice_sent,
-    mark_retry,
-    mark_sent,
-    open_checkin_for_update,
-    redeem_telegram_invite,
-    remember_event,
-    set_client_opt_out,
-    set_client_pause,
-    sync_people,
-    upsert_answer,
-)
+from bot.store.repository import ClientRecord, CoachRecord, GoalRecord
 from bot.store.types import UTCDateTime
 
 __all__ = [
@@ -55,6 +35,7 @@ __all__ = [
     "ClientRecord",
     "Coach",
     "CoachRecord",
+    "CoachingSession",
     "Database",
     "Goal",
     "GoalRecord",
@@ -62,29 +43,8 @@ __all__ = [
     "OutboxStatus",
     "PersonKind",
     "ProcessedEvent",
-    "SyncResult",
     "TelegramInvite",
     "UTCDateTime",
     "alembic_config",
-    "alerts_for_client",
-    "answers_for",
-    "claim_checkin",
-    "create_alert",
-    "create_telegram_invite",
-    "delete_answer",
-    "due_outbox",
-    "enqueue",
-    "find_client_by_identity",
-    "find_coach_by_identity",
-    "mark_failed",
-    "mark_privacy_notice_sent",
-    "mark_retry",
-    "mark_sent",
-    "open_checkin_for_update",
-    "redeem_telegram_invite",
-    "remember_event",
-    "set_client_opt_out",
-    "set_client_pause",
-    "sync_people",
-    "upsert_answer",
+    "repository",
 ]

@@ -8,7 +8,7 @@ compares the two on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -75,6 +75,10 @@ class Client(Base):
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     privacy_notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when the platform refused delivery for good (the client blocked the bot, the account is gone),
+    # so the bot stops writing to them and tells the coach once.
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    unreachable_reason: Mapped[str | None] = mapped_column(sa.Text())
     active: Mapped[bool] = mapped_column(sa.Boolean())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Last time config sync changed this row.
@@ -90,6 +94,20 @@ class Goal(Base):
     active: Mapped[bool] = mapped_column(sa.Boolean())
     # Config order, so goal questions are asked in the order the coach wrote them.
     position: Mapped[int] = mapped_column(sa.Integer())
+
+
+class CoachingSession(Base):
+    """A coaching session a coach recorded, for cadences that run "N days after each session".
+
+    Sessions written in config.yaml stay in the config; this table holds the ones coaches add later.
+    """
+
+    __tablename__ = "coaching_sessions"
+
+    client_id: Mapped[str] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True)
+    session_date: Mapped[date] = mapped_column(sa.Date(), primary_key=True)
+    recorded_by: Mapped[str] = mapped_column(sa.String())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class CheckIn(Base):

@@ -8,9 +8,9 @@ IntegrityError), and outbox leasing uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from bot.store.models import (
     CheckIn,
     Client,
     Coach,
+    CoachingSession,
     Goal,
     OutboxMessage,
     PersonKind,
@@ -251,24 +252,67 @@ async def find_coach_by_identity(session: AsyncSession, platform: str, address: 
     return (await session.scalars(query.order_by(Coach.id).limit(1))).first()
 
 
-async def claim_checkin(
-    session: AsyncSession, client_id: str, slot: datetime, question_set: str, now: datetime
-) -> CheckIn | None:
-    """Insert the check-in for (client, slot) with status ``due``; None when someone already has it."""
-    stmt = (
-        _insert(session, CheckIn)
-        .values(
-            client_id=client_id,
-            slot=slot,
-            status="due",
-            question_set=question_set,
-            created_at=now,
-            reminders_sent=0,
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A check-in to start: the slot it belongs to and the conversation state it opens with."""
+
+    client_id: str
+    slot: datetime
+    question_set: str
+    state: dict[str, Any]
+
+
+async def claim_checkins(session: AsyncSession, claims: Sequence[Claim], now: datetime) -> dict[str, int]:
+    """Insert check-ins for their (client, slot); return client id -> check-in id for the claims won.
+
+    The unique (client, slot) makes this the dispatch idempotency key: a claim someone else (another
+    replica, an earlier pass) already made is silently not returned, and the transaction stays usable.
+    Claimed check-ins start as ``sent`` because their opening messages go into the outbox in the same
+    transaction.
+    """
+    won: dict[str, int] = {}
+    for chunk in _chunks(claims, 500):
+        rows = [
+            {
+                "client_id": c.client_id,
+                "slot": c.slot,
+                "status": "sent",
+                "question_set": c.question_set,
+                "state": c.state,
+                "created_at": now,
+                "sent_at": now,
+                "last_activity_at": now,
+                "reminders_sent": 0,
+            }
+            for c in chunk
+        ]
+        stmt = (
+            _insert(session, CheckIn)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[CheckIn.client_id, CheckIn.slot])
+            .returning(CheckIn.client_id, CheckIn.id)
         )
-        .on_conflict_do_nothing(index_elements=[CheckIn.client_id, CheckIn.slot])
-        .returning(CheckIn)
-    )
-    return (await session.scalars(stmt)).one_or_none()
+        won.update({client_id: checkin_id for client_id, checkin_id in await session.execute(stmt)})
+    return won
+
+
+async def expire_superseded(session: AsyncSession, newest: dict[str, int]) -> None:
+    """Close the still-open check-ins of these clients other than their newest: a new slot replaces them."""
+    if newest:
+        await session.execute(
+            sa.update(CheckIn)
+            .where(
+                CheckIn.client_id.in_(newest),
+                CheckIn.status.in_(OPEN_CHECKIN_STATUSES),
+                CheckIn.id.not_in(newest.values()),
+            )
+            .values(status="expired")
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 async def open_checkin_for_update(session: AsyncSession, client_id: str) -> CheckIn | None:
@@ -332,31 +376,43 @@ async def answers_for(session: AsyncSession, checkin_id: int) -> list[Answer]:
     return list((await session.scalars(query)).all())
 
 
-async def enqueue(
-    session: AsyncSession,
-    platform: str,
-    recipient: str,
-    payload: dict[str, Any],
-    idempotency_key: str,
-    now: datetime,
-) -> OutboxMessage | None:
-    """Queue a message for the outbox worker; None when the key was queued before (a retried cause)."""
-    stmt = (
-        _insert(session, OutboxMessage)
-        .values(
-            platform=platform,
-            recipient=recipient,
-            payload=payload,
-            idempotency_key=idempotency_key,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    platform: str
+    recipient: str
+    payload: dict[str, Any]
+    idempotency_key: str
+
+
+async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetime) -> int:
+    """Queue messages for the outbox worker in order; a key queued before (a retried cause) is skipped.
+
+    Returns how many rows were new. Rows are inserted in the order given, so ids, and with them the
+    per-recipient sending order, follow it.
+    """
+    queued = 0
+    for chunk in _chunks(rows, 500):
+        values = [
+            {
+                "platform": r.platform,
+                "recipient": r.recipient,
+                "payload": r.payload,
+                "idempotency_key": r.idempotency_key,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for r in chunk
+        ]
+        stmt = (
+            _insert(session, OutboxMessage)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[OutboxMessage.idempotency_key])
+            .returning(OutboxMessage.id)
         )
-        .on_conflict_do_nothing(index_elements=[OutboxMessage.idempotency_key])
-        .returning(OutboxMessage)
-    )
-    return (await session.scalars(stmt)).one_or_none()
+        queued += len((await session.execute(stmt)).all())
+    return queued
 
 
 async def due_outbox(
@@ -420,8 +476,23 @@ async def _finish_sending(session: AsyncSession, outbox_id: int, **values: Any) 
     return updated.first() is not None
 
 
-async def mark_sent(session: AsyncSession, outbox_id: int, platform_ref: str | None, now: datetime) -> bool:
-    return await _finish_sending(session, outbox_id, status="sent", platform_ref=platform_ref, sent_at=now)
+async def mark_sent(session: AsyncSession, sent: Sequence[tuple[int, str | None]], now: datetime) -> int:
+    """Record deliveries as (outbox id, platform reference) pairs in one statement; returns how many settled.
+
+    One statement for a whole batch: recording each delivery in a transaction of its own would make the
+    database's commit rate the ceiling on sending.
+    """
+    if not sent:
+        return 0
+    table = OutboxMessage.__table__
+    assert isinstance(table, sa.Table)
+    result = await session.execute(
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("row_id"), table.c.status == "sending")
+        .values(status="sent", platform_ref=sa.bindparam("ref"), sent_at=now, lease_until=None, leased_by=None),
+        [{"row_id": outbox_id, "ref": ref} for outbox_id, ref in sent],
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def mark_retry(session: AsyncSession, outbox_id: int, error: str, next_attempt_at: datetime) -> bool:
@@ -480,15 +551,18 @@ async def set_client_opt_out(session: AsyncSession, client_id: str, at: datetime
     await _update_client(session, client_id, opted_out_at=at)
 
 
-async def mark_privacy_notice_sent(session: AsyncSession, client_id: str, now: datetime) -> bool:
-    """Record that the client was told what is collected; True only the first time, so it is sent once."""
+async def mark_privacy_notice_sent(session: AsyncSession, client_ids: Sequence[str], now: datetime) -> set[str]:
+    """Record that these clients were told what is collected; returns those marked now (not before)."""
+    if not client_ids:
+        return set()
     updated = await session.scalars(
         sa.update(Client)
-        .where(Client.id == client_id, Client.privacy_notice_sent_at.is_(None))
+        .where(Client.id.in_(client_ids), Client.privacy_notice_sent_at.is_(None))
         .values(privacy_notice_sent_at=now)
         .returning(Client.id)
+        .execution_options(synchronize_session=False)
     )
-    return updated.first() is not None
+    return set(updated.all())
 
 
 async def create_telegram_invite(
@@ -520,3 +594,58 @@ async def redeem_telegram_invite(
     person: type[Client] | type[Coach] = Client if invite.person_kind == "client" else Coach
     await session.execute(sa.update(person).where(person.id == invite.person_id).values(telegram_chat_id=chat_id))
     return invite
+
+
+async def record_session(session: AsyncSession, client_id: str, day: date, recorded_by: str, now: datetime) -> bool:
+    """Remember a coaching session date; False when it was already recorded."""
+    stmt = (
+        _insert(session, CoachingSession)
+        .values(client_id=client_id, session_date=day, recorded_by=recorded_by, recorded_at=now)
+        .on_conflict_do_nothing(index_elements=[CoachingSession.client_id, CoachingSession.session_date])
+        .returning(CoachingSession.client_id)
+    )
+    return (await session.scalars(stmt)).first() is not None
+
+
+async def recorded_sessions(session: AsyncSession, client_ids: Collection[str] | None = None) -> dict[str, list[date]]:
+    """Recorded session dates per client (all clients, or those named), oldest first, in one query."""
+    query = sa.select(CoachingSession.client_id, CoachingSession.session_date).order_by(
+        CoachingSession.client_id, CoachingSession.session_date
+    )
+    if client_ids is not None:
+        query = query.where(CoachingSession.client_id.in_(client_ids))
+    sessions: dict[str, list[date]] = {}
+    for client_id, day in await session.execute(query):
+        sessions.setdefault(client_id, []).append(day)
+    return sessions
+
+
+async def last_slots(session: AsyncSession, client_ids: Collection[str] | None = None) -> dict[str, datetime]:
+    """Each client's latest claimed slot: everything up to it has been dispatched or deliberately passed."""
+    # max() keeps the column's type, so the slots come back as aware UTC like any other read.
+    query = sa.select(CheckIn.client_id, sa.func.max(CheckIn.slot)).group_by(CheckIn.client_id)
+    if client_ids is not None:
+        query = query.where(CheckIn.client_id.in_(client_ids))
+    return {client_id: slot for client_id, slot in await session.execute(query)}
+
+
+async def open_checkins(session: AsyncSession) -> list[CheckIn]:
+    """Check-ins still waiting for the client, for the reminder and expiry sweep."""
+    query = sa.select(CheckIn).where(CheckIn.status.in_(OPEN_CHECKIN_STATUSES)).order_by(CheckIn.id)
+    return list((await session.scalars(query)).all())
+
+
+async def mark_unreachable(
+    session: AsyncSession, platform: str, recipient: str, reason: str, now: datetime
+) -> Client | None:
+    """Mark the client behind an address as unreachable; return them only the first time, to tell the coach once."""
+    client = await find_client_by_identity(session, platform, recipient)
+    if client is None or client.unreachable_at is not None:
+        return None
+    client.unreachable_at = now
+    client.unreachable_reason = reason
+    return client
+
+
+async def clear_unreachable(session: AsyncSession, client_id: str) -> None:
+    await _update_client(session, client_id, unreachable_at=None, unreachable_reason=None)

@@ -63,6 +63,8 @@ def upgrade() -> None:
         sa.Column("paused_until", _utc(), nullable=True),
         sa.Column("opted_out_at", _utc(), nullable=True),
         sa.Column("privacy_notice_sent_at", _utc(), nullable=True),
+        sa.Column("unreachable_at", _utc(), nullable=True),
+        sa.Column("unreachable_reason", sa.Text(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", _utc(), nullable=False),
         sa.Column("updated_at", _utc(), nullable=False),
@@ -81,6 +83,17 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["client_id"], ["clients.id"], name="fk_goals_client_id_clients", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("client_id", "id", name="pk_goals"),
+    )
+    op.create_table(
+        "coaching_sessions",
+        sa.Column("client_id", sa.String(), nullable=False),
+        sa.Column("session_date", sa.Date(), nullable=False),
+        sa.Column("recorded_by", sa.String(), nullable=False),
+        sa.Column("recorded_at", _utc(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["client_id"], ["clients.id"], name="fk_coaching_sessions_client_id_clients", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("client_id", "session_date", name="pk_coaching_sessions"),
     )
     op.create_table(
         "checkins",
@@ -188,6 +201,7 @@ def downgrade() -> None:
     op.drop_table("answers")
     op.drop_index("ix_checkins_status", table_name="checkins")
     op.drop_table("checkins")
+    op.drop_table("coaching_sessions")
     op.drop_table("goals")
     op.drop_index("ix_clients_coach_id", table_name="clients")
     op.drop_index("ix_clients_telegram_chat_id", table_name="clients")

@@ -1,0 +1,1 @@
+"""Benchmarks: each module has a ``main()``, plain or async, that prints one JSON line (``make bench``)."""

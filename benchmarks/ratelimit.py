@@ -1,0 +1,106 @@
+"""How close the outbox comes to Telegram's published rate without being told off.
+
+2,000 messages, 5 each to 400 chats, go through the real ``OutboxWorker`` on a SQLite file to the fake
+platform over HTTP, which enforces 30 messages a second overall and 1 a second per chat (with 100 ms of
+latency per request, as a real round trip has). The messages are queued chat after chat, so the worker
+keeps reaching for a chat it has just written to: the per-chat limit binds on almost every message, and only
+sending to many chats at once keeps the overall rate at 30. The worker is paced by the defaults in
+``bot.ratelimit``.
+
+Prints one JSON line: ``ratio`` is the achieved rate over 30 (the target is 0.95 or more), and
+``responses_429`` counts the times the platform had to refuse (the target is none). The run is bounded by
+``BUDGET_SECONDS`` and fails rather than hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bot.clock import SystemClock
+from bot.messages import OutboundMessage
+from bot.outbox import OutboxWorker
+from bot.ratelimit import DEFAULT_RATE_LIMITS
+from bot.store import Database, repository
+from bot.store.models import OutboxMessage
+from tests.fake_platform import FakePlatform, Rate
+from tests.http_adapter import HttpAdapter
+
+PLATFORM = "telegram"
+RECIPIENTS = 400
+PER_RECIPIENT = 5
+LATENCY = 0.1
+#: 2,000 messages at 30 a second take 67 s; anything near this budget is a failure, not a slow run.
+BUDGET_SECONDS = 180
+
+
+async def _seed(database: Database) -> None:
+    queued = []
+    for chat in range(RECIPIENTS):
+        recipient = str(100_000 + chat)
+        for n in range(PER_RECIPIENT):
+            payload = OutboundMessage(PLATFORM, recipient, f"message {n} to chat {chat}").to_payload()
+            queued.append(repository.OutboxRow(PLATFORM, recipient, payload, f"bench-{chat}-{n}"))
+    async with database.transaction() as session:
+        await repository.enqueue(session, queued, datetime.now(UTC))
+
+
+async def _unsent(database: Database) -> int:
+    async with database.session() as session:
+        query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status != "sent")
+        return int(await session.scalar(query) or 0)
+
+
+async def run(scratch: Path) -> dict[str, object]:
+    limits = DEFAULT_RATE_LIMITS[PLATFORM]
+    platform = FakePlatform(
+        global_rate=Rate(limits.global_per_second),
+        per_recipient_rate=Rate(limits.per_recipient_per_second),
+        latency=LATENCY,
+    )
+    database = Database(f"sqlite+aiosqlite:///{scratch / 'outbox.sqlite3'}")
+    await database.start()
+    try:
+        await _seed(database)
+        async with platform, HttpAdapter(PLATFORM, platform.url) as adapter:
+            worker = OutboxWorker(
+                database, {PLATFORM: adapter}, SystemClock(), worker_id="bench", rate_limits=DEFAULT_RATE_LIMITS
+            )
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(BUDGET_SECONDS):
+                    # A refused send is retried after its backoff, which one drain may not wait for.
+                    while True:
+                        await worker.drain()
+                        if not await _unsent(database):
+                            break
+                        await asyncio.sleep(0.1)
+            except TimeoutError:
+                delivered = len({d.outbox_id for d in platform.deliveries})
+                raise RuntimeError(f"over the {BUDGET_SECONDS}s budget with {delivered} messages delivered") from None
+            seconds = time.perf_counter() - started
+    finally:
+        await database.stop()
+    messages = RECIPIENTS * PER_RECIPIENT
+    return {
+        "bench": "ratelimit",
+        "ratio": round(messages / seconds / limits.global_per_second, 3),
+        "responses_429": platform.statuses[429],
+        "messages": messages,
+        "seconds": round(seconds, 2),
+    }
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="checkin-bench-") as scratch:
+        print(json.dumps(asyncio.run(run(Path(scratch)))), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Dispatch, reminders and expiry with an injected clock, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from bot.clock import ManualClock
+from bot.config import load_config
+from bot.dispatch import Dispatcher
+from bot.question_sets import load_question_sets
+from bot.runtime import Runtime
+from bot.store import CheckIn
+from bot.texts import load_texts
+from tests.conftest import DatabaseTarget
+from tests.fakes import CollectingAdapter
+
+HEADER = """
+platforms:
+  slack: {bot_token: "${SLACK_BOT_TOKEN}"}
+coaches:
+  - id: maya
+    name: Maya Chen
+    timezone: Europe/London
+    slack: {user_id: U0MAYA0001}
+"""
+
+
+def client_yaml(client_id: str, timezone: str, cadence: str = "daily") -> str:
+    return f"""
+  - id: {client_id}
+    name: Client {client_id}
+    coach: maya
+    timezone: {timezone}
+    cadence: {cadence}
+    slack: {{user_id: U{client_id.upper()}}}
+"""
+
+
+def config_text(cadences: str, clients: list[str]) -> str:
+    return HEADER + "cadences:\n" + cadences + "clients:\n" + "".join(clients)
+
+
+DAILY_0230 = """
+  daily:
+    every: 1d
+    at: "02:30"
+    remind_after: 24h
+    reminders: 1
+    expire_after: 36h
+"""
+
+
+class Build(Protocol):
+    async def __call__(self, text: str, clock: ManualClock, grace: timedelta = ...) -> tuple[Runtime, Dispatcher]: ...
+
+
+@pytest.fixture
+def slack() -> CollectingAdapter:
+    return CollectingAdapter("slack")
+
+
+@pytest.fixture
+async def setup(database_target: DatabaseTarget, tmp_path: Path, slack: CollectingAdapter) -> AsyncIterator[Build]:
+    """Builds (runtime, dispatcher) pairs on one database for a config text; several make replicas."""
+    runtimes: list[Runtime] = []
+
+    async def build(text: str, clock: ManualClock, grace: timedelta = timedelta(hours=6)) -> tuple[Runtime, Dispatcher]:
+        path = tmp_path / "config.yaml"
+        path.write_text(text, encoding="utf-8")
+        config = load_config(path)
+        runtime = Runtime(
+            config=config,
+            question_sets=load_question_sets(config, path),
+            texts=load_texts(),
+            database=database_target.create(),
+            adapters={"slack": slack},
+            clock=clock,
+            worker_id=f"w{len(runtimes)}",
+            outbox_loop=False,
+        )
+        runtimes.append(runtime)
+        await runtime.start()
+        return runtime, Dispatcher(runtime, clock, grace=grace)
+
+    yield build
+    for runtime in runtimes:
+        await runtime.stop()
+
+
+async def checkins(runtime: Runtime) -> list[CheckIn]:
+    async with runtime.database.session() as session:
+        return list((await session.scalars(select(CheckIn).order_by(CheckIn.slot))).all())
+
+
+async def tick_through(dispatcher: Dispatcher, clock: ManualClock, until: datetime, step: timedelta) -> None:
+    """What the timer does, minus the waiting: a pass at every step."""
+    while clock.now() < until:
+        clock.advance(step)
+        await dispatcher.dispatch()
+
+
+@pytest.mark.parametrize(
+    ("timezone", "at", "day"),
+    [("America/New_York", "02:30", date(2026, 3, 8)), ("Europe/London", "01:30", date(2026, 10, 25))],
+    ids=["spring-forward", "fall-back"],
+)
+async def test_dst_days_get_exactly_one_checkin(setup: Build, timezone: str, at: str, day: date) -> None:
+    zone = ZoneInfo(timezone)
+    cadences = DAILY_0230.replace('"02:30"', f'"{at}"')
+    start = datetime.combine(day - timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
+    clock = ManualClock(start)
+    runtime, dispatcher = await setup(config_text(cadences, [client_yaml("dana", timezone)]), clock)
+    await tick_through(dispatcher, clock, start + timedelta(days=3), timedelta(minutes=10))
+    local_days = [c.slot.astimezone(zone).date() for c in await checkins(runtime)]
+    assert local_days == [day - timedelta(days=1), day, day + timedelta(days=1)]
+
+
+async def test_a_missed_slot_is_sent_within_grace(setup: Build, slack: CollectingAdapter) -> None:
+    clock = ManualClock(datetime(2026, 11, 23, 0, 0, tzinfo=UTC))
+    runtime, dispatcher = await setup(config_text(DAILY_0230, [client_yaml("dana", "UTC")]), clock)
+    clock.set(datetime(2026, 11, 23, 7, 0, tzinfo=UTC))  # down from before 02:30 until 07:00
+    report = await dispatcher.dispatch()
+    assert report.started == 1
+    [checkin] = await checkins(runtime)
+    assert checkin.slot == datetime(2026, 11, 23, 2, 30, tzinfo=UTC)
+    assert (await dispatcher.dispatch()).started == 0  # a second pass finds nothing owed
+
+
+async def test_a_slot_missed_past_grace_is_skipped_and_logged(setup: Build, caplog: pytest.LogCaptureFixture) -> None:
+    clock = ManualClock(datetime(2026, 11, 23, 0, 0, tzinfo=UTC))
+    runtime, dispatcher = await setup(config_text(DAILY_0230, [client_yaml("dana", "UTC")]), clock)
+    clock.set(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    with caplog.at_level(logging.WARNING, logger="bot.dispatch"):
+        report = await dispatcher.dispatch()
+    assert (report.started, report.missed) == (0, 1)
+    assert "missed by more than the 6:00:00 grace window" in caplog.text
+    assert await checkins(runtime) == []
+    clock.set(datetime(2026, 11, 24, 2, 30, tzinfo=UTC))
+    assert (await dispatcher.dispatch()).started == 1  # the next slot is sent as usual
+
+
+async def test_only_the_latest_of_several_due_slots_is_sent(setup: Build) -> None:
+    every_hour = '\n  daily:\n    cron: "0 * * * *"\n    remind_after: 30m\n    reminders: 0\n    expire_after: 50m\n'
+    clock = ManualClock(datetime(2026, 11, 23, 0, 30, tzinfo=UTC))
+    runtime, dispatcher = await setup(config_text(every_hour, [client_yaml("dana", "UTC")]), clock)
+    clock.set(datetime(2026, 11, 23, 4, 10, tzinfo=UTC))
+    assert (await dispatcher.dispatch()).started == 1
+    assert [c.slot.hour for c in await checkins(runtime)] == [4]
+
+
+async def test_reminders_then_expiry(setup: Build, slack: CollectingAdapter) -> None:
+    cadences = (
+        '\n  daily:\n    every: 1w\n    on: [mon]\n    at: "09:00"\n'
+        "    remind_after: 24h\n    reminders: 2\n    expire_after: 72h\n"
+    )
+    clock = ManualClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # a Monday
+    runtime, dispatcher = await setup(config_text(cadences, [client_yaml("dana", "UTC")]), clock)
+    clock.set(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    assert (await dispatcher.dispatch()).started == 1
+    await runtime.outbox.drain()
+    slack.clear()
+    for hours, expected in [(23, (0, 0)), (24, (1, 0)), (25, (0, 0)), (48, (1, 0)), (71, (0, 0)), (72, (0, 1))]:
+        clock.set(datetime(2026, 11, 23, 9, 0, tzinfo=UTC) + timedelta(hours=hours))
+        report = await dispatcher.sweep()
+        assert (report.reminded, report.expired) == expected, hours
+    await runtime.outbox.drain()
+    texts = [m.text for m in slack.sent]
+    assert sum("gentle nudge" in t for t in texts) == 2
+    assert sum(m.step_key == "progress:delegate" or m.step_key == "hope" for m in slack.sent) == 2  # re-asked
+    assert "check-in has closed" in texts[-1]
+    [checkin] = await checkins(runtime)
+    assert (checkin.status, checkin.reminders_sent) == ("expired", 2)
+    assert await dispatcher.sweep() == type(await dispatcher.sweep())()  # nothing more to do
+
+
+async def test_reminders_wait_for_the_end_of_quiet_hours(setup: Build, slack: CollectingAdapter) -> None:
+    cadences = (
+        '\n  daily:\n    every: 1d\n    at: "18:00"\n    quiet_hours: {start: "21:00", end: "08:00"}\n'
+        "    remind_after: 4h\n    reminders: 1\n    expire_after: 48h\n"
+    )
+    clock = ManualClock(datetime(2026, 11, 23, 17, 0, tzinfo=UTC))
+    _, dispatcher = await setup(config_text(cadences, [client_yaml("dana", "UTC")]), clock)
+    clock.set(datetime(2026, 11, 23, 18, 0, tzinfo=UTC))
+    assert (await dispatcher.dispatch()).started == 1
+    clock.set(datetime(2026, 11, 23, 22, 0, tzinfo=UTC))
+    assert (await dispatcher.sweep()).reminded == 0
+    clock.set(datetime(2026, 11, 24, 8, 0, tzinfo=UTC))
+    assert (await dispatcher.sweep()).reminded == 1
+
+
+async def test_replicas_dispatching_together_start_each_checkin_once(setup: Build, slack: CollectingAdapter) -> None:
+    clients = [client_yaml(f"c{n:03d}", "Europe/Paris") for n in range(60)]
+    clock = ManualClock(datetime(2026, 11, 23, 0, 0, tzinfo=UTC))
+    text = config_text(DAILY_0230, clients)
+    (first, one), (second, two) = await setup(text, clock), await setup(text, clock)
+    clock.set(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # 03:00 in Paris: every client is due
+    reports = await asyncio.gather(one.dispatch(), two.dispatch())
+    assert sum(r.started for r in reports) == 60
+    await asyncio.gather(first.outbox.drain(), second.outbox.drain())
+    assert len(await checkins(first)) == 60
+    opening_questions = [m.recipient for m in slack.sent if m.step_key is not None]
+    assert sorted(opening_questions) == sorted(f"UC{n:03d}" for n in range(60))

@@ -20,6 +20,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.dispatch import Dispatcher
 from bot.questions import QuestionSet
+from bot.ratelimit import DEFAULT_RATE_LIMITS, with_overrides
 from bot.runtime import Runtime
 from bot.scheduler import Scheduler
 from bot.store import Database
@@ -54,6 +55,10 @@ async def serve_console(
         clock=clock,
         worker_id=worker_id(),
         address_platform="console",
+        rate_limits=with_overrides(
+            DEFAULT_RATE_LIMITS,
+            {name: limits.model_dump() for name, limits in config.outbox.rate_limits.items()},
+        ),
     )
     scheduling = config.scheduling
     scheduler = Scheduler(

@@ -141,3 +141,20 @@ class PlatformLimiter:
             return
         self._recipients = {key: b for key, b in self._recipients.items() if b.tat > now}
         self._prune_at = max(self.PRUNE_THRESHOLD, 2 * len(self._recipients))
+
+
+def with_overrides(
+    defaults: Mapping[str, RateLimits], overrides: Mapping[str, Mapping[str, float | int | None]]
+) -> dict[str, RateLimits]:
+    """The defaults with an admin's per-platform changes applied; a missing or ``None`` value keeps the default."""
+    merged = dict(defaults)
+    for platform, changes in overrides.items():
+        base = merged[platform]
+        given = {name: value for name, value in changes.items() if value is not None}
+        merged[platform] = RateLimits(
+            global_per_second=float(given.get("global_per_second", base.global_per_second)),
+            global_burst=int(given.get("global_burst", base.global_burst)),
+            per_recipient_per_second=float(given.get("per_recipient_per_second", base.per_recipient_per_second)),
+            per_recipient_burst=int(given.get("per_recipient_burst", base.per_recipient_burst)),
+        )
+    return merged

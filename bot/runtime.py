@@ -30,6 +30,7 @@ from bot.messages import InboundChoice, InboundEvent, OutboundMessage
 from bot.outbox import OutboxWorker
 from bot.people import address_of, people_from_config
 from bot.questions import QuestionSet
+from bot.ratelimit import RateLimits
 from bot.signals import AnswerView, low_scores
 from bot.store import Database, repository
 from bot.store.models import Alert, Answer, CheckIn, Client, Coach, Goal
@@ -63,8 +64,10 @@ class Runtime:
         worker_id: str,
         address_platform: str | None = None,
         outbox_loop: bool = True,
+        rate_limits: Mapping[str, RateLimits] | None = None,
     ) -> None:
-        """``address_platform`` routes every person to one adapter by their id; the terminal demo uses it."""
+        """``address_platform`` routes every person to one adapter by their id (the terminal uses it);
+        ``rate_limits`` paces sending per platform, and a platform without limits is not paced."""
         self.config = config
         self._question_sets = question_sets
         self._texts = texts
@@ -79,6 +82,7 @@ class Runtime:
             clock,
             worker_id=worker_id,
             lease=config.outbox.lease,
+            rate_limits=rate_limits,
             on_permanent_failure=self.client_unreachable,
         )
 

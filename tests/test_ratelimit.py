@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.clock import ManualClock
-from bot.ratelimit import DEFAULT_RATE_LIMITS, PlatformLimiter, RateLimits
+from bot.ratelimit import DEFAULT_RATE_LIMITS, PlatformLimiter, RateLimits, with_overrides
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -113,3 +113,11 @@ def test_idle_recipients_are_forgotten_without_changing_any_answer(clock: Manual
 def test_nonsense_limits_are_refused(limits: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
         RateLimits(**limits)  # type: ignore[arg-type]
+
+
+def test_an_admin_can_change_one_limit_and_keep_the_others() -> None:
+    merged = with_overrides(DEFAULT_RATE_LIMITS, {"slack": {"global_per_second": 20, "global_burst": None}})
+    assert merged["slack"].global_per_second == 20
+    assert merged["slack"].global_burst == DEFAULT_RATE_LIMITS["slack"].global_burst
+    assert merged["slack"].per_recipient_per_second == 1
+    assert merged["telegram"] == DEFAULT_RATE_LIMITS["telegram"]

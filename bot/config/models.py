@@ -205,10 +205,20 @@ class Scheduling(_Strict):
         return value
 
 
+class RateLimitOverrides(_Strict):
+    """Any of a platform's sending limits, replacing the built-in default for that one value."""
+
+    global_per_second: float | None = Field(None, gt=0, le=1000)
+    global_burst: int | None = Field(None, ge=1, le=1000)
+    per_recipient_per_second: float | None = Field(None, gt=0, le=100)
+    per_recipient_burst: int | None = Field(None, ge=1, le=100)
+
+
 class Outbox(_Strict):
-    """How long a replica may hold a message it is sending before another replica takes it over."""
+    """Sending: how long a replica may hold a message before another takes it over, and the platforms' limits."""
 
     lease: Duration = timedelta(seconds=60)
+    rate_limits: dict[Literal["slack", "telegram"], RateLimitOverrides] = {}
 
     @field_validator("lease")
     @classmethod

@@ -1,0 +1,29 @@
+"""The platform SDK clients, configured so they never send a message twice behind the outbox's back.
+
+Neither Slack nor Telegram accepts an idempotency key on a send, so a retry is only safe where the outbox
+decides it, knowing the row and its attempts. slack-sdk's ``AsyncWebClient`` retries connection errors by
+default (``async_default_handlers()``), which re-posts a message whose request reached Slack before the
+connection dropped; here it gets no retry handlers at all. python-telegram-bot's ``HTTPXRequest`` does not
+retry (httpx transports default to ``retries=0``), and its ``AIORateLimiter`` would retry on
+``RetryAfter``, so it is not used: pacing and retries belong to the outbox.
+"""
+
+from __future__ import annotations
+
+from slack_sdk.web.async_client import AsyncWebClient
+from telegram import Bot
+from telegram.request import HTTPXRequest
+
+SLACK_API_URL = "https://slack.com/api/"
+TELEGRAM_API_URL = "https://api.telegram.org/bot"
+#: Seconds a send may take before it is treated as ambiguous (the platform may have accepted it).
+SEND_TIMEOUT = 10.0
+
+
+def slack_web_client(token: str, api_url: str = SLACK_API_URL) -> AsyncWebClient:
+    return AsyncWebClient(token=token, base_url=api_url, timeout=int(SEND_TIMEOUT), retry_handlers=[])
+
+
+def telegram_bot(token: str, api_url: str = TELEGRAM_API_URL) -> Bot:
+    request = HTTPXRequest(read_timeout=SEND_TIMEOUT, write_timeout=SEND_TIMEOUT, connect_timeout=SEND_TIMEOUT)
+    return Bot(token=token, base_url=api_url, request=request)

@@ -1,0 +1,81 @@
+"""The APScheduler timer: its trigger follows the slot maths, and start-up catches up before planning."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.client_schedule import schedule_for, slots_after
+from bot.clock import ManualClock
+from bot.config import load_config
+from bot.dispatch import Dispatcher
+from bot.question_sets import load_question_sets
+from bot.runtime import Runtime
+from bot.scheduler import Scheduler, SlotTrigger
+from bot.texts import load_texts
+from tests.conftest import DatabaseTarget
+from tests.fakes import CollectingAdapter
+
+CONFIG = """
+platforms:
+  slack: {bot_token: "${SLACK_BOT_TOKEN}"}
+cadences:
+  daily: {every: 1d, at: "09:00"}
+coaches:
+  - {id: maya, name: Maya Chen, timezone: UTC, slack: {user_id: U0MAYA0001}}
+clients:
+  - {id: dana, name: Dana Whitfield, coach: maya, timezone: UTC, cadence: daily, slack: {user_id: U0DANA0001}}
+"""
+
+
+def write_config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    return path
+
+
+def test_the_trigger_fires_at_slots_and_never_in_the_past(tmp_path: Path) -> None:
+    trigger = SlotTrigger(schedule_for(load_config(write_config(tmp_path)), "dana"))
+    morning = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    assert trigger.get_next_fire_time(None, morning) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    assert trigger.get_next_fire_time(None, datetime(2026, 11, 23, 9, 0, tzinfo=UTC)) == datetime(
+        2026, 11, 23, 9, 0, tzinfo=UTC
+    )
+    fired = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    assert trigger.get_next_fire_time(fired, fired) == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    # Woken long after a fire (the loop was blocked, the machine slept): the next slot, not a backlog.
+    late = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    assert trigger.get_next_fire_time(fired, late) == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+async def test_start_catches_up_then_plans_a_job_per_client(database_target: DatabaseTarget, tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    config = load_config(path)
+    wall = datetime.now(UTC)
+    clock = ManualClock(wall - timedelta(days=2))  # the client was added two days ago
+    slack = CollectingAdapter("slack")
+    runtime = Runtime(
+        config=config,
+        question_sets=load_question_sets(config, path),
+        texts=load_texts(),
+        database=database_target.create(),
+        adapters={"slack": slack},
+        clock=clock,
+        worker_id="test",
+        outbox_loop=False,
+    )
+    await runtime.start()
+    clock.set(wall)
+    scheduler = Scheduler(Dispatcher(runtime, clock, grace=timedelta(days=1)))
+    try:
+        await scheduler.start()
+        runs = scheduler.next_runs()
+        await runtime.outbox.drain()
+    finally:
+        await scheduler.stop()
+        await runtime.stop()
+    assert set(runs) == {"sweep", "client:dana"}
+    schedule = schedule_for(config, "dana")
+    assert runs["client:dana"] == slots_after(schedule, wall, 1)[0]
+    # The last 09:00 lies within the one-day grace window, so start-up sent it.
+    assert [m.step_key for m in slack.sent if m.step_key] == ["hope"]

@@ -69,6 +69,7 @@ class Runtime:
         """``address_platform`` routes every person to one adapter by their id (the terminal uses it);
         ``rate_limits`` paces sending per platform, and a platform without limits is not paced."""
         self.config = config
+        self._coach_names = {coach.id: coach.name for coach in config.coaches}
         self._question_sets = question_sets
         self._texts = texts
         self.database = database
@@ -173,19 +174,15 @@ class Runtime:
         """
         now = self._clock.now()
         async with self.database.transaction() as session:
-            checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
-            if checkin is None or checkin.status not in OPEN_STATUSES or checkin.state is None:
+            found = await self._locked_open_checkin(session, checkin_id)
+            if found is None or found[0].reminders_sent >= number:
                 return False
-            if checkin.reminders_sent >= number:
-                return False
-            client = await session.get(Client, checkin.client_id)
-            address = self._address(client) if client is not None else None
-            if client is None or address is None:
-                return False
-            transition = engine.remind(self._context(client), engine.ConversationState.from_json(checkin.state))
+            checkin, client, state = found
             checkin.reminders_sent = number
-            key = f"checkin:{checkin.id}:reminder:{number}"
-            await self._enqueue(session, address, transition.messages, checkin.id, key, now)
+            transition = engine.remind(self._context(client), state)
+            await self._enqueue_to(
+                session, client, transition, checkin.id, f"checkin:{checkin.id}:reminder:{number}", now
+            )
         self.outbox.wake()
         return True
 
@@ -193,23 +190,45 @@ class Runtime:
         """Close an unanswered check-in and tell the client; False if it was already closed."""
         now = self._clock.now()
         async with self.database.transaction() as session:
-            checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
-            if checkin is None or checkin.status not in OPEN_STATUSES or checkin.state is None:
+            found = await self._locked_open_checkin(session, checkin_id)
+            if found is None:
                 return False
-            client = await session.get(Client, checkin.client_id)
+            checkin, client, state = found
+            transition = engine.expire(self._context(client), state)
+            assert transition.state is not None
             checkin.status = "expired"
             checkin.last_activity_at = now
-            if client is None:
-                return True
-            transition = engine.expire(self._context(client), engine.ConversationState.from_json(checkin.state))
-            assert transition.state is not None
             checkin.state = transition.state.to_json()
-            address = self._address(client)
-            if address is not None:
-                key = f"checkin:{checkin.id}:expired"
-                await self._enqueue(session, address, transition.messages, checkin.id, key, now)
+            await self._enqueue_to(session, client, transition, checkin.id, f"checkin:{checkin.id}:expired", now)
         self.outbox.wake()
         return True
+
+    @staticmethod
+    async def _locked_open_checkin(
+        session: AsyncSession, checkin_id: int
+    ) -> tuple[CheckIn, Client, engine.ConversationState] | None:
+        """The check-in, row-locked, with its client and state, if it is still waiting for answers."""
+        checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
+        if checkin is None or checkin.status not in OPEN_STATUSES or checkin.state is None:
+            return None
+        client = await session.get(Client, checkin.client_id)
+        assert client is not None  # a foreign key
+        return checkin, client, engine.ConversationState.from_json(checkin.state)
+
+    async def _enqueue_to(
+        self,
+        session: AsyncSession,
+        client: Client,
+        transition: engine.Transition,
+        checkin_id: int,
+        key_prefix: str,
+        now: datetime,
+    ) -> None:
+        address = self._address(client)
+        if address is None:
+            log.warning("client %s has no reachable address; %s not sent", client.id, key_prefix)
+            return
+        await self._enqueue(session, address, transition.messages, checkin_id, key_prefix, now)
 
     # ---- inbound --------------------------------------------------------------------------------------
 
@@ -364,13 +383,13 @@ class Runtime:
     # ---- helpers --------------------------------------------------------------------------------------
 
     def _context(self, client: Client) -> engine.Context:
-        coach = next(c for c in self.config.coaches if c.id == client.coach_id)
         return engine.Context(
             question_set=self._question_sets[client.question_set],
             texts=self._texts,
             timezone=ZoneInfo(client.timezone),
             client_name=client.name.split()[0],
-            coach_name=coach.name,
+            # A coach removed from config keeps their id as a name until the client's check-in closes.
+            coach_name=self._coach_names.get(client.coach_id, client.coach_id),
         )
 
     def _address(self, person: Client | Coach) -> tuple[str, str] | None:

@@ -1,4 +1,4 @@
-"""In-process fakes for core tests: an adapter that records what it is asked to send.
+"""In-process fakes for core tests: an adapter that records what it is asked to send, and a runtime builder.
 
 Platform adapters are tested against fake Slack and Telegram servers instead; this one stands in for "some
 platform" when what is under test is the runtime, the store and the outbox.
@@ -7,9 +7,17 @@ platform" when what is under test is the runtime, the store and the outbox.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
 
-from adapters.base import SendError
+from adapters.base import Adapter, SendError
+from bot.clock import Clock
+from bot.config import load_config
 from bot.messages import InboundSink, OutboundMessage
+from bot.question_sets import load_question_sets
+from bot.runtime import Runtime
+from bot.store import Database
+from bot.texts import load_texts
 
 
 class CollectingAdapter:
@@ -37,3 +45,25 @@ class CollectingAdapter:
 
     def clear(self) -> None:
         self.sent.clear()
+
+
+def runtime_for(
+    config_path: Path,
+    database: Database,
+    clock: Clock,
+    adapters: Mapping[str, Adapter],
+    *,
+    worker_id: str = "test",
+) -> Runtime:
+    """A runtime on the given config and database, its outbox drained by the test rather than a loop."""
+    config = load_config(config_path)
+    return Runtime(
+        config=config,
+        question_sets=load_question_sets(config, config_path),
+        texts=load_texts(),
+        database=database,
+        adapters=adapters,
+        clock=clock,
+        worker_id=worker_id,
+        outbox_loop=False,
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,14 +12,11 @@ from hypothesis import strategies as st
 
 from bot.cadence import next_slots
 from bot.config import Cadence
+from tests.strategies import TIMED_CADENCES, cadence
 
 NEW_YORK = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
 PARIS = ZoneInfo("Europe/Paris")
-
-
-def cadence(**fields: Any) -> Cadence:
-    return Cadence.model_validate(fields)
 
 
 def utc(*args: int) -> datetime:
@@ -169,36 +165,11 @@ _ZONES = st.sampled_from(
         "Africa/Casablanca",
     ]
 )
-_CLOCK = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.sampled_from([0, 1, 15, 30, 45, 59]))
-_QUIET = st.one_of(
-    st.none(),
-    st.tuples(_CLOCK, _CLOCK).filter(lambda pair: pair[0] != pair[1]).map(lambda p: {"start": p[0], "end": p[1]}),
-)
-_CADENCES = st.one_of(
-    st.builds(
-        lambda n, at, quiet: cadence(every=f"{n}d", at=at, quiet_hours=quiet),
-        st.integers(1, 9),
-        _CLOCK,
-        _QUIET,
-    ),
-    st.builds(
-        lambda n, days, at, quiet: cadence(every=f"{n}w", on=sorted(days), at=at, quiet_hours=quiet),
-        st.integers(1, 4),
-        st.sets(st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]), min_size=1),
-        _CLOCK,
-        _QUIET,
-    ),
-    st.builds(
-        lambda expression, quiet: cadence(cron=expression, quiet_hours=quiet),
-        st.sampled_from(["30 2 * * *", "30 1 * * *", "*/20 * * * *", "0 0 * * 0", "0 9 1 * *", "15 3 * 3,10 *"]),
-        _QUIET,
-    ),
-)
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    plan=_CADENCES,
+    plan=TIMED_CADENCES,
     zone=_ZONES,
     after=st.datetimes(min_value=datetime(2005, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)),
     count=st.integers(1, 12),

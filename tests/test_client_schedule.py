@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.client_schedule import ClientSchedule, UnknownClientError, schedule_for, slots_after, slots_between
-from bot.config import Cadence, Config
+from bot.config import Config
+from tests.strategies import ALL_CADENCES, cadence
 
 NEW_YORK = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
@@ -21,10 +22,6 @@ PARIS = ZoneInfo("Europe/Paris")
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
-
-
-def cadence(**fields: Any) -> Cadence:
-    return Cadence.model_validate(fields)
 
 
 def local_day(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -158,32 +155,6 @@ def test_naive_instants_are_refused() -> None:
 
 
 _ZONES = st.sampled_from(sorted(available_timezones()))
-_CLOCK = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.sampled_from([0, 1, 15, 30, 45, 59]))
-_QUIET = st.one_of(
-    st.none(),
-    st.tuples(_CLOCK, _CLOCK).filter(lambda pair: pair[0] != pair[1]).map(lambda p: {"start": p[0], "end": p[1]}),
-)
-_CADENCES = st.one_of(
-    st.builds(lambda n, at, quiet: cadence(every=f"{n}d", at=at, quiet_hours=quiet), st.integers(1, 9), _CLOCK, _QUIET),
-    st.builds(
-        lambda n, days, at, quiet: cadence(every=f"{n}w", on=sorted(days), at=at, quiet_hours=quiet),
-        st.integers(1, 4),
-        st.sets(st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]), min_size=1),
-        _CLOCK,
-        _QUIET,
-    ),
-    st.builds(
-        lambda expression, quiet: cadence(cron=expression, quiet_hours=quiet),
-        st.sampled_from(["30 2 * * *", "30 1 * * *", "*/20 * * * *", "0 0 * * 0", "0 9 1 * *", "15 3 * 3,10 *"]),
-        _QUIET,
-    ),
-    st.builds(
-        lambda days, at, quiet: cadence(after_sessions={"days": days, "at": at}, quiet_hours=quiet),
-        st.integers(1, 10),
-        _CLOCK,
-        _QUIET,
-    ),
-)
 
 
 @st.composite
@@ -197,7 +168,7 @@ def _schedules(draw: st.DrawFn) -> tuple[ClientSchedule, datetime]:
     schedule = ClientSchedule(
         client_id="dana",
         timezone=ZoneInfo(draw(_ZONES)),
-        cadence=draw(_CADENCES),
+        cadence=draw(ALL_CADENCES),
         sessions=tuple(sorted(draw(st.sets(near, max_size=8)))),
         pauses=tuple(pauses),
         paused_until=paused_until,

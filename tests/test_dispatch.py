@@ -14,14 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.config import load_config
 from bot.dispatch import Dispatcher
-from bot.question_sets import load_question_sets
 from bot.runtime import Runtime
 from bot.store import CheckIn
-from bot.texts import load_texts
 from tests.conftest import DatabaseTarget
-from tests.fakes import CollectingAdapter
+from tests.fakes import CollectingAdapter, runtime_for
 
 HEADER = """
 platforms:
@@ -76,17 +73,7 @@ async def setup(database_target: DatabaseTarget, tmp_path: Path, slack: Collecti
     async def build(text: str, clock: ManualClock, grace: timedelta = timedelta(hours=6)) -> tuple[Runtime, Dispatcher]:
         path = tmp_path / "config.yaml"
         path.write_text(text, encoding="utf-8")
-        config = load_config(path)
-        runtime = Runtime(
-            config=config,
-            question_sets=load_question_sets(config, path),
-            texts=load_texts(),
-            database=database_target.create(),
-            adapters={"slack": slack},
-            clock=clock,
-            worker_id=f"w{len(runtimes)}",
-            outbox_loop=False,
-        )
+        runtime = runtime_for(path, database_target.create(), clock, {"slack": slack}, worker_id=f"w{len(runtimes)}")
         runtimes.append(runtime)
         await runtime.start()
         return runtime, Dispatcher(runtime, clock, grace=grace)

@@ -26,12 +26,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from bot.clock import ManualClock
-from bot.config import load_config
-from bot.question_sets import load_question_sets
-from bot.runtime import Runtime
 from bot.store import CheckIn, Database, OutboxMessage
-from bot.texts import load_texts
 from tests.conftest import POSTGRES_URL_ENV, postgres_url
+from tests.fakes import runtime_for
 
 pytestmark = pytest.mark.postgres
 
@@ -86,17 +83,7 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 async def seed(config_path: Path, database_url: str, added: datetime) -> None:
     """Put the clients in the database as if they had been added an hour before their slot."""
-    config = load_config(config_path)
-    runtime = Runtime(
-        config=config,
-        question_sets=load_question_sets(config, config_path),
-        texts=load_texts(),
-        database=Database(database_url),
-        adapters={},
-        clock=ManualClock(added),
-        worker_id="seed",
-        outbox_loop=False,
-    )
+    runtime = runtime_for(config_path, Database(database_url), ManualClock(added), {}, worker_id="seed")
     await runtime.start()
     await runtime.stop()
 

@@ -11,15 +11,12 @@ from sqlalchemy import func, select
 
 from adapters.base import SendError
 from bot.clock import ManualClock
-from bot.config import load_config
 from bot.messages import InboundChoice, InboundText
-from bot.question_sets import load_question_sets
 from bot.runtime import Runtime
 from bot.store import Database
 from bot.store.models import Alert, Answer, CheckIn, Client, OutboxMessage, ProcessedEvent
-from bot.texts import load_texts
 from tests.conftest import DatabaseTarget
-from tests.fakes import CollectingAdapter
+from tests.fakes import CollectingAdapter, runtime_for
 
 CONFIG = """
 platforms:
@@ -70,21 +67,10 @@ async def make_runtime(
     """Builds runtimes on one database, as a restart or a second replica would; stops them all after."""
     path = tmp_path / "config.yaml"
     path.write_text(CONFIG, encoding="utf-8")
-    config = load_config(path)
-    question_sets = load_question_sets(config, path)
     started: list[Runtime] = []
 
     def build() -> Runtime:
-        runtime = Runtime(
-            config=config,
-            question_sets=question_sets,
-            texts=load_texts(),
-            database=database_target.create(),
-            adapters={"slack": slack},
-            clock=clock,
-            worker_id=f"test-{len(started)}",
-            outbox_loop=False,
-        )
+        runtime = runtime_for(path, database_target.create(), clock, {"slack": slack}, worker_id=f"test-{len(started)}")
         started.append(runtime)
         return runtime
 

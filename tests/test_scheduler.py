@@ -9,12 +9,9 @@ from bot.client_schedule import schedule_for, slots_after
 from bot.clock import ManualClock
 from bot.config import load_config
 from bot.dispatch import Dispatcher
-from bot.question_sets import load_question_sets
-from bot.runtime import Runtime
 from bot.scheduler import Scheduler, SlotTrigger
-from bot.texts import load_texts
 from tests.conftest import DatabaseTarget
-from tests.fakes import CollectingAdapter
+from tests.fakes import CollectingAdapter, runtime_for
 
 CONFIG = """
 platforms:
@@ -54,16 +51,7 @@ async def test_start_catches_up_then_plans_a_job_per_client(database_target: Dat
     wall = datetime.now(UTC)
     clock = ManualClock(wall - timedelta(days=2))  # the client was added two days ago
     slack = CollectingAdapter("slack")
-    runtime = Runtime(
-        config=config,
-        question_sets=load_question_sets(config, path),
-        texts=load_texts(),
-        database=database_target.create(),
-        adapters={"slack": slack},
-        clock=clock,
-        worker_id="test",
-        outbox_loop=False,
-    )
+    runtime = runtime_for(path, database_target.create(), clock, {"slack": slack})
     await runtime.start()
     clock.set(wall)
     scheduler = Scheduler(Dispatcher(runtime, clock, grace=timedelta(days=1)))

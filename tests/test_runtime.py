@@ -262,3 +262,25 @@ async def test_answers_and_checkins_are_stored_once_per_step(make_runtime: Runti
     assert await count(runtime.database, Answer) == 2
     assert await count(runtime.database, CheckIn) == 1
     assert await count(runtime.database, Alert) == 0
+
+
+async def test_a_client_who_blocked_the_bot_is_marked_and_their_coach_told_once(
+    make_runtime: RuntimeFactory, slack: CollectingAdapter, clock: ManualClock
+) -> None:
+    runtime = await started(make_runtime)
+    slack.failures.extend([SendError("403 blocked", permanent=True), SendError("403 blocked", permanent=True)])
+    await runtime.start_checkin("dana", SLOT)
+    await runtime.outbox.drain()
+    [to_coach] = slack.to(MAYA)
+    assert to_coach.audience == "coach"
+    assert "Dana Whitfield can no longer be reached on slack (403 blocked)" in to_coach.text
+    async with runtime.database.session() as session:
+        client = await session.get(Client, "dana")
+        assert client is not None
+        assert client.unreachable_at == clock.now()
+    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=1)) is None  # nothing more is sent
+
+    await say(runtime, "help", "ev-back")  # writing to the bot again proves they can be reached
+    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=2)) is not None
+    await runtime.outbox.drain()
+    assert len(slack.to(MAYA)) == 1

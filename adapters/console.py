@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import tempfile
 import threading
+from pathlib import Path
 from typing import TextIO
 
 from bot.messages import InboundChoice, InboundSink, InboundText, OutboundMessage
@@ -23,9 +25,16 @@ from bot.messages import InboundChoice, InboundSink, InboundText, OutboundMessag
 class ConsoleAdapter:
     name = "console"
 
-    def __init__(self, out: TextIO, *, player: str | None = None, source: TextIO | None = None) -> None:
-        """``source``, when given, is read line by line from ``start`` on; the demo feeds lines itself."""
+    def __init__(
+        self, out: TextIO, *, player: str | None = None, source: TextIO | None = None, image_dir: Path | None = None
+    ) -> None:
+        """``source``, when given, is read line by line from ``start`` on; the demo feeds lines itself.
+
+        A terminal cannot show an image, so attached charts are written to ``image_dir`` (the system's
+        temporary folder by default) and their path is printed.
+        """
         self._out = out
+        self._image_dir = image_dir if image_dir is not None else Path(tempfile.gettempdir())
         self._player = player
         self._source = source
         self._sink: InboundSink | None = None
@@ -50,12 +59,15 @@ class ConsoleAdapter:
     async def send(self, message: OutboundMessage) -> str:
         reference = f"console-{next(self._sequence)}"
         if self._player is not None and message.recipient != self._player:
-            self._print_boxed(message)
+            self._print_boxed(message, self._save_image(message, reference))
             return reference
         prefix = "bot" if self._player is not None else f"[to {message.audience} {message.recipient}]"
         self._out.write(f"\n{prefix}: {message.text}\n")
         for number, choice in enumerate(message.choices, start=1):
             self._out.write(f"  {number}) {choice.label}\n")
+        image = self._save_image(message, reference)
+        if image is not None:
+            self._out.write(f"  [chart: {image}]\n")
         self._out.flush()
         if message.choices:
             self._last_question[message.recipient] = message
@@ -95,11 +107,20 @@ class ConsoleAdapter:
         value = question.choices[index].value
         return InboundChoice(self.name, speaker, key, question.checkin_id, question.step_key, value)
 
-    def _print_boxed(self, message: OutboundMessage) -> None:
+    def _save_image(self, message: OutboundMessage, reference: str) -> Path | None:
+        if message.image_png is None:
+            return None
+        path = self._image_dir / f"checkin-{message.recipient}-{reference}.png"
+        path.write_bytes(message.image_png)
+        return path
+
+    def _print_boxed(self, message: OutboundMessage, image: Path | None) -> None:
         rule = "─" * 60
         self._out.write(f"\n┌{rule}\n│ message to {message.audience} '{message.recipient}'\n├{rule}\n")
         for line in message.text.splitlines():
             self._out.write(f"│ {line}\n")
+        if image is not None:
+            self._out.write(f"│ [chart: {image}]\n")
         self._out.write(f"└{rule}\n")
         self._out.flush()
 

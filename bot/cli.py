@@ -8,6 +8,7 @@ are honoured the same way everywhere.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -25,11 +26,17 @@ from bot.app import serve_console
 from bot.client_schedule import UnknownClientError
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, MissingSecretError, load_config, resolve_secret, unset_variables
+from bot.config.models import Alerts
 from bot.demo import run_demo
-from bot.question_sets import load_question_sets
+from bot.detectors.words import RiskPhrasesError, load_risk_phrases
+from bot.history import HistoryEntry
+from bot.question_sets import load_builtin_question_sets, load_question_sets
 from bot.questions import QuestionSet
+from bot.replay import ReplaySetup
+from bot.replay import replay as replay_history
 from bot.schedule_report import schedule_report, session_notes
 from bot.store import Database
+from bot.store.history import alert_times, client_history
 from bot.texts import load_texts
 
 T = TypeVar("T")
@@ -42,6 +49,8 @@ EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config.example.yaml"
 EXIT_INVALID = 2
 #: Exit status when a service the command needs (the database) cannot be used, as in sysexits.h.
 EXIT_UNAVAILABLE = 69
+#: Exit status of `checkin replay` when some lines of the history file were malformed and skipped.
+EXIT_MALFORMED_LINES = 1
 #: Exit status after Ctrl-C, as shells report it (128 + SIGINT).
 EXIT_INTERRUPTED = 130
 
@@ -222,6 +231,93 @@ def run(
             stdout=sys.stdout,
         ),
     )
+
+
+@app.command()
+def trend(
+    client: Annotated[str, typer.Argument(help="The client's id in the config.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="PNG file to write [default: ./CLIENT-trend.png]")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Draw a client's relationship answers over time as a PNG: the floor, missed check-ins and alerts marked."""
+    loaded, question_sets = _load(config_path(config))
+    person = next((c for c in loaded.clients if c.id == client), None)
+    if person is None:
+        typer.echo(f"checkin trend: {UnknownClientError(client, [c.id for c in loaded.clients])}", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    url = _database_url(loaded)
+    history, alerts = _with_database_errors(url, _read_trend(url, client))
+    from bot.charts import alliance_index, render_trend  # matplotlib is slow to import: only `trend` pays
+
+    png = render_trend(
+        person.name,
+        history,
+        floor=loaded.alerts.low_score_floor,
+        alerts_at=alerts,
+        scale_max=question_sets[person.question_set].relationship_scale_max(),
+    )
+    target = out if out is not None else Path(f"{client}-trend.png")
+    try:
+        target.write_bytes(png)
+    except OSError as exc:
+        typer.echo(f"checkin trend: cannot write {target}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    typer.echo(str(target))
+    indexed = [
+        index for entry in history if entry.status == "completed" and (index := alliance_index(entry)) is not None
+    ]
+    latest = f"latest alliance index {indexed[-1]:.1f}" if indexed else "no alliance index yet"
+    typer.echo(f"{person.name}: {_plural(len(history), 'check-in')}, {latest}")
+
+
+async def _read_trend(url: str, client_id: str) -> tuple[list[HistoryEntry], list[datetime]]:
+    database = Database(url)
+    await database.start()
+    try:
+        async with database.session() as session:
+            history = await client_history(session, client_id)
+            since = history[0].at if history else None
+            return history, await alert_times(session, client_id, since=since)
+    finally:
+        await database.stop()
+
+
+@app.command()
+def replay(
+    history: Annotated[Path, typer.Argument(help="History file: one JSON object per check-in per line.")],
+    config: ConfigOption = None,
+) -> None:
+    """Replay a history file through the detectors and the alert policy; print one JSON line per alert.
+
+    Use it to tune the alert thresholds in the config on real data. Without a config file (no --config,
+    $CHECKIN_CONFIG or ./config.yaml) the default thresholds and question set are used. Malformed lines are
+    reported on standard error and skipped; the exit status is then 1.
+    """
+    chosen = config_path(config)
+    texts = load_texts()
+    if config is None and not os.environ.get(CONFIG_ENV) and not chosen.exists():
+        setup = ReplaySetup(Alerts(), load_builtin_question_sets(), {}, texts)
+    else:
+        loaded, question_sets = _load(chosen)
+        setup = ReplaySetup.from_config(loaded, question_sets, texts)
+    try:
+        phrases = load_risk_phrases()
+        with history.open("rb") as lines:
+            result = replay_history(lines, setup, phrases)
+    except RiskPhrasesError as exc:
+        typer.echo(f"checkin replay: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except OSError as exc:
+        typer.echo(f"checkin replay: {history}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    for alert in result.alerts:
+        typer.echo(json.dumps(alert, ensure_ascii=False))
+    for problem in result.problems:
+        typer.echo(f"{history}:{problem.line}: {problem.message}; line skipped", err=True)
+    if result.problems:
+        raise typer.Exit(EXIT_MALFORMED_LINES)
 
 
 @db_app.command("upgrade")

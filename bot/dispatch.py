@@ -48,6 +48,7 @@ class DispatchReport:
 class SweepReport:
     reminded: int = 0
     expired: int = 0
+    alerts_resent: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,7 @@ class Dispatcher:
         return len(skipped)
 
     async def sweep(self) -> SweepReport:
-        """Send due reminders and close check-ins past their expiry."""
+        """Send due reminders, close check-ins past their expiry, and repeat unacknowledged urgent alerts."""
         now = self._clock.now()
         async with self._runtime.database.session() as session:
             open_checkins = await repository.open_checkins(session)
@@ -141,7 +142,8 @@ class Dispatcher:
             if _in_quiet_hours(cadence.quiet_hours, now, ZoneInfo(zones[checkin.client_id])):
                 continue  # the next sweep after the quiet hours sends it
             reminded += await self._runtime.remind(checkin.id, number)
-        return SweepReport(reminded, expired)
+        resent = await self._runtime.resend_unacknowledged()
+        return SweepReport(reminded, expired, resent)
 
     async def _facts(self, session: AsyncSession, client_ids: Collection[str] | None) -> dict[str, _ClientFacts]:
         query = sa.select(Client.id, Client.created_at, Client.paused_until).where(Client.active)

@@ -7,6 +7,7 @@ delivery id (Slack ``event_id``, Telegram ``update_id``), which is what makes at
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,8 @@ class OutboundMessage:
     step_key: str | None = None
     #: Who the message is for in the domain's terms ("client" or "coach"); adapters may render them differently.
     audience: str = "client"
+    #: A PNG to attach (the trend chart of an alert); kept in the outbox row so a retry sends the same image.
+    image_png: bytes | None = field(default=None, repr=False)
     outbox_id: int | None = field(default=None, compare=False)
 
     def to_payload(self) -> dict[str, Any]:
@@ -58,6 +61,7 @@ class OutboundMessage:
             "checkin_id": self.checkin_id,
             "step_key": self.step_key,
             "audience": self.audience,
+            "image_png": base64.b64encode(self.image_png).decode("ascii") if self.image_png is not None else None,
         }
 
     @classmethod
@@ -72,5 +76,6 @@ class OutboundMessage:
             checkin_id=payload.get("checkin_id"),
             step_key=payload.get("step_key"),
             audience=str(payload.get("audience", "client")),
+            image_png=base64.b64decode(payload["image_png"]) if payload.get("image_png") else None,
             outbox_id=outbox_id,
         )

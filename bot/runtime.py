@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -22,17 +22,18 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Adapter, SendError
+from bot import alerts as alert_policy
 from bot import engine
-from bot.alerts import draft_alert
 from bot.clock import Clock
 from bot.config import Config
+from bot.detectors.words import load_risk_phrases
 from bot.messages import InboundChoice, InboundEvent, OutboundMessage
 from bot.outbox import OutboxWorker
 from bot.people import address_of, people_from_config
 from bot.questions import QuestionSet
 from bot.ratelimit import RateLimits
-from bot.signals import AnswerView, low_scores
 from bot.store import Database, repository
+from bot.store.history import client_history
 from bot.store.models import Alert, Answer, CheckIn, Client, Coach, Goal
 from bot.texts import Texts
 
@@ -70,6 +71,7 @@ class Runtime:
         ``rate_limits`` paces sending per platform, and a platform without limits is not paced."""
         self.config = config
         self._coach_names = {coach.id: coach.name for coach in config.coaches}
+        self._phrases = load_risk_phrases()
         self._question_sets = question_sets
         self._texts = texts
         self.database = database
@@ -200,6 +202,7 @@ class Runtime:
             checkin.last_activity_at = now
             checkin.state = transition.state.to_json()
             await self._enqueue_to(session, client, transition, checkin.id, f"checkin:{checkin.id}:expired", now)
+            await self._raise_alert(session, client, checkin, now)
         self.outbox.wake()
         return True
 
@@ -229,6 +232,32 @@ class Runtime:
             log.warning("client %s has no reachable address; %s not sent", client.id, key_prefix)
             return
         await self._enqueue(session, address, transition.messages, checkin_id, key_prefix, now)
+
+    async def resend_unacknowledged(self) -> int:
+        """Send each urgent alert nobody acknowledged within ``alerts.resend_urgent_after`` once more.
+
+        The alert's own outbox payload is sent again behind a short preface, so the coach reads the same
+        reasons and chart. Marking ``resent_at`` under the row's current value makes it once across replicas.
+        """
+        now = self._clock.now()
+        resent = 0
+        async with self.database.transaction() as session:
+            older = now - self.config.alerts.resend_urgent_after
+            for alert in await repository.unacknowledged_urgent_alerts(session, older):
+                original = await repository.outbox_row(session, f"alert:{alert.id}:0")
+                if original is None or not await repository.mark_alert_resent(session, alert.id, now):
+                    continue
+                message = OutboundMessage.from_payload(original.platform, original.recipient, original.payload)
+                preface = self._texts.render("alert_unacknowledged")
+                again = replace(message, text=f"{preface}\n{message.text}")
+                row = repository.OutboxRow(
+                    original.platform, original.recipient, again.to_payload(), f"alert:{alert.id}:resent"
+                )
+                await repository.enqueue(session, [row], now)
+                resent += 1
+        if resent:
+            self.outbox.wake()
+        return resent
 
     # ---- inbound --------------------------------------------------------------------------------------
 
@@ -314,26 +343,49 @@ class Runtime:
                     raise AssertionError(f"check-in effect {effect!r} arrived without an open check-in")
 
     async def _raise_alert(self, session: AsyncSession, client: Client, checkin: CheckIn, now: datetime) -> None:
-        answers = [
-            AnswerView(a.question_id, a.value, a.text) for a in await repository.answers_for(session, checkin.id)
-        ]
+        """Run the detectors over the client's history ending with this check-in; tell the coach if it calls for it.
+
+        Runs when a check-in completes and when it expires, since missed check-ins are a signal too. The
+        alert, its chart and the coach's message are written in the caller's transaction.
+        """
+        from bot.charts import render_trend  # matplotlib takes most of a second to import: only alerts pay for it
+
+        settings = self.config.alerts
         question_set = self._question_sets[checkin.question_set]
-        signals = low_scores(answers, question_set, self._texts, floor=self.config.alerts.low_score_floor)
-        draft = draft_alert(client.name, signals, answers, self._texts)
-        if draft is None:
+        history = await client_history(session, client.id)
+        past = await repository.alerts_for_client(session, client.id)
+        outcome = alert_policy.evaluate(
+            history,
+            settings=settings,
+            question_set=question_set,
+            texts=self._texts,
+            client_name=client.name,
+            previous=alert_policy.AlertMemory.from_alerts(
+                alert_policy.PastAlert(a.created_at, a.severity, a.signals) for a in past
+            ),
+            now=now,
+            phrases=self._phrases,
+        )
+        if outcome.alert is None:
             return
         alert = await repository.create_alert(
-            session, client.id, checkin.id, draft.severity, [s.to_json() for s in draft.signals], now
+            session, client.id, checkin.id, outcome.alert.severity, outcome.alert.records(), now
         )
         coach = await session.get(Coach, client.coach_id)
         coach_address = self._address(coach) if coach is not None else None
         if coach_address is None:
-            log.warning(
-                "alert %s for %s stored; coach %s has no reachable address yet", alert.id, client.id, client.coach_id
-            )
+            log.warning("alert %s stored; coach %s has no reachable address yet", alert.id, client.coach_id)
             return
-        message = engine.Outgoing(draft.message)
-        await self._enqueue(session, coach_address, (message,), checkin.id, f"alert:{alert.id}", now, audience="coach")
+        chart = render_trend(
+            client.name,
+            history,
+            floor=settings.low_score_floor,
+            alerts_at=[a.created_at for a in past] + [now],
+            scale_max=question_set.relationship_scale_max(),
+        )
+        message = engine.Outgoing(outcome.alert.message)
+        key = f"alert:{alert.id}"
+        await self._enqueue(session, coach_address, (message,), checkin.id, key, now, audience="coach", image_png=chart)
 
     async def client_unreachable(self, message: OutboundMessage, reason: str) -> None:
         """The platform refused a client for good: stop writing to them and tell their coach, once."""
@@ -417,8 +469,10 @@ class Runtime:
         now: datetime,
         *,
         audience: str = "client",
+        image_png: bytes | None = None,
     ) -> None:
-        await repository.enqueue(session, _outbox_rows(address, messages, checkin_id, key_prefix, audience), now)
+        rows = _outbox_rows(address, messages, checkin_id, key_prefix, audience, image_png)
+        await repository.enqueue(session, rows, now)
 
 
 def _outbox_rows(
@@ -427,6 +481,7 @@ def _outbox_rows(
     checkin_id: int | None,
     key_prefix: str,
     audience: str = "client",
+    image_png: bytes | None = None,
 ) -> list[repository.OutboxRow]:
     """Outbox rows for messages to one recipient; the key makes re-running the same cause a no-op."""
     platform, recipient = address
@@ -434,7 +489,9 @@ def _outbox_rows(
         repository.OutboxRow(
             platform,
             recipient,
-            OutboundMessage(platform, recipient, m.text, m.choices, checkin_id, m.step_key, audience).to_payload(),
+            OutboundMessage(
+                platform, recipient, m.text, m.choices, checkin_id, m.step_key, audience, image_png
+            ).to_payload(),
             f"{key_prefix}:{index}",
         )
         for index, m in enumerate(messages)

@@ -1,60 +1,49 @@
-"""Relationship signals: answers in, explainable signals out.
+"""Relationship signals: what the detectors in ``bot.detectors`` report.
 
-Pure functions over what a client answered. Each signal names the practice it concerns and carries one
-sentence a coach understands, with the numbers, because an alert a coach cannot explain to themselves is an
-alert they learn to ignore. This module holds the ``low_score`` detector; the trend, drop and withdrawal
-detectors read the same inputs.
+Each signal names the practice it concerns and carries one sentence a coach understands, with the numbers,
+because an alert a coach cannot explain to themselves is an alert they learn to ignore.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final, Literal
 
-from bot.questions import Practice, QuestionSet
-from bot.texts import Texts
+from bot.questions import Practice
 
+SignalKind = Literal["low_score", "drop", "downtrend", "withdrawal", "words", "wellbeing", "stalled_progress"]
 
-@dataclass(frozen=True, slots=True)
-class AnswerView:
-    """One stored answer, as the detectors see it."""
-
-    question_id: str
-    value: int | None
-    text: str | None
+#: Kinds that speak about the coaching relationship and can raise an alert. The others (``wellbeing``,
+#: ``stalled_progress``) are about the client's life and goals: digest material and context in an alert.
+RELATIONSHIP_KINDS: Final[frozenset[str]] = frozenset({"low_score", "drop", "downtrend", "withdrawal", "words"})
 
 
 @dataclass(frozen=True, slots=True)
 class Signal:
-    kind: str
+    kind: SignalKind
     practice: Practice
     reason: str
-    question_id: str
-    value: int
+    question_id: str | None = None
+    #: How bad it is, lower is worse, comparable only within one kind: the answer (``low_score``), the alliance
+    #: index (``drop``, ``downtrend``), minus the withdrawn check-ins in a row (``withdrawal``). The alert policy
+    #: re-alerts within the cooldown only when this falls.
+    value: float | None = None
+    #: The answer sits at the very bottom of its scale: the strongest thing a client can say with a button.
+    bottom: bool = False
+    #: The client's own words that raised the signal, quoted to the coach.
+    words: str | None = None
+
+    @property
+    def is_relationship(self) -> bool:
+        return self.kind in RELATIONSHIP_KINDS
 
     def to_json(self) -> dict[str, object]:
+        """What a coach and ``checkin replay`` see."""
         return {"kind": self.kind, "practice": self.practice, "reason": self.reason}
 
-
-def low_scores(answers: Sequence[AnswerView], question_set: QuestionSet, texts: Texts, *, floor: int) -> list[Signal]:
-    """A relationship answer at or below ``floor`` is a signal on its own, whatever the client's history."""
-    signals: list[Signal] = []
-    for answer in answers:
-        if answer.value is None or answer.value > floor:
-            continue
-        try:
-            question = question_set.question(answer.question_id)
-        except KeyError:
-            continue  # an answer to a question that has since left the set carries no practice
-        if question.practice is None or question.scale is None:
-            continue
-        reason = texts.render(
-            "reason_low_score",
-            question=question.id.capitalize(),
-            value=answer.value,
-            floor=floor,
-            min=question.scale.min,
-            max=question.scale.max,
-        )
-        signals.append(Signal("low_score", question.practice, reason, question.id, answer.value))
-    return signals
+    def to_record(self) -> dict[str, object]:
+        """What the alerts table keeps: the JSON plus the measure the cooldown compares against."""
+        record = self.to_json()
+        if self.value is not None:
+            record["value"] = self.value
+        return record

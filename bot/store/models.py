@@ -160,6 +160,8 @@ class Alert(Base):
     signals: Mapped[list[dict[str, Any]]] = mapped_column(json_type())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # An urgent alert nobody acknowledged is sent once more; this records that it was.
+    resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acknowledged_by: Mapped[str | None] = mapped_column(sa.String())
 

@@ -649,3 +649,35 @@ async def mark_unreachable(
 
 async def clear_unreachable(session: AsyncSession, client_id: str) -> None:
     await _update_client(session, client_id, unreachable_at=None, unreachable_reason=None)
+
+
+async def unacknowledged_urgent_alerts(session: AsyncSession, created_before: datetime) -> list[Alert]:
+    """Urgent alerts older than ``created_before`` that nobody acknowledged and that were not sent again."""
+    query = (
+        sa.select(Alert)
+        .where(
+            Alert.severity == "urgent",
+            Alert.acknowledged_at.is_(None),
+            Alert.resent_at.is_(None),
+            Alert.created_at <= created_before,
+        )
+        .order_by(Alert.id)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def mark_alert_resent(session: AsyncSession, alert_id: int, now: datetime) -> bool:
+    """True for the one caller (of several replicas) that gets to send the alert again."""
+    updated = await session.scalars(
+        sa.update(Alert)
+        .where(Alert.id == alert_id, Alert.resent_at.is_(None))
+        .values(resent_at=now)
+        .returning(Alert.id)
+        .execution_options(synchronize_session=False)
+    )
+    return updated.first() is not None
+
+
+async def outbox_row(session: AsyncSession, idempotency_key: str) -> OutboxMessage | None:
+    """The outbox row queued under a key, to send its message again."""
+    return await session.scalar(sa.select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key))

@@ -141,6 +141,7 @@ def upgrade() -> None:
         sa.Column("signals", _json(), nullable=False),
         sa.Column("created_at", _utc(), nullable=False),
         sa.Column("delivered_at", _utc(), nullable=True),
+        sa.Column("resent_at", _utc(), nullable=True),
         sa.Column("acknowledged_at", _utc(), nullable=True),
         sa.Column("acknowledged_by", sa.String(), nullable=True),
         sa.ForeignKeyConstraint(["client_id"], ["clients.id"], name="fk_alerts_client_id_clients", ondelete="CASCADE"),

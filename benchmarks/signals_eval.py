@@ -1,0 +1,279 @@
+"""Signals evaluation: a labelled synthetic practice replayed through `checkin replay`'s code path.
+
+    python -m benchmarks.signals_eval
+
+Prints one JSON line with recall of sudden ruptures (an alert within one to five check-ins of onset), the
+share of stable clients who ever get a relationship alert, the median detection delay, and how well ``words``
+tells relationship-risk notes from work-stress and neutral ones. The default thresholds are tuned on this set.
+
+The generator (seeded, so every run is the same): each client has 16 weekly check-ins. A client's five
+relationship answers sit around their own level (3.9–4.7, each item offset by N(0, 0.2), kept within 3.7–4.9:
+a working alliance, where a client's usual answers are 4s and 5s),
+with a shared mood per check-in N(0, 0.15) and item noise N(0, σ) with σ drawn from 0.25–0.5, rounded and
+clamped to 1–5. Each check-in expires with probability 0.05, each item is skipped with probability 0.03,
+replies take the client's median time (0.5–8 h) times a log-normal factor (σ 0.6), and a third of check-ins
+carry a neutral or work-stress note. On top of that "stable" base:
+- rupture: from a check-in between the 9th and 12th on, every item falls by 1.5–2.5 points (±30% per item)
+  and stays there;
+- decline: from the 6th–8th check-in, the items slide by 0.15–0.3 points per check-in;
+- withdrawal: from the 9th–12th check-in, 60% of check-ins expire, the rest are answered 5–10 times later
+  than usual with no note and relationship items skipped with probability 0.3; the scores themselves hold;
+- dip: one check-in between the 9th and 13th where one or two items fall by 1–2 points, then recover;
+- notes: a stable five-check-in history and then one note, relationship-risk, work-stress or neutral, from
+  templates below with varied openings. The templates were written by the author of the phrase lists, so the
+  ``words`` figures are an optimistic bound; replay real notes before trusting them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from statistics import median
+
+from bot.config.models import Alerts
+from bot.question_sets import load_builtin_question_sets
+from bot.replay import ReplaySetup, replay
+from bot.texts import load_texts
+
+SEED = 20261124
+CHECKINS = 16
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+ITEMS = ("hope", "focus", "trust", "perspective", "support")
+COUNTS = {"stable": 300, "rupture": 150, "decline": 80, "withdrawal": 80, "dip": 80}
+NOTES_PER_KIND = 150
+RELATIONSHIP = frozenset({"low_score", "drop", "downtrend", "withdrawal", "words"})
+
+RISK_NOTES = (
+    "I'm not sure these sessions are helping any more.",
+    "Honestly the coaching isn't helping me much right now.",
+    "I feel like you're not really listening to what I need.",
+    "I felt judged in our last session.",
+    "I'm thinking of stopping the coaching after this month.",
+    "I don't feel I can be open with you about the board issues.",
+    "Our sessions feel like a waste of time lately.",
+    "I'm wondering whether the coaching is worth the money.",
+    "We keep going in circles in our sessions.",
+    "I don't feel heard in our conversations.",
+    "You pushed me too hard on the reorg topic and it put me off.",
+    "Not sure what I'm getting out of our sessions.",
+    "I'd like to take a break from coaching for a while.",
+    "I don't trust that what I say in the sessions stays between us.",
+    "The sessions seem to follow your agenda, not mine.",
+    "I've been holding back in our sessions.",
+    "I felt lectured last time, which is not why I do coaching.",
+    "I'm considering stopping our sessions.",
+    "The last few sessions were not useful to me.",
+    "I don't think you understand my situation.",
+    "Coaching hasn't made any difference for me so far.",
+    "To be frank, I doubt the coaching is doing anything for me.",
+    "I found your comments condescending.",
+    "I don't think I want to continue the coaching next quarter.",
+    "I'm not comfortable sharing things with you anymore.",
+)
+WORK_NOTES = (
+    "Brutal week, the restructuring is eating all my time.",
+    "My boss isn't listening to me and the team is exhausted.",
+    "I'm thinking of quitting my job if the reorg goes ahead.",
+    "The board doesn't trust me with the budget yet.",
+    "Had to cancel dinner plans again, deadlines everywhere.",
+    "Family stuff at home is hard, my father is in hospital.",
+    "Not sleeping well, too much on my plate at work.",
+    "I felt judged by the CFO in the quarterly review.",
+    "The new VP talks over me in every meeting.",
+    "My team is not getting anything done without me, I'm overwhelmed.",
+    "I'm worried about the layoffs announced on Monday.",
+    "The offsite was a waste of time and I'm exhausted.",
+    "My manager keeps pushing me too hard on the numbers.",
+    "Stressful week with the product launch slipping.",
+    "I want to stop working weekends but I can't see how.",
+    "The hiring process is going in circles, still no head of sales.",
+    "Tough week: conflict between my two directors again.",
+    "I don't feel heard by the executive team on the strategy.",
+    "My kids were ill all week, I'm drained.",
+    "The merger talks are chaotic and nobody trusts the other side.",
+    "Could we move our next session? The board meeting moved.",
+    "I had to step back from the pricing project, too much on.",
+    "Work is brutal, but the coaching is really helping me cope.",
+    "Anxious about the investor call on Thursday.",
+    "The team doesn't understand the new targets and pushes back.",
+)
+NEUTRAL_NOTES = (
+    "The session on delegation really helped.",
+    "Looking forward to our next session.",
+    "Nothing special this week.",
+    "I tried the feedback exercise you suggested and it went well.",
+    "Good week overall, made progress on the board deck.",
+    "I'm not thinking of stopping, this is going well.",
+    "I never felt judged, thank you for that.",
+    "The coaching is really helping me see things differently.",
+    "Can we talk about succession planning next time?",
+    "I appreciated how you listened last time.",
+    "All fine, nothing to add.",
+    "I've been reflecting on what you said about priorities.",
+    "The reframing exercise was useful.",
+    "Busy but good week.",
+    "I feel heard in our sessions, which matters to me.",
+    "Let's continue with the same plan.",
+    "I shared the plan with my team and they liked it.",
+    "No doubt the sessions are paying off.",
+    "I'd like to spend more time on the hiring goal.",
+    "Thanks, the last session gave me a lot to think about.",
+    "I was skeptical at first but the sessions are worth it.",
+    "Quiet week, holidays coming up.",
+    "I would like to keep the same rhythm for our calls.",
+    "I trust the process.",
+    "Happy with how things are going.",
+)
+OPENINGS = ("", "Honestly, ", "To be frank, ", "Quick note: ", "Hi! ")
+
+
+def _client(rng: random.Random, client_id: str, kind: str) -> tuple[list[str], int | None]:
+    """The client's history lines and the check-in (0-based) where its change begins, if any."""
+    level = rng.uniform(3.9, 4.7)
+    means = {item: min(max(level + rng.gauss(0, 0.2), 3.7), 4.9) for item in ITEMS}
+    sigma = rng.uniform(0.25, 0.5)
+    latency = rng.uniform(0.5, 8)
+    progress = rng.uniform(2.5, 4.5)
+    onset = {
+        "rupture": rng.randint(8, 11),
+        "decline": rng.randint(5, 7),
+        "withdrawal": rng.randint(8, 11),
+        "dip": rng.randint(8, 12),
+    }.get(kind)
+    fall = {item: rng.uniform(1.5, 2.5) * rng.uniform(0.7, 1.3) for item in ITEMS}
+    slope = rng.uniform(0.15, 0.3)
+    dipped = {item: rng.uniform(1, 2) for item in rng.sample(ITEMS, rng.randint(1, 2))}
+    lines: list[str] = []
+    for n in range(CHECKINS):
+        at = START + timedelta(weeks=n)
+        withdrawn = kind == "withdrawal" and onset is not None and n >= onset
+        if rng.random() < (0.6 if withdrawn else 0.05):
+            lines.append(
+                json.dumps({"client": client_id, "at": at.isoformat(), "status": "expired", "sent_at": at.isoformat()})
+            )
+            continue
+        mood = rng.gauss(0, 0.15)
+        answers: dict[str, object] = {"progress": _point(progress + rng.gauss(0, 0.5))}
+        for item in ITEMS:
+            mean = means[item]
+            if onset is not None and n >= onset:
+                mean -= {"rupture": fall[item], "decline": slope * (n - onset + 1)}.get(kind, 0.0)
+                if kind == "dip" and n == onset:
+                    mean -= dipped.get(item, 0.0)
+            if rng.random() >= (0.3 if withdrawn else 0.03):
+                answers[item] = _point(mean + mood + rng.gauss(0, sigma))
+        if not withdrawn and rng.random() < 1 / 3:
+            answers["note"] = rng.choice(NEUTRAL_NOTES + WORK_NOTES)
+        took = latency * rng.lognormvariate(0, 0.6) * (rng.uniform(5, 10) if withdrawn else 1)
+        lines.append(
+            json.dumps(
+                {
+                    "client": client_id,
+                    "at": at.isoformat(),
+                    "status": "completed",
+                    "answers": answers,
+                    "sent_at": at.isoformat(),
+                    "completed_at": (at + timedelta(hours=took)).isoformat(),
+                }
+            )
+        )
+    return lines, onset
+
+
+def _note_client(rng: random.Random, client_id: str, note: str) -> list[str]:
+    lines = []
+    for n in range(6):
+        at = START + timedelta(weeks=n)
+        answers: dict[str, object] = {item: rng.choice((4, 4, 5)) for item in ITEMS}
+        if n == 5:
+            answers["note"] = note
+        lines.append(json.dumps({"client": client_id, "at": at.isoformat(), "status": "completed", "answers": answers}))
+    return lines
+
+
+def _point(value: float) -> int:
+    return min(max(round(value), 1), 5)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    figures = evaluate(Alerts())
+    print(json.dumps({"bench": "signals_eval", **figures, "seconds": round(time.perf_counter() - started, 1)}))
+
+
+def evaluate(settings: Alerts) -> dict[str, object]:
+    """The figures for ``settings`` on the seeded set; a function so thresholds can be compared side by side."""
+    rng = random.Random(SEED)
+    lines: list[str] = []
+    onsets: dict[str, tuple[str, int | None]] = {}
+    for kind, count in COUNTS.items():
+        for i in range(count):
+            client_id = f"{kind}-{i:03d}"
+            client_lines, onset = _client(rng, client_id, kind)
+            lines += client_lines
+            onsets[client_id] = (kind, onset)
+    notes: dict[str, str] = {}
+    for kind, templates in (("risk", RISK_NOTES), ("work", WORK_NOTES), ("neutral", NEUTRAL_NOTES)):
+        for i in range(NOTES_PER_KIND):
+            client_id = f"note-{kind}-{i:03d}"
+            notes[client_id] = kind
+            text = templates[i % len(templates)]
+            opening = rng.choice(OPENINGS)
+            text = opening + (text[0].lower() + text[1:] if opening and not text.startswith("I ") else text)
+            lines += _note_client(rng, client_id, text)
+
+    setup = ReplaySetup(settings, load_builtin_question_sets(), {}, load_texts())
+    result = replay(lines, setup)
+    assert not result.problems, result.problems
+    alerted: dict[str, list[tuple[int, set[str]]]] = defaultdict(list)
+    for alert in result.alerts:
+        index = round((datetime.fromisoformat(str(alert["at"])) - START) / timedelta(weeks=1))
+        kinds = {str(s["kind"]) for s in alert["signals"]}  # type: ignore[attr-defined]
+        alerted[str(alert["client"])].append((index, kinds & RELATIONSHIP))
+
+    def first_delay(client_id: str, onset: int, within: int) -> int | None:
+        for index, kinds in alerted[client_id]:
+            if kinds and onset <= index < onset + within:
+                return index - onset + 1
+        return None
+
+    def recall(kind: str, within: int) -> tuple[float, list[int]]:
+        clients = [(c, o) for c, (k, o) in onsets.items() if k == kind and o is not None]
+        delays = [d for c, o in clients if (d := first_delay(c, o, within)) is not None]
+        return len(delays) / len(clients), delays
+
+    rupture_recall, rupture_delays = recall("rupture", 5)
+    decline_recall, decline_delays = recall("decline", 10)
+    withdrawal_recall, withdrawal_delays = recall("withdrawal", 5)
+    stable = [c for c, (k, _) in onsets.items() if k == "stable"]
+    false_alarm = sum(any(kinds for _, kinds in alerted[c]) for c in stable) / len(stable)
+    dips = [(c, o) for c, (k, o) in onsets.items() if k == "dip" and o is not None]
+    dip_alerts = sum(any(kinds and i >= o for i, kinds in alerted[c]) for c, o in dips) / len(dips)
+
+    def words_rate(kind: str) -> float:
+        clients = [c for c, k in notes.items() if k == kind]
+        return sum(any("words" in kinds and i == 5 for i, kinds in alerted[c]) for c in clients) / len(clients)
+
+    return {
+        "recall": round(rupture_recall, 3),
+        "false_alarm_rate": round(false_alarm, 3),
+        "median_delay": median(rupture_delays),
+        "decline_recall": round(decline_recall, 3),
+        "decline_median_delay": median(decline_delays) if decline_delays else None,
+        "withdrawal_recall": round(withdrawal_recall, 3),
+        "withdrawal_median_delay": median(withdrawal_delays) if withdrawal_delays else None,
+        "dip_alert_rate": round(dip_alerts, 3),
+        "words_recall": round(words_rate("risk"), 3),
+        "words_false_rate": round((words_rate("work") + words_rate("neutral")) / 2, 3),
+        "words_false_rate_work": round(words_rate("work"), 3),
+        "words_false_rate_neutral": round(words_rate("neutral"), 3),
+        "clients": len(onsets) + len(notes),
+        "checkins": len(lines),
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""A client's relationship trend as a PNG a coach can read on a phone.
+
+Drawn with matplotlib's object API on an Agg canvas, never pyplot: pyplot keeps global figure state that a
+long-running bot would leak and share between concurrent renders, and it may pick a GUI backend. Only
+numbers, dates and the client's name go on the chart; what clients wrote never does.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from statistics import fmean
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
+from matplotlib.figure import Figure
+
+from bot.history import HistoryEntry
+from bot.questions import RELATIONSHIP_PRACTICES
+
+#: 1080 x 720 px: the width of a phone screen at full resolution, so chat apps show it without downscaling text.
+WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 4.8, 150
+#: Points; at this DPI 12 pt is about 25 px, legible on a phone without zooming.
+FONT, TITLE_FONT = 12, 16
+
+ALLIANCE_COLOUR = "#1a1a2e"
+ITEM_COLOURS = {
+    "hope": "#1f77b4",
+    "focus": "#2ca02c",
+    "trust": "#9467bd",
+    "perspective": "#ff7f0e",
+    "support": "#17becf",
+}
+FLOOR_COLOUR = "#c0392b"
+ALERT_COLOUR = "#d62728"
+MISSED_COLOUR = "#8c8c8c"
+#: Relationship answers are whole numbers and often equal; nudging each item's line a little apart keeps
+#: every line visible instead of the last one drawn hiding the others.
+ITEM_SPREAD = 0.04
+
+
+def alliance_index(entry: HistoryEntry) -> float | None:
+    """The mean of the relationship answers given; ``None`` when the client answered none of them."""
+    given = [entry.scores[item] for item in RELATIONSHIP_PRACTICES if item in entry.scores]
+    return fmean(given) if given else None
+
+
+def render_trend(
+    client_name: str,
+    history: Sequence[HistoryEntry],
+    *,
+    floor: int,
+    alerts_at: Sequence[datetime] = (),
+    scale_max: int = 5,
+) -> bytes:
+    """The client's alliance index and relationship answers over time, with the floor, missed check-ins and
+    alerts marked, as PNG bytes."""
+    figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.set_title(f"{client_name}: coaching relationship", fontsize=TITLE_FONT, loc="left")
+    if not history:
+        _message(axes, "No check-ins yet")
+        axes.set_axis_off()
+    else:
+        _draw(figure, axes, history, floor=floor, alerts_at=alerts_at, scale_max=scale_max)
+    buffer = io.BytesIO()
+    # No metadata: the same history gives the same bytes, which keeps the image cacheable and testable.
+    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _draw(
+    figure: Figure,
+    axes: Axes,
+    history: Sequence[HistoryEntry],
+    *,
+    floor: int,
+    alerts_at: Sequence[datetime],
+    scale_max: int,
+) -> None:
+    completed = [e for e in history if e.status == "completed"]
+    for offset, item in zip(_spread(len(RELATIONSHIP_PRACTICES)), RELATIONSHIP_PRACTICES, strict=True):
+        points = [(_day(e.at), e.scores[item] + offset) for e in completed if item in e.scores]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            axes.plot(xs, ys, color=ITEM_COLOURS[item], linewidth=1.4, alpha=0.8, marker=".", label=item)
+    indexed = [(_day(e.at), index) for e in completed if (index := alliance_index(e)) is not None]
+    if indexed:
+        xs, ys = zip(*indexed, strict=True)
+        axes.plot(xs, ys, color=ALLIANCE_COLOUR, linewidth=3.5, marker="o", markersize=7, label="alliance")
+    else:
+        _message(axes, "No answers yet")
+
+    missed = [_day(e.at) for e in history if e.status != "completed"]
+    missed_y = 0.75
+    if missed:
+        axes.scatter(missed, [missed_y] * len(missed), color=MISSED_COLOUR, marker="x", s=80, linewidths=2.5)
+        axes.scatter([], [], color=MISSED_COLOUR, marker="x", label="missed")  # legend entry only
+    for at in alerts_at:
+        axes.axvline(_day(at), color=ALERT_COLOUR, linewidth=1.6, linestyle=":")
+    if alerts_at:
+        axes.plot([], [], color=ALERT_COLOUR, linewidth=1.6, linestyle=":", label="alert")
+
+    axes.axhline(floor, color=FLOOR_COLOUR, linewidth=1.4, linestyle="--")
+    axes.annotate(
+        f"floor {floor}",
+        xy=(1, floor),
+        xycoords=("axes fraction", "data"),
+        xytext=(6, 0),
+        textcoords="offset points",
+        ha="left",
+        va="center",
+        color=FLOOR_COLOUR,
+        fontsize=FONT,
+    )
+
+    axes.set_ylim(0.5, scale_max + 0.4)
+    axes.set_yticks(range(1, scale_max + 1, 1 if scale_max <= 7 else 2))
+    start, end = _time_range([e.at for e in history] + list(alerts_at))
+    axes.set_xlim(_day(start), _day(end))
+    axes.xaxis.set_major_locator(AutoDateLocator(minticks=2, maxticks=5))
+    # A day and month read at a glance; the year only once the chart spans more than one.
+    axes.xaxis.set_major_formatter(DateFormatter("%d %b" if start.year == end.year else "%b %Y"))
+    axes.tick_params(labelsize=FONT)
+    axes.grid(axis="y", alpha=0.3)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    figure.legend(loc="outside lower center", ncols=4, fontsize=FONT, frameon=False)
+
+
+def _day(at: datetime) -> float:
+    """Matplotlib's date number: its typed API takes floats, and the date locator and formatter read them."""
+    return float(date2num(at))
+
+
+def _spread(count: int) -> list[float]:
+    """Offsets centred on zero, one per line."""
+    return [(i - (count - 1) / 2) * ITEM_SPREAD for i in range(count)]
+
+
+def _time_range(times: Sequence[datetime]) -> tuple[datetime, datetime]:
+    """The times with a margin, at least a day either side so a single check-in is not on the frame."""
+    start, end = min(times), max(times)
+    margin = max(timedelta(days=1), (end - start) * 0.05)
+    return start - margin, end + margin
+
+
+def _message(axes: Axes, text: str) -> None:
+    axes.text(0.5, 0.5, text, transform=axes.transAxes, ha="center", va="center", fontsize=TITLE_FONT, color="0.4")

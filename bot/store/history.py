@@ -1,0 +1,72 @@
+"""A client's check-in history read from the store, in the shape the detectors and the charts share.
+
+Kept apart from ``repository`` because it only reads and builds ``HistoryEntry`` values: the runtime's
+transactional queries stay in one place and this module can change with what the readers need.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from statistics import fmean
+from typing import cast, get_args
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.history import HistoryEntry, HistoryStatus
+from bot.store.models import Alert, Answer, CheckIn
+
+#: Check-ins that are over; open or failed ones say nothing yet about the relationship.
+HISTORY_STATUSES: tuple[HistoryStatus, ...] = get_args(HistoryStatus)
+
+
+async def client_history(session: AsyncSession, client_id: str, *, limit: int = 26) -> list[HistoryEntry]:
+    """The client's last ``limit`` finished check-ins, oldest first, with their answers.
+
+    A per-goal question (``progress``) becomes the mean over the goals answered, so every reader sees one
+    number per question whatever the number of goals. The default of 26 is half a year of weekly check-ins.
+    """
+    newest_first = (
+        await session.scalars(
+            sa.select(CheckIn)
+            .where(CheckIn.client_id == client_id, CheckIn.status.in_(HISTORY_STATUSES))
+            .order_by(CheckIn.slot.desc(), CheckIn.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    checkins = list(reversed(newest_first))
+    values: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    texts: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    if checkins:
+        answers = await session.scalars(
+            sa.select(Answer)
+            .where(Answer.checkin_id.in_([c.id for c in checkins]))
+            .order_by(Answer.answered_at, Answer.id)
+        )
+        for answer in answers:
+            if answer.value is not None:
+                values[answer.checkin_id][answer.question_id].append(answer.value)
+            if answer.text:
+                texts[answer.checkin_id][answer.question_id].append(answer.text)
+    return [
+        HistoryEntry(
+            client_id=checkin.client_id,
+            at=checkin.slot,
+            # The query admits only history statuses.
+            status=cast(HistoryStatus, checkin.status),
+            scores={question: fmean(given) for question, given in values[checkin.id].items()},
+            texts={question: "\n".join(given) for question, given in texts[checkin.id].items()},
+            sent_at=checkin.sent_at,
+            completed_at=checkin.completed_at,
+        )
+        for checkin in checkins
+    ]
+
+
+async def alert_times(session: AsyncSession, client_id: str, *, since: datetime | None = None) -> list[datetime]:
+    """When the client's alerts were raised, oldest first; ``since`` keeps a chart to its own time range."""
+    query = sa.select(Alert.created_at).where(Alert.client_id == client_id)
+    if since is not None:
+        query = query.where(Alert.created_at >= since)
+    return list((await session.scalars(query.order_by(Alert.created_at, Alert.id))).all())

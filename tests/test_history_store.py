@@ -1,0 +1,127 @@
+"""A client's history read back from the store, on SQLite and PostgreSQL, as the charts and detectors see it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store import CheckIn, CheckInStatus, Database, repository
+from bot.store.history import alert_times, client_history
+from bot.store.repository import Claim, ClientRecord, CoachRecord, GoalRecord
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+COACH = CoachRecord(id="maya", name="Maya Chen", timezone="UTC", digest="weekly")
+DANA = ClientRecord(
+    id="dana",
+    name="Dana Whitfield",
+    coach_id="maya",
+    timezone="UTC",
+    cadence="weekly",
+    question_set="default",
+    language="en",
+    platform="slack",
+    goals=(GoalRecord("delegate", "Delegate more"), GoalRecord("board", "Board presence")),
+)
+BEN = ClientRecord(
+    id="ben",
+    name="Ben Okafor",
+    coach_id="maya",
+    timezone="UTC",
+    cadence="weekly",
+    question_set="default",
+    language="en",
+    platform="slack",
+)
+
+
+async def add_checkin(
+    session: AsyncSession,
+    client_id: str,
+    week: int,
+    status: CheckInStatus,
+    answers: dict[str, int | str] | None = None,
+) -> int:
+    """A check-in claimed at its slot, answered a step a minute, and left in ``status``."""
+    slot = T0 + timedelta(weeks=week)
+    won = await repository.claim_checkins(session, [Claim(client_id, slot, "default", {"v": 1})], slot)
+    checkin_id = won[client_id]
+    for minute, (step_key, answer) in enumerate((answers or {}).items(), start=1):
+        question_id = step_key.split(":")[0]
+        value, text = (answer, None) if isinstance(answer, int) else (None, answer)
+        goal_id = step_key.split(":")[1] if ":" in step_key else None
+        answered_at = slot + timedelta(minutes=minute)
+        await repository.upsert_answer(
+            session, checkin_id, step_key, question_id, question_id, goal_id, value, text, answered_at
+        )
+    checkin = await session.get(CheckIn, checkin_id)
+    assert checkin is not None
+    checkin.status = status
+    checkin.completed_at = slot + timedelta(minutes=10) if status == "completed" else None
+    return checkin_id
+
+
+async def test_history_is_oldest_first_with_scores_texts_and_times(database: Database) -> None:
+    async with database.transaction() as session:
+        await repository.sync_people(session, [COACH], [DANA, BEN], T0)
+        await add_checkin(
+            session,
+            "dana",
+            0,
+            "completed",
+            {"progress:delegate": 2, "progress:board": 5, "hope": 4, "trust": 2, "note": "a rough week"},
+        )
+        await add_checkin(session, "dana", 1, "expired", {"hope": 3})
+        await add_checkin(session, "dana", 2, "skipped")
+        await add_checkin(session, "dana", 3, "sent", {"hope": 5})
+        await add_checkin(session, "ben", 0, "completed", {"hope": 1})
+
+    async with database.session() as session:
+        history = await client_history(session, "dana")
+
+    assert [(e.at, e.status) for e in history] == [
+        (T0, "completed"),
+        (T0 + timedelta(weeks=1), "expired"),
+        (T0 + timedelta(weeks=2), "skipped"),
+    ]
+    first = history[0]
+    assert first.client_id == "dana"
+    assert dict(first.scores) == {"progress": 3.5, "hope": 4, "trust": 2}
+    assert dict(first.texts) == {"note": "a rough week"}
+    assert first.sent_at == T0
+    assert first.completed_at == T0 + timedelta(minutes=10)
+    assert first.at.tzinfo is not None
+    assert dict(history[1].scores) == {"hope": 3}
+    assert history[1].completed_at is None
+    assert dict(history[2].scores) == {}
+
+
+async def test_history_keeps_the_last_check_ins(database: Database) -> None:
+    async with database.transaction() as session:
+        await repository.sync_people(session, [COACH], [DANA], T0)
+        for week in range(5):
+            await add_checkin(session, "dana", week, "completed", {"hope": week % 5 + 1})
+
+    async with database.session() as session:
+        history = await client_history(session, "dana", limit=3)
+        nobody = await client_history(session, "nobody")
+
+    assert [e.at for e in history] == [T0 + timedelta(weeks=w) for w in (2, 3, 4)]
+    assert [e.scores["hope"] for e in history] == [3, 4, 5]
+    assert nobody == []
+
+
+async def test_alert_times_are_the_clients_own_oldest_first(database: Database) -> None:
+    async with database.transaction() as session:
+        await repository.sync_people(session, [COACH], [DANA, BEN], T0)
+        checkin_id = await add_checkin(session, "dana", 0, "completed", {"trust": 1})
+        for days in (9, 2):
+            await repository.create_alert(session, "dana", checkin_id, "watch", [], T0 + timedelta(days=days))
+        await repository.create_alert(session, "ben", None, "urgent", [], T0 + timedelta(days=1))
+
+    async with database.session() as session:
+        every = await alert_times(session, "dana")
+        recent = await alert_times(session, "dana", since=T0 + timedelta(days=5))
+
+    assert every == [T0 + timedelta(days=2), T0 + timedelta(days=9)]
+    assert recent == [T0 + timedelta(days=9)]

@@ -49,6 +49,7 @@ class SweepReport:
     reminded: int = 0
     expired: int = 0
     alerts_resent: int = 0
+    digests: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ class Dispatcher:
         return len(skipped)
 
     async def sweep(self) -> SweepReport:
-        """Send due reminders, close check-ins past their expiry, and repeat unacknowledged urgent alerts."""
+        """Send due reminders, close expired check-ins, repeat unacknowledged urgent alerts, send digests."""
         now = self._clock.now()
         async with self._runtime.database.session() as session:
             open_checkins = await repository.open_checkins(session)
@@ -143,7 +144,8 @@ class Dispatcher:
                 continue  # the next sweep after the quiet hours sends it
             reminded += await self._runtime.remind(checkin.id, number)
         resent = await self._runtime.resend_unacknowledged()
-        return SweepReport(reminded, expired, resent)
+        digests = await self._runtime.send_due_digests()
+        return SweepReport(reminded, expired, resent, digests)
 
     async def _facts(self, session: AsyncSession, client_ids: Collection[str] | None) -> dict[str, _ClientFacts]:
         query = sa.select(Client.id, Client.created_at, Client.paused_until).where(Client.active)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Adapter, SendError
 from bot import alerts as alert_policy
-from bot import engine
+from bot import digest, engine
 from bot.clock import Clock
 from bot.config import Config
 from bot.detectors.words import load_risk_phrases
@@ -258,6 +258,57 @@ class Runtime:
         if resent:
             self.outbox.wake()
         return resent
+
+    async def send_due_digests(self) -> int:
+        """Queue each coach's digest once its period has begun in their time zone; return how many were queued.
+
+        The outbox key names the coach and the period, so a digest goes out once per period across sweeps,
+        restarts and replicas; the cheap existence check first keeps sweeps from composing it every minute.
+        """
+        now = self._clock.now()
+        queued = 0
+        for coach in self.config.coaches:
+            if coach.digest == "off" or not digest.is_due(coach.digest, now, coach.zone):
+                continue
+            period = digest.period_start(coach.digest, now, coach.zone)
+            key = f"digest:{coach.id}:{period.isoformat()}"
+            async with self.database.transaction() as session:
+                if await repository.outbox_row(session, f"{key}:0") is not None:
+                    continue
+                row = await session.get(Coach, coach.id)
+                address = self._address(row) if row is not None else None
+                if address is None:
+                    continue
+                length = timedelta(weeks=1) if coach.digest == "weekly" else timedelta(days=1)
+                since = datetime.combine(period, digest.DIGEST_TIME, coach.zone) - length
+                text = digest.compose(
+                    coach.name,
+                    coach.digest,
+                    since,
+                    await self._client_digests(session, coach.id),
+                    settings=self.config.alerts,
+                    texts=self._texts,
+                    phrases=self._phrases,
+                    period=period,
+                )
+                await self._enqueue(session, address, (engine.Outgoing(text),), None, key, now, audience="coach")
+                queued += 1
+        if queued:
+            self.outbox.wake()
+        return queued
+
+    async def _client_digests(self, session: AsyncSession, coach_id: str) -> list[digest.ClientDigest]:
+        clients = await session.scalars(select(Client).where(Client.coach_id == coach_id, Client.active))
+        open_alerts = await repository.open_alert_counts(session, coach_id)
+        return [
+            digest.ClientDigest(
+                client.name,
+                self._question_sets[client.question_set],
+                await client_history(session, client.id),
+                open_alerts.get(client.id, 0),
+            )
+            for client in clients
+        ]
 
     # ---- inbound --------------------------------------------------------------------------------------
 

@@ -284,3 +284,24 @@ async def test_a_client_who_blocked_the_bot_is_marked_and_their_coach_told_once(
     assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=2)) is not None
     await runtime.outbox.drain()
     assert len(slack.to(MAYA)) == 1
+
+
+async def test_an_unacknowledged_urgent_alert_is_sent_once_more_with_its_chart(
+    make_runtime: RuntimeFactory, slack: CollectingAdapter, clock: ManualClock
+) -> None:
+    runtime = await started(make_runtime)
+    await runtime.start_checkin("dana", SLOT)
+    for n, reply in enumerate(["4", "4", "4", "1", "4", "4", "skip", "skip"]):
+        await say(runtime, reply, f"ev-{n}")
+    [alert] = slack.to(MAYA)
+    assert alert.image_png is not None
+    assert alert.image_png.startswith(b"\x89PNG")
+    clock.advance(timedelta(hours=23))
+    assert await runtime.resend_unacknowledged() == 0
+    clock.advance(timedelta(hours=1))
+    assert await runtime.resend_unacknowledged() == 1
+    assert await runtime.resend_unacknowledged() == 0
+    await runtime.outbox.drain()
+    first, again = slack.to(MAYA)
+    assert again.text == "Not acknowledged yet, so here it is again in case it was missed:\n" + first.text
+    assert again.image_png == first.image_png

@@ -681,3 +681,14 @@ async def mark_alert_resent(session: AsyncSession, alert_id: int, now: datetime)
 async def outbox_row(session: AsyncSession, idempotency_key: str) -> OutboxMessage | None:
     """The outbox row queued under a key, to send its message again."""
     return await session.scalar(sa.select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key))
+
+
+async def open_alert_counts(session: AsyncSession, coach_id: str) -> dict[str, int]:
+    """Unacknowledged alerts per client of one coach, for the digest."""
+    rows = await session.execute(
+        sa.select(Alert.client_id, sa.func.count())
+        .join(Client, Client.id == Alert.client_id)
+        .where(Client.coach_id == coach_id, Alert.acknowledged_at.is_(None))
+        .group_by(Alert.client_id)
+    )
+    return {client_id: int(count) for client_id, count in rows}

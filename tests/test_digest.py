@@ -1,0 +1,123 @@
+"""The coach's digest: what it says, and that it goes out once per period in the coach's own time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.config import Alerts
+from bot.detectors import load_risk_phrases
+from bot.digest import ClientDigest, compose, is_due, period_start
+from bot.history import HistoryEntry
+from bot.messages import InboundText
+from bot.question_sets import load_builtin_question_sets
+from bot.texts import load_texts
+from tests.conftest import DatabaseTarget
+from tests.fakes import CollectingAdapter, runtime_for
+
+DEFAULT = load_builtin_question_sets()["default"]
+TEXTS = load_texts()
+LONDON = ZoneInfo("Europe/London")
+MONDAY = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # 08:00 in London
+
+
+def entry(days_ago: int, status: str = "completed", **scores: float) -> HistoryEntry:
+    return HistoryEntry("c", MONDAY - timedelta(days=days_ago), status, scores)  # type: ignore[arg-type]
+
+
+def relationship(value: float) -> dict[str, float]:
+    return dict.fromkeys(("hope", "focus", "trust", "perspective", "support"), value)
+
+
+def test_periods_start_on_monday_morning_in_the_coachs_zone() -> None:
+    sunday_night = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)
+    assert period_start("weekly", sunday_night, LONDON) == date(2026, 11, 16)
+    assert not is_due("weekly", MONDAY - timedelta(minutes=1), LONDON)
+    assert is_due("weekly", MONDAY, LONDON)
+    assert period_start("daily", MONDAY, ZoneInfo("America/Los_Angeles")) == date(2026, 11, 23)
+    assert not is_due("daily", MONDAY, ZoneInfo("America/Los_Angeles"))  # midnight there
+
+
+def test_the_digest_lists_every_client_with_reply_trend_alerts_and_notes() -> None:
+    since = MONDAY - timedelta(weeks=1)
+    busy_note = HistoryEntry(
+        "c",
+        MONDAY - timedelta(days=2),
+        "completed",
+        relationship(4),
+        {"note": "Brutal week at home, my father is in hospital."},
+    )
+    clients = [
+        ClientDigest("Dana Whitfield", DEFAULT, [entry(14, **relationship(3)), entry(3, **relationship(4.5))], 0),
+        ClientDigest("Sam Okafor", DEFAULT, [entry(14, **relationship(4)), entry(3, status="expired")], 2),
+        ClientDigest("Lee Park", DEFAULT, [entry(9, **relationship(4)), busy_note], 0),
+        ClientDigest("Priya Nair", DEFAULT, [], 0),
+    ]
+    text = compose(
+        "Maya Chen",
+        "weekly",
+        since,
+        clients,
+        settings=Alerts(),
+        texts=TEXTS,
+        phrases=load_risk_phrases(),
+        period=date(2026, 11, 23),
+    )
+    lines = text.splitlines()
+    assert lines[0] == "Weekly digest for Maya Chen, week of 23 November 2026"
+    assert "↑ Dana Whitfield: replied" in lines
+    assert "· Sam Okafor: no reply · 2 open alert(s)" in lines
+    assert "→ Lee Park: replied" in lines
+    assert "· Priya Nair: no check-in this period" in lines
+    lee = lines.index("→ Lee Park: replied")
+    assert lines[lee + 1] == (
+        '    – The note speaks of a hard time outside the coaching: "Brutal week at home, my father is in hospital"'
+    )
+    assert len(lines) == 6  # no notes for the others
+
+
+@pytest.fixture
+def slack() -> CollectingAdapter:
+    return CollectingAdapter("slack")
+
+
+async def test_a_weekly_digest_goes_out_once_per_week(
+    database_target: DatabaseTarget, tmp_path: Path, slack: CollectingAdapter
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        'platforms:\n  slack: {bot_token: "${SLACK_BOT_TOKEN}"}\n'
+        'cadences:\n  daily: {every: 1d, at: "09:00"}\n'
+        "coaches:\n  - {id: maya, name: Maya Chen, timezone: Europe/London, slack: {user_id: U0MAYA0001}}\n"
+        "clients:\n  - {id: dana, name: Dana Whitfield, coach: maya, timezone: UTC, cadence: daily,"
+        " slack: {user_id: U0DANA0001}}\n",
+        encoding="utf-8",
+    )
+    clock = ManualClock(MONDAY - timedelta(days=3))
+    runtime = runtime_for(path, database_target.create(), clock, {"slack": slack})
+    await runtime.start()
+    try:
+        await runtime.start_checkin("dana", MONDAY - timedelta(days=3))
+        await runtime.handle_inbound(InboundText("slack", "U0DANA0001", "ev-1", "skip all"))
+        clock.set(MONDAY - timedelta(minutes=5))
+        assert await runtime.send_due_digests() == 0
+        clock.set(MONDAY + timedelta(minutes=5))
+        assert await runtime.send_due_digests() == 1
+        assert await runtime.send_due_digests() == 0  # the next sweep finds it queued
+        clock.set(MONDAY + timedelta(days=3))
+        assert await runtime.send_due_digests() == 0  # still the same week
+        clock.set(MONDAY + timedelta(weeks=1, minutes=1))
+        assert await runtime.send_due_digests() == 1
+        await runtime.outbox.drain()
+    finally:
+        await runtime.stop()
+    digests = [m for m in slack.to("U0MAYA0001") if m.text.startswith("Weekly digest")]
+    assert [d.text.splitlines()[0] for d in digests] == [
+        "Weekly digest for Maya Chen, week of 23 November 2026",
+        "Weekly digest for Maya Chen, week of 30 November 2026",
+    ]
+    assert "· Dana Whitfield: no reply" in digests[0].text.splitlines()

@@ -145,6 +145,7 @@ class Dispatcher:
             reminded += await self._runtime.remind(checkin.id, number)
         resent = await self._runtime.resend_unacknowledged()
         digests = await self._runtime.send_due_digests()
+        await self._runtime.forget_old_events()
         return SweepReport(reminded, expired, resent, digests)
 
     async def _facts(self, session: AsyncSession, client_ids: Collection[str] | None) -> dict[str, _ClientFacts]:

@@ -39,6 +39,10 @@ from bot.texts import Texts
 
 log = logging.getLogger(__name__)
 
+#: How long an inbound event id is remembered. Slack re-delivers within five minutes and Telegram re-sends
+#: unconfirmed updates for a day at most, so a week leaves a wide margin.
+EVENT_MEMORY = timedelta(days=7)
+
 #: Check-in statuses in which the client is still expected to answer.
 OPEN_STATUSES = ("sent", "in_progress")
 
@@ -258,6 +262,11 @@ class Runtime:
         if resent:
             self.outbox.wake()
         return resent
+
+    async def forget_old_events(self) -> int:
+        """Keep the inbound de-duplication table small: drop event ids no platform will re-deliver."""
+        async with self.database.transaction() as session:
+            return await repository.forget_processed_events(session, self._clock.now() - EVENT_MEMORY)
 
     async def send_due_digests(self) -> int:
         """Queue each coach's digest once its period has begun in their time zone; return how many were queued.

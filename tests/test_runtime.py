@@ -305,3 +305,14 @@ async def test_an_unacknowledged_urgent_alert_is_sent_once_more_with_its_chart(
     first, again = slack.to(MAYA)
     assert again.text == "Not acknowledged yet, so here it is again in case it was missed:\n" + first.text
     assert again.image_png == first.image_png
+
+
+async def test_event_ids_are_forgotten_after_a_week(make_runtime: RuntimeFactory, clock: ManualClock) -> None:
+    runtime = await started(make_runtime)
+    await say(runtime, "help", "ev-old")
+    clock.advance(timedelta(days=6))
+    await say(runtime, "help", "ev-new")
+    assert await runtime.forget_old_events() == 0
+    clock.advance(timedelta(days=1, seconds=1))
+    assert await runtime.forget_old_events() == 1
+    assert await count(runtime.database, ProcessedEvent) == 1

@@ -196,6 +196,8 @@ class OutboxMessage(Base):
 
 class ProcessedEvent(Base):
     __tablename__ = "processed_events"
+    # Pruning by age (platforms re-deliver within minutes, so a week of memory is plenty) reads this index.
+    __table_args__ = (sa.Index(None, "seen_at"),)
 
     platform: Mapped[str] = mapped_column(sa.String(), primary_key=True)
     event_key: Mapped[str] = mapped_column(sa.String(), primary_key=True)

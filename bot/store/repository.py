@@ -692,3 +692,13 @@ async def open_alert_counts(session: AsyncSession, coach_id: str) -> dict[str, i
         .group_by(Alert.client_id)
     )
     return {client_id: int(count) for client_id, count in rows}
+
+
+async def forget_processed_events(session: AsyncSession, seen_before: datetime) -> int:
+    """Drop inbound de-duplication records older than any re-delivery; returns how many went."""
+    result = await session.execute(
+        sa.delete(ProcessedEvent)
+        .where(ProcessedEvent.seen_at < seen_before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -179,6 +179,7 @@ def upgrade() -> None:
         sa.Column("seen_at", _utc(), nullable=False),
         sa.PrimaryKeyConstraint("platform", "event_key", name="pk_processed_events"),
     )
+    op.create_index("ix_processed_events_seen_at", "processed_events", ["seen_at"])
     op.create_table(
         "telegram_invites",
         sa.Column("token", sa.String(), nullable=False),
@@ -193,6 +194,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("telegram_invites")
+    op.drop_index("ix_processed_events_seen_at", table_name="processed_events")
     op.drop_table("processed_events")
     op.drop_index("ix_outbox_platform_recipient_id", table_name="outbox")
     op.drop_index("ix_outbox_status_next_attempt_at", table_name="outbox")

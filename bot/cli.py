@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Coroutine, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -30,12 +30,13 @@ from bot.config.models import Alerts
 from bot.demo import run_demo
 from bot.detectors.words import RiskPhrasesError, load_risk_phrases
 from bot.history import HistoryEntry
+from bot.people import people_from_config
 from bot.question_sets import load_builtin_question_sets, load_question_sets
 from bot.questions import QuestionSet
 from bot.replay import ReplaySetup
 from bot.replay import replay as replay_history
 from bot.schedule_report import schedule_report, session_notes
-from bot.store import Database
+from bot.store import Database, repository
 from bot.store.history import alert_times, client_history
 from bot.texts import load_texts
 
@@ -130,7 +131,8 @@ def schedule(
 ) -> None:
     """List each client's next check-ins, in their own time and in UTC.
 
-    Pauses a client set themselves with the 'pause' command live in the database and are not shown.
+    Pauses a client set themselves with the 'pause' command, and sessions recorded with `checkin session`, live in
+    the database and are not shown; the bot itself takes both into account.
     """
     loaded, _ = _load(config_path(config))
     try:
@@ -270,6 +272,40 @@ def trend(
     ]
     latest = f"latest alliance index {indexed[-1]:.1f}" if indexed else "no alliance index yet"
     typer.echo(f"{person.name}: {_plural(len(history), 'check-in')}, {latest}")
+
+
+@app.command()
+def session(
+    client: Annotated[str, typer.Argument(help="The client's id in the config.")],
+    day: Annotated[str, typer.Argument(metavar="DATE", help="The session's date, YYYY-MM-DD, in the client's time.")],
+    config: ConfigOption = None,
+) -> None:
+    """Record a coaching session, for cadences that check in a few days after each session."""
+    loaded, _ = _load(config_path(config))
+    if not any(c.id == client for c in loaded.clients):
+        typer.echo(f"checkin session: {UnknownClientError(client, [c.id for c in loaded.clients])}", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        typer.echo(f"checkin session: '{day}' is not a date; write it as YYYY-MM-DD", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    url = _database_url(loaded)
+    added = _with_database_errors(url, _record_session(url, loaded, client, when))
+    typer.echo(f"{client}: session on {when:%a %Y-%m-%d} " + ("recorded" if added else "was already recorded"))
+
+
+async def _record_session(url: str, config: Config, client_id: str, day: date) -> bool:
+    database = Database(url)
+    await database.start()
+    try:
+        async with database.transaction() as session:
+            now = datetime.now(UTC)
+            # The bot mirrors people into the database when it starts; this may run before it ever has.
+            await repository.sync_people(session, *people_from_config(config), now)
+            return await repository.record_session(session, client_id, day, "admin", now)
+    finally:
+        await database.stop()
 
 
 async def _read_trend(url: str, client_id: str) -> tuple[list[HistoryEntry], list[datetime]]:

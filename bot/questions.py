@@ -7,7 +7,6 @@ which is why the relationship ids below are fixed names rather than configurable
 
 from __future__ import annotations
 
-import re
 import string
 from typing import Literal, Self
 
@@ -131,7 +130,3 @@ class QuestionSet(_Strict):
             if question.id == question_id:
                 return question
         raise KeyError(question_id)
-
-
-def is_valid_id(value: str) -> bool:
-    return re.fullmatch(_ID, value) is not None

@@ -108,3 +108,18 @@ def test_run_answers_a_client_and_stops_cleanly_on_sigterm(tmp_path: Path) -> No
     assert not expected, "".join(seen)
     assert process.returncode == 0, err
     assert "Traceback" not in err + out
+
+
+def test_a_recorded_session_is_kept_once(tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
+    first = checkin("session", "dana", "2026-11-30", "--config", str(config))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "dana: session on Mon 2026-11-30 recorded"
+    again = checkin("session", "dana", "2026-11-30", "--config", str(config))
+    assert again.stdout.strip() == "dana: session on Mon 2026-11-30 was already recorded"
+    bad_date = checkin("session", "dana", "30/11/2026", "--config", str(config))
+    assert bad_date.returncode == 2
+    assert "'30/11/2026' is not a date; write it as YYYY-MM-DD" in bad_date.stderr
+    unknown = checkin("session", "dnaa", "2026-11-30", "--config", str(config))
+    assert unknown.returncode == 2
+    assert "did you mean 'dana'?" in unknown.stderr

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot.clock import ManualClock
 from bot.dispatch import Dispatcher
 from bot.runtime import Runtime
-from bot.store import CheckIn
+from bot.store import CheckIn, repository
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 
@@ -196,3 +196,16 @@ async def test_replicas_dispatching_together_start_each_checkin_once(setup: Buil
     assert len(await checkins(first)) == 60
     opening_questions = [m.recipient for m in slack.sent if m.step_key is not None]
     assert sorted(opening_questions) == sorted(f"UC{n:03d}" for n in range(60))
+
+
+async def test_a_session_recorded_by_the_coach_schedules_the_next_checkin(setup: Build) -> None:
+    after_sessions = '\n  daily:\n    after_sessions: {days: 2, at: "09:00"}\n'
+    clock = ManualClock(datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+    runtime, dispatcher = await setup(config_text(after_sessions, [client_yaml("dana", "UTC")]), clock)
+    clock.set(datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
+    assert (await dispatcher.dispatch()).started == 0  # no session yet, so nothing is owed
+    async with runtime.database.transaction() as session:
+        assert await repository.record_session(session, "dana", date(2026, 11, 23), "maya", clock.now())
+    assert (await dispatcher.dispatch()).started == 1
+    [checkin] = await checkins(runtime)
+    assert checkin.slot == datetime(2026, 11, 25, 9, 0, tzinfo=UTC)

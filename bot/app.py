@@ -15,6 +15,7 @@ import socket
 from collections.abc import Mapping
 from typing import TextIO
 
+from adapters.base import Adapter
 from adapters.console import ConsoleAdapter
 from bot.clock import Clock
 from bot.config import Config
@@ -46,15 +47,37 @@ async def serve_console(
 ) -> None:
     """Run until SIGTERM or SIGINT with the terminal standing in for every chat platform."""
     console = ConsoleAdapter(stdout, source=stdin)
+    await serve(
+        config=config,
+        question_sets=question_sets,
+        texts=texts,
+        database_url=database_url,
+        clock=clock,
+        adapters={"console": console},
+        address_platform="console",
+    )
+
+
+async def serve(
+    *,
+    config: Config,
+    question_sets: Mapping[str, QuestionSet],
+    texts: Texts,
+    database_url: str,
+    clock: Clock,
+    adapters: Mapping[str, Adapter],
+    address_platform: str | None = None,
+) -> None:
+    """Run until SIGTERM or SIGINT with the given platform adapters (the CLI builds them from the config)."""
     runtime = Runtime(
         config=config,
         question_sets=question_sets,
         texts=texts,
         database=Database(database_url),
-        adapters={"console": console},
+        adapters=adapters,
         clock=clock,
         worker_id=worker_id(),
-        address_platform="console",
+        address_platform=address_platform,
         rate_limits=with_overrides(
             DEFAULT_RATE_LIMITS,
             {name: limits.model_dump() for name, limits in config.outbox.rate_limits.items()},

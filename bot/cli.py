@@ -11,22 +11,26 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Coroutine, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import serve_console
+from adapters.base import Adapter
+from bot.app import serve, serve_console
 from bot.client_schedule import UnknownClientError
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, MissingSecretError, load_config, resolve_secret, unset_variables
-from bot.config.models import Alerts
+from bot.config.errors import did_you_mean
+from bot.config.models import Alerts, Duration
 from bot.demo import run_demo
 from bot.detectors.words import RiskPhrasesError, load_risk_phrases
 from bot.history import HistoryEntry
@@ -214,13 +218,24 @@ def run(
     Several replicas can run against one PostgreSQL database: each check-in and each message is sent once.
     """
     loaded, question_sets = _load(config_path(config))
-    if not console:
-        typer.echo("checkin run: only the terminal adapter is available in this version; run with --console", err=True)
-        raise typer.Exit(EXIT_INVALID)
+    adapters = None if console else _platform_adapters(loaded)
     url = _database_url(loaded)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for chatty in ("apscheduler", "alembic"):  # their per-job and per-migration lines drown ours
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    if adapters is not None:
+        _with_database_errors(
+            url,
+            serve(
+                config=loaded,
+                question_sets=question_sets,
+                texts=load_texts(),
+                database_url=url,
+                clock=SystemClock(),
+                adapters=adapters,
+            ),
+        )
+        return
     _with_database_errors(
         url,
         serve_console(
@@ -233,6 +248,104 @@ def run(
             stdout=sys.stdout,
         ),
     )
+
+
+def _platform_adapters(config: Config) -> dict[str, Adapter]:
+    """The adapters for the configured platforms, or a one-line reason to exit ``EXIT_INVALID``.
+
+    Slack is not built in this version; a config naming it is refused rather than half served.
+    """
+    if config.platforms.slack is not None:
+        typer.echo(
+            "checkin run: platforms.slack is configured, but the Slack adapter is not built in this version; "
+            "remove platforms.slack or run with --console",
+            err=True,
+        )
+        raise typer.Exit(EXIT_INVALID)
+    telegram = config.platforms.telegram
+    if telegram is None:
+        typer.echo(
+            "checkin run: no chat platform is configured; add platforms.telegram or run with --console", err=True
+        )
+        raise typer.Exit(EXIT_INVALID)
+    from adapters.telegram import TelegramAdapter  # python-telegram-bot is only imported where it is used
+
+    return {"telegram": TelegramAdapter(_telegram_token(config), _telegram_api_url(config))}
+
+
+def _telegram_token(config: Config) -> str:
+    assert config.platforms.telegram is not None
+    try:
+        return resolve_secret(config.platforms.telegram.bot_token)
+    except MissingSecretError as exc:
+        typer.echo(f"platforms.telegram.bot_token: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+def _telegram_api_url(config: Config) -> str:
+    from adapters.sdk_clients import TELEGRAM_API_URL
+
+    assert config.platforms.telegram is not None
+    return config.platforms.telegram.api_url or TELEGRAM_API_URL
+
+
+@app.command()
+def invite(
+    person: Annotated[str, typer.Argument(help="The id of a client or coach in the config who uses Telegram.")],
+    expires: Annotated[str, typer.Option("--expires", help="How long the link stays valid: 30m, 24h, 7d, 2w")] = "7d",
+    config: ConfigOption = None,
+) -> None:
+    """Print a one-time Telegram link that connects PERSON's chat to the bot when they open it.
+
+    The link works once and expires; send it to the person yourself (e-mail, a message). Opening it starts the
+    bot in Telegram, which binds that chat to them and greets them.
+    """
+    loaded, _ = _load(config_path(config))
+    kinds = {c.id: ("coach", c.telegram is not None) for c in loaded.coaches}
+    kinds |= {c.id: ("client", c.telegram is not None) for c in loaded.clients}
+    if person not in kinds:
+        typer.echo(f"checkin invite: unknown person '{person}'{did_you_mean(person, list(kinds))}", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    kind, on_telegram = kinds[person]
+    if not on_telegram or loaded.platforms.telegram is None:
+        typer.echo(f"checkin invite: {person} is not on Telegram in the config (add 'telegram: {{}}')", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    try:
+        lifetime = TypeAdapter(Duration).validate_python(expires)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        typer.echo(f"checkin invite: --expires {expires}: {reason}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    token = secrets.token_urlsafe(24)  # 32 characters: well inside the 64 a /start parameter may have
+    username = _bot_username(_telegram_token(loaded), _telegram_api_url(loaded))
+    url = _database_url(loaded)
+    _with_database_errors(url, _store_invite(url, loaded, token, kind, person, lifetime))
+    typer.echo(f"https://t.me/{username}?start={token}")
+
+
+def _bot_username(token: str, api_url: str) -> str:
+    from adapters.telegram import fetch_bot_username  # python-telegram-bot is only imported where it is used
+
+    try:
+        return asyncio.run(fetch_bot_username(token, api_url))
+    except ConnectionError as exc:
+        typer.echo(f"checkin invite: {exc}", err=True)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
+
+
+async def _store_invite(url: str, config: Config, token: str, kind: str, person: str, lifetime: timedelta) -> None:
+    database = Database(url)
+    await database.start()
+    try:
+        async with database.transaction() as session:
+            now = datetime.now(UTC)
+            # The bot mirrors people into the database when it starts; this may run before it ever has.
+            await repository.sync_people(session, *people_from_config(config), now)
+            await repository.create_telegram_invite(
+                session, token, "coach" if kind == "coach" else "client", person, now + lifetime
+            )
+    finally:
+        await database.stop()
 
 
 @app.command()

@@ -27,14 +27,14 @@ from bot import digest, engine
 from bot.clock import Clock
 from bot.config import Config
 from bot.detectors.words import load_risk_phrases
-from bot.messages import InboundChoice, InboundEvent, OutboundMessage
+from bot.messages import InboundChoice, InboundEvent, InboundText, OutboundMessage
 from bot.outbox import OutboxWorker
 from bot.people import address_of, people_from_config
 from bot.questions import QuestionSet
 from bot.ratelimit import RateLimits
 from bot.store import Database, repository
 from bot.store.history import client_history
-from bot.store.models import Alert, Answer, CheckIn, Client, Coach, Goal
+from bot.store.models import Alert, Answer, CheckIn, Client, Coach, Goal, TelegramInvite
 from bot.texts import Texts
 
 log = logging.getLogger(__name__)
@@ -322,6 +322,9 @@ class Runtime:
     # ---- inbound --------------------------------------------------------------------------------------
 
     async def handle_inbound(self, event: InboundEvent) -> None:
+        if isinstance(event, InboundText) and (token := _start_token(event.text)) is not None:
+            await self.redeem_invite(event, token)
+            return
         now = self._clock.now()
         async with self.database.transaction() as session:
             client = await repository.find_client_by_identity(session, event.platform, event.sender)
@@ -447,6 +450,51 @@ class Runtime:
         key = f"alert:{alert.id}"
         await self._enqueue(session, coach_address, (message,), checkin.id, key, now, audience="coach", image_png=chart)
 
+    async def redeem_invite(self, event: InboundText, token: str) -> None:
+        """``/start TOKEN`` from a Telegram deep link: bind the chat to the invited person and greet them.
+
+        The invite is single-use and expires (``repository.redeem_telegram_invite``); an unknown, used or
+        expired token gets a polite refusal and nothing is stored, as for any stranger.
+        """
+        now = self._clock.now()
+        try:
+            chat_id = int(event.sender)
+        except ValueError:
+            chat_id = None
+        greeting: str | None = None
+        if chat_id is not None:
+            async with self.database.transaction() as session:
+                invite = await repository.redeem_telegram_invite(session, token, chat_id, now)
+                if invite is None:
+                    used = await session.get(TelegramInvite, token)
+                    if used is not None and used.chat_id == chat_id:
+                        log.info("invite already redeemed by this chat; %s ignored", event.event_key)
+                        return  # a re-delivered /start, or the same link tapped twice
+                else:
+                    await repository.remember_event(session, event.platform, event.event_key, now)
+                    greeting = await self._welcome(session, invite.person_kind, invite.person_id)
+                    address = (event.platform, event.sender)
+                    key = f"invite:{event.platform}:{event.event_key}"
+                    audience = "coach" if invite.person_kind == "coach" else "client"
+                    await self._enqueue(
+                        session, address, (engine.Outgoing(greeting),), None, key, now, audience=audience
+                    )
+        if greeting is None:
+            log.info("invalid, used or expired invite presented on %s", event.platform)
+            await self._refuse(event, "invite_invalid")
+        else:
+            self.outbox.wake()
+
+    async def _welcome(self, session: AsyncSession, kind: str, person_id: str) -> str:
+        if kind == "coach":
+            coach = await session.get(Coach, person_id)
+            return self._texts.render("invite_welcome_coach", coach_name=coach.name if coach else person_id)
+        client = await session.get(Client, person_id)
+        if client is None:
+            return self._texts.render("invite_welcome_client", client_name=person_id, coach_name="your coach")
+        coach_name = self._coach_names.get(client.coach_id, client.coach_id)
+        return self._texts.render("invite_welcome_client", client_name=client.name.split()[0], coach_name=coach_name)
+
     async def client_unreachable(self, message: OutboundMessage, reason: str) -> None:
         """The platform refused a client for good: stop writing to them and tell their coach, once."""
         now = self._clock.now()
@@ -466,14 +514,12 @@ class Runtime:
             await self._enqueue(session, address, (engine.Outgoing(text),), None, key, now, audience="coach")
         self.outbox.wake()
 
-    async def _refuse(self, event: InboundEvent) -> None:
+    async def _refuse(self, event: InboundEvent, text_key: str = "unknown_sender") -> None:
         """Answer a stranger politely without storing anything about them, not even in the outbox."""
         adapter = self._adapters.get(event.platform)
         if adapter is None:
             return
-        refusal = OutboundMessage(
-            event.platform, event.sender, self._texts.render("unknown_sender"), audience="stranger"
-        )
+        refusal = OutboundMessage(event.platform, event.sender, self._texts.render(text_key), audience="stranger")
         try:
             await adapter.send(refusal)
         except SendError as error:
@@ -556,6 +602,14 @@ def _outbox_rows(
         )
         for index, m in enumerate(messages)
     ]
+
+
+def _start_token(text: str) -> str | None:
+    """The token of a Telegram deep link's ``/start TOKEN`` (``/start@botname TOKEN`` too); else ``None``."""
+    command, _, rest = text.strip().partition(" ")
+    if command.split("@", 1)[0] != "/start" or not rest.strip():
+        return None
+    return rest.strip()
 
 
 def _as_engine_event(event: InboundEvent, checkin: CheckIn | None) -> engine.Event:

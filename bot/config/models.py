@@ -158,13 +158,19 @@ class Database(_Strict):
 
 
 class _Secrets(_Strict):
-    """Platform credentials: only ``${ENV_VAR}`` references, so tokens never sit in a file."""
+    """Platform credentials: only ``${ENV_VAR}`` references, so tokens never sit in a file.
+
+    ``secret_fields`` names the fields this holds for; other settings (an API URL) may be written plainly.
+    """
 
     env_prefix: ClassVar[str]
+    secret_fields: ClassVar[frozenset[str] | None] = None  # None: every field is a secret
 
     @field_validator("*")
     @classmethod
     def _reference_only(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if cls.secret_fields is not None and info.field_name not in cls.secret_fields:
+            return value
         if value is None or is_reference(value):
             return value
         variable = f"{cls.env_prefix}_{(info.field_name or '').upper()}"
@@ -183,7 +189,10 @@ class SlackPlatform(_Secrets):
 
 class TelegramPlatform(_Secrets):
     env_prefix: ClassVar[str] = "TELEGRAM"
+    secret_fields: ClassVar[frozenset[str] | None] = frozenset({"bot_token"})
     bot_token: str
+    #: The Bot API base URL the token is appended to; another for a self-hosted Bot API server or a test.
+    api_url: str | None = None
 
 
 class Platforms(_Strict):

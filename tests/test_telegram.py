@@ -1,0 +1,364 @@
+"""The Telegram adapter end to end: real python-telegram-bot, real runtime and database, a fake Bot API.
+
+Nothing is patched: the adapter polls the fake server over HTTP, the runtime stores what happens, and the
+outbox (drained by the test) sends through the adapter. Only long polling is covered; webhook mode is not built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.base import SendError
+from adapters.telegram import TelegramAdapter, callback_data, parse_callback_data
+from bot.clock import ManualClock
+from bot.messages import InboundEvent, InboundText, OutboundMessage
+from bot.runtime import Runtime
+from bot.store import Database, repository
+from bot.store.models import Client, OutboxMessage, ProcessedEvent, TelegramInvite
+from tests.conftest import DatabaseTarget
+from tests.fake_platform import Rate
+from tests.fake_telegram import BOT_USERNAME, FakeTelegram, SentMessage
+from tests.fakes import runtime_for
+
+CONFIG = """
+platforms:
+  telegram: {bot_token: "${TELEGRAM_BOT_TOKEN}"}
+cadences:
+  weekly:
+    every: 1w
+    on: [mon]
+    at: "09:00"
+coaches:
+  - id: maya
+    name: Maya Chen
+    timezone: Europe/London
+    telegram: {}
+clients:
+  - id: dana
+    name: Dana Whitfield
+    coach: maya
+    timezone: Europe/Paris
+    cadence: weekly
+    telegram: {}
+    goals:
+      - id: delegate
+        title: Delegate the quarterly planning
+"""
+
+SLOT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+DANA_CHAT = 5001
+MAYA_CHAT = 6001
+STRANGER_CHAT = 9009
+
+
+@dataclass
+class Setup:
+    fake: FakeTelegram
+    adapter: TelegramAdapter
+    runtime: Runtime
+    clock: ManualClock
+    database: Database
+
+
+async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
+    """Wait (five seconds at most) until ``check`` holds."""
+    async with asyncio.timeout(5.0):
+        while not await check():  # noqa: ASYNC110 - the conditions are in the database and the fake server
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def setup(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Setup]:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    clock = ManualClock(SLOT)
+    # A check-in opens with three messages at once; the per-chat limit is the subject of its own test.
+    async with FakeTelegram(per_chat_rate=Rate(1.0, burst=50)) as fake:
+        adapter = TelegramAdapter(fake.token, fake.api_url)
+        database = database_target.create()
+        runtime = runtime_for(path, database, clock, {"telegram": adapter})
+        await runtime.start()
+        try:
+            yield Setup(fake, adapter, runtime, clock, database)
+        finally:
+            await runtime.stop()
+
+
+async def invite(s: Setup, kind: str, person_id: str, token: str) -> None:
+    async with s.database.transaction() as session:
+        await repository.create_telegram_invite(session, token, kind, person_id, s.clock.now() + timedelta(days=7))  # type: ignore[arg-type]
+
+
+async def bot_says(s: Setup, chat_id: int, before: int) -> list[SentMessage]:
+    """Drain the outbox until the bot has sent ``chat_id`` more than ``before`` messages; return them all."""
+
+    async def more() -> bool:
+        await s.runtime.outbox.drain()
+        return len(s.fake.sent_to(chat_id)) > before
+
+    await eventually(more)
+    return s.fake.sent_to(chat_id)
+
+
+async def bind(s: Setup, kind: str, person_id: str, chat_id: int) -> None:
+    await invite(s, kind, person_id, f"tok-{person_id}")
+    s.fake.push_text(chat_id, f"/start tok-{person_id}")
+    [welcome] = await bot_says(s, chat_id, 0)
+    assert welcome.text is not None and welcome.text.startswith("Welcome")
+
+
+async def count(database: Database, entity: type[object]) -> int:
+    async with database.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(entity)) or 0)
+
+
+async def press(s: Setup, chat_id: int, value: str) -> dict[str, object]:
+    """Press the button for ``value`` on the newest message with a keyboard; wait for the edit."""
+    question = next(m for m in reversed(s.fake.sent_to(chat_id)) if m.reply_markup)
+    data = next(
+        b["callback_data"]
+        for row in question.reply_markup["inline_keyboard"]  # type: ignore[index]
+        for b in row
+        if b["callback_data"].endswith(f":{value}")
+    )
+    edits = len(s.fake.calls_to("editMessageText"))
+    update = s.fake.push_callback(chat_id, question.message_id, data)
+
+    async def edited() -> bool:
+        return len(s.fake.calls_to("editMessageText")) > edits
+
+    await eventually(edited)
+    return update
+
+
+async def test_invite_checkin_buttons_note_and_coach_alert(setup: Setup) -> None:
+    s = setup
+    await bind(s, "client", "dana", DANA_CHAT)
+    await bind(s, "coach", "maya", MAYA_CHAT)
+    async with s.database.session() as session:
+        dana = await session.get(Client, "dana")
+        assert dana is not None and dana.telegram_chat_id == DANA_CHAT
+
+    checkin_id = await s.runtime.start_checkin("dana", SLOT)
+    assert checkin_id is not None
+    opening = await bot_says(s, DANA_CHAT, 1)
+    question = opening[-1]
+    assert question.reply_markup is not None
+    buttons = [b for row in question.reply_markup["inline_keyboard"] for b in row]
+    assert [b["callback_data"] for b in buttons][:5] == [f"{checkin_id}:progress:delegate:{v}" for v in "12345"]
+
+    first = await press(s, DANA_CHAT, "4")
+    assert s.fake.calls_to("answerCallbackQuery")
+    edited = s.fake.messages[(DANA_CHAT, question.message_id)]
+    assert edited.reply_markup is None and edited.text is not None and edited.text.endswith("→ 4 · Good")
+    sent = len(await bot_says(s, DANA_CHAT, len(opening)))
+
+    # Telegram delivers the same press again: it is answered and ignored.
+    edits = len(s.fake.calls_to("editMessageText"))
+    s.fake.redeliver(first)
+
+    async def edited_again() -> bool:
+        return len(s.fake.calls_to("editMessageText")) > edits
+
+    await eventually(edited_again)
+    await s.runtime.outbox.drain()
+    assert len(s.fake.sent_to(DANA_CHAT)) == sent
+
+    for value in ["4", "4", "1", "4", "4"]:
+        before = len(s.fake.sent_to(DANA_CHAT))
+        await press(s, DANA_CHAT, value)
+        await bot_says(s, DANA_CHAT, before)
+    for text in ["Be more direct with me", "Thanks"]:
+        before = len(s.fake.sent_to(DANA_CHAT))
+        s.fake.push_text(DANA_CHAT, text)
+        await bot_says(s, DANA_CHAT, before)
+
+    record = await s.runtime.checkin_record(checkin_id)
+    assert record.checkin.status == "completed"
+    answers = {a.step_key: (a.value, a.text) for a in record.answers}
+    assert answers["trust"] == (1, None)
+    assert answers["progress:delegate"] == (4, None)
+    assert answers["repair"] == (None, "Be more direct with me")
+    [alert] = record.alerts
+    assert alert.severity == "urgent"
+
+    to_coach = await bot_says(s, MAYA_CHAT, 1)
+    photos = [m for m in to_coach if m.photo_size]
+    assert photos and photos[0].photo_size > 1000  # type: ignore[operator]
+    assert any("Trust was answered 1" in (m.caption or m.text or "") for m in to_coach)
+
+
+async def test_a_stranger_is_refused_and_nothing_is_stored(setup: Setup) -> None:
+    s = setup
+    s.fake.push_text(STRANGER_CHAT, "hello?")
+    s.fake.push_text(STRANGER_CHAT, "/start not-a-token")
+
+    async def refused_twice() -> bool:
+        return len(s.fake.sent_to(STRANGER_CHAT)) == 2
+
+    await eventually(refused_twice)
+    texts = [m.text or "" for m in s.fake.sent_to(STRANGER_CHAT)]
+    assert "I don't have you on my list" in texts[0]
+    assert "invite link is not valid" in texts[1]
+    assert await count(s.database, ProcessedEvent) == 0
+    assert await count(s.database, OutboxMessage) == 0
+
+
+async def test_an_invite_is_single_use(setup: Setup) -> None:
+    s = setup
+    await bind(s, "client", "dana", DANA_CHAT)
+    s.fake.push_text(STRANGER_CHAT, "/start tok-dana")
+
+    async def refused() -> bool:
+        return len(s.fake.sent_to(STRANGER_CHAT)) == 1
+
+    await eventually(refused)
+    assert "not valid" in (s.fake.sent_to(STRANGER_CHAT)[0].text or "")
+    async with s.database.session() as session:
+        dana = await session.get(Client, "dana")
+        assert dana is not None and dana.telegram_chat_id == DANA_CHAT
+
+
+async def test_a_429_is_retried_by_the_outbox_not_by_the_sdk(setup: Setup) -> None:
+    s = setup
+    await bind(s, "client", "dana", DANA_CHAT)
+    s.fake.fail_next(429, chat_id=DANA_CHAT, retry_after=7)
+    assert await s.runtime.start_checkin("dana", SLOT) is not None
+    calls = len(s.fake.calls_to("sendMessage"))
+    await s.runtime.outbox.drain()
+    assert [c.status for c in s.fake.calls_to("sendMessage")[calls:]] == [429]  # one request, no SDK retry
+    assert len(s.fake.sent_to(DANA_CHAT)) == 1  # only the welcome
+    s.clock.advance(timedelta(seconds=8))
+    opening = await bot_says(s, DANA_CHAT, 1)
+    assert opening[-1].reply_markup is not None
+
+
+async def test_the_fake_enforces_one_message_a_second_per_chat() -> None:
+    async with FakeTelegram() as fake:
+        adapter = TelegramAdapter(fake.token, fake.api_url)
+        await adapter.send(OutboundMessage("telegram", str(DANA_CHAT), "one"))
+        with pytest.raises(SendError, match="flood control") as raised:
+            await adapter.send(OutboundMessage("telegram", str(DANA_CHAT), "two"))
+        assert raised.value.retry_after == 1.0
+        assert not raised.value.permanent
+
+
+async def test_a_blocked_user_is_marked_unreachable_and_the_coach_told(setup: Setup) -> None:
+    s = setup
+    await bind(s, "client", "dana", DANA_CHAT)
+    await bind(s, "coach", "maya", MAYA_CHAT)
+    s.fake.block(DANA_CHAT)
+    assert await s.runtime.start_checkin("dana", SLOT) is not None
+    await s.runtime.outbox.drain()
+    async with s.database.session() as session:
+        dana = await session.get(Client, "dana")
+        assert dana is not None and dana.unreachable_at is not None
+        assert "blocked" in (dana.unreachable_reason or "")
+    to_coach = await bot_says(s, MAYA_CHAT, 1)
+    assert "Dana" in (to_coach[-1].text or "")
+
+
+async def test_stopping_handles_every_fetched_update() -> None:
+    async with FakeTelegram() as fake:
+        adapter = TelegramAdapter(fake.token, fake.api_url)
+        handled: list[InboundEvent] = []
+        first = asyncio.Event()
+
+        async def slow_sink(event: InboundEvent) -> None:
+            first.set()
+            await asyncio.sleep(0.2)
+            handled.append(event)
+
+        await adapter.start(slow_sink)
+        for n in range(3):
+            fake.push_text(DANA_CHAT, f"note {n}")
+        await asyncio.wait_for(first.wait(), 5)
+        await adapter.stop()
+        assert [e.text for e in handled if isinstance(e, InboundText)] == ["note 0", "note 1", "note 2"]
+        # The last getUpdates confirmed them, so Telegram would not deliver them again.
+        last_offset = int(fake.calls_to("getUpdates")[-1].body.get("offset") or 0)
+        assert last_offset > max(int(e.event_key) for e in handled)
+
+
+async def test_group_chats_are_ignored() -> None:
+    async with FakeTelegram() as fake:
+        adapter = TelegramAdapter(fake.token, fake.api_url)
+        handled: list[InboundEvent] = []
+
+        async def sink(event: InboundEvent) -> None:
+            handled.append(event)
+
+        await adapter.start(sink)
+        fake.push_text(-100123, "hello group", chat_type="supergroup")
+        fake.push_text(DANA_CHAT, "hello")
+
+        async def arrived() -> bool:
+            return bool(handled)
+
+        await eventually(arrived)
+        await adapter.stop()
+        assert [e.sender for e in handled] == [str(DANA_CHAT)]
+
+
+def test_callback_data_round_trips_and_is_bounded() -> None:
+    assert parse_callback_data(callback_data(42, "progress:delegate", "4")) == (42, "progress:delegate", "4")
+    assert parse_callback_data(callback_data(42, "trust", "1")) == (42, "trust", "1")
+    with pytest.raises(Exception, match="64 bytes"):
+        callback_data(1, "x" * 70, "1")
+
+
+async def checkin_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_checkin_invite_prints_a_one_time_link(tmp_path: Path) -> None:
+    async with FakeTelegram() as fake:
+        path = tmp_path / "config.yaml"
+        database = tmp_path / "invite.sqlite3"
+        path.write_text(
+            CONFIG.replace(
+                'telegram: {bot_token: "${TELEGRAM_BOT_TOKEN}"}',
+                f'telegram: {{bot_token: "${{TELEGRAM_BOT_TOKEN}}", api_url: "{fake.api_url}"}}',
+            )
+            + f'database:\n  url: "sqlite+aiosqlite:///{database}"\n',
+            encoding="utf-8",
+        )
+        env = {"TELEGRAM_BOT_TOKEN": fake.token}
+        status, out, err = await checkin_cli("invite", "maya", "--config", str(path), "--expires", "2d", env=env)
+        assert status == 0, err
+        link = out.strip()
+        assert link.startswith(f"https://t.me/{BOT_USERNAME}?start=")
+        token = link.partition("?start=")[2]
+        assert 20 <= len(token) <= 64
+        store = Database(f"sqlite+aiosqlite:///{database}")
+        await store.start()
+        try:
+            async with store.session() as session:
+                invite = await session.get(TelegramInvite, token)
+                assert invite is not None and invite.person_kind == "coach" and invite.person_id == "maya"
+        finally:
+            await store.stop()
+
+        status, _, err = await checkin_cli("invite", "dan", "--config", str(path), env=env)
+        assert status == 2
+        assert "unknown person 'dan'" in err
+        assert "dana" in err

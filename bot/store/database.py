@@ -7,6 +7,7 @@ wheel needs no ``alembic.ini`` and an operator cannot forget the step.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,6 +29,8 @@ MIGRATION_LOCK_KEY = 0x636B_696E  # "ckin"
 
 # Long enough to ride out another connection's write transaction, short enough to surface a stuck one.
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+#: Tries at switching a fresh file to WAL while another connection holds it (about 2 s in all).
+WAL_ATTEMPTS = 8
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -53,12 +56,29 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoo
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # The busy timeout first: everything after it may have to wait for another connection.
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        _use_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch a new database file to WAL; when two processes open it at once, the loser finds it switched.
+
+    Changing the journal mode needs the file to itself, and SQLite may answer "database is locked" at once
+    rather than wait while another connection is mid-way through the same switch or its first migration.
+    """
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as error:  # the driver's OperationalError, whichever driver wraps it
+            if "locked" not in str(error) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _sqlite_on_begin(connection: Connection) -> None:

@@ -2,14 +2,19 @@
 
 The application is driven with its lifecycle methods (``initialize``, ``start``, ``updater.start_polling``
 and, in reverse, ``updater.stop``, ``stop``, ``shutdown``) rather than ``run_polling``, which would own the
-loop. Only long polling is built; webhook mode (needed to run several replicas, since only one process may
-poll a bot) is not.
+loop. Long polling is the default. In webhook mode (what several replicas need, since only one process may
+poll a bot) the adapter runs its own aiohttp server instead: ``POST <path>`` checks the
+``X-Telegram-Bot-Api-Secret-Token`` header (403 without the right one), hands the update to the same
+handlers as polling and answers 200 only once it has been handled, so Telegram re-delivers an update the
+bot failed on; ``GET /healthz`` answers 200 for a load balancer. Every replica may receive every update;
+the runtime de-duplicates them by ``update_id``.
 
 Inbound: a text message in a private chat becomes ``InboundText`` (``/start TOKEN`` included: the runtime
 redeems invites); a button press becomes ``InboundChoice``, answered at once with ``answerCallbackQuery`` and
 then edited to show the chosen answer without its keyboard. Messages from groups and channels are ignored:
 the bot serves private chats only. ``event_key`` is Telegram's ``update_id``, so a re-delivered update is
-recognised by the runtime.
+recognised by the runtime. A ``my_chat_member`` update saying a private chat is now "kicked" (the user
+blocked the bot) becomes ``InboundBlocked``.
 
 Stopping loses nothing already fetched: the updater stops polling first, then ``Application.stop`` handles
 every update still in its queue (each awaits the runtime), and only then does the application shut down.
@@ -20,17 +25,30 @@ are classified into ``SendError`` for the outbox, which owns pacing and retries.
 
 from __future__ import annotations
 
+import contextvars
+import hmac
+import json
 import logging
 import warnings
+from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
+from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from adapters.base import SendError
 from adapters.sdk_clients import TELEGRAM_API_URL, telegram_bot
-from bot.messages import InboundChoice, InboundSink, InboundText, OutboundMessage
+from bot.messages import InboundBlocked, InboundChoice, InboundEvent, InboundSink, InboundText, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +58,32 @@ CALLBACK_DATA_LIMIT = 64
 CAPTION_LIMIT = 1024
 #: Seconds one ``getUpdates`` long poll waits for an update.
 POLL_TIMEOUT = 10
+#: The update kinds the bot asks Telegram for, polling or webhook.
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+#: The header Telegram sends the webhook's ``secret_token`` in.
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+#: Seconds a stopping webhook server waits for requests in flight.
+WEBHOOK_SHUTDOWN_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """Where Telegram posts updates (``url``), where this process listens, and the shared secret."""
+
+    url: str
+    listen: str = "0.0.0.0"  # a webhook server is meant to be reachable from the load balancer
+    port: int = 8443
+    secret_token: str = ""
+    #: The path served; by default the path of ``url``.
+    path: str | None = None
+
+    @property
+    def route(self) -> str:
+        return self.path or urlsplit(self.url).path or "/"
+
+
+#: Set by the webhook handler while an update is processed: whether handing it to the runtime failed.
+_delivery_failed: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar("delivery_failed", default=None)
 
 
 def callback_data(checkin_id: int | None, step_key: str | None, value: str) -> str:
@@ -70,15 +114,39 @@ async def fetch_bot_username(token: str, api_url: str = TELEGRAM_API_URL) -> str
 class TelegramAdapter:
     name = "telegram"
 
-    def __init__(self, token: str, api_url: str = TELEGRAM_API_URL, *, mode: str = "polling") -> None:
-        if mode != "polling":
-            raise ValueError(f"Telegram mode {mode!r} is not available; only 'polling' is built")
-        self._application = Application.builder().bot(telegram_bot(token, api_url)).build()
+    def __init__(
+        self,
+        token: str,
+        api_url: str = TELEGRAM_API_URL,
+        *,
+        mode: str = "polling",
+        webhook: WebhookSettings | None = None,
+    ) -> None:
+        if mode not in ("polling", "webhook"):
+            raise ValueError(f"unknown Telegram mode {mode!r}; expected 'polling' or 'webhook'")
+        if mode == "webhook" and (webhook is None or not webhook.secret_token):
+            raise ValueError("Telegram webhook mode needs WebhookSettings with a secret_token")
+        self._mode = mode
+        self._webhook = webhook if mode == "webhook" else None
+        # Webhook mode never polls, so it needs no updater.
+        builder = Application.builder().bot(telegram_bot(token, api_url))
+        if mode == "webhook":
+            builder = builder.updater(None)
+        self._application = builder.build()
         self._application.add_handler(
             MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & filters.UpdateType.MESSAGE, self._on_text)
         )
         self._application.add_handler(CallbackQueryHandler(self._on_callback))
+        self._application.add_handler(ChatMemberHandler(self._on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
         self._sink: InboundSink | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def webhook_port(self) -> int | None:
+        """The port the webhook server listens on once started (useful when 0 was asked for)."""
+        if self._runner is None or not self._runner.addresses:
+            return None
+        return int(self._runner.addresses[0][1])
 
     async def username(self) -> str:
         """The bot's @username, from ``getMe``, for invite links."""
@@ -92,16 +160,21 @@ class TelegramAdapter:
         application = self._application
         await application.initialize()
         await application.start()
+        if self._webhook is not None:
+            await self._start_webhook(self._webhook)
+            return
         updater = application.updater
         assert updater is not None  # the builder makes one unless told not to
-        await updater.start_polling(
-            timeout=timedelta(seconds=POLL_TIMEOUT), allowed_updates=["message", "callback_query"]
-        )
+        await updater.start_polling(timeout=timedelta(seconds=POLL_TIMEOUT), allowed_updates=ALLOWED_UPDATES)
 
     async def stop(self) -> None:
         application = self._application
         if not application.running:
             return
+        if self._runner is not None:
+            # Stops listening, waits for requests in flight (each awaits the runtime), then closes.
+            await self._runner.cleanup()
+            self._runner = None
         updater = application.updater
         if updater is not None and updater.running:
             await updater.stop()  # no more fetching; what was fetched is still queued
@@ -109,13 +182,80 @@ class TelegramAdapter:
         await application.shutdown()
         self._sink = None
 
+    # ---- webhook ----------------------------------------------------------------------------------------
+
+    async def _start_webhook(self, settings: WebhookSettings) -> None:
+        app = web.Application()
+        app.router.add_post(settings.route, self._on_webhook)
+        app.router.add_get("/healthz", self._on_healthz)
+        runner = web.AppRunner(app, shutdown_timeout=WEBHOOK_SHUTDOWN_TIMEOUT, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, settings.listen, settings.port).start()
+            # Not dropping pending updates: whatever Telegram holds is delivered to the new webhook.
+            await self._application.bot.set_webhook(
+                settings.url, secret_token=settings.secret_token, allowed_updates=ALLOWED_UPDATES
+            )
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        log.info("Telegram webhook listening on %s:%s%s", settings.listen, self.webhook_port, settings.route)
+
+    async def _on_healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _on_webhook(self, request: web.Request) -> web.Response:
+        assert self._webhook is not None
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self._webhook.secret_token.encode()):
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return web.Response(status=400, text="not JSON")
+        if not isinstance(data, dict):
+            return web.Response(status=400, text="not an update")
+        try:
+            update = Update.de_json(data, self._application.bot)
+        except Exception:  # a malformed update is answered 200, or Telegram would deliver it again and again
+            log.warning("Telegram webhook: an update could not be parsed: %s", json.dumps(data)[:500])
+            return web.Response(text="ignored")
+        failed: list[bool] = []
+        token = _delivery_failed.set(failed)
+        try:
+            await self._application.process_update(update)  # the handlers run here and await the runtime
+        finally:
+            _delivery_failed.reset(token)
+        if failed:
+            return web.Response(status=500, text="not handled")  # Telegram delivers it again
+        return web.Response(text="ok")
+
     # ---- inbound ----------------------------------------------------------------------------------------
+
+    async def _deliver(self, event: InboundEvent) -> None:
+        """Hand an event to the runtime; in webhook mode a failure turns the answer to Telegram into a 500."""
+        assert self._sink is not None
+        try:
+            await self._sink(event)
+        except Exception:
+            failed = _delivery_failed.get()
+            if failed is not None:
+                failed.append(True)
+            raise
 
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
         if self._sink is None or message is None or message.text is None:
             return
-        await self._sink(InboundText(self.name, str(message.chat.id), str(update.update_id), message.text))
+        await self._deliver(InboundText(self.name, str(message.chat.id), str(update.update_id), message.text))
+
+    async def _on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        member = update.my_chat_member
+        if self._sink is None or member is None or member.chat.type != "private":
+            return
+        if member.new_chat_member.status == "kicked":  # the user blocked the bot
+            await self._deliver(InboundBlocked(self.name, str(member.chat.id), str(update.update_id)))
 
     async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -134,7 +274,7 @@ class TelegramAdapter:
             log.info("callback query %s with unknown data %r ignored", query.id, query.data)
             return
         checkin_id, step_key, value = parsed
-        await self._sink(InboundChoice(self.name, str(chat_id), str(update.update_id), checkin_id, step_key, value))
+        await self._deliver(InboundChoice(self.name, str(chat_id), str(update.update_id), checkin_id, step_key, value))
         if isinstance(message, Message):
             await self._show_choice(message, query.data or "")
 

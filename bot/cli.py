@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import secrets
 import sys
 import tempfile
@@ -268,9 +269,30 @@ def _platform_adapters(config: Config) -> dict[str, Adapter]:
             "checkin run: no chat platform is configured; add platforms.telegram or run with --console", err=True
         )
         raise typer.Exit(EXIT_INVALID)
-    from adapters.telegram import TelegramAdapter  # python-telegram-bot is only imported where it is used
+    # python-telegram-bot is only imported where it is used
+    from adapters.telegram import TelegramAdapter, WebhookSettings
 
-    return {"telegram": TelegramAdapter(_telegram_token(config), _telegram_api_url(config))}
+    if telegram.webhook is None:
+        return {"telegram": TelegramAdapter(_telegram_token(config), _telegram_api_url(config))}
+    webhook = telegram.webhook
+    try:
+        secret = resolve_secret(webhook.secret_token)
+    except MissingSecretError as exc:
+        typer.echo(f"platforms.telegram.webhook.secret_token: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+        typer.echo(
+            "platforms.telegram.webhook.secret_token: Telegram accepts 1 to 256 characters A-Z, a-z, 0-9, '_' "
+            "and '-' only; generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            err=True,
+        )
+        raise typer.Exit(EXIT_INVALID)
+    settings = WebhookSettings(webhook.url, webhook.listen, webhook.port, secret)
+    return {
+        "telegram": TelegramAdapter(
+            _telegram_token(config), _telegram_api_url(config), mode="webhook", webhook=settings
+        )
+    }
 
 
 def _telegram_token(config: Config) -> str:

@@ -35,7 +35,18 @@ class InboundChoice:
     value: str
 
 
-InboundEvent = InboundText | InboundChoice
+@dataclass(frozen=True, slots=True)
+class InboundBlocked:
+    """The person blocked the bot (Telegram's ``my_chat_member`` "kicked"): nothing more reaches them."""
+
+    platform: str
+    sender: str
+    event_key: str
+
+
+#: What a client says: text or a button press.
+InboundReply = InboundText | InboundChoice
+InboundEvent = InboundText | InboundChoice | InboundBlocked
 InboundSink = Callable[[InboundEvent], Awaitable[None]]
 
 

@@ -27,7 +27,7 @@ from bot import digest, engine
 from bot.clock import Clock
 from bot.config import Config
 from bot.detectors.words import load_risk_phrases
-from bot.messages import InboundChoice, InboundEvent, InboundText, OutboundMessage
+from bot.messages import InboundBlocked, InboundChoice, InboundEvent, InboundReply, InboundText, OutboundMessage
 from bot.outbox import OutboxWorker
 from bot.people import address_of, people_from_config
 from bot.questions import QuestionSet
@@ -322,6 +322,12 @@ class Runtime:
     # ---- inbound --------------------------------------------------------------------------------------
 
     async def handle_inbound(self, event: InboundEvent) -> None:
+        if isinstance(event, InboundBlocked):
+            # Marking is idempotent (an already unreachable client is left alone), so a re-delivery is harmless.
+            await self.client_unreachable(
+                OutboundMessage(event.platform, event.sender, ""), "bot was blocked by the user"
+            )
+            return
         if isinstance(event, InboundText) and (token := _start_token(event.text)) is not None:
             await self.redeem_invite(event, token)
             return
@@ -343,7 +349,7 @@ class Runtime:
         else:
             self.outbox.wake()
 
-    async def _converse(self, session: AsyncSession, client: Client, event: InboundEvent, now: datetime) -> None:
+    async def _converse(self, session: AsyncSession, client: Client, event: InboundReply, now: datetime) -> None:
         context = self._context(client)
         checkin = await repository.open_checkin_for_update(session, client.id)
         reply = _as_engine_event(event, checkin)
@@ -514,7 +520,7 @@ class Runtime:
             await self._enqueue(session, address, (engine.Outgoing(text),), None, key, now, audience="coach")
         self.outbox.wake()
 
-    async def _refuse(self, event: InboundEvent, text_key: str = "unknown_sender") -> None:
+    async def _refuse(self, event: InboundReply, text_key: str = "unknown_sender") -> None:
         """Answer a stranger politely without storing anything about them, not even in the outbox."""
         adapter = self._adapters.get(event.platform)
         if adapter is None:
@@ -612,7 +618,7 @@ def _start_token(text: str) -> str | None:
     return rest.strip()
 
 
-def _as_engine_event(event: InboundEvent, checkin: CheckIn | None) -> engine.Event:
+def _as_engine_event(event: InboundReply, checkin: CheckIn | None) -> engine.Event:
     if isinstance(event, InboundChoice):
         current = checkin is not None and checkin.id == event.checkin_id
         # A press on a button of an older check-in can never match the current step, so it gets the

@@ -7,7 +7,9 @@ call waits up to ``timeout`` seconds for one to be pushed), ``sendMessage``, ``s
 Every call is recorded with its parsed body. Like Telegram it enforces one message a second per chat and 30
 a second overall (429 with ``parameters.retry_after``), and it can be told to answer the next sends with a
 429, a 500 or a 403 "bot was blocked by the user". Tests push updates with ``push_text``/``push_callback``;
-pushing the same update twice is how a re-delivery is simulated.
+pushing the same update twice is how a re-delivery is simulated. In webhook mode, tests build updates with
+``text_update``/``callback_update``/``blocked_update`` and ``post_to_webhook`` sends them, as Telegram would,
+to the URL and with the secret registered through ``setWebhook``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from tests.fake_platform import Rate, _Gcra
@@ -92,6 +95,7 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.messages: dict[tuple[int, int], SentMessage] = {}
         self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
 
     async def start(self) -> None:
         app = web.Application()
@@ -139,6 +143,12 @@ class FakeTelegram:
         asyncio.get_running_loop().create_task(self._notify())
 
     def push_text(self, chat_id: int, text: str, *, chat_type: str = "private") -> dict[str, Any]:
+        update = self.text_update(chat_id, text, chat_type=chat_type)
+        self.push_update(update)
+        return update
+
+    def text_update(self, chat_id: int, text: str, *, chat_type: str = "private") -> dict[str, Any]:
+        """A message update with a fresh ``update_id``, not queued (for posting to a webhook)."""
         message = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
@@ -151,12 +161,16 @@ class FakeTelegram:
         if text.startswith("/"):
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        update = {"update_id": next(self._update_ids), "message": message}
-        self.push_update(update)
-        return update
+        return {"update_id": next(self._update_ids), "message": message}
 
     def push_callback(self, chat_id: int, message_id: int, data: str) -> dict[str, Any]:
         """A press on a button of a message the bot sent."""
+        update = self.callback_update(chat_id, message_id, data)
+        self.push_update(update)
+        return update
+
+    def callback_update(self, chat_id: int, message_id: int, data: str) -> dict[str, Any]:
+        """A button press update with a fresh ``update_id``, not queued."""
         sent = self.messages[(chat_id, message_id)]
         message: dict[str, Any] = {
             "message_id": message_id,
@@ -177,9 +191,34 @@ class FakeTelegram:
             "message": message,
             "data": data,
         }
-        update = {"update_id": next(self._update_ids), "callback_query": query}
-        self.push_update(update)
-        return update
+        return {"update_id": next(self._update_ids), "callback_query": query}
+
+    def blocked_update(self, chat_id: int) -> dict[str, Any]:
+        """A ``my_chat_member`` update: the user blocked the bot in their private chat."""
+        bot = {"id": BOT_ID, "is_bot": True, "first_name": "Check-in", "username": BOT_USERNAME}
+        member = {
+            "chat": {"id": chat_id, "type": "private", "first_name": "User"},
+            "from": _user(chat_id),
+            "date": int(time.time()),
+            "old_chat_member": {"status": "member", "user": bot},
+            "new_chat_member": {"status": "kicked", "user": bot, "until_date": 0},
+        }
+        return {"update_id": next(self._update_ids), "my_chat_member": member}
+
+    async def post_to_webhook(self, update: dict[str, Any], *, secret: str | None = "") -> int:
+        """POST an update to the URL given in ``setWebhook``, as Telegram does; the HTTP status.
+
+        ``secret`` defaults to the ``secret_token`` registered with ``setWebhook``; ``None`` sends no header.
+        """
+        assert self.webhook_url is not None, "setWebhook was not called"
+        headers = {}
+        if secret is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret or str(self.webhook_secret)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.webhook_url, json=update, headers=headers) as response,
+        ):
+            return response.status
 
     async def _notify(self) -> None:
         async with self._new_update:
@@ -242,9 +281,12 @@ class FakeTelegram:
             )
         if method == "deleteWebhook":
             self.webhook_url = None
+            self.webhook_secret = None
             return _ok(True)
         if method == "setWebhook":
             self.webhook_url = str(body.get("url"))
+            secret = body.get("secret_token")
+            self.webhook_secret = str(secret) if secret is not None else None
             return _ok(True)
         if method == "answerCallbackQuery":
             return _ok(True)

@@ -1,29 +1,32 @@
 """The Telegram adapter end to end: real python-telegram-bot, real runtime and database, a fake Bot API.
 
 Nothing is patched: the adapter polls the fake server over HTTP, the runtime stores what happens, and the
-outbox (drained by the test) sends through the adapter. Only long polling is covered; webhook mode is not built.
+outbox (drained by the test) sends through the adapter. Long polling and webhook mode (the fake posts updates
+to the adapter's own server, as Telegram would) are both covered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 
 from adapters.base import SendError
-from adapters.telegram import TelegramAdapter, callback_data, parse_callback_data
+from adapters.telegram import TelegramAdapter, WebhookSettings, callback_data, parse_callback_data
 from bot.clock import ManualClock
 from bot.messages import InboundEvent, InboundText, OutboundMessage
 from bot.runtime import Runtime
 from bot.store import Database, repository
-from bot.store.models import Client, OutboxMessage, ProcessedEvent, TelegramInvite
+from bot.store.models import Answer, Client, OutboxMessage, ProcessedEvent, TelegramInvite
 from tests.conftest import DatabaseTarget
 from tests.fake_platform import Rate
 from tests.fake_telegram import BOT_USERNAME, FakeTelegram, SentMessage
@@ -362,3 +365,140 @@ async def test_checkin_invite_prints_a_one_time_link(tmp_path: Path) -> None:
         assert status == 2
         assert "unknown person 'dan'" in err
         assert "dana" in err
+
+
+# ---- webhook mode ---------------------------------------------------------------------------------------
+
+WEBHOOK_SECRET = "s3cret-webhook_token"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def webhook_setup(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Setup]:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    clock = ManualClock(SLOT)
+    port = free_port()
+    settings = WebhookSettings(f"http://127.0.0.1:{port}/telegram", "127.0.0.1", port, WEBHOOK_SECRET)
+    async with FakeTelegram(per_chat_rate=Rate(1.0, burst=50)) as fake:
+        adapter = TelegramAdapter(fake.token, fake.api_url, mode="webhook", webhook=settings)
+        database = database_target.create()
+        runtime = runtime_for(path, database, clock, {"telegram": adapter})
+        await runtime.start()
+        try:
+            yield Setup(fake, adapter, runtime, clock, database)
+        finally:
+            await runtime.stop()
+
+
+async def test_webhook_mode_end_to_end(webhook_setup: Setup) -> None:
+    s = webhook_setup
+    [registered] = s.fake.calls_to("setWebhook")
+    assert registered.body["secret_token"] == WEBHOOK_SECRET
+    assert registered.body["url"] == s.fake.webhook_url
+    assert "my_chat_member" in registered.body["allowed_updates"]
+    assert not s.fake.calls_to("getUpdates")  # webhook mode never polls
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{s.adapter.webhook_port}/healthz") as health,
+    ):
+        assert health.status == 200
+
+    await invite(s, "client", "dana", "tok-dana")
+    assert await s.fake.post_to_webhook(s.fake.text_update(DANA_CHAT, "/start tok-dana")) == 200
+    [welcome] = await bot_says(s, DANA_CHAT, 0)
+    assert welcome.text is not None and welcome.text.startswith("Welcome")
+
+    checkin_id = await s.runtime.start_checkin("dana", SLOT)
+    assert checkin_id is not None
+    opening = await bot_says(s, DANA_CHAT, 1)
+    question = opening[-1]
+    data = next(
+        b["callback_data"]
+        for row in question.reply_markup["inline_keyboard"]  # type: ignore[index]
+        for b in row
+        if b["callback_data"].endswith(":4")
+    )
+    press = s.fake.callback_update(DANA_CHAT, question.message_id, data)
+
+    # Without the secret, or with a wrong one, nothing is handled.
+    events = await count(s.database, ProcessedEvent)
+    assert await s.fake.post_to_webhook(press, secret=None) == 403
+    assert await s.fake.post_to_webhook(press, secret="not-the-secret") == 403
+    assert await count(s.database, ProcessedEvent) == events
+    assert await count(s.database, Answer) == 0
+    assert not s.fake.calls_to("answerCallbackQuery")
+
+    # The update is handled before the answer: once 200 comes back, the answer is stored and the reply queued.
+    assert await s.fake.post_to_webhook(press) == 200
+    assert await count(s.database, Answer) == 1
+    edited = s.fake.messages[(DANA_CHAT, question.message_id)]
+    assert edited.reply_markup is None and edited.text is not None and edited.text.endswith("→ 4 · Good")
+    sent = len(await bot_says(s, DANA_CHAT, len(opening)))
+
+    # Telegram delivers the same update again (to this replica or another): it acts once.
+    assert await s.fake.post_to_webhook(press) == 200
+    await s.runtime.outbox.drain()
+    assert await count(s.database, Answer) == 1
+    assert len(s.fake.sent_to(DANA_CHAT)) == sent
+
+    # Updates the bot ignores are still confirmed, so Telegram does not deliver them again.
+    assert await s.fake.post_to_webhook(s.fake.text_update(-100123, "hi", chat_type="supergroup")) == 200
+
+
+async def test_webhook_refuses_strangers_and_stores_nothing(webhook_setup: Setup) -> None:
+    s = webhook_setup
+    assert await s.fake.post_to_webhook(s.fake.text_update(STRANGER_CHAT, "hello?")) == 200
+    assert "I don't have you on my list" in (s.fake.sent_to(STRANGER_CHAT)[0].text or "")
+    assert await count(s.database, ProcessedEvent) == 0
+    assert await count(s.database, OutboxMessage) == 0
+
+
+async def test_a_user_blocking_the_bot_marks_them_unreachable(webhook_setup: Setup) -> None:
+    s = webhook_setup
+    await invite(s, "client", "dana", "tok-dana")
+    await invite(s, "coach", "maya", "tok-maya")
+    assert await s.fake.post_to_webhook(s.fake.text_update(DANA_CHAT, "/start tok-dana")) == 200
+    assert await s.fake.post_to_webhook(s.fake.text_update(MAYA_CHAT, "/start tok-maya")) == 200
+    await bot_says(s, MAYA_CHAT, 0)
+    blocked = s.fake.blocked_update(DANA_CHAT)
+    assert await s.fake.post_to_webhook(blocked) == 200
+    assert await s.fake.post_to_webhook(blocked) == 200  # a re-delivery tells the coach no second time
+    async with s.database.session() as session:
+        dana = await session.get(Client, "dana")
+        assert dana is not None and dana.unreachable_at is not None
+        assert "blocked" in (dana.unreachable_reason or "")
+    to_coach = await bot_says(s, MAYA_CHAT, 1)
+    await s.runtime.outbox.drain()
+    assert len(s.fake.sent_to(MAYA_CHAT)) == len(to_coach) == 2
+    assert "Dana" in (to_coach[-1].text or "")
+
+
+async def test_webhook_answers_500_when_handling_fails_so_telegram_retries() -> None:
+    async with FakeTelegram() as fake:
+        port = free_port()
+        settings = WebhookSettings(f"http://127.0.0.1:{port}/hook", "127.0.0.1", port, WEBHOOK_SECRET)
+        adapter = TelegramAdapter(fake.token, fake.api_url, mode="webhook", webhook=settings)
+        handled: list[InboundEvent] = []
+
+        async def flaky_sink(event: InboundEvent) -> None:
+            if not handled:
+                handled.append(event)
+                raise RuntimeError("database away")
+            handled.append(event)
+
+        await adapter.start(flaky_sink)
+        try:
+            update = fake.text_update(DANA_CHAT, "note")
+            assert await fake.post_to_webhook(update) == 500
+            assert await fake.post_to_webhook(update) == 200
+            assert len(handled) == 2
+        finally:
+            await adapter.stop()
+        assert fake.webhook_url is not None  # a stopping replica leaves the webhook to the others

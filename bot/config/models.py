@@ -187,12 +187,58 @@ class SlackPlatform(_Secrets):
     signing_secret: str | None = None
 
 
+class TelegramWebhook(_Secrets):
+    """Webhook mode: Telegram posts updates to ``url``; this process listens on ``listen:port``.
+
+    Several replicas can run behind one load balancer in this mode (only one process may poll a bot).
+    """
+
+    env_prefix: ClassVar[str] = "TELEGRAM_WEBHOOK"
+    secret_fields: ClassVar[frozenset[str] | None] = frozenset({"secret_token"})
+    url: str
+    listen: str = "0.0.0.0"  # reachable from the load balancer
+    port: int = Field(8443, ge=1, le=65535)
+    #: Telegram sends it in ``X-Telegram-Bot-Api-Secret-Token``; requests without it are refused.
+    secret_token: str
+
+    @field_validator("secret_token")
+    @classmethod
+    def _reference_only(cls, value: str) -> str:  # type: ignore[override]  # names the variable as documented
+        if not is_reference(value):
+            raise ValueError(
+                "secrets must not be written in the config; write ${TELEGRAM_WEBHOOK_SECRET} here "
+                "and set the TELEGRAM_WEBHOOK_SECRET environment variable"
+            )
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, url: str) -> str:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise ValueError("the webhook URL cannot be parsed") from None
+        local = parts.hostname in ("127.0.0.1", "localhost")
+        if parts.scheme != "https" and not (parts.scheme == "http" and local):
+            raise ValueError(
+                "Telegram only posts to https URLs: expected https://your.host/telegram "
+                "(http is accepted for 127.0.0.1 and localhost only)"
+            )
+        if not parts.hostname:
+            raise ValueError("the webhook URL has no host: expected https://your.host/telegram")
+        if parts.query or parts.fragment:
+            raise ValueError("the webhook URL must not have a query or fragment; the path alone is served")
+        return url
+
+
 class TelegramPlatform(_Secrets):
     env_prefix: ClassVar[str] = "TELEGRAM"
     secret_fields: ClassVar[frozenset[str] | None] = frozenset({"bot_token"})
     bot_token: str
     #: The Bot API base URL the token is appended to; another for a self-hosted Bot API server or a test.
     api_url: str | None = None
+    #: Webhook mode instead of long polling; needed to run several replicas.
+    webhook: TelegramWebhook | None = None
 
 
 class Platforms(_Strict):

@@ -646,3 +646,30 @@ def test_session_cadence_without_sessions_is_valid() -> None:
 )
 def test_session_cadence_shape_errors(cadence: str, expected: list[str]) -> None:
     assert issues_of(BASE.replace(_WEEKLY, cadence)) == expected
+
+
+WEBHOOK = BASE.replace(
+    "platforms:\n",
+    "platforms:\n  telegram:\n    bot_token: ${TELEGRAM_BOT_TOKEN}\n"
+    "    webhook:\n      url: URL\n      secret_token: SECRET\n",
+)
+
+
+def webhook_config(url: str, secret: str) -> str:
+    return WEBHOOK.replace("URL", url).replace("SECRET", secret)
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_a_webhook_needs_https_and_a_secret_reference() -> None:
+    good = load_config(write(webhook_config("https://bot.example.com/telegram", "${TELEGRAM_WEBHOOK_SECRET}")))
+    assert good.platforms.telegram is not None
+    assert good.platforms.telegram.webhook is not None
+    assert good.platforms.telegram.webhook.port == 8443
+    assert issues_of(webhook_config("http://bot.example.com/telegram", "${S}")) == [
+        "config.yaml:5 platforms.telegram.webhook.url: telegram only posts to https URLs: expected "
+        "https://your.host/telegram (http is accepted for 127.0.0.1 and localhost only)"
+    ]
+    assert issues_of(webhook_config("https://bot.example.com/t", "hunter2")) == [
+        "config.yaml:6 platforms.telegram.webhook.secret_token: secrets must not be written in the config; "
+        "write ${TELEGRAM_WEBHOOK_SECRET} here and set the TELEGRAM_WEBHOOK_SECRET environment variable"
+    ]

@@ -15,7 +15,8 @@ import re
 import secrets
 import sys
 import tempfile
-from collections.abc import Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -24,6 +25,7 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Adapter
 from bot.app import serve, serve_console
@@ -355,19 +357,28 @@ def _bot_username(token: str, api_url: str) -> str:
         raise typer.Exit(EXIT_UNAVAILABLE) from None
 
 
-async def _store_invite(url: str, config: Config, token: str, kind: str, person: str, lifetime: timedelta) -> None:
+@asynccontextmanager
+async def _people_transaction(url: str, config: Config) -> AsyncIterator[tuple[AsyncSession, datetime]]:
+    """A transaction on the configured database with the config's people in it, for one admin command.
+
+    The bot mirrors people into the database when it starts; an admin command may run before it ever has.
+    """
     database = Database(url)
     await database.start()
     try:
         async with database.transaction() as session:
             now = datetime.now(UTC)
-            # The bot mirrors people into the database when it starts; this may run before it ever has.
             await repository.sync_people(session, *people_from_config(config), now)
-            await repository.create_telegram_invite(
-                session, token, "coach" if kind == "coach" else "client", person, now + lifetime
-            )
+            yield session, now
     finally:
         await database.stop()
+
+
+async def _store_invite(url: str, config: Config, token: str, kind: str, person: str, lifetime: timedelta) -> None:
+    async with _people_transaction(url, config) as (session, now):
+        await repository.create_telegram_invite(
+            session, token, "coach" if kind == "coach" else "client", person, now + lifetime
+        )
 
 
 @app.command()
@@ -431,16 +442,8 @@ def session(
 
 
 async def _record_session(url: str, config: Config, client_id: str, day: date) -> bool:
-    database = Database(url)
-    await database.start()
-    try:
-        async with database.transaction() as session:
-            now = datetime.now(UTC)
-            # The bot mirrors people into the database when it starts; this may run before it ever has.
-            await repository.sync_people(session, *people_from_config(config), now)
-            return await repository.record_session(session, client_id, day, "admin", now)
-    finally:
-        await database.stop()
+    async with _people_transaction(url, config) as (session, now):
+        return await repository.record_session(session, client_id, day, "admin", now)
 
 
 async def _read_trend(url: str, client_id: str) -> tuple[list[HistoryEntry], list[datetime]]:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from statistics import fmean
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
 from matplotlib.figure import Figure
 
+from bot.detectors.common import COMMON_MAX, COMMON_MIN, alliance_index, item_scores, relationship_questions
 from bot.history import HistoryEntry
-from bot.questions import RELATIONSHIP_PRACTICES
+from bot.questions import Question, QuestionSet
 
 #: 1080 x 720 px: the width of a phone screen at full resolution, so chat apps show it without downscaling text.
 WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 4.8, 150
@@ -41,22 +41,21 @@ MISSED_COLOUR = "#8c8c8c"
 ITEM_SPREAD = 0.04
 
 
-def alliance_index(entry: HistoryEntry) -> float | None:
-    """The mean of the relationship answers given; ``None`` when the client answered none of them."""
-    given = [entry.scores[item] for item in RELATIONSHIP_PRACTICES if item in entry.scores]
-    return fmean(given) if given else None
-
-
 def render_trend(
     client_name: str,
     history: Sequence[HistoryEntry],
     *,
+    question_set: QuestionSet,
     floor: int,
     alerts_at: Sequence[datetime] = (),
-    scale_max: int = 5,
 ) -> bytes:
     """The client's alliance index and relationship answers over time, with the floor, missed check-ins and
-    alerts marked, as PNG bytes."""
+    alerts marked, as PNG bytes.
+
+    Everything is drawn on the detectors' common 1–5 scale with their ``alliance_index``, so the chart shows the
+    numbers the alert was computed from, and ``floor`` (written for that scale, like ``alerts.low_score_floor``)
+    sits where the detectors put it whatever scale a question set uses.
+    """
     figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -65,7 +64,7 @@ def render_trend(
         _message(axes, "No check-ins yet")
         axes.set_axis_off()
     else:
-        _draw(figure, axes, history, floor=floor, alerts_at=alerts_at, scale_max=scale_max)
+        _draw(figure, axes, history, relationship_questions(question_set), floor=floor, alerts_at=alerts_at)
     buffer = io.BytesIO()
     # No metadata: the same history gives the same bytes, which keeps the image cacheable and testable.
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
@@ -76,18 +75,19 @@ def _draw(
     figure: Figure,
     axes: Axes,
     history: Sequence[HistoryEntry],
+    questions: Sequence[Question],
     *,
     floor: int,
     alerts_at: Sequence[datetime],
-    scale_max: int,
 ) -> None:
-    completed = [e for e in history if e.status == "completed"]
-    for offset, item in zip(_spread(len(RELATIONSHIP_PRACTICES)), RELATIONSHIP_PRACTICES, strict=True):
-        points = [(_day(e.at), e.scores[item] + offset) for e in completed if item in e.scores]
+    completed = [(e, item_scores(e, questions)) for e in history if e.status == "completed"]
+    for offset, question in zip(_spread(len(questions)), questions, strict=True):
+        points = [(_day(e.at), scores[question.id] + offset) for e, scores in completed if question.id in scores]
         if points:
             xs, ys = zip(*points, strict=True)
-            axes.plot(xs, ys, color=ITEM_COLOURS[item], linewidth=1.4, alpha=0.8, marker=".", label=item)
-    indexed = [(_day(e.at), index) for e in completed if (index := alliance_index(e)) is not None]
+            colour = ITEM_COLOURS.get(question.id)  # an admin's own question gets matplotlib's next colour
+            axes.plot(xs, ys, color=colour, linewidth=1.4, alpha=0.8, marker=".", label=question.id)
+    indexed = [(_day(e.at), index) for e, _ in completed if (index := alliance_index(e, questions)) is not None]
     if indexed:
         xs, ys = zip(*indexed, strict=True)
         axes.plot(xs, ys, color=ALLIANCE_COLOUR, linewidth=3.5, marker="o", markersize=7, label="alliance")
@@ -117,8 +117,8 @@ def _draw(
         fontsize=FONT,
     )
 
-    axes.set_ylim(0.5, scale_max + 0.4)
-    axes.set_yticks(range(1, scale_max + 1, 1 if scale_max <= 7 else 2))
+    axes.set_ylim(COMMON_MIN - 0.5, COMMON_MAX + 0.4)
+    axes.set_yticks(range(int(COMMON_MIN), int(COMMON_MAX) + 1))
     start, end = _time_range([e.at for e in history] + list(alerts_at))
     axes.set_xlim(_day(start), _day(end))
     axes.xaxis.set_major_locator(AutoDateLocator(minticks=2, maxticks=5))

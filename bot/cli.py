@@ -35,6 +35,7 @@ from bot.config import Config, ConfigError, MissingSecretError, load_config, res
 from bot.config.errors import did_you_mean
 from bot.config.models import Alerts, Duration
 from bot.demo import run_demo
+from bot.detectors.common import alliance_index, relationship_questions
 from bot.detectors.words import RiskPhrasesError, load_risk_phrases
 from bot.history import HistoryEntry
 from bot.people import people_from_config
@@ -397,14 +398,11 @@ def trend(
         raise typer.Exit(EXIT_INVALID)
     url = _database_url(loaded)
     history, alerts = _with_database_errors(url, _read_trend(url, client))
-    from bot.charts import alliance_index, render_trend  # matplotlib is slow to import: only `trend` pays
+    from bot.charts import render_trend  # matplotlib is slow to import: only `trend` pays
 
+    question_set = question_sets[person.question_set]
     png = render_trend(
-        person.name,
-        history,
-        floor=loaded.alerts.low_score_floor,
-        alerts_at=alerts,
-        scale_max=question_sets[person.question_set].relationship_scale_max(),
+        person.name, history, question_set=question_set, floor=loaded.alerts.low_score_floor, alerts_at=alerts
     )
     target = out if out is not None else Path(f"{client}-trend.png")
     try:
@@ -413,9 +411,8 @@ def trend(
         typer.echo(f"checkin trend: cannot write {target}: {exc.strerror or exc}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
     typer.echo(str(target))
-    indexed = [
-        index for entry in history if entry.status == "completed" and (index := alliance_index(entry)) is not None
-    ]
+    questions = relationship_questions(question_set)
+    indexed = [index for entry in history if (index := alliance_index(entry, questions)) is not None]
     latest = f"latest alliance index {indexed[-1]:.1f}" if indexed else "no alliance index yet"
     typer.echo(f"{person.name}: {_plural(len(history), 'check-in')}, {latest}")
 

@@ -121,10 +121,6 @@ class QuestionSet(_Strict):
             seen[question.id] = question
         return self
 
-    def relationship_scale_max(self) -> int:
-        """The top of the relationship scales, for charts; 5 when the set has no relationship question."""
-        return max((q.scale.max for q in self.questions if q.practice and q.scale), default=5)
-
     def question(self, question_id: str) -> Question:
         for question in self.questions:
             if question.id == question_id:

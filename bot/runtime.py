@@ -448,9 +448,9 @@ class Runtime:
         chart = render_trend(
             client.name,
             history,
+            question_set=question_set,
             floor=settings.low_score_floor,
             alerts_at=[a.created_at for a in past] + [now],
-            scale_max=question_set.relationship_scale_max(),
         )
         message = engine.Outgoing(outcome.alert.message)
         key = f"alert:{alert.id}"

@@ -12,13 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.charts import alliance_index, render_trend
+from bot.charts import render_trend
+from bot.detectors.common import alliance_index, relationship_questions
 from bot.history import HistoryEntry, HistoryStatus
+from bot.question_sets import load_builtin_question_sets
+from bot.questions import Scale
 from bot.store import Database, repository
 from tests.test_history_store import COACH, DANA, add_checkin
 from tests.test_history_store import T0 as STORE_T0
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+DEFAULT = load_builtin_question_sets()["default"]
+RELATIONSHIP = relationship_questions(DEFAULT)
 ITEMS = ("hope", "focus", "trust", "perspective", "support")
 
 
@@ -43,26 +48,32 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 
 def test_a_trend_is_a_phone_sized_png_with_something_drawn() -> None:
-    png = render_trend("Dana Whitfield", eight_weeks(), floor=2)
+    png = render_trend("Dana Whitfield", eight_weeks(), question_set=DEFAULT, floor=2)
     assert png_size(png) == (1080, 720)
     assert len(png) > 30_000
 
 
 def test_the_same_history_gives_the_same_bytes() -> None:
-    assert render_trend("Dana", eight_weeks(), floor=2) == render_trend("Dana", eight_weeks(), floor=2)
+    assert render_trend("Dana", eight_weeks(), question_set=DEFAULT, floor=2) == render_trend(
+        "Dana", eight_weeks(), question_set=DEFAULT, floor=2
+    )
 
 
 def test_alerts_and_the_floor_change_the_picture() -> None:
-    plain = render_trend("Dana", eight_weeks(), floor=2)
-    alerted = render_trend("Dana", eight_weeks(), floor=2, alerts_at=[T0 + timedelta(weeks=5, hours=1)])
-    higher_floor = render_trend("Dana", eight_weeks(), floor=3)
+    plain = render_trend("Dana", eight_weeks(), question_set=DEFAULT, floor=2)
+    alerted = render_trend(
+        "Dana", eight_weeks(), question_set=DEFAULT, floor=2, alerts_at=[T0 + timedelta(weeks=5, hours=1)]
+    )
+    higher_floor = render_trend("Dana", eight_weeks(), question_set=DEFAULT, floor=3)
     assert len({plain, alerted, higher_floor}) == 3
 
 
 def test_what_clients_wrote_never_reaches_the_chart() -> None:
     history = eight_weeks()
     with_words = [replace(e, texts={"note": "I'm thinking of stopping", "repair": "listen more"}) for e in history]
-    assert render_trend("Dana", with_words, floor=2) == render_trend("Dana", history, floor=2)
+    assert render_trend("Dana", with_words, question_set=DEFAULT, floor=2) == render_trend(
+        "Dana", history, question_set=DEFAULT, floor=2
+    )
 
 
 @pytest.mark.parametrize(
@@ -75,26 +86,39 @@ def test_what_clients_wrote_never_reaches_the_chart() -> None:
     ],
 )
 def test_every_history_renders(history: list[HistoryEntry]) -> None:
-    png = render_trend("Dana Whitfield", history, floor=2, alerts_at=[T0 + timedelta(days=3)] if history else ())
+    png = render_trend(
+        "Dana Whitfield", history, question_set=DEFAULT, floor=2, alerts_at=[T0 + timedelta(days=3)] if history else ()
+    )
     assert png_size(png) == (1080, 720)
     assert len(png) > 10_000
 
 
 def test_no_check_ins_is_its_own_picture() -> None:
-    empty = render_trend("Dana", [], floor=2)
-    assert empty != render_trend("Dana", [entry(0, status="expired")], floor=2)
+    empty = render_trend("Dana", [], question_set=DEFAULT, floor=2)
+    assert empty != render_trend("Dana", [entry(0, status="expired")], question_set=DEFAULT, floor=2)
 
 
 def test_a_longer_scale_renders() -> None:
     history = [entry(0, (7, 8, 9, 6, 10)), entry(1, (3, 4, 5, 6, 7))]
-    assert png_size(render_trend("Dana", history, floor=3, scale_max=10)) == (1080, 720)
+    ten_points = Scale(min=1, max=10, labels={1: "Not at all", 10: "Completely"})
+    longer = DEFAULT.model_copy(
+        update={
+            "questions": tuple(
+                q.model_copy(update={"scale": ten_points}) if q.practice else q for q in DEFAULT.questions
+            )
+        }
+    )
+    assert png_size(render_trend("Dana", history, question_set=longer, floor=3)) == (1080, 720)
+    assert render_trend("Dana", history, question_set=longer, floor=3) != render_trend(
+        "Dana", history, question_set=DEFAULT, floor=3
+    )
 
 
 def test_alliance_index_is_the_mean_of_the_relationship_answers_given() -> None:
-    assert alliance_index(entry(0, (4, 4, 5, 4, 3))) == 4.0
+    assert alliance_index(entry(0, (4, 4, 5, 4, 3)), RELATIONSHIP) == 4.0
     partial = HistoryEntry("dana", T0, "completed", scores={"trust": 2, "hope": 4, "progress": 1})
-    assert alliance_index(partial) == 3.0
-    assert alliance_index(entry(0)) is None
+    assert alliance_index(partial, RELATIONSHIP) == 3.0
+    assert alliance_index(entry(0), RELATIONSHIP) is None
 
 
 CONFIG = """

@@ -492,12 +492,13 @@ class Runtime:
             self.outbox.wake()
 
     async def _welcome(self, session: AsyncSession, kind: str, person_id: str) -> str:
+        """The greeting for a freshly bound chat; invites are only issued for people already in the database."""
         if kind == "coach":
             coach = await session.get(Coach, person_id)
-            return self._texts.render("invite_welcome_coach", coach_name=coach.name if coach else person_id)
+            assert coach is not None
+            return self._texts.render("invite_welcome_coach", coach_name=coach.name)
         client = await session.get(Client, person_id)
-        if client is None:
-            return self._texts.render("invite_welcome_client", client_name=person_id, coach_name="your coach")
+        assert client is not None
         coach_name = self._coach_names.get(client.coach_id, client.coach_id)
         return self._texts.render("invite_welcome_client", client_name=client.name.split()[0], coach_name=coach_name)
 

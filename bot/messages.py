@@ -21,6 +21,8 @@ class InboundText:
     sender: str
     event_key: str
     text: str
+    #: The sender's e-mail where the platform knows it (Slack); people configured by e-mail are found by it.
+    sender_email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,7 @@ class InboundChoice:
     checkin_id: int
     step_key: str
     value: str
+    sender_email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

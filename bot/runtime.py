@@ -333,7 +333,7 @@ class Runtime:
             return
         now = self._clock.now()
         async with self.database.transaction() as session:
-            client = await repository.find_client_by_identity(session, event.platform, event.sender)
+            client = await repository.find_client_by_identity(session, event.platform, event.sender, event.sender_email)
             if client is None:
                 refused = True
             else:

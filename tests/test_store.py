@@ -222,6 +222,7 @@ async def test_find_by_identity(database: Database) -> None:
         assert (await find_client_by_identity(session, "telegram", "not-a-number")) is None
         assert (await find_client_by_identity(session, "console", "anna")) is not None
         assert (await find_client_by_identity(session, "slack", "USTRANGER")) is None
+        assert (await find_client_by_identity(session, "slack", "USTRANGER", "stranger@example.com")) is None
         coach = await find_coach_by_identity(session, "telegram", "2002")
         assert coach is not None and coach.id == "maria"
         assert (await find_coach_by_identity(session, "slack", "UCOACH")) is not None
@@ -232,6 +233,22 @@ async def test_find_by_identity(database: Database) -> None:
         await sync_people(session, [COACH], [BEN], T0)
     async with database.session() as session:
         assert (await find_client_by_identity(session, "slack", "UANNA")) is None
+
+
+async def test_slack_people_configured_by_email_are_found_by_it(database: Database) -> None:
+    """Until the adapter resolves an e-mail to a user id, the address is ``email:…`` or the sender's e-mail."""
+    by_email = replace(ANNA, slack_user_id=None, slack_email="Anna@Example.com")
+    coach = replace(COACH, slack_user_id=None, slack_email="maria@example.com")
+    async with database.transaction() as session:
+        await sync_people(session, [coach], [by_email], T0)
+    async with database.session() as session:
+        found = await find_client_by_identity(session, "slack", "U0ANNA", "anna@example.com")
+        assert found is not None and found.id == "anna"
+        assert (await find_client_by_identity(session, "slack", "email:ANNA@example.com")) is not None
+        assert (await find_client_by_identity(session, "slack", "U0ANNA")) is None
+        assert (await find_client_by_identity(session, "slack", "U0ANNA", "other@example.com")) is None
+        found_coach = await find_coach_by_identity(session, "slack", "U0MARIA", "maria@example.com")
+        assert found_coach is not None and found_coach.id == "maria"
 
 
 async def test_claim_twice_returns_none_and_keeps_transaction_usable(database: Database) -> None:

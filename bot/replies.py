@@ -15,7 +15,7 @@ from typing import Literal
 
 from bot.questions import Scale
 
-CommandName = Literal["help", "skip", "skip_all", "back", "stop", "resume", "pause"]
+CommandName = Literal["help", "skip", "skip_all", "back", "stop", "resume", "pause", "checkin"]
 
 _COMMAND_WORDS: dict[str, CommandName] = {
     "help": "help",
@@ -33,6 +33,9 @@ _COMMAND_WORDS: dict[str, CommandName] = {
     "resume": "resume",
     "start again": "resume",
     "pause": "pause",
+    "checkin": "checkin",
+    "check-in": "checkin",
+    "check in": "checkin",
 }
 
 _NUMBER_WORDS = {

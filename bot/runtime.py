@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Adapter, SendError
+from bot import admin, digest, engine
 from bot import alerts as alert_policy
-from bot import digest, engine
 from bot.clock import Clock
 from bot.coaching import COACH_STEP, CoachDesk, alert_buttons
 from bot.commands import is_coach_command
@@ -85,12 +85,7 @@ class Runtime:
         self._clock = clock
         self._address_platform = address_platform
         self._outbox_loop = outbox_loop
-        self._coach_desk = CoachDesk(
-            texts=texts,
-            question_sets=dict(question_sets),
-            alerts=config.alerts,
-            start_checkins=self._start_checkins_in,
-        )
+        self._coach_desk = self._new_coach_desk()
         self.outbox = OutboxWorker(
             database,
             adapters,
@@ -112,6 +107,27 @@ class Runtime:
             await self.outbox.start()
         for adapter in self._unique_adapters():
             await adapter.start(self.handle_inbound)
+
+    async def reconfigure(self, config: Config, question_sets: Mapping[str, QuestionSet]) -> None:
+        """Take a new, already validated config: people are synced, history and open conversations stay.
+
+        The database and platform settings are read at start only; `checkin reload` says so when they changed.
+        """
+        coaches, clients = people_from_config(config)
+        async with self.database.transaction() as session:
+            await repository.sync_people(session, coaches, clients, self._clock.now())
+        self.config = config
+        self._coach_names = {coach.id: coach.name for coach in config.coaches}
+        self._question_sets = question_sets
+        self._coach_desk = self._new_coach_desk()
+
+    async def purge_expired_data(self) -> admin.Purged | None:
+        """Apply ``retention_days``: delete what is older (see ``admin.purge_older_than``); None when unset."""
+        if self.config.retention_days is None:
+            return None
+        cutoff = self._clock.now() - timedelta(days=self.config.retention_days)
+        async with self.database.transaction() as session:
+            return await admin.purge_older_than(session, cutoff)
 
     async def stop(self) -> None:
         for adapter in self._unique_adapters():
@@ -589,6 +605,14 @@ class Runtime:
             return CheckInRecord(checkin, tuple(answers), tuple(alerts))
 
     # ---- helpers --------------------------------------------------------------------------------------
+
+    def _new_coach_desk(self) -> CoachDesk:
+        return CoachDesk(
+            texts=self._texts,
+            question_sets=dict(self._question_sets),
+            alerts=self.config.alerts,
+            start_checkins=self._start_checkins_in,
+        )
 
     def _context(self, client: Client) -> engine.Context:
         return engine.Context(

@@ -144,8 +144,10 @@ class QuestionSet(_Strict):
             errors.append(InitErrorDetails(type=kind, loc=loc, input=value))
 
         for language, translation in translations.items():
-            if language == info.data.get("language") or not _is_tag(language):
-                problem((language,), "must be a language tag such as 'de' other than the set's own language", language)
+            if not _is_tag(language):
+                problem((language,), "must be a language tag such as 'de' or 'pt-BR'", language)
+            elif language.casefold() == str(info.data.get("language", "")).casefold():
+                problem((language,), f"'{language}' is the set's own language; translate into another", language)
             for question_id, texts in translation.questions.items():
                 question = by_id.get(question_id)
                 if question is None:
@@ -183,21 +185,26 @@ class QuestionSet(_Strict):
             seen[question.id] = question
         return self
 
-    def _translation(self, language: str) -> Translation | None:
-        """The translation a client with ``language`` reads, or ``None`` when they read the set's own words."""
+    def _translation(self, language: str) -> tuple[str, Translation] | None:
+        """The translation (and its tag) a client with ``language`` reads; ``None`` for the set's own words."""
         if self.language.casefold() in candidates(language):
             return None
-        by_tag = {tag.casefold(): translation for tag, translation in self.translations.items()}
+        by_tag = {tag.casefold(): (tag, translation) for tag, translation in self.translations.items()}
         return next((by_tag[tag] for tag in candidates(language) if tag in by_tag), None)
 
     def in_language(self, language: str) -> QuestionSet:
-        """This set with the texts of ``language`` where the translation has them; ids and scales unchanged."""
-        translation = self._translation(language)
-        if translation is None:
+        """This set in the words of ``language`` where its translation has them; ids and scales unchanged.
+
+        The copy is written in that language and has no translations of its own.
+        """
+        found = self._translation(language)
+        if found is None:
             return self
+        tag, translation = found
         return self.model_copy(
             update={
                 "name": translation.name or self.name,
+                "language": tag,
                 "questions": tuple(_translated(q, translation.questions.get(q.id)) for q in self.questions),
                 "translations": {},
             }
@@ -207,7 +214,8 @@ class QuestionSet(_Strict):
         """Ids of the questions whose text or labels a client with ``language`` reads in the set's own words."""
         if self.language.casefold() in candidates(language):
             return []
-        translation = self._translation(language) or Translation()
+        found = self._translation(language)
+        translation = found[1] if found is not None else Translation()
         missing = []
         for question in self.questions:
             texts = translation.questions.get(question.id) or QuestionTexts()

@@ -146,12 +146,12 @@ class TextCatalog:
 
     __slots__ = ("_by_language", "_sources", "_warned")
 
-    def __init__(self, languages: Mapping[str, Texts], sources: Mapping[str, str] | None = None) -> None:
+    def __init__(self, languages: Mapping[str, Texts], sources: Mapping[str, str]) -> None:
+        """``sources`` names the file each language was read from, for messages about it."""
         if ENGLISH not in languages:
             raise ValueError("a text catalog needs English, the language every other one falls back to")
         self._by_language = dict(languages)
-        #: Where each language's texts were read from, for messages about them.
-        self._sources = dict(sources or {})
+        self._sources = dict(sources)
         self._warned: set[str] = set()
 
     @property
@@ -163,7 +163,7 @@ class TextCatalog:
         return tuple(sorted(self._by_language))
 
     def source(self, language: str) -> str:
-        return self._sources.get(language, f"{language}/{MESSAGES_FILE}")
+        return self._sources[language]
 
     def covers(self, tag: str) -> bool:
         """Whether a client with ``language: tag`` reads texts of their own (rather than English)."""
@@ -191,12 +191,9 @@ def load_catalog(root: Traversable | None = None) -> TextCatalog:
     not a string, or an English file that lacks a text. Missing texts of other languages are logged once.
     """
     folder = root if root is not None else resources.files("prompts")
-    found = {
-        entry.name.casefold(): entry / MESSAGES_FILE
-        for entry in folder.iterdir()
-        if entry.is_dir() and (entry / MESSAGES_FILE).is_file()
-    }
-    sources = {language: f"{folder.name}/{language}/{MESSAGES_FILE}" for language in found}
+    entries = [entry for entry in folder.iterdir() if entry.is_dir() and (entry / MESSAGES_FILE).is_file()]
+    found = {entry.name.casefold(): entry / MESSAGES_FILE for entry in entries}
+    sources = {entry.name.casefold(): f"{folder.name}/{entry.name}/{MESSAGES_FILE}" for entry in entries}
     if ENGLISH not in found:
         raise ConfigError([ConfigIssue(f"{folder.name}/{ENGLISH}/{MESSAGES_FILE}", None, "", "no such file")])
     issues: list[ConfigIssue] = []
@@ -207,8 +204,7 @@ def load_catalog(root: Traversable | None = None) -> TextCatalog:
         except ConfigError as exc:
             issues += exc.issues
             continue
-        problems = _problems(document, complete=language == ENGLISH)
-        issues += problems
+        issues += _problems(document, complete=language == ENGLISH)
         documents[language] = {key: text for key, text in document.data.items() if isinstance(text, str)}
     if issues:
         raise ConfigError(issues)
@@ -223,9 +219,9 @@ def load_catalog(root: Traversable | None = None) -> TextCatalog:
     return TextCatalog(languages, sources)
 
 
-def load_texts(language: str = ENGLISH) -> Texts:
-    """One language's texts from the shipped prompts (English for coaches, strangers and replay)."""
-    return load_catalog().for_language(language)
+def load_texts() -> Texts:
+    """The shipped English texts: what coaches read (replay, alerts and digests in tests and benchmarks)."""
+    return load_catalog().english
 
 
 def _problems(document: SourceDocument, *, complete: bool) -> list[ConfigIssue]:

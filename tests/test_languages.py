@@ -80,7 +80,7 @@ def test_every_question_set_translation_keeps_the_placeholders_and_labels() -> N
 def test_the_german_default_set_changes_words_only() -> None:
     default = load_builtin_question_sets()["default"]
     german = default.in_language("de")
-    assert german.name == "Check-in zwischen den Sitzungen"
+    assert (german.name, german.language, german.translations) == ("Check-in zwischen den Sitzungen", "de", {})
     assert [(q.id, q.kind, q.dimension, q.ask_if) for q in german.questions] == [
         (q.id, q.kind, q.dimension, q.ask_if) for q in default.questions
     ]
@@ -213,7 +213,12 @@ def test_a_set_cannot_translate_into_its_own_language() -> None:
     with pytest.raises(ConfigError) as caught:
         validate_question_set(parse_mapping(SET.replace("  de:", "  en:"), "s.yaml"), "leadership")
     assert [str(issue) for issue in caught.value.issues] == [
-        "s.yaml:15 translations.en: must be a language tag such as 'de' other than the set's own language"
+        "s.yaml:15 translations.en: 'en' is the set's own language; translate into another"
+    ]
+    with pytest.raises(ConfigError) as caught:
+        validate_question_set(parse_mapping(SET.replace("  de:", "  German:"), "s.yaml"), "leadership")
+    assert [str(issue) for issue in caught.value.issues] == [
+        "s.yaml:15 translations.German: must be a language tag such as 'de' or 'pt-BR'"
     ]
 
 

@@ -31,7 +31,7 @@ from bot.ratelimit import DEFAULT_RATE_LIMITS, with_overrides
 from bot.runtime import Runtime
 from bot.scheduler import Scheduler
 from bot.store import Database
-from bot.texts import Texts
+from bot.texts import TextCatalog
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ async def serve_console(
     *,
     config: Config,
     question_sets: Mapping[str, QuestionSet],
-    texts: Texts,
+    texts: TextCatalog,
     database_url: str,
     clock: Clock,
     stdin: TextIO,
@@ -72,7 +72,7 @@ async def serve(
     *,
     config: Config,
     question_sets: Mapping[str, QuestionSet],
-    texts: Texts,
+    texts: TextCatalog,
     database_url: str,
     clock: Clock,
     adapters: Mapping[str, Adapter],

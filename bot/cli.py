@@ -37,10 +37,12 @@ from bot.config import Client as ClientConfig
 from bot.config import Config, ConfigError, MissingSecretError, load_config, resolve_secret, unset_variables
 from bot.config.errors import did_you_mean
 from bot.config.models import Alerts, Duration
+from bot.config.yamlsource import read_mapping
 from bot.demo import run_demo
 from bot.detectors.common import alliance_index, relationship_questions
 from bot.detectors.words import RiskPhrasesError, load_risk_phrases
 from bot.history import HistoryEntry
+from bot.language_report import language_warnings
 from bot.people import people_from_config
 from bot.question_sets import load_builtin_question_sets, load_question_sets
 from bot.questions import QuestionSet
@@ -52,7 +54,7 @@ from bot.status import ClientStatus, client_state, client_statuses
 from bot.store import Database, repository
 from bot.store.history import alert_times, client_history
 from bot.store.models import Client as ClientRow
-from bot.texts import load_texts
+from bot.texts import TextCatalog, load_catalog, load_texts
 
 T = TypeVar("T")
 
@@ -117,6 +119,16 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
+def _catalog() -> TextCatalog:
+    """Every language's message texts, or print what is wrong in the prompts files and exit ``EXIT_INVALID``."""
+    try:
+        return load_catalog()
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
 def _load(path: Path) -> tuple[Config, dict[str, QuestionSet]]:
     """Load config and question sets, or print every problem and exit with ``EXIT_INVALID``."""
     try:
@@ -133,7 +145,11 @@ def validate(
     path: Annotated[Path | None, typer.Argument(help="Configuration file (same as --config).")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Check a configuration file and its question sets; list every problem with its line."""
+    """Check a configuration file and its question sets; list every problem with its line.
+
+    Warnings (a client's language without texts, a translation that lacks some) do not change the exit status:
+    the bot runs, and those clients read English.
+    """
     if path is not None and config is not None:
         typer.echo("checkin validate: give the file as an argument or with --config, not both", err=True)
         raise typer.Exit(EXIT_INVALID)
@@ -154,6 +170,9 @@ def validate(
         typer.echo(f"note: not set in this environment (needed when the bot runs): {', '.join(unset)}")
     for note in session_notes(loaded, datetime.now(UTC)):
         typer.echo(note)
+    catalog = _catalog()
+    for warning in language_warnings(read_mapping(chosen, str(chosen)), loaded, question_sets, catalog):
+        typer.echo(f"warning: {warning}")
 
 
 @app.command()
@@ -211,7 +230,7 @@ def demo(
                 run_demo(
                     config=loaded,
                     question_sets=question_sets,
-                    texts=load_texts(),
+                    texts=_catalog(),
                     client=player,
                     database_path=database_path,
                     clock=SystemClock(),
@@ -262,7 +281,7 @@ def run(
             serve(
                 config=loaded,
                 question_sets=question_sets,
-                texts=load_texts(),
+                texts=_catalog(),
                 database_url=url,
                 clock=SystemClock(),
                 adapters=adapters,
@@ -276,7 +295,7 @@ def run(
         serve_console(
             config=loaded,
             question_sets=question_sets,
-            texts=load_texts(),
+            texts=_catalog(),
             database_url=url,
             clock=SystemClock(),
             stdin=sys.stdin,
@@ -577,7 +596,7 @@ async def _admin_runtime(url: str, config: Config, question_sets: dict[str, Ques
     runtime = Runtime(
         config=config,
         question_sets=question_sets,
-        texts=load_texts(),
+        texts=_catalog(),
         database=Database(url),
         adapters={},
         clock=SystemClock(),

@@ -281,7 +281,7 @@ def _pause(ctx: Context, state: ConversationState | None, command: Command, now:
         return _reask(ctx, state, ctx.texts.render("pause_needs_duration"))
     until = now + command.duration
     local = until.astimezone(ctx.timezone)
-    message = Outgoing(ctx.texts.render("paused", until=f"{local:%A} {local.day} {local:%B %Y}"))
+    message = Outgoing(ctx.texts.render("paused", until=ctx.texts.date(local)))
     if state is None:
         return Transition(None, (message,), (PauseClient(until),))
     finished = _finish(state, "skipped", message)

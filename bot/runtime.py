@@ -37,7 +37,7 @@ from bot.ratelimit import RateLimits
 from bot.store import Database, repository
 from bot.store.history import client_history
 from bot.store.models import Alert, Answer, CheckIn, Client, Coach, Goal, TelegramInvite
-from bot.texts import Texts
+from bot.texts import TextCatalog
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Runtime:
         *,
         config: Config,
         question_sets: Mapping[str, QuestionSet],
-        texts: Texts,
+        texts: TextCatalog,
         database: Database,
         adapters: Mapping[str, Adapter],
         clock: Clock,
@@ -79,7 +79,8 @@ class Runtime:
         self._coach_names = {coach.id: coach.name for coach in config.coaches}
         self._phrases = load_risk_phrases()
         self._question_sets = question_sets
-        self._texts = texts
+        self._catalog = texts
+        self._texts = texts.english  # coaches, strangers and alerts read English; clients their own language
         self.database = database
         self._adapters = adapters
         self._clock = clock
@@ -559,7 +560,8 @@ class Runtime:
         client = await session.get(Client, person_id)
         assert client is not None
         coach_name = self._coach_names.get(client.coach_id, client.coach_id)
-        return self._texts.render("invite_welcome_client", client_name=client.name.split()[0], coach_name=coach_name)
+        texts = self._catalog.for_language(client.language)
+        return texts.render("invite_welcome_client", client_name=client.name.split()[0], coach_name=coach_name)
 
     async def client_unreachable(self, message: OutboundMessage, reason: str) -> None:
         """The platform refused a client for good: stop writing to them and tell their coach, once."""
@@ -616,8 +618,8 @@ class Runtime:
 
     def _context(self, client: Client) -> engine.Context:
         return engine.Context(
-            question_set=self._question_sets[client.question_set],
-            texts=self._texts,
+            question_set=self._question_sets[client.question_set].in_language(client.language),
+            texts=self._catalog.for_language(client.language),
             timezone=ZoneInfo(client.timezone),
             client_name=client.name.split()[0],
             # A coach removed from config keeps their id as a name until the client's check-in closes.

@@ -24,6 +24,7 @@ from bot.questions import QuestionSet
 from bot.ratelimit import DEFAULT_RATE_LIMITS, with_overrides
 from bot.runtime import Runtime
 from bot.scheduler import Scheduler
+from bot.sealing import PLAIN, Sealer
 from bot.store import Database
 from bot.texts import Texts
 
@@ -44,6 +45,7 @@ async def serve_console(
     clock: Clock,
     stdin: TextIO,
     stdout: TextIO,
+    sealer: Sealer = PLAIN,
 ) -> None:
     """Run until SIGTERM or SIGINT with the terminal standing in for every chat platform."""
     console = ConsoleAdapter(stdout, source=stdin)
@@ -55,6 +57,7 @@ async def serve_console(
         clock=clock,
         adapters={"console": console},
         address_platform="console",
+        sealer=sealer,
     )
 
 
@@ -67,13 +70,17 @@ async def serve(
     clock: Clock,
     adapters: Mapping[str, Adapter],
     address_platform: str | None = None,
+    sealer: Sealer = PLAIN,
 ) -> None:
-    """Run until SIGTERM or SIGINT with the given platform adapters (the CLI builds them from the config)."""
+    """Run until SIGTERM or SIGINT with the given platform adapters (the CLI builds them from the config).
+
+    ``sealer`` seals the free text the bot stores (``CHECKIN_ENCRYPTION_KEY``, read by the CLI).
+    """
     runtime = Runtime(
         config=config,
         question_sets=question_sets,
         texts=texts,
-        database=Database(database_url),
+        database=Database(database_url, sealer=sealer),
         adapters=adapters,
         clock=clock,
         worker_id=worker_id(),

@@ -44,8 +44,11 @@ from bot.questions import QuestionSet
 from bot.replay import ReplaySetup
 from bot.replay import replay as replay_history
 from bot.schedule_report import schedule_report, session_notes
+from bot.sealing import KEY_ENV, Sealer, SealingKeyError
 from bot.store import Database, repository
 from bot.store.history import alert_times, client_history
+from bot.store.rekey import DEFAULT_BATCH, FieldReport
+from bot.store.rekey import rekey as rekey_database
 from bot.texts import load_texts
 
 T = TypeVar("T")
@@ -60,8 +63,13 @@ EXIT_INVALID = 2
 EXIT_UNAVAILABLE = 69
 #: Exit status of `checkin replay` when some lines of the history file were malformed and skipped.
 EXIT_MALFORMED_LINES = 1
+#: Exit status of `checkin rekey` when some values could not be decrypted with the configured keys.
+EXIT_UNREADABLE = 1
 #: Exit status after Ctrl-C, as shells report it (128 + SIGINT).
 EXIT_INTERRUPTED = 130
+#: Loggers kept to warnings under `checkin run`: apscheduler and alembic drown the bot's own lines, and at INFO
+#: httpx logs every request URL, which for Telegram contains the bot token (DESIGN §7: no tokens in logs).
+QUIET_LOGGERS = ("apscheduler", "alembic", "httpx", "httpcore", "telegram")
 
 app = typer.Typer(
     help="Between-session check-ins for coaching clients.",
@@ -224,8 +232,9 @@ def run(
     loaded, question_sets = _load(config_path(config))
     adapters = None if console else _platform_adapters(loaded)
     url = _database_url(loaded)
+    sealer = _sealer("run")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for chatty in ("apscheduler", "alembic"):  # their per-job and per-migration lines drown ours
+    for chatty in QUIET_LOGGERS:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     if adapters is not None:
         _with_database_errors(
@@ -237,6 +246,7 @@ def run(
                 database_url=url,
                 clock=SystemClock(),
                 adapters=adapters,
+                sealer=sealer,
             ),
         )
         return
@@ -250,8 +260,18 @@ def run(
             clock=SystemClock(),
             stdin=sys.stdin,
             stdout=sys.stdout,
+            sealer=sealer,
         ),
     )
+
+
+def _sealer(command: str) -> Sealer:
+    """The sealer ``CHECKIN_ENCRYPTION_KEY`` describes, or a one-line reason (never the key) to exit."""
+    try:
+        return Sealer.from_environment()
+    except SealingKeyError as exc:
+        typer.echo(f"checkin {command}: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
 
 
 def _platform_adapters(config: Config) -> dict[str, Adapter]:
@@ -397,7 +417,7 @@ def trend(
         typer.echo(f"checkin trend: {UnknownClientError(client, [c.id for c in loaded.clients])}", err=True)
         raise typer.Exit(EXIT_INVALID)
     url = _database_url(loaded)
-    history, alerts = _with_database_errors(url, _read_trend(url, client))
+    history, alerts = _with_database_errors(url, _read_trend(url, client, _sealer("trend")))
     from bot.charts import render_trend  # matplotlib is slow to import: only `trend` pays
 
     question_set = question_sets[person.question_set]
@@ -443,8 +463,8 @@ async def _record_session(url: str, config: Config, client_id: str, day: date) -
         return await repository.record_session(session, client_id, day, "admin", now)
 
 
-async def _read_trend(url: str, client_id: str) -> tuple[list[HistoryEntry], list[datetime]]:
-    database = Database(url)
+async def _read_trend(url: str, client_id: str, sealer: Sealer) -> tuple[list[HistoryEntry], list[datetime]]:
+    database = Database(url, sealer=sealer)
     await database.start()
     try:
         async with database.session() as session:
@@ -489,6 +509,53 @@ def replay(
         typer.echo(f"{history}:{problem.line}: {problem.message}; line skipped", err=True)
     if result.problems:
         raise typer.Exit(EXIT_MALFORMED_LINES)
+
+
+@app.command()
+def rekey(
+    config: ConfigOption = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Rows per transaction")] = DEFAULT_BATCH,
+) -> None:
+    """Encrypt the stored free text with the first key in $CHECKIN_ENCRYPTION_KEY.
+
+    Plain text (written before a key was set) is encrypted, text encrypted with an older key is re-encrypted,
+    text already under the first key is left alone: running it twice changes nothing, and it can run while the
+    bot does.
+
+    To rotate the key: generate a new one with
+    python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())",
+    set CHECKIN_ENCRYPTION_KEY=NEW,OLD and restart the bot (it then encrypts with NEW and still reads OLD),
+    run `checkin rekey`, then set CHECKIN_ENCRYPTION_KEY=NEW and restart again.
+    """
+    loaded, _ = _load(config_path(config))
+    sealer = _sealer("rekey")
+    if not sealer.enabled:
+        typer.echo(f"checkin rekey: {KEY_ENV} is not set, so there is no key to encrypt with", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    url = _database_url(loaded)
+    reports = _with_database_errors(url, _rekey(url, sealer, batch))
+    for report in reports:
+        typer.echo(
+            f"{report.name}: {report.sealed} encrypted, {report.resealed} re-encrypted with the new key, "
+            f"{report.current} already current"
+        )
+    unreadable = sum(report.unreadable for report in reports)
+    if unreadable:
+        typer.echo(
+            f"checkin rekey: {_plural(unreadable, 'value')} could not be decrypted with any key in {KEY_ENV}; "
+            "add the key they were encrypted with after the new one and run it again",
+            err=True,
+        )
+        raise typer.Exit(EXIT_UNREADABLE)
+
+
+async def _rekey(url: str, sealer: Sealer, batch: int) -> list[FieldReport]:
+    database = Database(url, sealer=sealer)
+    await database.start()
+    try:
+        return await rekey_database(database, batch=batch)
+    finally:
+        await database.stop()
 
 
 @db_app.command("upgrade")

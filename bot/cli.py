@@ -67,9 +67,10 @@ EXIT_MALFORMED_LINES = 1
 EXIT_UNREADABLE = 1
 #: Exit status after Ctrl-C, as shells report it (128 + SIGINT).
 EXIT_INTERRUPTED = 130
-#: Loggers kept to warnings under `checkin run`: apscheduler and alembic drown the bot's own lines, and at INFO
-#: httpx logs every request URL, which for Telegram contains the bot token (DESIGN §7: no tokens in logs).
-QUIET_LOGGERS = ("apscheduler", "alembic", "httpx", "httpcore", "telegram")
+#: Loggers kept to warnings under `checkin run`, whatever the root level: apscheduler and alembic drown the bot's
+#: own lines, and the rest log what must not be logged (DESIGN §7): httpx every request URL, which for Telegram
+#: holds the bot token; python-telegram-bot and aiosqlite, at DEBUG, every request's or statement's parameters.
+QUIET_LOGGERS = ("apscheduler", "alembic", "httpx", "httpcore", "telegram", "aiosqlite")
 
 app = typer.Typer(
     help="Between-session check-ins for coaching clients.",

@@ -300,6 +300,17 @@ def test_rekey_at_the_command_line(tmp_path: Path) -> None:
     )
 
 
+def test_run_refuses_a_malformed_key_before_starting(tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
+    result = checkin("run", "--console", "--config", str(config), env={KEY_ENV: f"{KEY_A},zebra-not-a-key"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"checkin run: {KEY_ENV}: key 2 of 2 is not a Fernet key (32 url-safe base64-encoded bytes); "
+        'generate one with: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+    )
+    assert not (tmp_path / "c.sqlite3").exists()
+
+
 async def test_rekey_at_the_command_line_reports_values_it_cannot_open(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}"
     database = Database(url, sealer=sealer(KEY_A))

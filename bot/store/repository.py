@@ -8,7 +8,6 @@ IntegrityError), and outbox leasing uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQ
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -35,8 +34,6 @@ from bot.store.models import (
     TelegramInvite,
 )
 from bot.store.sealed import open_payload, open_signals, open_text, seal_payload, seal_signals
-
-log = logging.getLogger(__name__)
 
 OPEN_CHECKIN_STATUSES = ("sent", "in_progress")
 

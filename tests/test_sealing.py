@@ -10,6 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, text
 
+from bot.clock import ManualClock
 from bot.messages import OutboundMessage
 from bot.sealing import KEY_ENV, PLAIN, Sealer, SealingKeyError, UnreadableSealError
 from bot.store import Database, repository
@@ -18,7 +19,11 @@ from bot.store.models import CheckIn, OutboxMessage
 from bot.store.rekey import FieldReport, rekey
 from bot.store.repository import Claim, ClientRecord, CoachRecord
 from tests.conftest import DatabaseTarget
+from tests.fakes import CollectingAdapter, runtime_for
 from tests.test_cli_run import checkin, write_config
+from tests.test_log_privacy import raw_values
+from tests.test_runtime import CONFIG as RUNTIME_CONFIG
+from tests.test_runtime import MAYA, SLOT, say
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()
@@ -325,3 +330,31 @@ async def test_rekey_at_the_command_line_reports_values_it_cannot_open(tmp_path:
     fixed = checkin("rekey", "--config", str(config), env={KEY_ENV: f"{KEY_B},{KEY_A}"})
     assert fixed.returncode == 0, fixed.stderr
     assert "answer texts: 0 encrypted, 1 re-encrypted with the new key, 0 already current" in fixed.stdout
+
+
+# ---- the runtime on a sealed database -------------------------------------------------------------------
+
+
+async def test_an_urgent_alert_sent_again_reads_the_same_from_a_sealed_outbox(
+    database_target: DatabaseTarget, tmp_path: Path
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(RUNTIME_CONFIG, encoding="utf-8")
+    slack = CollectingAdapter("slack")
+    clock = ManualClock(SLOT)
+    runtime = runtime_for(path, database_target.create(sealer(KEY_A)), clock, {"slack": slack})
+    await runtime.start()
+    try:
+        await runtime.start_checkin("dana", SLOT)
+        for n, reply in enumerate(["4", "4", "4", "1", "4", "4", NOTE, "skip"]):
+            await say(runtime, reply, f"ev-{n}")
+        [first] = slack.to(MAYA)
+        assert NOTE in first.text
+        clock.advance(timedelta(days=1))
+        assert await runtime.resend_unacknowledged() == 1
+        await runtime.outbox.drain()
+        _, again = slack.to(MAYA)
+        assert again.text.endswith("\n" + first.text)
+        assert "zebra" not in await raw_values(runtime.database)
+    finally:
+        await runtime.stop()

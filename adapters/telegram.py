@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextvars
 import hmac
-import json
 import logging
 import warnings
 from dataclasses import dataclass
@@ -220,7 +219,12 @@ class TelegramAdapter:
         try:
             update = Update.de_json(data, self._application.bot)
         except Exception:  # a malformed update is answered 200, or Telegram would deliver it again and again
-            log.warning("Telegram webhook: an update could not be parsed: %s", json.dumps(data)[:500])
+            # Its ids and keys only: the update may carry what someone wrote, which never goes into a log.
+            log.warning(
+                "Telegram webhook: update %s could not be parsed (keys: %s)",
+                data.get("update_id"),
+                ", ".join(sorted(map(str, data))),
+            )
             return web.Response(text="ignored")
         failed: list[bool] = []
         token = _delivery_failed.set(failed)
@@ -272,7 +276,7 @@ class TelegramAdapter:
         parsed = parse_callback_data(query.data or "")
         chat_id = message.chat.id if message is not None else query.from_user.id
         if parsed is None:
-            log.info("callback query %s with unknown data %r ignored", query.id, query.data)
+            log.info("callback query %s with unknown data ignored", query.id)
             return
         checkin_id, step_key, value = parsed
         # Keyed by the callback query's id, which a re-delivered update and a repeated query share.

@@ -187,15 +187,17 @@ class Purged:
 
 
 async def purge_older_than(session: AsyncSession, cutoff: datetime) -> Purged:
-    """Delete what is older than ``cutoff``: closed check-ins with their answers, alerts, delivered or failed
-    messages, de-duplication records and spent invites. Open check-ins and pending messages stay."""
+    """Delete what is older than ``cutoff``: closed check-ins with their answers, alerts, delivered, failed or
+    cancelled messages, de-duplication records and spent invites. Open check-ins and pending messages stay."""
     old_checkins = sa.select(CheckIn.id).where(CheckIn.slot < cutoff, CheckIn.status.in_(CLOSED_STATUSES))
     answers = await _delete(session, sa.delete(Answer).where(Answer.checkin_id.in_(old_checkins.scalar_subquery())))
     alerts = await _delete(session, sa.delete(Alert).where(Alert.created_at < cutoff))
     checkins = await _delete(session, sa.delete(CheckIn).where(CheckIn.id.in_(old_checkins.scalar_subquery())))
     messages = await _delete(
         session,
-        sa.delete(OutboxMessage).where(OutboxMessage.created_at < cutoff, OutboxMessage.status.in_(("sent", "failed"))),
+        sa.delete(OutboxMessage).where(
+            OutboxMessage.created_at < cutoff, OutboxMessage.status.in_(("sent", "failed", "cancelled"))
+        ),
     )
     events = await _delete(session, sa.delete(ProcessedEvent).where(ProcessedEvent.seen_at < cutoff))
     invites = await _delete(session, sa.delete(TelegramInvite).where(TelegramInvite.expires_at < cutoff))

@@ -30,6 +30,7 @@ from bot.questions import QuestionSet
 from bot.ratelimit import DEFAULT_RATE_LIMITS, with_overrides
 from bot.runtime import Runtime
 from bot.scheduler import Scheduler
+from bot.sealing import PLAIN, Sealer
 from bot.store import Database
 from bot.texts import TextCatalog
 
@@ -52,6 +53,7 @@ async def serve_console(
     stdout: TextIO,
     config_path: Path | None = None,
     pid_file: Path | None = None,
+    sealer: Sealer = PLAIN,
 ) -> None:
     """Run until SIGTERM or SIGINT with the terminal standing in for every chat platform."""
     console = ConsoleAdapter(stdout, source=stdin)
@@ -65,6 +67,7 @@ async def serve_console(
         address_platform="console",
         config_path=config_path,
         pid_file=pid_file,
+        sealer=sealer,
     )
 
 
@@ -79,16 +82,18 @@ async def serve(
     address_platform: str | None = None,
     config_path: Path | None = None,
     pid_file: Path | None = None,
+    sealer: Sealer = PLAIN,
 ) -> None:
     """Run until SIGTERM or SIGINT with the given platform adapters (the CLI builds them from the config).
 
-    ``config_path`` is what SIGHUP reloads; ``pid_file`` tells `checkin reload` whom to signal.
+    ``config_path`` is what SIGHUP reloads; ``pid_file`` tells `checkin reload` whom to signal; ``sealer``
+    seals the free text the bot stores (``CHECKIN_ENCRYPTION_KEY``, read by the CLI).
     """
     runtime = Runtime(
         config=config,
         question_sets=question_sets,
         texts=texts,
-        database=Database(database_url),
+        database=Database(database_url, sealer=sealer),
         adapters=adapters,
         clock=clock,
         worker_id=worker_id(),

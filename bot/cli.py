@@ -50,10 +50,13 @@ from bot.replay import ReplaySetup
 from bot.replay import replay as replay_history
 from bot.runtime import Runtime
 from bot.schedule_report import schedule_report, session_notes
+from bot.sealing import KEY_ENV, Sealer, SealingKeyError
 from bot.status import ClientStatus, client_state, client_statuses
 from bot.store import Database, repository
 from bot.store.history import alert_times, client_history
 from bot.store.models import Client as ClientRow
+from bot.store.rekey import DEFAULT_BATCH, FieldReport
+from bot.store.rekey import rekey as rekey_database
 from bot.texts import TextCatalog, load_catalog, load_texts
 
 T = TypeVar("T")
@@ -68,8 +71,14 @@ EXIT_INVALID = 2
 EXIT_UNAVAILABLE = 69
 #: Exit status of `checkin replay` when some lines of the history file were malformed and skipped.
 EXIT_MALFORMED_LINES = 1
+#: Exit status of `checkin rekey` when some values could not be decrypted with the configured keys.
+EXIT_UNREADABLE = 1
 #: Exit status after Ctrl-C, as shells report it (128 + SIGINT).
 EXIT_INTERRUPTED = 130
+#: Loggers kept to warnings under `checkin run`, whatever the root level: apscheduler and alembic drown the bot's
+#: own lines, and the rest log what must not be logged (DESIGN §7): httpx every request URL, which for Telegram
+#: holds the bot token; python-telegram-bot and aiosqlite, at DEBUG, every request's or statement's parameters.
+QUIET_LOGGERS = ("apscheduler", "alembic", "httpx", "httpcore", "telegram", "aiosqlite")
 
 app = typer.Typer(
     help="Between-session check-ins for coaching clients.",
@@ -272,8 +281,9 @@ def run(
     pid_path = pid_file_path(chosen, pid_file)
     adapters = None if console else _platform_adapters(loaded)
     url = _database_url(loaded)
+    sealer = _sealer("run")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for chatty in ("apscheduler", "alembic"):  # their per-job and per-migration lines drown ours
+    for chatty in QUIET_LOGGERS:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     if adapters is not None:
         _with_database_errors(
@@ -287,6 +297,7 @@ def run(
                 adapters=adapters,
                 config_path=chosen,
                 pid_file=pid_path,
+                sealer=sealer,
             ),
         )
         return
@@ -302,8 +313,18 @@ def run(
             stdout=sys.stdout,
             config_path=chosen,
             pid_file=pid_path,
+            sealer=sealer,
         ),
     )
+
+
+def _sealer(command: str) -> Sealer:
+    """The sealer ``CHECKIN_ENCRYPTION_KEY`` describes, or a one-line reason (never the key) to exit."""
+    try:
+        return Sealer.from_environment()
+    except SealingKeyError as exc:
+        typer.echo(f"checkin {command}: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
 
 
 def _platform_adapters(config: Config) -> dict[str, Adapter]:
@@ -411,12 +432,12 @@ def _bot_username(token: str, api_url: str) -> str:
 
 
 @asynccontextmanager
-async def _people_transaction(url: str, config: Config) -> AsyncIterator[tuple[AsyncSession, datetime]]:
+async def _people_transaction(url: str, config: Config, command: str) -> AsyncIterator[tuple[AsyncSession, datetime]]:
     """A transaction on the configured database with the config's people in it, for one admin command.
 
     The bot mirrors people into the database when it starts; an admin command may run before it ever has.
     """
-    database = Database(url)
+    database = Database(url, sealer=_sealer(command))
     await database.start()
     try:
         async with database.transaction() as session:
@@ -428,7 +449,7 @@ async def _people_transaction(url: str, config: Config) -> AsyncIterator[tuple[A
 
 
 async def _store_invite(url: str, config: Config, token: str, kind: str, person: str, lifetime: timedelta) -> None:
-    async with _people_transaction(url, config) as (session, now):
+    async with _people_transaction(url, config, "invite") as (session, now):
         await repository.create_telegram_invite(
             session, token, "coach" if kind == "coach" else "client", person, now + lifetime
         )
@@ -449,7 +470,7 @@ def trend(
         typer.echo(f"checkin trend: {UnknownClientError(client, [c.id for c in loaded.clients])}", err=True)
         raise typer.Exit(EXIT_INVALID)
     url = _database_url(loaded)
-    history, alerts = _with_database_errors(url, _read_trend(url, client))
+    history, alerts = _with_database_errors(url, _read_trend(url, client, _sealer("trend")))
     from bot.charts import render_trend  # matplotlib is slow to import: only `trend` pays
 
     question_set = question_sets[person.question_set]
@@ -491,12 +512,12 @@ def session(
 
 
 async def _record_session(url: str, config: Config, client_id: str, day: date) -> bool:
-    async with _people_transaction(url, config) as (session, now):
+    async with _people_transaction(url, config, "session") as (session, now):
         return await repository.record_session(session, client_id, day, "admin", now)
 
 
-async def _read_trend(url: str, client_id: str) -> tuple[list[HistoryEntry], list[datetime]]:
-    database = Database(url)
+async def _read_trend(url: str, client_id: str, sealer: Sealer) -> tuple[list[HistoryEntry], list[datetime]]:
+    database = Database(url, sealer=sealer)
     await database.start()
     try:
         async with database.session() as session:
@@ -541,6 +562,53 @@ def replay(
         typer.echo(f"{history}:{problem.line}: {problem.message}; line skipped", err=True)
     if result.problems:
         raise typer.Exit(EXIT_MALFORMED_LINES)
+
+
+@app.command()
+def rekey(
+    config: ConfigOption = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Rows per transaction")] = DEFAULT_BATCH,
+) -> None:
+    """Encrypt the stored free text with the first key in $CHECKIN_ENCRYPTION_KEY.
+
+    Plain text (written before a key was set) is encrypted, text encrypted with an older key is re-encrypted,
+    text already under the first key is left alone: running it twice changes nothing, and it can run while the
+    bot does.
+
+    To rotate the key: generate a new one with
+    python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())",
+    set CHECKIN_ENCRYPTION_KEY=NEW,OLD and restart the bot (it then encrypts with NEW and still reads OLD),
+    run `checkin rekey`, then set CHECKIN_ENCRYPTION_KEY=NEW and restart again.
+    """
+    loaded, _ = _load(config_path(config))
+    sealer = _sealer("rekey")
+    if not sealer.enabled:
+        typer.echo(f"checkin rekey: {KEY_ENV} is not set, so there is no key to encrypt with", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    url = _database_url(loaded)
+    reports = _with_database_errors(url, _rekey(url, sealer, batch))
+    for report in reports:
+        typer.echo(
+            f"{report.name}: {report.sealed} encrypted, {report.resealed} re-encrypted with the new key, "
+            f"{report.current} already current"
+        )
+    unreadable = sum(report.unreadable for report in reports)
+    if unreadable:
+        typer.echo(
+            f"checkin rekey: {_plural(unreadable, 'value')} could not be decrypted with any key in {KEY_ENV}; "
+            "add the key they were encrypted with after the new one and run it again",
+            err=True,
+        )
+        raise typer.Exit(EXIT_UNREADABLE)
+
+
+async def _rekey(url: str, sealer: Sealer, batch: int) -> list[FieldReport]:
+    database = Database(url, sealer=sealer)
+    await database.start()
+    try:
+        return await rekey_database(database, batch=batch)
+    finally:
+        await database.stop()
 
 
 @db_app.command("upgrade")
@@ -597,7 +665,7 @@ async def _admin_runtime(url: str, config: Config, question_sets: dict[str, Ques
         config=config,
         question_sets=question_sets,
         texts=_catalog(),
-        database=Database(url),
+        database=Database(url, sealer=_sealer("send-now")),
         adapters={},
         clock=SystemClock(),
         worker_id=f"admin:{os.getpid()}",
@@ -635,7 +703,7 @@ def status(
     url = _database_url(loaded)
 
     async def read() -> list[ClientStatus]:
-        async with _people_transaction(url, loaded) as (session, now):
+        async with _people_transaction(url, loaded, "status") as (session, now):
             return await client_statuses(session, question_sets, now, coach_id=coach)
 
     rows = _with_database_errors(url, read())
@@ -703,7 +771,7 @@ def pause(
     url = _database_url(loaded)
 
     async def set_pause() -> None:
-        async with _people_transaction(url, loaded) as (session, _):
+        async with _people_transaction(url, loaded, "pause") as (session, _):
             await repository.set_client_pause(session, client, back)
 
     _with_database_errors(url, set_pause())
@@ -718,7 +786,7 @@ def resume(client: ClientArgument, config: ConfigOption = None) -> None:
     url = _database_url(loaded)
 
     async def clear() -> str:
-        async with _people_transaction(url, loaded) as (session, now):
+        async with _people_transaction(url, loaded, "resume") as (session, now):
             row = await session.get(ClientRow, client)
             assert row is not None  # synced from the config just now
             state = client_state(row, now)
@@ -748,7 +816,7 @@ def export(
     url = _database_url(loaded)
 
     async def read() -> dict[str, Any] | None:
-        database = Database(url)
+        database = Database(url, sealer=_sealer("export"))
         await database.start()
         try:
             async with database.session() as session:
@@ -793,7 +861,7 @@ def forget(
     url = _database_url(loaded)
 
     async def erase() -> admin.Erased | None:
-        database = Database(url)
+        database = Database(url, sealer=_sealer("forget"))
         await database.start()
         try:
             async with database.transaction() as session:
@@ -832,7 +900,7 @@ def purge(
     url = _database_url(loaded)
 
     async def run_purge() -> admin.Purged:
-        database = Database(url)
+        database = Database(url, sealer=_sealer("purge"))
         await database.start()
         try:
             async with database.transaction() as session:

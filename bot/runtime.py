@@ -601,9 +601,7 @@ class Runtime:
             if checkin is None:
                 raise KeyError(checkin_id)
             answers = await repository.answers_for(session, checkin_id)
-            alerts = (
-                await session.scalars(select(Alert).where(Alert.checkin_id == checkin_id).order_by(Alert.id))
-            ).all()
+            alerts = await repository.alerts_for_checkin(session, checkin_id)
             return CheckInRecord(checkin, tuple(answers), tuple(alerts))
 
     # ---- helpers --------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from bot.sealing import PLAIN, Sealer
 from bot.store import Database
 
 POSTGRES_URL_ENV = "CHECKIN_TEST_DATABASE_URL"
@@ -50,8 +51,8 @@ class DatabaseTarget:
     schema: str | None = None
     _created: list[Database] = field(default_factory=list)
 
-    def create(self) -> Database:
-        database = Database(self.url, schema=self.schema)
+    def create(self, sealer: Sealer = PLAIN) -> Database:
+        database = Database(self.url, schema=self.schema, sealer=sealer)
         self._created.append(database)
         return database
 

@@ -22,7 +22,12 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
+from bot.sealing import PLAIN, Sealer
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+#: Where a session carries its database's ``Sealer`` (``Session.info``), for the queries that store free text.
+SEALER_INFO = "checkin.sealer"
 
 # Arbitrary but fixed: every replica must ask for the same advisory lock so only one migrates.
 MIGRATION_LOCK_KEY = 0x636B_696E  # "ckin"
@@ -92,8 +97,12 @@ def _sqlite_on_begin(connection: Connection) -> None:
 class Database:
     """One engine plus its session factory; ``start()`` also brings the schema to head."""
 
-    def __init__(self, url: str, *, schema: str | None = None, **engine_kwargs: Any) -> None:
-        """``schema`` (PostgreSQL only) pins ``search_path`` so tests or tenants can share a database."""
+    def __init__(self, url: str, *, schema: str | None = None, sealer: Sealer = PLAIN, **engine_kwargs: Any) -> None:
+        """``schema`` (PostgreSQL only) pins ``search_path`` so tests or tenants can share a database.
+
+        ``sealer`` seals the free text the repository stores; every session carries it (``sealer_of``), so the
+        runtime and the engine never see a sealed value.
+        """
         parsed = make_url(url)
         driver = _ASYNC_DRIVERS.get(parsed.drivername)
         if driver is not None:
@@ -108,6 +117,7 @@ class Database:
             if not _SCHEMA_NAME.match(schema):
                 raise ValueError(f"invalid schema name {schema!r}")
         self.schema = schema
+        self.sealer = sealer
         self._engine_kwargs = engine_kwargs
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
@@ -127,7 +137,7 @@ class Database:
             event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
             event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
         self._engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False, info={SEALER_INFO: self.sealer})
         try:
             await self.upgrade()
         except BaseException:
@@ -190,3 +200,10 @@ class Database:
             connect_args["server_settings"] = server_settings
             options["connect_args"] = connect_args
         return options
+
+
+def sealer_of(session: AsyncSession) -> Sealer:
+    """The sealer of the database a session came from; plain for a session made some other way."""
+    sealer = session.info.get(SEALER_INFO, PLAIN)
+    assert isinstance(sealer, Sealer)
+    return sealer

@@ -15,7 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.history import HistoryEntry, HistoryStatus
+from bot.store.database import sealer_of
 from bot.store.models import Alert, Answer, CheckIn
+from bot.store.sealed import open_text
 
 #: Check-ins that are over; open or failed ones say nothing yet about the relationship.
 HISTORY_STATUSES: tuple[HistoryStatus, ...] = get_args(HistoryStatus)
@@ -39,16 +41,19 @@ async def client_history(session: AsyncSession, client_id: str, *, limit: int = 
     values: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     texts: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     if checkins:
-        answers = await session.scalars(
-            sa.select(Answer)
+        sealer = sealer_of(session)
+        # Columns, not entities: an Answer already in the session may hold its opened text, which must not be
+        # opened a second time.
+        answers = await session.execute(
+            sa.select(Answer.id, Answer.checkin_id, Answer.question_id, Answer.value, Answer.text)
             .where(Answer.checkin_id.in_([c.id for c in checkins]))
             .order_by(Answer.answered_at, Answer.id)
         )
-        for answer in answers:
-            if answer.value is not None:
-                values[answer.checkin_id][answer.question_id].append(answer.value)
-            if answer.text:
-                texts[answer.checkin_id][answer.question_id].append(answer.text)
+        for answer_id, checkin_id, question_id, value, stored in answers:
+            if value is not None:
+                values[checkin_id][question_id].append(value)
+            if text := open_text(sealer, stored, f"answer {answer_id}"):
+                texts[checkin_id][question_id].append(text)
     return [
         HistoryEntry(
             client_id=checkin.client_id,

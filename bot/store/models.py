@@ -17,7 +17,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from bot.store.types import UTCDateTime, json_type
 
 CheckInStatus = Literal["due", "sent", "in_progress", "completed", "expired", "skipped", "failed"]
-OutboxStatus = Literal["pending", "sending", "sent", "failed"]
+#: ``cancelled``: never sent because the client said ``stop`` after it was queued.
+OutboxStatus = Literal["pending", "sending", "sent", "failed", "cancelled"]
 PersonKind = Literal["client", "coach"]
 
 # Explicit constraint names keep the hand-written migration and the models comparable, and let later

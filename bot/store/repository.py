@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
+from bot.store.database import sealer_of
 from bot.store.models import (
     Alert,
     Answer,
@@ -31,8 +33,13 @@ from bot.store.models import (
     ProcessedEvent,
     TelegramInvite,
 )
+from bot.store.sealed import open_payload, open_signals, open_text, seal_payload, seal_signals
 
 OPEN_CHECKIN_STATUSES = ("sent", "in_progress")
+
+#: Why an outbox row was not sent (``outbox.last_error``): cancelled by the client's ``stop``, or unreadable.
+OPTED_OUT = "the client said stop before it was sent"
+UNREADABLE = "its text was sealed with a key the configuration no longer holds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +361,8 @@ async def upsert_answer(
     text: str | None,
     answered_at: datetime,
 ) -> Answer:
-    """Record the answer to one step, replacing an earlier answer to the same step."""
+    """Record the answer to one step, replacing an earlier answer to the same step; its text is sealed."""
+    stored = sealer_of(session).seal(text) if text is not None else None
     stmt = _insert(session, Answer).values(
         checkin_id=checkin_id,
         step_key=step_key,
@@ -362,7 +370,7 @@ async def upsert_answer(
         dimension=dimension,
         goal_id=goal_id,
         value=value,
-        text=text,
+        text=stored,
         answered_at=answered_at,
     )
     stmt = stmt.on_conflict_do_update(
@@ -375,7 +383,9 @@ async def upsert_answer(
     result = await session.scalars(
         stmt.returning(Answer).execution_options(populate_existing=True),
     )
-    return result.one()
+    answer = result.one()
+    set_committed_value(answer, "text", text)
+    return answer
 
 
 async def delete_answer(session: AsyncSession, checkin_id: int, step_key: str) -> bool:
@@ -387,8 +397,14 @@ async def delete_answer(session: AsyncSession, checkin_id: int, step_key: str) -
 
 
 async def answers_for(session: AsyncSession, checkin_id: int) -> list[Answer]:
+    """A check-in's answers with their text opened (``None`` where no configured key opens it)."""
     query = sa.select(Answer).where(Answer.checkin_id == checkin_id).order_by(Answer.answered_at, Answer.id)
-    return list((await session.scalars(query)).all())
+    answers = list((await session.scalars(query.execution_options(populate_existing=True))).all())
+    sealer = sealer_of(session)
+    for answer in answers:
+        # Committed, not assigned: the session must not write the opened text back.
+        set_committed_value(answer, "text", open_text(sealer, answer.text, f"answer {answer.id}"))
+    return answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,12 +422,13 @@ async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetim
     per-recipient sending order, follow it.
     """
     queued = 0
+    sealer = sealer_of(session)
     for chunk in _chunks(rows, 500):
         values = [
             {
                 "platform": r.platform,
                 "recipient": r.recipient,
-                "payload": r.payload,
+                "payload": seal_payload(sealer, r.payload),
                 "idempotency_key": r.idempotency_key,
                 "status": "pending",
                 "attempts": 0,
@@ -433,13 +450,92 @@ async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetim
 async def due_outbox(
     session: AsyncSession, now: datetime, limit: int, worker_id: str, lease: timedelta
 ) -> list[OutboxMessage]:
-    """Lease up to ``limit`` sendable messages to this worker, oldest first.
+    """Lease up to ``limit`` sendable messages to this worker, oldest first, their text opened.
 
     Sendable means pending and due, or stuck in ``sending`` past its lease (its worker died), and first
     in line for its recipient: a message never overtakes an earlier unsent one to the same person, so a
     question cannot arrive before the greeting that failed and is waiting for its retry. Each lease
     counts as an attempt. Rows another worker is leasing right now are skipped, not waited for.
+
+    Two kinds of row are settled here instead of handed over. A message to a client queued before they said
+    ``stop`` is cancelled (``stop`` is honoured at once, even for a reminder already queued; the reply
+    confirming the stop is queued with it and still goes). A message whose text no configured key opens
+    fails. Settling a row unblocks the one queued behind it, so leasing repeats until it finds a row to send
+    or none was settled.
     """
+    sealer = sealer_of(session)
+    while True:
+        leased = await _lease_outbox(session, now, limit, worker_id, lease)
+        stopped = await _opted_out_at(session, [r for r in leased if r.payload.get("audience") == "client"])
+        sendable: list[OutboxMessage] = []
+        cancelled: list[int] = []
+        unreadable: list[int] = []
+        for row in leased:
+            opted_out = stopped.get(_address_key(row.platform, row.recipient))
+            if row.payload.get("audience") == "client" and opted_out is not None and row.created_at < opted_out:
+                cancelled.append(row.id)
+            elif (payload := open_payload(sealer, row.payload, f"outbox row {row.id}")) is None:
+                unreadable.append(row.id)
+            else:
+                set_committed_value(row, "payload", payload)
+                sendable.append(row)
+        await _settle(session, cancelled, status="cancelled", last_error=OPTED_OUT)
+        await _settle(session, unreadable, status="failed", last_error=UNREADABLE)
+        if sendable or not (cancelled or unreadable):
+            return sendable
+
+
+async def _settle(session: AsyncSession, outbox_ids: Sequence[int], **values: Any) -> None:
+    if outbox_ids:
+        await session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(outbox_ids))
+            .values(lease_until=None, leased_by=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _address_key(platform: str, recipient: str) -> tuple[str, str]:
+    # Slack e-mail addresses match whatever their case, as in ``_identity_clause``.
+    return (platform, recipient.lower() if recipient.startswith("email:") else recipient)
+
+
+def _addresses(client: Client) -> set[tuple[str, str]]:
+    """Every address a message to this client may have been queued under (``people.address_of``, the console)."""
+    addresses = {("console", client.id)}
+    if client.slack_user_id:
+        addresses.add(("slack", client.slack_user_id))
+    if client.slack_email:
+        addresses.add(_address_key("slack", f"email:{client.slack_email}"))
+    if client.telegram_chat_id is not None:
+        addresses.add(("telegram", str(client.telegram_chat_id)))
+    return addresses
+
+
+async def _opted_out_at(session: AsyncSession, rows: Sequence[OutboxMessage]) -> dict[tuple[str, str], datetime]:
+    """When the clients behind these rows' addresses said ``stop``, for those who did, in one query."""
+    wanted = {_address_key(r.platform, r.recipient) for r in rows}
+    chats = [int(r) for p, r in wanted if p == "telegram" and r.lstrip("-").isdigit()]
+    matches = [
+        Client.id.in_([r for p, r in wanted if p == "console"]),
+        Client.slack_user_id.in_([r for p, r in wanted if p == "slack" and not r.startswith("email:")]),
+        sa.func.lower(Client.slack_email).in_([r.removeprefix("email:") for p, r in wanted if r.startswith("email:")]),
+        Client.telegram_chat_id.in_(chats),
+    ]
+    if not wanted:
+        return {}
+    clients = await session.scalars(sa.select(Client).where(Client.opted_out_at.is_not(None), sa.or_(*matches)))
+    return {
+        address: client.opted_out_at
+        for client in clients
+        if client.opted_out_at is not None
+        for address in _addresses(client) & wanted
+    }
+
+
+async def _lease_outbox(
+    session: AsyncSession, now: datetime, limit: int, worker_id: str, lease: timedelta
+) -> list[OutboxMessage]:
     earlier = aliased(OutboxMessage)
     queued_behind = (
         sa.exists()
@@ -539,15 +635,32 @@ async def create_alert(
     signals: list[dict[str, Any]],
     now: datetime,
 ) -> Alert:
-    alert = Alert(client_id=client_id, checkin_id=checkin_id, severity=severity, signals=signals, created_at=now)
+    """Store an alert with its signals' reasons sealed (a ``words`` reason quotes the client)."""
+    sealed = seal_signals(sealer_of(session), signals)
+    alert = Alert(client_id=client_id, checkin_id=checkin_id, severity=severity, signals=sealed, created_at=now)
     session.add(alert)
     await session.flush()
+    set_committed_value(alert, "signals", [dict(s) for s in signals])
     return alert
 
 
+async def _alerts(session: AsyncSession, query: sa.Select[Alert]) -> list[Alert]:
+    """Alerts with their signals opened; freshly loaded, so a value is never opened twice."""
+    alerts = list((await session.scalars(query.execution_options(populate_existing=True))).all())
+    sealer = sealer_of(session)
+    for alert in alerts:
+        set_committed_value(alert, "signals", open_signals(sealer, alert.signals, f"alert {alert.id}"))
+    return alerts
+
+
 async def alerts_for_client(session: AsyncSession, client_id: str) -> list[Alert]:
-    query = sa.select(Alert).where(Alert.client_id == client_id).order_by(Alert.created_at, Alert.id)
-    return list((await session.scalars(query)).all())
+    return await _alerts(
+        session, sa.select(Alert).where(Alert.client_id == client_id).order_by(Alert.created_at, Alert.id)
+    )
+
+
+async def alerts_for_checkin(session: AsyncSession, checkin_id: int) -> list[Alert]:
+    return await _alerts(session, sa.select(Alert).where(Alert.checkin_id == checkin_id).order_by(Alert.id))
 
 
 async def _update_client(session: AsyncSession, client_id: str, **values: Any) -> None:
@@ -678,7 +791,7 @@ async def unacknowledged_urgent_alerts(session: AsyncSession, created_before: da
         )
         .order_by(Alert.id)
     )
-    return list((await session.scalars(query)).all())
+    return await _alerts(session, query)
 
 
 async def mark_alert_resent(session: AsyncSession, alert_id: int, now: datetime) -> bool:
@@ -694,8 +807,16 @@ async def mark_alert_resent(session: AsyncSession, alert_id: int, now: datetime)
 
 
 async def outbox_row(session: AsyncSession, idempotency_key: str) -> OutboxMessage | None:
-    """The outbox row queued under a key, to send its message again."""
-    return await session.scalar(sa.select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key))
+    """The outbox row queued under a key, to send its message again; a text no key opens reads as empty."""
+    row = await session.scalar(
+        sa.select(OutboxMessage)
+        .where(OutboxMessage.idempotency_key == idempotency_key)
+        .execution_options(populate_existing=True)
+    )
+    if row is not None:
+        opened = open_payload(sealer_of(session), row.payload, f"outbox row {row.id}")
+        set_committed_value(row, "payload", opened if opened is not None else {**row.payload, "text": ""})
+    return row
 
 
 async def open_alert_counts(session: AsyncSession, coach_id: str | None) -> dict[str, int]:

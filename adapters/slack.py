@@ -238,8 +238,16 @@ class SlackAdapter:
         if self._mode == "http":
             await self._start_http()
             return
-        self._socket = AsyncSocketModeHandler(self._app, self._app_token, web_client=self._client)
-        await self._socket.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
+        socket = AsyncSocketModeHandler(self._app, self._app_token, web_client=self._client)
+        try:
+            # Asked for here because the SDK's connect() retries a refused app token forever: a wrong one
+            # fails the start instead. Later reconnections ask for a new URL themselves.
+            socket.client.wss_uri = await socket.client.issue_new_wss_url()
+            await socket.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
+        except BaseException:
+            await socket.close_async()  # type: ignore[no-untyped-call]
+            raise
+        self._socket = socket
         log.info("Slack Socket Mode connected as %s", self._bot_user)
 
     async def stop(self) -> None:

@@ -22,12 +22,16 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 
 from adapters.base import SendError
 from adapters.slack import HttpSettings, SlackAdapter
 from adapters.slack_blocks import button_value, escape, parse_button_value
+from adapters.telegram import TelegramAdapter
+from bot.cli import _platform_adapters
 from bot.clock import ManualClock
+from bot.config import load_config
 from bot.engine import Choice
 from bot.messages import InboundChoice, InboundEvent, InboundText, OutboundMessage
 from bot.runtime import Runtime
@@ -377,6 +381,17 @@ async def test_a_failing_handler_is_acked_once_and_its_text_not_logged(
     assert all("my private answer" not in r.getMessage() for r in caplog.records)
 
 
+async def test_a_refused_token_fails_the_start(fake: FakeSlack) -> None:
+    wrong_bot = SlackAdapter("xoxb-wrong", app_token=fake.app_token, api_url=fake.api_url)
+    with pytest.raises(SlackApiError, match="invalid_auth"):
+        await wrong_bot.start(Collector())
+    wrong_app = SlackAdapter(fake.bot_token, app_token="xapp-wrong", api_url=fake.api_url)
+    with pytest.raises(SlackApiError, match="invalid_auth"):
+        await wrong_app.start(Collector())
+    assert fake.connections == 0
+    assert [c.error for c in fake.calls_to("apps.connections.open")] == ["invalid_auth"]
+
+
 async def test_socket_mode_reconnects_after_a_drop_and_on_request(fake: FakeSlack) -> None:
     adapter = make_adapter(fake, "socket")
     sink = Collector()
@@ -384,8 +399,10 @@ async def test_socket_mode_reconnects_after_a_drop_and_on_request(fake: FakeSlac
     try:
         await fake.wait_connected()
         await fake.drop_sockets()
+        # Pushed while no socket is open: Slack keeps it and delivers it on the new connection.
+        pending = fake.push("events_api", fake.message_event(DANA, "after the drop"))
         await fake.wait_connected(2)
-        await fake.wait_acked(fake.push("events_api", fake.message_event(DANA, "after the drop")))
+        await fake.wait_acked(pending)
         await fake.ask_to_reconnect()
         await fake.wait_connected(3)
         await fake.wait_acked(fake.push("events_api", fake.message_event(DANA, "after the refresh")))
@@ -631,3 +648,24 @@ async def test_checkin_run_sends_a_due_checkin_over_slack_and_stops_on_sigterm(f
     [lookup] = fake.calls_to("users.lookupByEmail")
     assert lookup.body["email"] == "dana@example.com"
     assert fake.sent_to(DANA)[-1].metadata is not None
+
+
+def test_a_config_with_slack_and_telegram_runs_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        CONFIG.replace(
+            "platforms:\n",
+            'platforms:\n  telegram: {bot_token: "${TELEGRAM_BOT_TOKEN}"}\n',
+        ).replace("  slack: {bot_token", '  slack: {mode: http, signing_secret: "${SLACK_SIGNING_SECRET}", bot_token'),
+        encoding="utf-8",
+    )
+    for variable, value in {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_APP_TOKEN": "xapp-test",
+        "SLACK_SIGNING_SECRET": "fake-signing-secret",
+        "TELEGRAM_BOT_TOKEN": "123456:TEST",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    adapters = _platform_adapters(load_config(config))
+    assert set(adapters) == {"slack", "telegram"}
+    assert isinstance(adapters["slack"], SlackAdapter) and isinstance(adapters["telegram"], TelegramAdapter)

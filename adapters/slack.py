@@ -419,9 +419,8 @@ class SlackAdapter:
         if message.image_png is not None:
             if outbox_id is not None:
                 self._posted[outbox_id] = ts  # a failed upload is retried without posting the text again
-            await self._client.files_upload_v2(
-                channel=channel, file=message.image_png, filename="trend.png", title="Trend"
-            )
+            # No title: Slack shows the file name, and every sentence a person reads comes from the core.
+            await self._client.files_upload_v2(channel=channel, file=message.image_png, filename="trend.png")
             if outbox_id is not None:
                 self._posted.pop(outbox_id, None)
         if outbox_id is not None:

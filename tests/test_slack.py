@@ -488,7 +488,7 @@ async def test_coach_buttons_and_escaped_client_words(fake: FakeSlack) -> None:
 async def test_an_ambiguous_post_is_found_in_history_instead_of_posted_again(fake: FakeSlack) -> None:
     adapter = make_adapter(fake, "socket", timeout=1)
     message = OutboundMessage("slack", DANA, "How was this week?", outbox_id=41)
-    fake.stall_next("chat.postMessage", seconds=5)
+    fake.stall_next("chat.postMessage")  # the answer never comes (until the fake stops)
     with pytest.raises(SendError) as raised:
         await adapter.send(message)
     assert raised.value.ambiguous and not raised.value.permanent

@@ -20,8 +20,9 @@ TELEGRAM_API_URL = "https://api.telegram.org/bot"
 SEND_TIMEOUT = 10.0
 
 
-def slack_web_client(token: str, api_url: str = SLACK_API_URL) -> AsyncWebClient:
-    return AsyncWebClient(token=token, base_url=api_url, timeout=int(SEND_TIMEOUT), retry_handlers=[])
+def slack_web_client(token: str, api_url: str = SLACK_API_URL, *, timeout: float = SEND_TIMEOUT) -> AsyncWebClient:
+    # slack-sdk takes whole seconds; at least one, or aiohttp would wait forever.
+    return AsyncWebClient(token=token, base_url=api_url, timeout=max(1, int(timeout)), retry_handlers=[])
 
 
 def telegram_bot(token: str, api_url: str = TELEGRAM_API_URL) -> Bot:

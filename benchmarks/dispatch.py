@@ -65,7 +65,7 @@ def config_text(clients: int) -> str:
         for n in range(clients)
     )
     return (
-        'platforms:\n  slack: {bot_token: "${SLACK_BOT_TOKEN}"}\n'
+        'platforms:\n  slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}\n'
         'cadences:\n  daily: {every: 1d, at: "10:00"}\n'
         "coaches:\n  - {id: maya, name: Maya Chen, timezone: Europe/London, slack: {user_id: U0MAYA0001}}\n"
         "clients:\n" + people

@@ -328,28 +328,58 @@ def _sealer(command: str) -> Sealer:
 
 
 def _platform_adapters(config: Config) -> dict[str, Adapter]:
-    """The adapters for the configured platforms, or a one-line reason to exit ``EXIT_INVALID``.
-
-    Slack is not built in this version; a config naming it is refused rather than half served.
-    """
+    """The adapters for the configured platforms (Slack, Telegram or both), or a one-line reason to exit."""
+    adapters: dict[str, Adapter] = {}
     if config.platforms.slack is not None:
+        adapters["slack"] = _slack_adapter(config)
+    if config.platforms.telegram is not None:
+        adapters["telegram"] = _telegram_adapter(config)
+    if not adapters:
         typer.echo(
-            "checkin run: platforms.slack is configured, but the Slack adapter is not built in this version; "
-            "remove platforms.slack or run with --console",
+            "checkin run: no chat platform is configured; add platforms.slack or platforms.telegram, "
+            "or run with --console",
             err=True,
         )
         raise typer.Exit(EXIT_INVALID)
+    return adapters
+
+
+def _slack_adapter(config: Config) -> Adapter:
+    slack = config.platforms.slack
+    assert slack is not None
+    # slack-bolt and slack-sdk are only imported where they are used
+    from adapters.sdk_clients import SLACK_API_URL
+    from adapters.slack import HttpSettings, SlackAdapter
+
+    bot_token = _slack_secret("bot_token", slack.bot_token)
+    api_url = slack.api_url or SLACK_API_URL
+    if slack.mode == "http":
+        assert slack.signing_secret is not None  # the config requires it in http mode
+        http = slack.http
+        settings = HttpSettings(http.listen, http.port, http.path) if http is not None else HttpSettings()
+        secret = _slack_secret("signing_secret", slack.signing_secret)
+        return SlackAdapter(bot_token, mode="http", signing_secret=secret, api_url=api_url, http=settings)
+    assert slack.app_token is not None  # the config requires it in socket mode
+    app_token = _slack_secret("app_token", slack.app_token)
+    return SlackAdapter(bot_token, mode="socket", app_token=app_token, api_url=api_url)
+
+
+def _slack_secret(field: str, value: str) -> str:
+    try:
+        return resolve_secret(value)
+    except MissingSecretError as exc:
+        typer.echo(f"platforms.slack.{field}: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
+def _telegram_adapter(config: Config) -> Adapter:
     telegram = config.platforms.telegram
-    if telegram is None:
-        typer.echo(
-            "checkin run: no chat platform is configured; add platforms.telegram or run with --console", err=True
-        )
-        raise typer.Exit(EXIT_INVALID)
+    assert telegram is not None
     # python-telegram-bot is only imported where it is used
     from adapters.telegram import TelegramAdapter, WebhookSettings
 
     if telegram.webhook is None:
-        return {"telegram": TelegramAdapter(_telegram_token(config), _telegram_api_url(config))}
+        return TelegramAdapter(_telegram_token(config), _telegram_api_url(config))
     webhook = telegram.webhook
     try:
         secret = resolve_secret(webhook.secret_token)
@@ -364,11 +394,7 @@ def _platform_adapters(config: Config) -> dict[str, Adapter]:
         )
         raise typer.Exit(EXIT_INVALID)
     settings = WebhookSettings(webhook.url, webhook.listen, webhook.port, secret)
-    return {
-        "telegram": TelegramAdapter(
-            _telegram_token(config), _telegram_api_url(config), mode="webhook", webhook=settings
-        )
-    }
+    return TelegramAdapter(_telegram_token(config), _telegram_api_url(config), mode="webhook", webhook=settings)
 
 
 def _telegram_token(config: Config) -> str:

@@ -124,7 +124,7 @@ def test_alliance_index_is_the_mean_of_the_relationship_answers_given() -> None:
 CONFIG = """
 database: {{url: "sqlite+aiosqlite:///{database}"}}
 platforms:
-  slack: {{bot_token: "${{SLACK_BOT_TOKEN}}"}}
+  slack: {{bot_token: "${{SLACK_BOT_TOKEN}}", app_token: "${{SLACK_APP_TOKEN}}"}}
 cadences:
   weekly: {{every: 7d, at: "09:00"}}
 coaches:

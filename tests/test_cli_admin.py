@@ -34,7 +34,7 @@ CONFIG = """
 database: {{url: "{url}"}}
 scheduling: {{sweep_interval: 5s}}
 platforms:
-  slack: {{bot_token: "${{SLACK_BOT_TOKEN}}"}}
+  slack: {{bot_token: "${{SLACK_BOT_TOKEN}}", app_token: "${{SLACK_APP_TOKEN}}"}}
 cadences:
   weekly: {{every: 1w, on: [mon], at: "09:00"}}
 coaches:

@@ -13,7 +13,7 @@ CONFIG = """
 database: {{url: "{url}"}}
 scheduling: {{sweep_interval: 5s}}
 platforms:
-  slack: {{bot_token: "${{SLACK_BOT_TOKEN}}"}}
+  slack: {{bot_token: "${{SLACK_BOT_TOKEN}}", app_token: "${{SLACK_APP_TOKEN}}"}}
 cadences:
   daily: {{every: 1d, at: "09:00"}}
 coaches:
@@ -70,11 +70,14 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> 
     assert "Traceback" not in result.stderr
 
 
-def test_run_needs_an_adapter_it_has(tmp_path: Path) -> None:
+def test_run_names_a_missing_platform_token(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
-    result = checkin("run", "--config", str(config))
+    result = checkin("run", "--config", str(config), env={"SLACK_BOT_TOKEN": ""})
     assert result.returncode == 2
-    assert "run with --console" in result.stderr
+    assert result.stderr.strip() == (
+        "platforms.slack.bot_token: environment variable SLACK_BOT_TOKEN is not set "
+        "(the config refers to ${SLACK_BOT_TOKEN})"
+    )
 
 
 def test_run_answers_a_client_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ CHECKIN = Path(sys.executable).parent / "checkin"
 
 GOOD = """\
 platforms:
-  slack:
-    bot_token: ${SLACK_BOT_TOKEN}
+  slack: {app_token: "${SLACK_APP_TOKEN}",
+    bot_token: "${SLACK_BOT_TOKEN}"}
 cadences:
   weekly: {every: 1w, on: [mon], at: "09:00"}
 coaches:
@@ -61,14 +61,14 @@ def test_good_file_prints_a_summary_and_unset_variables(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "config.yaml: OK — 1 coach, 1 client, 1 cadence, 1 question set",
-        "note: not set in this environment (needed when the bot runs): SLACK_BOT_TOKEN",
+        "note: not set in this environment (needed when the bot runs): SLACK_BOT_TOKEN, SLACK_APP_TOKEN",
     ]
     assert result.stderr == ""
 
 
 def test_no_note_when_every_variable_is_set(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(GOOD, encoding="utf-8")
-    result = run("validate", cwd=tmp_path, env={"SLACK_BOT_TOKEN": "xoxb-test"})
+    result = run("validate", cwd=tmp_path, env={"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_APP_TOKEN": "xapp-test"})
     assert (result.returncode, result.stdout) == (0, "config.yaml: OK — 1 coach, 1 client, 1 cadence, 1 question set\n")
 
 

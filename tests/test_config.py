@@ -26,8 +26,8 @@ EXAMPLE = ROOT / "config.example.yaml"
 
 BASE = """\
 platforms:
-  slack:
-    bot_token: ${SLACK_BOT_TOKEN}
+  slack: {app_token: "${SLACK_APP_TOKEN}",
+    bot_token: "${SLACK_BOT_TOKEN}"}
 cadences:
   weekly:
     every: 1w
@@ -131,8 +131,8 @@ def test_client_naming_a_missing_cadence_and_question_set() -> None:
 def test_duplicate_ids() -> None:
     text = """\
         platforms:
-          slack:
-            bot_token: ${SLACK_BOT_TOKEN}
+          slack: {app_token: "${SLACK_APP_TOKEN}",
+            bot_token: "${SLACK_BOT_TOKEN}"}
           telegram:
             bot_token: ${TELEGRAM_BOT_TOKEN}
         cadences:
@@ -392,8 +392,10 @@ def test_client_needs_exactly_one_platform_and_coach_needs_one() -> None:
 def test_secrets_resolve_at_use_time(in_tmp: Path) -> None:
     text = BASE.replace("platforms:\n", "database:\n  url: ${CHECKIN_DATABASE_URL}\nplatforms:\n")
     config = load_config(write(text))
-    assert referenced_variables(config) == ["CHECKIN_DATABASE_URL", "SLACK_BOT_TOKEN"]
-    assert unset_variables(config, {"SLACK_BOT_TOKEN": "xoxb-1"}) == ["CHECKIN_DATABASE_URL"]
+    assert referenced_variables(config) == ["CHECKIN_DATABASE_URL", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"]
+    assert unset_variables(config, {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}) == [
+        "CHECKIN_DATABASE_URL"
+    ]
     assert config.platforms.slack is not None
     assert resolve_secret(config.platforms.slack.bot_token, {"SLACK_BOT_TOKEN": "xoxb-1"}) == "xoxb-1"
     assert resolve_secret("sqlite+aiosqlite:///x.db", {}) == "sqlite+aiosqlite:///x.db"
@@ -673,3 +675,54 @@ def test_a_webhook_needs_https_and_a_secret_reference() -> None:
         "config.yaml:6 platforms.telegram.webhook.secret_token: secrets must not be written in the config; "
         "write ${TELEGRAM_WEBHOOK_SECRET} here and set the TELEGRAM_WEBHOOK_SECRET environment variable"
     ]
+
+
+SLACK_HEADER = '  slack: {app_token: "${SLACK_APP_TOKEN}",\n    bot_token: "${SLACK_BOT_TOKEN}"}\n'
+
+
+def slack_config(settings: str) -> str:
+    return BASE.replace(SLACK_HEADER, "  slack:\n    bot_token: ${SLACK_BOT_TOKEN}\n" + settings)
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_slack_modes_need_their_credentials() -> None:
+    assert issues_of(slack_config("")) == [
+        "config.yaml:2 platforms.slack: mode: socket (the default) needs app_token, the app-level token: write "
+        "app_token: ${SLACK_APP_TOKEN} (an xapp- token with connections:write), or set mode: http"
+    ]
+    assert issues_of(slack_config("    mode: http\n")) == [
+        "config.yaml:2 platforms.slack: mode: http needs signing_secret, the app's signing secret that verifies "
+        "requests: write signing_secret: ${SLACK_SIGNING_SECRET}"
+    ]
+    assert issues_of(slack_config("    app_token: ${SLACK_APP_TOKEN}\n    http: {port: 8080}\n")) == [
+        "config.yaml:5 platforms.slack.http: the http settings apply to mode: http only; remove them or set mode: http"
+    ]
+    assert issues_of(slack_config("    mode: http\n    signing_secret: s3cret\n")) == [
+        "config.yaml:5 platforms.slack.signing_secret: secrets must not be written in the config; "
+        "write ${SLACK_SIGNING_SECRET} here and set the SLACK_SIGNING_SECRET environment variable"
+    ]
+    assert issues_of(slack_config("    app_token: ${SLACK_APP_TOKEN}\n    api_url: slack.com/api\n")) == [
+        "config.yaml:5 platforms.slack.api_url: expected the Web API base URL, such as https://slack.com/api/"
+    ]
+    assert issues_of(
+        slack_config("    mode: http\n    signing_secret: ${SLACK_SIGNING_SECRET}\n    http: {path: slack}\n")
+    ) == [
+        "config.yaml:6 platforms.slack.http.path: expected an absolute path such as /slack/events (other than /healthz)"
+    ]
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_slack_http_mode_and_api_url() -> None:
+    socket = load_config(write(BASE)).platforms.slack
+    assert socket is not None and socket.mode == "socket" and socket.api_url is None and socket.http is None
+    settings = (
+        "    mode: http\n    signing_secret: ${SLACK_SIGNING_SECRET}\n"
+        "    api_url: https://slack-gov.com/api/\n    http: {listen: 127.0.0.1, port: 8080}\n"
+    )
+    http = load_config(write(slack_config(settings))).platforms.slack
+    assert http is not None and http.mode == "http" and http.api_url == "https://slack-gov.com/api/"
+    assert http.http is not None and (http.http.listen, http.http.port, http.http.path) == (
+        "127.0.0.1",
+        8080,
+        "/slack/events",
+    )

@@ -90,7 +90,7 @@ async def test_a_weekly_digest_goes_out_once_per_week(
 ) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(
-        'platforms:\n  slack: {bot_token: "${SLACK_BOT_TOKEN}"}\n'
+        'platforms:\n  slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}\n'
         'cadences:\n  daily: {every: 1d, at: "09:00"}\n'
         "coaches:\n  - {id: maya, name: Maya Chen, timezone: Europe/London, slack: {user_id: U0MAYA0001}}\n"
         "clients:\n  - {id: dana, name: Dana Whitfield, coach: maya, timezone: UTC, cadence: daily,"

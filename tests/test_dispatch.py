@@ -22,7 +22,7 @@ from tests.fakes import CollectingAdapter, runtime_for
 
 HEADER = """
 platforms:
-  slack: {bot_token: "${SLACK_BOT_TOKEN}"}
+  slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}
 coaches:
   - id: maya
     name: Maya Chen

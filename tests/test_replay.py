@@ -26,7 +26,7 @@ DEFAULTS = ReplaySetup(Alerts(), load_builtin_question_sets(), {}, load_texts())
 
 CONFIG = """
 platforms:
-  slack: {bot_token: "${SLACK_BOT_TOKEN}"}
+  slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}
 alerts:
   low_score_floor: 3
   cooldown: 14d

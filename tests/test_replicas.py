@@ -42,7 +42,7 @@ def config_text(database_url: str, at: str) -> str:
         f"database: {{url: '{database_url}'}}\n"
         "scheduling: {sweep_interval: 5s}\n"
         "outbox: {lease: 5s}\n"
-        'platforms:\n  slack: {bot_token: "${SLACK_BOT_TOKEN}"}\n'
+        'platforms:\n  slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}\n'
         f'cadences:\n  daily: {{every: 1d, at: "{at}"}}\n'
         "coaches:\n  - {id: maya, name: Maya Chen, timezone: UTC, slack: {user_id: U0MAYA0001}}\n"
         "clients:\n" + people

@@ -20,7 +20,7 @@ from tests.fakes import CollectingAdapter, runtime_for
 
 CONFIG = """
 platforms:
-  slack: {bot_token: "${SLACK_BOT_TOKEN}"}
+  slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}
 cadences:
   weekly:
     every: 1w

@@ -15,7 +15,7 @@ from tests.fakes import CollectingAdapter, runtime_for
 
 CONFIG = """
 platforms:
-  slack: {bot_token: "${SLACK_BOT_TOKEN}"}
+  slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}
 cadences:
   daily: {every: 1d, at: "09:00"}
 coaches:

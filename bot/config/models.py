@@ -180,11 +180,69 @@ class _Secrets(_Strict):
         )
 
 
+class SlackHttp(_Strict):
+    """HTTP mode: Slack posts events and button presses to ``path`` on ``listen:port`` (``GET /healthz`` too)."""
+
+    listen: str = "0.0.0.0"  # reachable from the load balancer or reverse proxy
+    port: int = Field(3000, ge=1, le=65535)
+    path: str = "/slack/events"
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        if not path.startswith("/") or path == "/healthz":
+            raise ValueError("expected an absolute path such as /slack/events (other than /healthz)")
+        return path
+
+
 class SlackPlatform(_Secrets):
+    """Slack: Socket Mode by default (``app_token``), or HTTP mode (``signing_secret``, a public URL)."""
+
     env_prefix: ClassVar[str] = "SLACK"
+    secret_fields: ClassVar[frozenset[str] | None] = frozenset({"bot_token", "app_token", "signing_secret"})
     bot_token: str
     app_token: str | None = None
     signing_secret: str | None = None
+    mode: Literal["socket", "http"] = "socket"
+    #: The Web API base URL; another for GovSlack (https://slack-gov.com/api/) or a test server.
+    api_url: str | None = None
+    http: SlackHttp | None = None
+
+    @field_validator("api_url")
+    @classmethod
+    def _web_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError("expected the Web API base URL, such as https://slack.com/api/")
+        return url
+
+    @model_validator(mode="after")
+    def _credentials_for_mode(self) -> Self:
+        errors: list[InitErrorDetails] = []
+
+        def problem(field: str, message: str) -> None:
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError("slack_mode", message), loc=(field,), input=getattr(self, field)
+                )
+            )
+
+        if self.mode == "socket" and self.app_token is None:
+            problem(
+                "app_token",
+                "mode: socket (the default) needs app_token, the app-level token: write "
+                "app_token: ${SLACK_APP_TOKEN} (an xapp- token with connections:write), or set mode: http",
+            )
+        if self.mode == "http" and self.signing_secret is None:
+            problem(
+                "signing_secret",
+                "mode: http needs signing_secret, the app's signing secret that verifies requests: write "
+                "signing_secret: ${SLACK_SIGNING_SECRET}",
+            )
+        if self.mode == "socket" and self.http is not None:
+            problem("http", "the http settings apply to mode: http only; remove them or set mode: http")
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
 
 
 class TelegramWebhook(_Secrets):

@@ -291,7 +291,8 @@ class TelegramAdapter:
         try:
             update = Update.de_json(data, self._application.bot)
         except Exception:  # a malformed update is answered 200, or Telegram would deliver it again and again
-            log.warning("Telegram webhook: an update could not be parsed: %s", json.dumps(data)[:500])
+            # Only the id: the update may hold what a client wrote, which logs must never contain.
+            log.warning("Telegram webhook: update %s could not be read and is ignored", data.get("update_id"))
             return web.Response(text="ignored")
         failed: list[bool] = []
         token = _delivery_failed.set(failed)

@@ -15,17 +15,30 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from adapters.telegram import TelegramAdapter, fit_text, telegram_length
+from adapters.telegram import TelegramAdapter, WebhookSettings, fit_text, telegram_length
 from bot.clock import ManualClock
 from bot.store.models import Answer, OutboxMessage, ProcessedEvent
 from tests.conftest import DatabaseTarget
 from tests.fake_platform import Rate
 from tests.fake_telegram import BOT_ID, BOT_USERNAME, FakeTelegram, SentMessage
 from tests.fakes import runtime_for
-from tests.test_telegram import CONFIG, DANA_CHAT, MAYA_CHAT, SLOT, STRANGER_CHAT, Setup, bind, bot_says, eventually
+from tests.test_telegram import (
+    CONFIG,
+    DANA_CHAT,
+    MAYA_CHAT,
+    SLOT,
+    STRANGER_CHAT,
+    WEBHOOK_SECRET,
+    Setup,
+    bind,
+    bot_says,
+    eventually,
+    free_port,
+)
 
 MARKUP = (
     "<b>x</b> *x* _y_ `z` [link](http://evil.example) <https://evil.example|click> <a href='tg://x'>a</a> "
@@ -230,3 +243,56 @@ async def test_odd_updates_are_answered_or_ignored_and_polling_carries_on(tg: Se
         len(s.fake.calls_to("answerCallbackQuery"))
         == len([u for u in [*ignored, *stale, *stranger] if "callback_query" in u]) - 1
     )
+
+
+# ---- webhook mode ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def webhook(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Setup]:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    clock = ManualClock(SLOT)
+    port = free_port()
+    settings = WebhookSettings(f"http://127.0.0.1:{port}/telegram", "127.0.0.1", port, WEBHOOK_SECRET)
+    async with FakeTelegram(per_chat_rate=Rate(1.0, burst=50)) as fake:
+        adapter = TelegramAdapter(fake.token, fake.api_url, mode="webhook", webhook=settings)
+        database = database_target.create()
+        runtime = runtime_for(path, database, clock, {"telegram": adapter})
+        await runtime.start()
+        try:
+            yield Setup(fake, adapter, runtime, clock, database)
+        finally:
+            await runtime.stop()
+
+
+async def post_raw(s: Setup, body: bytes) -> int:
+    assert s.fake.webhook_url is not None
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session, session.post(s.fake.webhook_url, data=body, headers=headers) as r:
+        return r.status
+
+
+async def test_the_webhook_answers_odd_bodies_without_handling_them(
+    webhook: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = webhook
+    assert await post_raw(s, b"not json") == 400
+    assert await post_raw(s, b"\xff\xfe\x00") == 400
+    assert await post_raw(s, b"[1, 2, 3]") == 400
+    assert await post_raw(s, b'"just a string"') == 400
+    # Readable JSON the library cannot read, or an update kind it does not know: confirmed with 200 and
+    # ignored, or Telegram would deliver it again and again.
+    unreadable = {"update_id": 1, "message": {"message_id": 1, "text": "my private words"}}
+    assert await s.fake.post_to_webhook(unreadable) == 200
+    assert "update 1 could not be read" in caplog.text
+    assert "my private words" not in caplog.text  # logs never hold what a client wrote
+    assert await s.fake.post_to_webhook({"update_id": 2, "poll": POLL}) == 200
+    assert await s.fake.post_to_webhook({"update_id": 3, "some_future_kind": {}}) == 200
+    assert await s.fake.post_to_webhook({"update_id": 4, "message": _message(STRANGER_CHAT, sticker={})}) == 200
+    stranger = {"update_id": 5, "message": _message(STRANGER_CHAT, text="<!channel> \x00 @everyone")}
+    assert await s.fake.post_to_webhook(stranger) == 200
+    assert ["I don't have you on my list" in (m.text or "") for m in s.fake.sent_to(STRANGER_CHAT)] == [True]
+    async with s.database.session() as session:
+        assert await session.scalar(select(func.count()).select_from(ProcessedEvent)) == 0
+        assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0

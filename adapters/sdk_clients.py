@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from slack_sdk.web.async_client import AsyncWebClient
 from telegram import Bot
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 SLACK_API_URL = "https://slack.com/api/"
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
@@ -25,6 +25,7 @@ def slack_web_client(token: str, api_url: str = SLACK_API_URL, *, timeout: float
     return AsyncWebClient(token=token, base_url=api_url, timeout=max(1, int(timeout)), retry_handlers=[])
 
 
-def telegram_bot(token: str, api_url: str = TELEGRAM_API_URL) -> Bot:
+def telegram_bot(token: str, api_url: str = TELEGRAM_API_URL, *, updates_request: BaseRequest | None = None) -> Bot:
+    """``updates_request`` replaces python-telegram-bot's own client for ``getUpdates`` (long polling)."""
     request = HTTPXRequest(read_timeout=SEND_TIMEOUT, write_timeout=SEND_TIMEOUT, connect_timeout=SEND_TIMEOUT)
-    return Bot(token=token, base_url=api_url, request=request)
+    return Bot(token=token, base_url=api_url, request=request, get_updates_request=updates_request)

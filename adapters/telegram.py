@@ -9,29 +9,35 @@ handlers as polling and answers 200 only once it has been handled, so Telegram r
 bot failed on; ``GET /healthz`` answers 200 for a load balancer. Every replica may receive every update;
 the runtime de-duplicates them by ``update_id``.
 
-Inbound: a text message in a private chat becomes ``InboundText`` (``/start TOKEN`` included: the runtime
-redeems invites); a button press becomes ``InboundChoice``, answered at once with ``answerCallbackQuery`` and
-then edited to show the chosen answer without its keyboard. Messages from groups and channels are ignored:
-the bot serves private chats only. ``event_key`` is Telegram's ``update_id`` (for a button press, the
-callback query's id, which survives a re-delivery under a new update id), so the runtime acts on each once.
-A ``my_chat_member`` update saying a private chat is now "kicked" (the user blocked the bot) becomes
-``InboundBlocked``.
+Inbound: a message in a private chat becomes ``InboundText`` (``/start TOKEN`` included: the runtime redeems
+invites; a sticker or photo becomes its caption or an empty text, so it is answered with a hint; edits of
+earlier messages are not answers and are ignored); a button press becomes ``InboundChoice``, answered at once
+with ``answerCallbackQuery`` and then edited to show the chosen answer without its keyboard. Messages from
+groups and channels are ignored: the bot serves private chats only. ``event_key`` is Telegram's ``update_id``
+(for a button press, the callback query's id, which survives a re-delivery under a new update id), so the
+runtime acts on each once. A ``my_chat_member`` update saying a private chat is now "kicked" (the user blocked
+the bot) becomes ``InboundBlocked``.
 
 Stopping loses nothing already fetched: the updater stops polling first, then ``Application.stop`` handles
 every update still in its queue (each awaits the runtime), and only then does the application shut down.
 
 Outbound: each call is one Bot API request with no retry of its own (see ``adapters.sdk_clients``); errors
-are classified into ``SendError`` for the outbox, which owns pacing and retries.
+are classified into ``SendError`` for the outbox, which owns pacing and retries. Text is sent without
+``parse_mode``, so Markdown or HTML a client typed reaches the coach as the characters typed, never as
+formatting or a link; a text over Telegram's limit is shortened (``fit_text``) rather than refused for good.
 """
 
 from __future__ import annotations
 
 import contextvars
+import copy
 import hmac
+import json
 import logging
 import warnings
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -45,6 +51,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from adapters.base import SendError
 from adapters.sdk_clients import TELEGRAM_API_URL, telegram_bot
@@ -56,6 +63,11 @@ log = logging.getLogger(__name__)
 CALLBACK_DATA_LIMIT = 64
 #: Telegram's limit on a photo caption, in characters.
 CAPTION_LIMIT = 1024
+#: Telegram's limit on a message's text, in characters. Both limits are checked in UTF-16 code units (an emoji
+#: counts twice), which is never more lenient than Telegram, whichever way it counts.
+TEXT_LIMIT = 4096
+#: Ends a text cut to fit: the full text stays in the database.
+ELLIPSIS = "…"
 #: Seconds one ``getUpdates`` long poll waits for an update.
 POLL_TIMEOUT = 10
 #: The update kinds the bot asks Telegram for, polling or webhook.
@@ -94,12 +106,70 @@ def callback_data(checkin_id: int | None, step_key: str | None, value: str) -> s
     return data
 
 
+def telegram_length(text: str) -> int:
+    """``text``'s length in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit_text(text: str, limit: int = TEXT_LIMIT) -> str:
+    """``text``, or its longest head that fits ``limit`` with an ellipsis after it.
+
+    Telegram refuses a longer message for good ("message is too long"), so an alert quoting a 40,000-character
+    note or a long digest would never arrive; a shortened one does, and the note itself is stored whole.
+    """
+    if telegram_length(text) <= limit:
+        return text
+    budget = limit - telegram_length(ELLIPSIS)
+    used = 0
+    for end, character in enumerate(text):
+        used += telegram_length(character)
+        if used > budget:
+            return text[:end].rstrip() + ELLIPSIS
+    return text  # not reached: the whole text was over the limit
+
+
 def parse_callback_data(data: str) -> tuple[int, str, str] | None:
     checkin, _, rest = data.partition(":")
     step_key, colon, value = rest.rpartition(":")  # step keys may hold colons ("progress:goal"), values do not
     if not colon or not checkin.isdecimal():
         return None
     return int(checkin), step_key, value
+
+
+class _PollingRequest(HTTPXRequest):
+    """The ``getUpdates`` client: an update python-telegram-bot cannot read is passed on emptied, not as a failure.
+
+    The library reads a batch of updates all at once, and one it cannot read (a Bot API change such as a newly
+    required field of a poll) makes its updater log the error and fetch the same batch again, forever: polling
+    stalls and every later message waits. Emptied to its ``update_id``, that update is confirmed like any other
+    and ignored, as the webhook server does with an update it cannot read.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(connection_pool_size=1)  # as the library's own getUpdates client
+
+    async def do_request(self, url: str, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        status, payload = await super().do_request(url, *args, **kwargs)
+        if not url.endswith("/getUpdates") or status != 200:
+            return status, payload
+        try:
+            answer = json.loads(payload)
+        except ValueError:
+            return status, payload  # the library reports it as it would have
+        if isinstance(answer, dict) and isinstance(answer.get("result"), list):
+            answer["result"] = [_readable(update) for update in answer["result"]]
+        return status, json.dumps(answer).encode()
+
+
+def _readable(update: Any) -> Any:
+    """``update`` as received, or only its ``update_id`` if the library cannot read the rest."""
+    try:
+        Update.de_json(copy.deepcopy(update), None)
+    except Exception:  # whatever the library fails on, as long as the update can still be confirmed
+        if isinstance(update, dict) and isinstance(update.get("update_id"), int):
+            log.warning("Telegram update %s could not be read and is ignored", update["update_id"])
+            return {"update_id": update["update_id"]}
+    return update
 
 
 async def fetch_bot_username(token: str, api_url: str = TELEGRAM_API_URL) -> str:
@@ -129,12 +199,15 @@ class TelegramAdapter:
         self._mode = mode
         self._webhook = webhook if mode == "webhook" else None
         # Webhook mode never polls, so it needs no updater.
-        builder = Application.builder().bot(telegram_bot(token, api_url))
+        bot = telegram_bot(token, api_url, updates_request=_PollingRequest() if mode == "polling" else None)
+        builder = Application.builder().bot(bot)
         if mode == "webhook":
             builder = builder.updater(None)
         self._application = builder.build()
         self._application.add_handler(
-            MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & filters.UpdateType.MESSAGE, self._on_text)
+            MessageHandler(
+                filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.StatusUpdate.ALL, self._on_text
+            )
         )
         self._application.add_handler(CallbackQueryHandler(self._on_callback))
         self._application.add_handler(ChatMemberHandler(self._on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
@@ -219,12 +292,8 @@ class TelegramAdapter:
         try:
             update = Update.de_json(data, self._application.bot)
         except Exception:  # a malformed update is answered 200, or Telegram would deliver it again and again
-            # Its ids and keys only: the update may carry what someone wrote, which never goes into a log.
-            log.warning(
-                "Telegram webhook: update %s could not be parsed (keys: %s)",
-                data.get("update_id"),
-                ", ".join(sorted(map(str, data))),
-            )
+            # Only the id: the update may hold what a client wrote, which logs must never contain.
+            log.warning("Telegram webhook: update %s could not be read and is ignored", data.get("update_id"))
             return web.Response(text="ignored")
         failed: list[bool] = []
         token = _delivery_failed.set(failed)
@@ -251,9 +320,12 @@ class TelegramAdapter:
 
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
-        if self._sink is None or message is None or message.text is None:
+        if self._sink is None or message is None:
             return
-        await self._deliver(InboundText(self.name, str(message.chat.id), str(update.update_id), message.text))
+        # A sticker, photo or voice note is not an answer, but it is not ignored either: as an empty text (or
+        # its caption) it gets the same hint as any other reply the bot cannot read.
+        text = message.text if message.text is not None else message.caption or ""
+        await self._deliver(InboundText(self.name, str(message.chat.id), str(update.update_id), text))
 
     async def _on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         member = update.my_chat_member
@@ -300,7 +372,7 @@ class TelegramAdapter:
         )
         try:
             if message.text is not None and label is not None:
-                await message.edit_text(f"{message.text}\n\n→ {label}", reply_markup=None)
+                await message.edit_text(fit_text(f"{message.text}\n\n→ {label}"), reply_markup=None)
             else:
                 await message.edit_reply_markup(reply_markup=None)
         except TelegramError as error:
@@ -330,12 +402,12 @@ class TelegramAdapter:
         bot = self._application.bot
         try:
             if message.image_png is None:
-                sent = await bot.send_message(chat_id, message.text, reply_markup=markup)
-            elif len(message.text) <= CAPTION_LIMIT:
+                sent = await bot.send_message(chat_id, fit_text(message.text), reply_markup=markup)
+            elif telegram_length(message.text) <= CAPTION_LIMIT:
                 sent = await bot.send_photo(chat_id, message.image_png, caption=message.text, reply_markup=markup)
             else:  # too long for a caption: the chart first, then the text with its buttons
                 await bot.send_photo(chat_id, message.image_png)
-                sent = await bot.send_message(chat_id, message.text, reply_markup=markup)
+                sent = await bot.send_message(chat_id, fit_text(message.text), reply_markup=markup)
         except TelegramError as error:
             raise classify(error) from error
         return str(sent.message_id)

@@ -11,6 +11,7 @@ answers table (where it can be encrypted) and is not copied into the conversatio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -22,6 +23,7 @@ from bot.replies import Command, normalize, parse_command, parse_scale
 from bot.texts import Texts
 
 SKIP_VALUE = "skip"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 STATE_VERSION = 1
 
 
@@ -312,7 +314,13 @@ def _handle_answer(ctx: Context, state: ConversationState, text: str) -> Transit
         return _record(ctx, state, question, Recorded(reading.value), None)
     if not normalize(text):
         return _reask(ctx, state, ctx.texts.render("hint_text"))
-    return _record(ctx, state, question, Recorded(None, has_text=True), text.strip())
+    return _record(ctx, state, question, Recorded(None, has_text=True), storable(text))
+
+
+def storable(text: str) -> str:
+    """``text`` trimmed and made storable: PostgreSQL refuses NUL in text and UTF-8 has no lone surrogates
+    (a JSON ``\\ud800`` from a platform), so NULs are dropped and surrogates replaced; the rest is kept whole."""
+    return _SURROGATE.sub("\ufffd", text.replace("\x00", "")).strip()
 
 
 def _record(

@@ -4,12 +4,13 @@ It serves ``/bot<token>/<method>`` on a free 127.0.0.1 port for the methods the 
 ``getUpdates`` (long polling with offset semantics: updates with ``update_id >= offset`` are returned, and a
 call waits up to ``timeout`` seconds for one to be pushed), ``sendMessage``, ``sendPhoto`` (multipart),
 ``editMessageText``, ``editMessageReplyMarkup``, ``answerCallbackQuery``, ``deleteWebhook`` and ``setWebhook``.
-Every call is recorded with its parsed body. Like Telegram it enforces one message a second per chat and 30
-a second overall (429 with ``parameters.retry_after``), and it can be told to answer the next sends with a
-429, a 500 or a 403 "bot was blocked by the user". Tests push updates with ``push_text``/``push_callback``;
-pushing the same update twice is how a re-delivery is simulated. In webhook mode, tests build updates with
-``text_update``/``callback_update``/``blocked_update`` and ``post_to_webhook`` sends them, as Telegram would,
-to the URL and with the secret registered through ``setWebhook``.
+Every call is recorded with its parsed body. Like Telegram it enforces one message a second per chat and 30 a
+second overall (429 with ``parameters.retry_after``) and the length limits on texts and captions (400), and it
+can be told to answer the next sends with a 429, a 500 or a 403 "bot was blocked by the user". Tests push
+updates with ``push_text``/``push_callback``; pushing the same update twice is how a re-delivery is simulated.
+In webhook mode, tests build updates with ``text_update``/``callback_update``/``blocked_update`` and
+``post_to_webhook`` sends them, as Telegram would, to the URL and with the secret registered through
+``setWebhook``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ BOT_USERNAME = "checkin_test_bot"
 TELEGRAM_PER_CHAT = Rate(1.0)
 TELEGRAM_GLOBAL = Rate(30.0, burst=30)
 SEND_METHODS = frozenset({"sendMessage", "sendPhoto"})
+#: Telegram's limits on a message's text and a photo's caption, counted in UTF-16 code units: Telegram says
+#: "characters", and counting an emoji twice is the stricter reading, so a fake that passes is never lenient.
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +303,9 @@ class FakeTelegram:
 
     def _send(self, method: str, body: dict[str, Any]) -> web.Response:
         chat_id = int(body["chat_id"])
+        refused = _too_long(body)
+        if refused is not None:
+            return refused
         fault = self._take_fault(chat_id)
         if chat_id in self._blocked:
             return _error(403, "Forbidden: bot was blocked by the user")
@@ -347,6 +355,9 @@ class FakeTelegram:
         sent = self.messages.get(key)
         if sent is None:
             return _error(400, "Bad Request: message to edit not found")
+        refused = _too_long(body)
+        if refused is not None:
+            return refused
         sent.edits.append(body)
         if method == "editMessageText":
             sent.text = body.get("text")
@@ -396,6 +407,22 @@ async def _parse(request: web.Request) -> dict[str, Any]:
         if isinstance(value, str) and value.startswith("attach://"):
             body[name] = body.get(value.removeprefix("attach://"))
     return body
+
+
+def _too_long(body: dict[str, Any]) -> web.Response | None:
+    """Telegram's 400 for an empty or over-long text or caption; ``None`` when the body is within the limits."""
+    text, caption = body.get("text"), body.get("caption")
+    if text is not None and not str(text).strip():
+        return _error(400, "Bad Request: message text is empty")
+    if text is not None and _utf16(str(text)) > TEXT_LIMIT:
+        return _error(400, "Bad Request: message is too long")
+    if caption is not None and _utf16(str(caption)) > CAPTION_LIMIT:
+        return _error(400, "Bad Request: message caption is too long")
+    return None
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _user(chat_id: int) -> dict[str, Any]:

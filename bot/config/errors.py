@@ -8,8 +8,12 @@ together, each pointing at a file and line the admin can jump to.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+#: Control characters, and the bidirectional overrides that could make a terminal show the line reordered.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -24,8 +28,8 @@ class ConfigIssue:
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         text = f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
-        # Keys and values come from the admin's file; keep each issue on one line whatever they contain.
-        return text.replace("\r", "\\r").replace("\n", "\\n")
+        # Keys and values come from the admin's file; keep each issue on one visible line whatever they contain.
+        return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class ConfigError(Exception):

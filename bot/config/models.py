@@ -9,6 +9,7 @@ reported even when some other part of the file fails validation.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, cached_property
@@ -55,14 +56,38 @@ _LONGEST = timedelta(days=365)
 _REFERENCE_START = date(2000, 1, 1)
 
 
+#: Ids travel in Telegram button data ("{check-in}:progress:{goal}:{value}"), which holds 64 bytes at most.
+MAX_ID_LENGTH = 32
+#: Names and goal titles are read in chat messages; a whole paragraph there is a mistake.
+MAX_LABEL_LENGTH = 200
+
+
 def _check_id(value: str) -> str:
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise ValueError("must be a lowercase id: a letter, then letters, digits, '-' or '_'")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"must be at most {MAX_ID_LENGTH} characters long")
+    return value
+
+
+def _check_label(value: str) -> str:
+    """A person's name or a goal's title: one line of visible text, as it will appear in messages.
+
+    A blank name would leave "Hi ," in a greeting (and nothing to take a first name from), a NUL cannot be
+    stored in PostgreSQL, and a line break or terminal escape would garble alerts and logs.
+    """
+    control = next((ch for ch in value if unicodedata.category(ch) == "Cc"), None)
+    if control is not None:
+        raise ValueError(f"must be one line without control characters (found U+{ord(control):04X})")
+    if not "".join(ch for ch in value if unicodedata.category(ch) != "Cf").split():
+        raise ValueError("must contain visible text")
+    if len(value) > MAX_LABEL_LENGTH:
+        raise ValueError(f"must be at most {MAX_LABEL_LENGTH} characters long")
     return value
 
 
 def _check_set_name(value: str) -> str:
-    if not _SET_ID.match(value):
+    if not _SET_ID.fullmatch(value):
         raise ValueError("must be a lowercase id: a letter, then letters, digits or '_'")
     return value
 
@@ -103,6 +128,7 @@ def _parse_clock(value: object) -> time:
 
 
 Id = Annotated[str, AfterValidator(_check_id)]
+Label = Annotated[str, AfterValidator(_check_label)]
 SetName = Annotated[str, AfterValidator(_check_set_name)]
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
@@ -549,14 +575,14 @@ class SlackIdentity(_Strict):
     @field_validator("user_id")
     @classmethod
     def _user_id(cls, value: str | None) -> str | None:
-        if value is not None and not _SLACK_USER.match(value):
+        if value is not None and not _SLACK_USER.fullmatch(value):
             raise ValueError("expected a Slack user id such as U0123ABCD")
         return value
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL.match(value):
+        if value is not None and not _EMAIL.fullmatch(value):
             raise ValueError("expected an e-mail address")
         return value
 
@@ -573,7 +599,7 @@ class TelegramIdentity(_Strict):
 
 class Coach(_Strict):
     id: Id
-    name: str = Field(min_length=1)
+    name: Label
     timezone: TimeZoneName
     slack: SlackIdentity | None = None
     telegram: TelegramIdentity | None = None
@@ -592,7 +618,7 @@ class Coach(_Strict):
 
 class Goal(_Strict):
     id: Id
-    title: str = Field(min_length=1)
+    title: Label
     active: bool = True
 
 
@@ -611,7 +637,7 @@ class Pause(_Strict):
 
 class Client(_Strict):
     id: Id
-    name: str = Field(min_length=1)
+    name: Label
     coach: str
     timezone: TimeZoneName
     cadence: str

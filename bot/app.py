@@ -1,8 +1,9 @@
 """`checkin run`: the long-running bot, assembled and stopped in one visible order.
 
-Start: database (migrated) and people, outbox worker, adapters, then the scheduler, which first catches up on
-slots missed while the bot was down. Stop: the scheduler first (nothing new is dispatched), then the runtime
-(adapters stop receiving, the outbox worker stops, the database closes). SIGTERM and SIGINT both stop it.
+Start: database (migrated) and people, outbox worker, adapters, the health and metrics server when configured
+(answering 503 until the scheduler runs), then the scheduler, which first catches up on slots missed while the
+bot was down. Stop: the scheduler first (nothing new is dispatched), the health and metrics server, then the
+runtime (adapters stop receiving, the outbox worker stops, the database closes). SIGTERM and SIGINT stop it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from adapters.console import ConsoleAdapter
 from bot.clock import Clock
 from bot.config import Config
 from bot.dispatch import Dispatcher
+from bot.observability.server import ObservabilityServer
 from bot.questions import QuestionSet
 from bot.ratelimit import DEFAULT_RATE_LIMITS, with_overrides
 from bot.runtime import Runtime
@@ -87,17 +89,29 @@ async def serve(
     scheduler = Scheduler(
         Dispatcher(runtime, clock, grace=scheduling.catch_up_grace), sweep_interval=scheduling.sweep_interval
     )
+    http = config.observability.http
+    server = (
+        ObservabilityServer(
+            runtime.database, runtime.metrics, lambda: scheduler.running, listen=http.listen, port=http.port
+        )
+        if http is not None
+        else None
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await runtime.start()
     try:
+        if server is not None:
+            await server.start()
         await scheduler.start()
         log.info("checkin-bot running as %s; SIGTERM or Ctrl-C stops it", worker_id())
         await stopping.wait()
     finally:
         await scheduler.stop()
+        if server is not None:
+            await server.stop()
         await runtime.stop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

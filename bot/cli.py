@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import re
 import secrets
@@ -19,7 +18,7 @@ from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from pydantic import TypeAdapter, ValidationError
@@ -38,6 +37,8 @@ from bot.demo import run_demo
 from bot.detectors.common import alliance_index, relationship_questions
 from bot.detectors.words import RiskPhrasesError, load_risk_phrases
 from bot.history import HistoryEntry
+from bot.observability.logs import configure_logging
+from bot.observability.server import ListenError
 from bot.people import people_from_config
 from bot.question_sets import load_builtin_question_sets, load_question_sets
 from bot.questions import QuestionSet
@@ -216,6 +217,12 @@ def run(
             help="Use the terminal for every chat: messages are printed, 'CLIENT: text' lines answer as that client.",
         ),
     ] = False,
+    log_format: Annotated[
+        Literal["text", "json"] | None,
+        typer.Option(
+            "--log-format", envvar="CHECKIN_LOG_FORMAT", help="Log lines as text or JSON [default: the config's]"
+        ),
+    ] = None,
 ) -> None:
     """Run the bot: schedule check-ins, send reminders, hold conversations, alert coaches. Stops on SIGTERM or Ctrl-C.
 
@@ -224,9 +231,8 @@ def run(
     loaded, question_sets = _load(config_path(config))
     adapters = None if console else _platform_adapters(loaded)
     url = _database_url(loaded)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for chatty in ("apscheduler", "alembic"):  # their per-job and per-migration lines drown ours
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    observability = loaded.observability
+    configure_logging(log_format or observability.log_format, observability.log_level, sys.stderr)
     if adapters is not None:
         _with_database_errors(
             url,
@@ -517,9 +523,15 @@ def _database_url(config: Config) -> str:
 
 
 def _with_database_errors(url: str, work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work``; an unreachable or refusing database is reported in one line, not a traceback."""
+    """Run ``work``; an unreachable or refusing database is reported in one line, not a traceback.
+
+    So is a health and metrics port the bot cannot listen on (``observability.http``).
+    """
     try:
         return asyncio.run(work)
+    except ListenError as exc:
+        typer.echo(f"checkin: {exc}", err=True)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
     except (OSError, SQLAlchemyError) as exc:
         shown = make_url(url).render_as_string(hide_password=True)
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]

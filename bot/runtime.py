@@ -28,6 +28,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.detectors.words import load_risk_phrases
 from bot.messages import InboundBlocked, InboundChoice, InboundEvent, InboundReply, InboundText, OutboundMessage
+from bot.observability.metrics import Metrics, count_on_commit
 from bot.outbox import OutboxWorker
 from bot.people import address_of, people_from_config
 from bot.questions import QuestionSet
@@ -83,6 +84,7 @@ class Runtime:
         self._clock = clock
         self._address_platform = address_platform
         self._outbox_loop = outbox_loop
+        self.metrics = Metrics()
         self.outbox = OutboxWorker(
             database,
             adapters,
@@ -91,6 +93,7 @@ class Runtime:
             lease=config.outbox.lease,
             rate_limits=rate_limits,
             on_permanent_failure=self.client_unreachable,
+            metrics=self.metrics,
         )
 
     # ---- lifecycle ------------------------------------------------------------------------------------
@@ -163,6 +166,7 @@ class Runtime:
                 )
             ]
             await repository.enqueue(session, rows, now)
+        self.metrics.checkins_sent.inc(len(won))
         if won:
             self.outbox.wake()
         return won
@@ -207,6 +211,7 @@ class Runtime:
             checkin.state = transition.state.to_json()
             await self._enqueue_to(session, client, transition, checkin.id, f"checkin:{checkin.id}:expired", now)
             await self._raise_alert(session, client, checkin, now)
+        self.metrics.checkins_expired.inc()
         self.outbox.wake()
         return True
 
@@ -322,6 +327,7 @@ class Runtime:
     # ---- inbound --------------------------------------------------------------------------------------
 
     async def handle_inbound(self, event: InboundEvent) -> None:
+        self.metrics.inbound_events.labels(event.platform).inc()
         if isinstance(event, InboundBlocked):
             # Marking is idempotent (an already unreachable client is left alone), so a re-delivery is harmless.
             await self.client_unreachable(
@@ -400,6 +406,7 @@ class Runtime:
                     checkin.status = effect.status
                     checkin.completed_at = now
                     if effect.status == "completed":
+                        count_on_commit(session, self.metrics.checkins_completed)
                         await self._raise_alert(session, client, checkin, now)
                 case engine.PauseClient():
                     await repository.set_client_pause(session, client.id, effect.until)
@@ -440,6 +447,7 @@ class Runtime:
         alert = await repository.create_alert(
             session, client.id, checkin.id, outcome.alert.severity, outcome.alert.records(), now
         )
+        count_on_commit(session, self.metrics.alerts.labels(outcome.alert.severity))
         coach = await session.get(Coach, client.coach_id)
         coach_address = self._address(coach) if coach is not None else None
         if coach_address is None:

@@ -95,7 +95,8 @@ def test_run_serves_health_and_metrics_and_logs_json(due_config: tuple[Path, int
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "CHECKIN_LOG_FORMAT": "json"},  # overrides the config's text
     )
-    watchdog = threading.Timer(60, process.kill)  # a hung bot fails the test instead of hanging it
+    # A hung bot fails the test instead of hanging it; generous, since a loaded machine slows start and stop alike.
+    watchdog = threading.Timer(180, process.kill)
     watchdog.start()
     try:
         assert process.stderr is not None
@@ -111,12 +112,12 @@ def test_run_serves_health_and_metrics_and_logs_json(due_config: tuple[Path, int
         assert "checkin_checkins_sent_total 1.0" in metrics.splitlines()
         assert any(line.startswith("checkin_outbox_depth ") for line in metrics.splitlines())
         process.send_signal(signal.SIGTERM)
-        _, rest = process.communicate(timeout=30)
+        _, rest = process.communicate()
     finally:
         watchdog.cancel()
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 0, rest
+    assert process.returncode == 0, rest  # -9: the watchdog killed a bot that did not stop
     logged += [json.loads(line) for line in rest.splitlines()]
     assert all(set(line) <= {"time", "level", "logger", "message", "exception"} for line in logged)
     assert not any("exception" in line for line in logged)

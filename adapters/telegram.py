@@ -12,9 +12,10 @@ the runtime de-duplicates them by ``update_id``.
 Inbound: a text message in a private chat becomes ``InboundText`` (``/start TOKEN`` included: the runtime
 redeems invites); a button press becomes ``InboundChoice``, answered at once with ``answerCallbackQuery`` and
 then edited to show the chosen answer without its keyboard. Messages from groups and channels are ignored:
-the bot serves private chats only. ``event_key`` is Telegram's ``update_id``, so a re-delivered update is
-recognised by the runtime. A ``my_chat_member`` update saying a private chat is now "kicked" (the user
-blocked the bot) becomes ``InboundBlocked``.
+the bot serves private chats only. ``event_key`` is Telegram's ``update_id`` (for a button press, the
+callback query's id, which survives a re-delivery under a new update id), so the runtime acts on each once.
+A ``my_chat_member`` update saying a private chat is now "kicked" (the user blocked the bot) becomes
+``InboundBlocked``.
 
 Stopping loses nothing already fetched: the updater stops polling first, then ``Application.stop`` handles
 every update still in its queue (each awaits the runtime), and only then does the application shut down.
@@ -274,7 +275,9 @@ class TelegramAdapter:
             log.info("callback query %s with unknown data %r ignored", query.id, query.data)
             return
         checkin_id, step_key, value = parsed
-        await self._deliver(InboundChoice(self.name, str(chat_id), str(update.update_id), checkin_id, step_key, value))
+        # Keyed by the callback query's id, which a re-delivered update and a repeated query share.
+        event = InboundChoice(self.name, str(chat_id), f"callback:{query.id}", checkin_id, step_key, value)
+        await self._deliver(event)
         if isinstance(message, Message):
             await self._show_choice(message, query.data or "")
 

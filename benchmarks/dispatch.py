@@ -33,7 +33,7 @@ from bot.messages import InboundSink, OutboundMessage
 from bot.question_sets import load_question_sets
 from bot.runtime import Runtime
 from bot.store import Database
-from bot.texts import load_texts
+from bot.texts import load_catalog
 
 POSTGRES_URL = os.environ.get("CHECKIN_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 DUE_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -88,7 +88,7 @@ async def run(backend: str, clients: int, directory: Path) -> dict[str, object]:
     runtime = Runtime(
         config=config,
         question_sets=load_question_sets(config, path),
-        texts=load_texts(),
+        texts=load_catalog(),
         database=database,
         adapters={"slack": adapter},
         clock=clock,

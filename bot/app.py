@@ -4,6 +4,10 @@ Start: database (migrated) and people, outbox worker, adapters, the health and m
 (answering 503 until the scheduler runs), then the scheduler, which first catches up on slots missed while the
 bot was down. Stop: the scheduler first (nothing new is dispatched), the health and metrics server, then the
 runtime (adapters stop receiving, the outbox worker stops, the database closes). SIGTERM and SIGINT stop it.
+
+SIGHUP reloads the config file: a file with problems is refused (each problem logged) and the running config
+stays; a valid one is synced into the database and the client jobs are planned anew. Conversations in
+progress and history are untouched, since both live in the database, not in the config.
 """
 
 from __future__ import annotations
@@ -14,20 +18,22 @@ import os
 import signal
 import socket
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TextIO
 
 from adapters.base import Adapter
 from adapters.console import ConsoleAdapter
 from bot.clock import Clock
-from bot.config import Config
+from bot.config import Config, ConfigError, load_config
 from bot.dispatch import Dispatcher
 from bot.observability.server import ObservabilityServer
+from bot.question_sets import load_question_sets
 from bot.questions import QuestionSet
 from bot.ratelimit import DEFAULT_RATE_LIMITS, with_overrides
 from bot.runtime import Runtime
 from bot.scheduler import Scheduler
 from bot.store import Database
-from bot.texts import Texts
+from bot.texts import TextCatalog
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +47,13 @@ async def serve_console(
     *,
     config: Config,
     question_sets: Mapping[str, QuestionSet],
-    texts: Texts,
+    texts: TextCatalog,
     database_url: str,
     clock: Clock,
     stdin: TextIO,
     stdout: TextIO,
+    config_path: Path | None = None,
+    pid_file: Path | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT with the terminal standing in for every chat platform."""
     console = ConsoleAdapter(stdout, source=stdin)
@@ -57,6 +65,8 @@ async def serve_console(
         clock=clock,
         adapters={"console": console},
         address_platform="console",
+        config_path=config_path,
+        pid_file=pid_file,
     )
 
 
@@ -64,13 +74,18 @@ async def serve(
     *,
     config: Config,
     question_sets: Mapping[str, QuestionSet],
-    texts: Texts,
+    texts: TextCatalog,
     database_url: str,
     clock: Clock,
     adapters: Mapping[str, Adapter],
     address_platform: str | None = None,
+    config_path: Path | None = None,
+    pid_file: Path | None = None,
 ) -> None:
-    """Run until SIGTERM or SIGINT with the given platform adapters (the CLI builds them from the config)."""
+    """Run until SIGTERM or SIGINT with the given platform adapters (the CLI builds them from the config).
+
+    ``config_path`` is what SIGHUP reloads; ``pid_file`` tells `checkin reload` whom to signal.
+    """
     runtime = Runtime(
         config=config,
         question_sets=question_sets,
@@ -86,9 +101,8 @@ async def serve(
         ),
     )
     scheduling = config.scheduling
-    scheduler = Scheduler(
-        Dispatcher(runtime, clock, grace=scheduling.catch_up_grace), sweep_interval=scheduling.sweep_interval
-    )
+    dispatcher = Dispatcher(runtime, clock, grace=scheduling.catch_up_grace)
+    scheduler = Scheduler(dispatcher, sweep_interval=scheduling.sweep_interval)
     http = config.observability.http
     server = (
         ObservabilityServer(
@@ -101,17 +115,67 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    reloads: set[asyncio.Task[bool]] = set()
+    if config_path is not None:
+
+        def reload_on_signal() -> None:
+            task = loop.create_task(reload_config(config_path, runtime, scheduler, dispatcher), name="reload")
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
     await runtime.start()
     try:
         if server is not None:
             await server.start()
         await scheduler.start()
-        log.info("checkin-bot running as %s; SIGTERM or Ctrl-C stops it", worker_id())
+        _write_pid_file(pid_file)
+        log.info("checkin-bot running as %s; SIGTERM or Ctrl-C stops it, SIGHUP reloads the config", worker_id())
         await stopping.wait()
     finally:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
+        for task in list(reloads):
+            await task
         await scheduler.stop()
         if server is not None:
             await server.stop()
         await runtime.stop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+        _remove_pid_file(pid_file)
+
+
+async def reload_config(path: Path, runtime: Runtime, scheduler: Scheduler, dispatcher: Dispatcher) -> bool:
+    """Validate ``path`` and, if it is sound, make it the running config; False (and logged) if refused."""
+    try:
+        config = load_config(path)
+        question_sets = load_question_sets(config, path)
+    except ConfigError as exc:
+        log.error("config reload refused, still running the previous config: %d problem(s)", len(exc.issues))
+        for issue in exc.issues:
+            log.error("%s", issue)
+        return False
+    previous = runtime.config
+    if (config.database, config.platforms, config.observability) != (
+        previous.database,
+        previous.platforms,
+        previous.observability,
+    ):
+        log.warning("config reload: database, platform and observability settings take effect at the next restart")
+    await runtime.reconfigure(config, question_sets)
+    scheduler.plan(await dispatcher.schedules())
+    log.info("config reloaded from %s: %d coaches, %d clients", path, len(config.coaches), len(config.clients))
+    return True
+
+
+def _remove_pid_file(path: Path | None) -> None:
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
+def _write_pid_file(path: Path | None) -> None:
+    if path is None:
+        return
+    try:
+        path.write_text(f"{os.getpid()}\n", encoding="ascii")
+    except OSError as exc:
+        log.warning("pid file %s not written (%s); `checkin reload` will need --pid", path, exc.strerror or exc)

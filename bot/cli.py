@@ -12,11 +12,12 @@ import json
 import os
 import re
 import secrets
+import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -27,16 +28,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Adapter
+from bot import admin
 from bot.app import serve, serve_console
 from bot.client_schedule import UnknownClientError
 from bot.clock import SystemClock
+from bot.config import Client as ClientConfig
 from bot.config import Config, ConfigError, MissingSecretError, load_config, resolve_secret, unset_variables
 from bot.config.errors import did_you_mean
 from bot.config.models import Alerts, Duration
+from bot.config.yamlsource import read_mapping
 from bot.demo import run_demo
 from bot.detectors.common import alliance_index, relationship_questions
 from bot.detectors.words import RiskPhrasesError, load_risk_phrases
 from bot.history import HistoryEntry
+from bot.language_report import language_warnings
 from bot.observability.logs import configure_logging
 from bot.observability.server import ListenError
 from bot.people import people_from_config
@@ -44,10 +49,13 @@ from bot.question_sets import load_builtin_question_sets, load_question_sets
 from bot.questions import QuestionSet
 from bot.replay import ReplaySetup
 from bot.replay import replay as replay_history
+from bot.runtime import Runtime
 from bot.schedule_report import schedule_report, session_notes
+from bot.status import ClientStatus, client_state, client_statuses
 from bot.store import Database, repository
 from bot.store.history import alert_times, client_history
-from bot.texts import load_texts
+from bot.store.models import Client as ClientRow
+from bot.texts import TextCatalog, load_catalog, load_texts
 
 T = TypeVar("T")
 
@@ -89,8 +97,37 @@ def config_path(explicit: Path | None, environ: Mapping[str, str] | None = None)
     return Path(from_env) if from_env else DEFAULT_CONFIG
 
 
+PID_FILE_ENV = "CHECKIN_PID_FILE"
+
+PidFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--pid-file",
+        help=f"Where `run` writes its process id for `reload` [default: ${PID_FILE_ENV}, else CONFIG.pid]",
+    ),
+]
+
+
+def pid_file_path(config: Path, explicit: Path | None, environ: Mapping[str, str] | None = None) -> Path:
+    """The pid file `run` writes and `reload` reads: the option, else ``$CHECKIN_PID_FILE``, else beside the config."""
+    if explicit is not None:
+        return explicit
+    from_env = (os.environ if environ is None else environ).get(PID_FILE_ENV)
+    return Path(from_env) if from_env else config.with_name(f"{config.name}.pid")
+
+
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+def _catalog() -> TextCatalog:
+    """Every language's message texts, or print what is wrong in the prompts files and exit ``EXIT_INVALID``."""
+    try:
+        return load_catalog()
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        raise typer.Exit(EXIT_INVALID) from None
 
 
 def _load(path: Path) -> tuple[Config, dict[str, QuestionSet]]:
@@ -109,7 +146,11 @@ def validate(
     path: Annotated[Path | None, typer.Argument(help="Configuration file (same as --config).")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Check a configuration file and its question sets; list every problem with its line."""
+    """Check a configuration file and its question sets; list every problem with its line.
+
+    Warnings (a client's language without texts, a translation that lacks some) do not change the exit status:
+    the bot runs, and those clients read English.
+    """
     if path is not None and config is not None:
         typer.echo("checkin validate: give the file as an argument or with --config, not both", err=True)
         raise typer.Exit(EXIT_INVALID)
@@ -130,6 +171,9 @@ def validate(
         typer.echo(f"note: not set in this environment (needed when the bot runs): {', '.join(unset)}")
     for note in session_notes(loaded, datetime.now(UTC)):
         typer.echo(note)
+    catalog = _catalog()
+    for warning in language_warnings(read_mapping(chosen, str(chosen)), loaded, question_sets, catalog):
+        typer.echo(f"warning: {warning}")
 
 
 @app.command()
@@ -187,7 +231,7 @@ def demo(
                 run_demo(
                     config=loaded,
                     question_sets=question_sets,
-                    texts=load_texts(),
+                    texts=_catalog(),
                     client=player,
                     database_path=database_path,
                     clock=SystemClock(),
@@ -217,6 +261,7 @@ def run(
             help="Use the terminal for every chat: messages are printed, 'CLIENT: text' lines answer as that client.",
         ),
     ] = False,
+    pid_file: PidFileOption = None,
     log_format: Annotated[
         Literal["text", "json"] | None,
         typer.Option(
@@ -226,9 +271,12 @@ def run(
 ) -> None:
     """Run the bot: schedule check-ins, send reminders, hold conversations, alert coaches. Stops on SIGTERM or Ctrl-C.
 
-    Several replicas can run against one PostgreSQL database: each check-in and each message is sent once.
+    SIGHUP (or `checkin reload`) reloads the config file without a restart. Several replicas can run against
+    one PostgreSQL database: each check-in and each message is sent once.
     """
-    loaded, question_sets = _load(config_path(config))
+    chosen = config_path(config)
+    loaded, question_sets = _load(chosen)
+    pid_path = pid_file_path(chosen, pid_file)
     adapters = None if console else _platform_adapters(loaded)
     url = _database_url(loaded)
     observability = loaded.observability
@@ -239,10 +287,12 @@ def run(
             serve(
                 config=loaded,
                 question_sets=question_sets,
-                texts=load_texts(),
+                texts=_catalog(),
                 database_url=url,
                 clock=SystemClock(),
                 adapters=adapters,
+                config_path=chosen,
+                pid_file=pid_path,
             ),
         )
         return
@@ -251,11 +301,13 @@ def run(
         serve_console(
             config=loaded,
             question_sets=question_sets,
-            texts=load_texts(),
+            texts=_catalog(),
             database_url=url,
             clock=SystemClock(),
             stdin=sys.stdin,
             stdout=sys.stdout,
+            config_path=chosen,
+            pid_file=pid_path,
         ),
     )
 
@@ -542,6 +594,302 @@ def _with_database_errors(url: str, work: Coroutine[Any, Any, T]) -> T:
 def _plural(count: int, noun: str) -> str:
     suffix = "es" if noun.endswith("h") else "s"
     return f"{count} {noun}" if count == 1 else f"{count} {noun}{suffix}"
+
+
+# ---- operating: status, send-now, pause, resume, export, forget, purge, reload ----------------------------
+
+ClientArgument = Annotated[str, typer.Argument(help="The client's id in the config.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (for scripts).")]
+
+
+@asynccontextmanager
+async def _admin_runtime(url: str, config: Config, question_sets: dict[str, QuestionSet]) -> AsyncIterator[Runtime]:
+    """The bot's runtime without adapters or sending: what it queues, the running bot's outbox sends."""
+    runtime = Runtime(
+        config=config,
+        question_sets=question_sets,
+        texts=_catalog(),
+        database=Database(url),
+        adapters={},
+        clock=SystemClock(),
+        worker_id=f"admin:{os.getpid()}",
+        outbox_loop=False,
+    )
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+def _known_client(command: str, config: Config, client: str) -> ClientConfig:
+    found = next((c for c in config.clients if c.id == client), None)
+    if found is None:
+        typer.echo(f"checkin {command}: {UnknownClientError(client, [c.id for c in config.clients])}", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    return found
+
+
+@app.command()
+def status(
+    config: ConfigOption = None,
+    coach: Annotated[str | None, typer.Option("--coach", help="Only this coach's clients.")] = None,
+) -> None:
+    """A table of clients: state, last check-in, response rate, relationship trend and open alerts.
+
+    It shows how the check-ins are going, never what anybody answered: that is for the client's coach.
+    """
+    loaded, question_sets = _load(config_path(config))
+    if coach is not None and not any(c.id == coach for c in loaded.coaches):
+        known = ", ".join(c.id for c in loaded.coaches)
+        typer.echo(f"checkin status: no coach '{coach}' in the config (coaches: {known})", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    url = _database_url(loaded)
+
+    async def read() -> list[ClientStatus]:
+        async with _people_transaction(url, loaded) as (session, now):
+            return await client_statuses(session, question_sets, now, coach_id=coach)
+
+    rows = _with_database_errors(url, read())
+    header = ("CLIENT", "COACH", "STATE", "LAST CHECK-IN", "REPLIED", "TREND", "OPEN ALERTS")
+    table = [header] + [
+        (
+            row.id,
+            row.coach_id,
+            f"paused to {row.paused_until:%Y-%m-%d}" if row.state == "paused" and row.paused_until else row.state,
+            f"{row.last_checkin_at:%Y-%m-%d} {row.last_checkin_status}" if row.last_checkin_at else "-",
+            f"{row.response_rate:.0%}" if row.response_rate is not None else "-",
+            row.arrow,
+            str(row.open_alerts),
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+@app.command("send-now")
+def send_now(client: ClientArgument, config: ConfigOption = None) -> None:
+    """Start a check-in for a client now; the running bot sends it within a second or two."""
+    loaded, question_sets = _load(config_path(config))
+    _known_client("send-now", loaded, client)
+    url = _database_url(loaded)
+
+    async def start() -> tuple[int | None, str]:
+        async with _admin_runtime(url, loaded, question_sets) as runtime:
+            now = datetime.now(UTC)
+            checkin_id = await runtime.start_checkin(client, now)
+            async with runtime.database.session() as session:
+                row = await session.get(ClientRow, client)
+                return checkin_id, client_state(row, now) if row is not None else "removed"
+
+    checkin_id, state = _with_database_errors(url, start())
+    if checkin_id is None:
+        reason = "has no address yet (no Telegram invite redeemed)" if state == "active" else f"is {state}"
+        typer.echo(f"checkin send-now: no check-in started: {client} {reason}", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    typer.echo(f"{client}: check-in {checkin_id} queued; the running bot sends it")
+
+
+@app.command()
+def pause(
+    client: ClientArgument,
+    until: Annotated[
+        str, typer.Option("--until", metavar="DATE", help="Back on this day (YYYY-MM-DD, client's time).")
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Pause a client's check-ins until a date; an open check-in is left to expire."""
+    loaded, _ = _load(config_path(config))
+    person = _known_client("pause", loaded, client)
+    try:
+        day = date.fromisoformat(until)
+    except ValueError:
+        typer.echo(f"checkin pause: '{until}' is not a date; write it as YYYY-MM-DD", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    back = datetime.combine(day, time.min, person.zone)
+    if back <= datetime.now(UTC):
+        typer.echo(f"checkin pause: {day} is not in the future", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    url = _database_url(loaded)
+
+    async def set_pause() -> None:
+        async with _people_transaction(url, loaded) as (session, _):
+            await repository.set_client_pause(session, client, back)
+
+    _with_database_errors(url, set_pause())
+    typer.echo(f"{client}: paused until {day:%a %Y-%m-%d}")
+
+
+@app.command()
+def resume(client: ClientArgument, config: ConfigOption = None) -> None:
+    """End a client's pause. A client who sent "stop" themselves can only restart by sending "resume"."""
+    loaded, _ = _load(config_path(config))
+    _known_client("resume", loaded, client)
+    url = _database_url(loaded)
+
+    async def clear() -> str:
+        async with _people_transaction(url, loaded) as (session, now):
+            row = await session.get(ClientRow, client)
+            assert row is not None  # synced from the config just now
+            state = client_state(row, now)
+            if state == "paused":
+                await repository.set_client_pause(session, client, None)
+            return state
+
+    state = _with_database_errors(url, clear())
+    if state == "stopped":
+        typer.echo(f"checkin resume: {client} stopped the check-ins themselves; only they can restart them", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    typer.echo(f"{client}: " + ("resumed" if state == "paused" else f"not paused ({state})"))
+
+
+@app.command()
+def export(
+    client: Annotated[str, typer.Argument(help="The client's id (also one no longer in the config).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="json (everything) or csv (one row per answer).")] = "json",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write [default: standard output].")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Export everything stored about one client: profile, goals, sessions, check-ins with answers, alerts."""
+    if fmt not in ("json", "csv"):
+        typer.echo(f"checkin export: --format must be json or csv, not '{fmt}'", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    loaded, _ = _load(config_path(config))
+    url = _database_url(loaded)
+
+    async def read() -> dict[str, Any] | None:
+        database = Database(url)
+        await database.start()
+        try:
+            async with database.session() as session:
+                return await admin.export_client(session, client)
+        except LookupError:
+            return None
+        finally:
+            await database.stop()
+
+    exported = _with_database_errors(url, read())
+    if exported is None:
+        typer.echo(f"checkin export: the database has nothing about a client '{client}'", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    text = json.dumps(exported, ensure_ascii=False, indent=2) + "\n" if fmt == "json" else admin.export_csv(exported)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        typer.echo(f"checkin export: cannot write {out}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    typer.echo(f"{client}: exported to {out}")
+
+
+@app.command()
+def forget(
+    client: Annotated[str, typer.Argument(help="The client's id (also one no longer in the config).")],
+    yes: YesOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Erase a client's answers, check-ins, alerts, sessions, messages and chat binding. Cannot be undone.
+
+    A client still in the config keeps an empty record and is checked in with again at their next slot;
+    remove them from the config (and reload) first to end that too.
+    """
+    loaded, _ = _load(config_path(config))
+    in_config = any(c.id == client for c in loaded.clients)
+    if not yes and not typer.confirm(f"Erase everything stored about {client}? This cannot be undone.", default=False):
+        typer.echo("nothing erased")
+        raise typer.Exit(1)
+    url = _database_url(loaded)
+
+    async def erase() -> admin.Erased | None:
+        database = Database(url)
+        await database.start()
+        try:
+            async with database.transaction() as session:
+                return await admin.forget_client(session, client, keep_client=in_config)
+        except LookupError:
+            return None
+        finally:
+            await database.stop()
+
+    erased = _with_database_errors(url, erase())
+    if erased is None:
+        typer.echo(f"checkin forget: the database has nothing about a client '{client}'", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    typer.echo(
+        f"{client}: erased {_plural(erased.checkins, 'check-in')}, {_plural(erased.answers, 'answer')}, "
+        f"{_plural(erased.alerts, 'alert')}, {_plural(erased.messages, 'message')}"
+    )
+    if in_config:
+        typer.echo(f"note: {client} is still in the config and will be checked in with again; remove them there")
+
+
+@app.command()
+def purge(
+    older_than: Annotated[int, typer.Option("--older-than", metavar="DAYS", min=1, help="Age in days.")],
+    yes: YesOption = False,
+    config: ConfigOption = None,
+) -> None:
+    """Delete closed check-ins and answers, alerts, sent messages and old records older than DAYS.
+
+    The bot does this itself every day when the config sets retention_days.
+    """
+    loaded, _ = _load(config_path(config))
+    if not yes and not typer.confirm(f"Delete everything older than {older_than} days?", default=False):
+        typer.echo("nothing deleted")
+        raise typer.Exit(1)
+    url = _database_url(loaded)
+
+    async def run_purge() -> admin.Purged:
+        database = Database(url)
+        await database.start()
+        try:
+            async with database.transaction() as session:
+                return await admin.purge_older_than(session, datetime.now(UTC) - timedelta(days=older_than))
+        finally:
+            await database.stop()
+
+    purged = _with_database_errors(url, run_purge())
+    typer.echo(
+        f"purged {_plural(purged.checkins, 'check-in')}, {_plural(purged.answers, 'answer')}, "
+        f"{_plural(purged.alerts, 'alert')}, {_plural(purged.messages, 'message')}, "
+        f"{_plural(purged.events, 'event record')}, {_plural(purged.invites, 'invite')}"
+    )
+
+
+@app.command()
+def reload(
+    config: ConfigOption = None,
+    pid_file: PidFileOption = None,
+    pid: Annotated[int | None, typer.Option("--pid", help="Signal this process instead of the pid file's.")] = None,
+) -> None:
+    """Check the config file and, if it is sound, tell the running bot to load it (SIGHUP).
+
+    An invalid file is refused here with its problems, and the bot keeps running on its current config.
+    """
+    chosen = config_path(config)
+    _load(chosen)
+    target = pid if pid is not None else _read_pid(pid_file_path(chosen, pid_file))
+    try:
+        os.kill(target, signal.SIGHUP)
+    except ProcessLookupError:
+        typer.echo(f"checkin reload: no process {target}; is the bot running?", err=True)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
+    except PermissionError:
+        typer.echo(f"checkin reload: not allowed to signal process {target}", err=True)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
+    typer.echo(f"{chosen}: valid; reload signalled to process {target}")
+
+
+def _read_pid(path: Path) -> int:
+    try:
+        return int(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        typer.echo(f"checkin reload: no usable pid file at {path}; is the bot running? (or give --pid)", err=True)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
 
 
 def main() -> None:

@@ -20,21 +20,25 @@ from bot.engine import ConversationState
 from bot.questions import QuestionSet
 from bot.runtime import OPEN_STATUSES, CheckInRecord, Runtime
 from bot.store import Database
-from bot.texts import Texts
+from bot.texts import TextCatalog, Texts
 
 
 async def run_demo(
     *,
     config: Config,
     question_sets: Mapping[str, QuestionSet],
-    texts: Texts,
+    texts: TextCatalog,
     client: ClientConfig,
     database_path: Path,
     clock: Clock,
     stdin: TextIO,
     stdout: TextIO,
 ) -> int:
-    """Play one check-in as ``client``; return 0 when it finished, 1 when input ran out first."""
+    """Play one check-in as ``client``; return 0 when it finished, 1 when input ran out first.
+
+    The player reads the demo's lines in the client's language; the coach's view is in English, as coaches get it.
+    """
+    player = texts.for_language(client.language)
     coach = next(c for c in config.coaches if c.id == client.coach)
     console = ConsoleAdapter(stdout, player=client.id)
     runtime = Runtime(
@@ -48,13 +52,13 @@ async def run_demo(
         address_platform="console",
         outbox_loop=False,
     )
-    stdout.write(texts.render("demo_banner", client_name=client.name, coach_name=coach.name, database=database_path))
+    stdout.write(player.render("demo_banner", client_name=client.name, coach_name=coach.name, database=database_path))
     stdout.write("\n")
     await runtime.start()
     try:
         checkin_id = await runtime.start_checkin(client.id, clock.now())
         if checkin_id is None:
-            stdout.write(texts.render("demo_not_started", client_name=client.name) + "\n")
+            stdout.write(player.render("demo_not_started", client_name=client.name) + "\n")
             return 1
         await runtime.outbox.drain()
         interactive = stdin.isatty()
@@ -64,11 +68,12 @@ async def run_demo(
                 stdout.flush()
             line = await read_line(stdin)
             if not line:
-                stdout.write("\n" + texts.render("demo_input_ended", database=database_path) + "\n")
+                stdout.write("\n" + player.render("demo_input_ended", database=database_path) + "\n")
                 return 1
             await console.type_line(line.rstrip("\r\n"))
             await runtime.outbox.drain()
-        stdout.write("\n" + coach_view(record, client, question_sets[record.checkin.question_set], texts) + "\n")
+        question_set = question_sets[record.checkin.question_set]
+        stdout.write("\n" + coach_view(record, client, question_set, texts.english) + "\n")
         return 0
     finally:
         await runtime.stop()

@@ -67,14 +67,15 @@ def compose(
         replied = any(e.status == "completed" for e in recent)
         status = texts.render("digest_replied" if replied else ("digest_no_reply" if recent else "digest_not_asked"))
         alerts = texts.render("digest_open_alerts", count=client.open_alerts) if client.open_alerts else ""
-        arrow = _arrow(client.history, client.question_set)
+        arrow = trend_arrow(client.history, client.question_set)
         lines.append(texts.render("digest_client", arrow=arrow, client_name=client.name, status=status, alerts=alerts))
         for note in _context_notes(client, recent, settings, texts, phrases):
             lines.append(texts.render("digest_note", note=note))
     return "\n".join(lines)
 
 
-def _arrow(history: Sequence[HistoryEntry], question_set: QuestionSet) -> str:
+def trend_arrow(history: Sequence[HistoryEntry], question_set: QuestionSet) -> str:
+    """↑, ↓ or → for the last change in the alliance index; · with fewer than two check-ins to compare."""
     questions = relationship_questions(question_set)
     indexes = [i for e in history if (i := alliance_index(e, questions)) is not None]
     if len(indexes) < 2:

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 DEFAULT_GRACE = timedelta(hours=6)
 #: How far back a pass looks when counting slots missed past the grace window, only for the log line.
 MISSED_LOOKBACK = timedelta(days=31)
+#: How often the retention purge runs when ``retention_days`` is set.
+PURGE_INTERVAL = timedelta(days=1)
 #: Check-ins started per transaction when many clients share a slot.
 BATCH_SIZE = 200
 
@@ -50,6 +52,7 @@ class SweepReport:
     expired: int = 0
     alerts_resent: int = 0
     digests: int = 0
+    purged: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,7 @@ class Dispatcher:
         self._runtime = runtime
         self._clock = clock
         self._grace = grace
+        self._purged_at: datetime | None = None
 
     async def schedules(self, client_ids: Collection[str] | None = None) -> list[ClientSchedule]:
         """The effective schedule of each active client: config cadence plus what the database knows."""
@@ -146,7 +150,17 @@ class Dispatcher:
         resent = await self._runtime.resend_unacknowledged()
         digests = await self._runtime.send_due_digests()
         await self._runtime.forget_old_events()
-        return SweepReport(reminded, expired, resent, digests)
+        return SweepReport(reminded, expired, resent, digests, await self._purge_daily(now))
+
+    async def _purge_daily(self, now: datetime) -> int:
+        """The retention purge, once a day per process (deleting is idempotent across replicas)."""
+        if self._purged_at is not None and now - self._purged_at < PURGE_INTERVAL:
+            return 0
+        purged = await self._runtime.purge_expired_data()
+        self._purged_at = now
+        if purged is not None and purged.total:
+            log.info("retention purge: %s", purged)
+        return purged.total if purged is not None else 0
 
     async def _facts(self, session: AsyncSession, client_ids: Collection[str] | None) -> dict[str, _ClientFacts]:
         query = sa.select(Client.id, Client.created_at, Client.paused_until).where(Client.active)

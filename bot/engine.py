@@ -114,7 +114,12 @@ class Resume:
     pass
 
 
-Effect = RecordAnswer | ClearAnswer | FinishCheckIn | PauseClient | OptOut | Resume
+@dataclass(frozen=True, slots=True)
+class RequestCheckIn:
+    """The client asked for a check-in now; the runtime starts one as if its slot had come."""
+
+
+Effect = RecordAnswer | ClearAnswer | FinishCheckIn | PauseClient | OptOut | Resume | RequestCheckIn
 
 
 # ---- state ----------------------------------------------------------------------------------------------
@@ -232,6 +237,10 @@ def handle_idle(ctx: Context, event: Event, now: datetime, *, paused: bool, opte
         if paused or opted_out:
             return Transition(None, (Outgoing(texts.render("resumed")),), (Resume(),))
         return Transition(None, (Outgoing(texts.render("already_active")),))
+    if command.name == "checkin":
+        if paused or opted_out:
+            return Transition(None, (Outgoing(texts.render("checkin_needs_resume")),))
+        return Transition(None, (), (RequestCheckIn(),))
     return _pause(ctx, None, command, now)
 
 
@@ -260,6 +269,8 @@ def _handle_command(ctx: Context, state: ConversationState, command: Command, no
         return replace(finished, effects=(OptOut(), *finished.effects))
     if command.name == "resume":
         return _reask(ctx, state, texts.render("already_active"))
+    if command.name == "checkin":
+        return _reask(ctx, state, texts.render("checkin_already_open"))
     return _pause(ctx, state, command, now)
 
 
@@ -270,7 +281,7 @@ def _pause(ctx: Context, state: ConversationState | None, command: Command, now:
         return _reask(ctx, state, ctx.texts.render("pause_needs_duration"))
     until = now + command.duration
     local = until.astimezone(ctx.timezone)
-    message = Outgoing(ctx.texts.render("paused", until=f"{local:%A} {local.day} {local:%B %Y}"))
+    message = Outgoing(ctx.texts.render("paused", until=ctx.texts.date(local)))
     if state is None:
         return Transition(None, (message,), (PauseClient(until),))
     finished = _finish(state, "skipped", message)

@@ -3,14 +3,23 @@
 Question sets are data (YAML in ``prompts/question_sets/`` or an admin's own file), so coaches can reword
 or add questions without code. Reports, history files and the signal detectors refer to questions by id,
 which is why the relationship ids below are fixed names rather than configurable ones.
+
+A set is written once, in its own ``language``; ``translations`` give other languages' texts (question
+texts, scale labels, the set's name) by question id, so ids, dimensions and scales are never repeated and
+cannot drift apart between languages. A text a translation lacks is asked in the set's own words.
 """
 
 from __future__ import annotations
 
+import re
 import string
-from typing import Literal, Self
+from collections.abc import Mapping
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
+
+from bot.languages import ENGLISH, LANGUAGE_TAG, candidates
 
 #: The five practices that hold the coaching relationship up (DESIGN §1).
 Practice = Literal["hope", "focus", "relationship", "trust", "perspective"]
@@ -82,7 +91,7 @@ class Question(_Strict):
             raise ValueError("a scale question needs a 'scale'")
         if self.kind == "text" and self.scale is not None:
             raise ValueError("a text question cannot have a 'scale'")
-        placeholders = {name for _, name, _, _ in string.Formatter().parse(self.text) if name}
+        placeholders = _placeholders(self.text)
         allowed = {"goal"} if self.per_goal else set()
         unknown = placeholders - allowed
         if unknown:
@@ -97,10 +106,65 @@ class Question(_Strict):
         return RELATIONSHIP_PRACTICES.get(self.id)
 
 
+class QuestionTexts(_Strict):
+    """One question's words in another language; what is left out stays in the set's own words."""
+
+    text: str | None = Field(None, min_length=1)
+    labels: dict[int, str] = {}
+
+
+class Translation(_Strict):
+    name: str | None = Field(None, min_length=1)
+    questions: dict[str, QuestionTexts] = {}
+
+
 class QuestionSet(_Strict):
     id: str = Field(pattern=_ID)
     name: str = Field(min_length=1)
+    #: The language the texts above are written in.
+    language: str = Field(ENGLISH, pattern=LANGUAGE_TAG)
     questions: tuple[Question, ...] = Field(min_length=1)
+    translations: dict[str, Translation] = {}
+
+    @field_validator("translations")
+    @classmethod
+    def _translations_fit(cls, translations: dict[str, Translation], info: ValidationInfo) -> dict[str, Translation]:
+        """Each translation names questions of this set, labels points on their scales, and keeps placeholders.
+
+        A field validator rather than a model validator so that each problem is reported at its own line.
+        """
+        questions: tuple[Question, ...] | None = info.data.get("questions")
+        if questions is None:
+            return translations  # the questions failed and are reported on their own
+        by_id = {question.id: question for question in questions}
+        errors: list[InitErrorDetails] = []
+
+        def problem(loc: tuple[str | int, ...], message: str, value: Any) -> None:
+            kind = PydanticCustomError("translation", "{message}", {"message": message})
+            errors.append(InitErrorDetails(type=kind, loc=loc, input=value))
+
+        for language, translation in translations.items():
+            if not _is_tag(language):
+                problem((language,), "must be a language tag such as 'de' or 'pt-BR'", language)
+            elif language.casefold() == str(info.data.get("language", "")).casefold():
+                problem((language,), f"'{language}' is the set's own language; translate into another", language)
+            for question_id, texts in translation.questions.items():
+                question = by_id.get(question_id)
+                if question is None:
+                    problem((language, "questions", question_id), f"no question '{question_id}' in this set", texts)
+                    continue
+                if texts.text is not None and _placeholders(texts.text) != _placeholders(question.text):
+                    wanted = sorted(_placeholders(question.text)) or "none"
+                    problem((language, "questions", question_id, "text"), f"placeholders must be {wanted}", texts.text)
+                points = question.scale.points() if question.scale is not None else range(0)
+                outside = sorted(point for point in texts.labels if point not in points)
+                if outside:
+                    where = f"scale {points.start}..{points.stop - 1}" if points else "a text question"
+                    message = f"labels {outside} are not points of {where}"
+                    problem((language, "questions", question_id, "labels"), message, texts.labels)
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return translations
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -121,8 +185,67 @@ class QuestionSet(_Strict):
             seen[question.id] = question
         return self
 
+    def _translation(self, language: str) -> tuple[str, Translation] | None:
+        """The translation (and its tag) a client with ``language`` reads; ``None`` for the set's own words."""
+        if self.language.casefold() in candidates(language):
+            return None
+        by_tag = {tag.casefold(): (tag, translation) for tag, translation in self.translations.items()}
+        return next((by_tag[tag] for tag in candidates(language) if tag in by_tag), None)
+
+    def in_language(self, language: str) -> QuestionSet:
+        """This set in the words of ``language`` where its translation has them; ids and scales unchanged.
+
+        The copy is written in that language and has no translations of its own.
+        """
+        found = self._translation(language)
+        if found is None:
+            return self
+        tag, translation = found
+        return self.model_copy(
+            update={
+                "name": translation.name or self.name,
+                "language": tag,
+                "questions": tuple(_translated(q, translation.questions.get(q.id)) for q in self.questions),
+                "translations": {},
+            }
+        )
+
+    def untranslated(self, language: str) -> list[str]:
+        """Ids of the questions whose text or labels a client with ``language`` reads in the set's own words."""
+        if self.language.casefold() in candidates(language):
+            return []
+        found = self._translation(language)
+        translation = found[1] if found is not None else Translation()
+        missing = []
+        for question in self.questions:
+            texts = translation.questions.get(question.id) or QuestionTexts()
+            labelled = question.scale.labels if question.scale is not None else {}
+            if texts.text is None or not set(labelled) <= set(texts.labels):
+                missing.append(question.id)
+        return missing
+
     def question(self, question_id: str) -> Question:
         for question in self.questions:
             if question.id == question_id:
                 return question
         raise KeyError(question_id)
+
+
+def _placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def _is_tag(value: str) -> bool:
+    return re.fullmatch(LANGUAGE_TAG, value) is not None
+
+
+def _translated(question: Question, texts: QuestionTexts | None) -> Question:
+    if texts is None:
+        return question
+    update: dict[str, object] = {}
+    if texts.text is not None:
+        update["text"] = texts.text
+    if question.scale is not None and texts.labels:
+        labels: Mapping[int, str] = {**question.scale.labels, **texts.labels}
+        update["scale"] = question.scale.model_copy(update={"labels": dict(labels)})
+    return question.model_copy(update=update)

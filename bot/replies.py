@@ -3,6 +3,10 @@
 Executives answer on phones, in a hurry, sometimes in another script: "4", "4.0", "four", "٤", "Very
 hopeful" and "/skip" must all be understood, and anything else must be recognised as not-an-answer so the
 engine can reply with a hint instead of guessing.
+
+Command and number words of every shipped language are understood from everyone: a German client may type
+"überspringen" or "skip", "vier" or "four", and nobody has to know which language the config gave them.
+The words of different languages do not collide, so one table serves all.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Literal
 
 from bot.questions import Scale
 
-CommandName = Literal["help", "skip", "skip_all", "back", "stop", "resume", "pause"]
+CommandName = Literal["help", "skip", "skip_all", "back", "stop", "resume", "pause", "checkin"]
 
 _COMMAND_WORDS: dict[str, CommandName] = {
     "help": "help",
@@ -33,14 +37,35 @@ _COMMAND_WORDS: dict[str, CommandName] = {
     "resume": "resume",
     "start again": "resume",
     "pause": "pause",
+    "checkin": "checkin",
+    "check-in": "checkin",
+    "check in": "checkin",
+    # German; the spellings without umlauts are for keyboards that lack them.
+    "hilfe": "help",
+    "überspringen": "skip",
+    "ueberspringen": "skip",
+    "alle überspringen": "skip_all",
+    "alles überspringen": "skip_all",
+    "alle ueberspringen": "skip_all",
+    "alles ueberspringen": "skip_all",
+    "check-in überspringen": "skip_all",
+    "zurück": "back",
+    "zurueck": "back",
+    "stopp": "stop",
+    "abmelden": "stop",
+    "fortsetzen": "resume",
+    "weitermachen": "resume",
 }
 
 _NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
     "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "null": 0, "eins": 1, "zwei": 2, "zwo": 2, "drei": 3, "vier": 4, "fünf": 5, "fuenf": 5,
+    "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10,
 }  # fmt: skip
 
-_DURATION = re.compile(r"^(\d{1,3})\s*(d|day|days|w|wk|wks|week|weeks)$")
+#: "2w", "10 days"; German "10t", "10 Tage", "3 Wochen". A unit starting with "w" is weeks, any other days.
+_DURATION = re.compile(r"^(\d{1,3})\s*(d|day|days|t|tag|tage|tagen|w|wk|wks|week|weeks|woche|wochen)$")
 _MAX_PAUSE = timedelta(days=366)
 _TRAILING_PUNCTUATION = ".!,;:"
 
@@ -79,7 +104,7 @@ def parse_command(text: str) -> Command | None:
 
 
 def parse_duration(text: str) -> timedelta | None:
-    """Parse "2w", "10 days", "3 weeks"; ``None`` for anything else, zero, or more than a year."""
+    """Parse "2w", "10 days", "3 weeks", "10 Tage"; ``None`` for anything else, zero, or more than a year."""
     match = _DURATION.match(normalize(text))
     if match is None:
         return None

@@ -22,9 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Adapter, SendError
+from bot import admin, digest, engine
 from bot import alerts as alert_policy
-from bot import digest, engine
 from bot.clock import Clock
+from bot.coaching import COACH_STEP, CoachDesk, alert_buttons
+from bot.commands import is_coach_command
 from bot.config import Config
 from bot.detectors.words import load_risk_phrases
 from bot.messages import InboundBlocked, InboundChoice, InboundEvent, InboundReply, InboundText, OutboundMessage
@@ -36,7 +38,7 @@ from bot.ratelimit import RateLimits
 from bot.store import Database, repository
 from bot.store.history import client_history
 from bot.store.models import Alert, Answer, CheckIn, Client, Coach, Goal, TelegramInvite
-from bot.texts import Texts
+from bot.texts import TextCatalog
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ class Runtime:
         *,
         config: Config,
         question_sets: Mapping[str, QuestionSet],
-        texts: Texts,
+        texts: TextCatalog,
         database: Database,
         adapters: Mapping[str, Adapter],
         clock: Clock,
@@ -78,13 +80,15 @@ class Runtime:
         self._coach_names = {coach.id: coach.name for coach in config.coaches}
         self._phrases = load_risk_phrases()
         self._question_sets = question_sets
-        self._texts = texts
+        self._catalog = texts
+        self._texts = texts.english  # coaches, strangers and alerts read English; clients their own language
         self.database = database
         self._adapters = adapters
         self._clock = clock
         self._address_platform = address_platform
         self._outbox_loop = outbox_loop
         self.metrics = Metrics()
+        self._coach_desk = self._new_coach_desk()
         self.outbox = OutboxWorker(
             database,
             adapters,
@@ -107,6 +111,27 @@ class Runtime:
             await self.outbox.start()
         for adapter in self._unique_adapters():
             await adapter.start(self.handle_inbound)
+
+    async def reconfigure(self, config: Config, question_sets: Mapping[str, QuestionSet]) -> None:
+        """Take a new, already validated config: people are synced, history and open conversations stay.
+
+        The database and platform settings are read at start only; `checkin reload` says so when they changed.
+        """
+        coaches, clients = people_from_config(config)
+        async with self.database.transaction() as session:
+            await repository.sync_people(session, coaches, clients, self._clock.now())
+        self.config = config
+        self._coach_names = {coach.id: coach.name for coach in config.coaches}
+        self._question_sets = question_sets
+        self._coach_desk = self._new_coach_desk()
+
+    async def purge_expired_data(self) -> admin.Purged | None:
+        """Apply ``retention_days``: delete what is older (see ``admin.purge_older_than``); None when unset."""
+        if self.config.retention_days is None:
+            return None
+        cutoff = self._clock.now() - timedelta(days=self.config.retention_days)
+        async with self.database.transaction() as session:
+            return await admin.purge_older_than(session, cutoff)
 
     async def stop(self) -> None:
         for adapter in self._unique_adapters():
@@ -137,38 +162,45 @@ class Runtime:
         """
         now = self._clock.now()
         async with self.database.transaction() as session:
-            ids = [client_id for client_id, _ in due]
-            clients = {c.id: c for c in await session.scalars(select(Client).where(Client.id.in_(ids)))}
-            goals = await self._active_goals(session, ids)
-            plans: dict[str, tuple[Client, tuple[str, str], engine.Transition]] = {}
-            claims: list[repository.Claim] = []
-            for client_id, slot in due:
-                client = clients.get(client_id)
-                address = self._address(client) if client is not None else None
-                if client is None or address is None or not self._reachable(client, now):
-                    log.info("check-in for %s not started: removed, paused, opted out or unreachable", client_id)
-                    continue
-                first = client.privacy_notice_sent_at is None
-                transition = engine.begin(self._context(client), goals.get(client_id, []), first_checkin=first)
-                assert transition.state is not None
-                plans[client_id] = (client, address, transition)
-                claims.append(repository.Claim(client_id, slot, client.question_set, transition.state.to_json()))
-            won = await repository.claim_checkins(session, claims, now)
-            await repository.expire_superseded(session, won)
-            await repository.mark_privacy_notice_sent(
-                session, [c for c in won if plans[c][0].privacy_notice_sent_at is None], now
-            )
-            rows = [
-                row
-                for client_id, checkin_id in won.items()
-                for row in _outbox_rows(
-                    plans[client_id][1], plans[client_id][2].messages, checkin_id, f"checkin:{checkin_id}:open"
-                )
-            ]
-            await repository.enqueue(session, rows, now)
-        self.metrics.checkins_sent.inc(len(won))
+            won = await self._start_checkins_in(session, due, now)
         if won:
             self.outbox.wake()
+        return won
+
+    async def _start_checkins_in(
+        self, session: AsyncSession, due: Sequence[tuple[str, datetime]], now: datetime
+    ) -> dict[str, int]:
+        """``start_checkins`` inside the caller's transaction (a coach's or client's "checkin now" uses it)."""
+        ids = [client_id for client_id, _ in due]
+        clients = {c.id: c for c in await session.scalars(select(Client).where(Client.id.in_(ids)))}
+        goals = await self._active_goals(session, ids)
+        plans: dict[str, tuple[Client, tuple[str, str], engine.Transition]] = {}
+        claims: list[repository.Claim] = []
+        for client_id, slot in due:
+            client = clients.get(client_id)
+            address = self._address(client) if client is not None else None
+            if client is None or address is None or not self._reachable(client, now):
+                log.info("check-in for %s not started: removed, paused, opted out or unreachable", client_id)
+                continue
+            first = client.privacy_notice_sent_at is None
+            transition = engine.begin(self._context(client), goals.get(client_id, []), first_checkin=first)
+            assert transition.state is not None
+            plans[client_id] = (client, address, transition)
+            claims.append(repository.Claim(client_id, slot, client.question_set, transition.state.to_json()))
+        won = await repository.claim_checkins(session, claims, now)
+        await repository.expire_superseded(session, won)
+        await repository.mark_privacy_notice_sent(
+            session, [c for c in won if plans[c][0].privacy_notice_sent_at is None], now
+        )
+        rows = [
+            row
+            for client_id, checkin_id in won.items()
+            for row in _outbox_rows(
+                plans[client_id][1], plans[client_id][2].messages, checkin_id, f"checkin:{checkin_id}:open"
+            )
+        ]
+        await repository.enqueue(session, rows, now)
+        count_on_commit(session, self.metrics.checkins_sent, len(won))
         return won
 
     @staticmethod
@@ -339,21 +371,44 @@ class Runtime:
             return
         now = self._clock.now()
         async with self.database.transaction() as session:
-            client = await repository.find_client_by_identity(session, event.platform, event.sender, event.sender_email)
-            if client is None:
-                refused = True
-            else:
-                refused = False
+            person = await self._identify(session, event)
+            if person is not None:
                 if not await repository.remember_event(session, event.platform, event.event_key, now):
                     log.info("duplicate %s event %s ignored", event.platform, event.event_key)
                     return
-                if client.unreachable_at is not None:  # they wrote to us, so they can be reached again
-                    await repository.clear_unreachable(session, client.id)
-                await self._converse(session, client, event, now)
-        if refused:
+                if isinstance(person, Coach):
+                    await self._serve_coach(session, person, event, now)
+                else:
+                    if person.unreachable_at is not None:  # they wrote to us, so they can be reached again
+                        await repository.clear_unreachable(session, person.id)
+                    await self._converse(session, person, event, now)
+        if person is None:
             await self._refuse(event)
         else:
             self.outbox.wake()
+
+    async def _identify(self, session: AsyncSession, event: InboundReply) -> Client | Coach | None:
+        """The client or coach behind an event. Someone who is both is the coach for coach commands and
+        alert buttons, and the client otherwise."""
+        client = await repository.find_client_by_identity(session, event.platform, event.sender, event.sender_email)
+        coach = await repository.find_coach_by_identity(session, event.platform, event.sender, event.sender_email)
+        if coach is None or (client is not None and not _is_for_coach(event)):
+            return client
+        return coach
+
+    async def _serve_coach(self, session: AsyncSession, coach: Coach, event: InboundReply, now: datetime) -> None:
+        text = event.value if isinstance(event, InboundChoice) else event.text
+        reply = await self._coach_desk.handle(session, coach, text, now)
+        await self._enqueue(
+            session,
+            (event.platform, event.sender),
+            (engine.Outgoing(reply.text),),
+            None,
+            f"reply:{event.platform}:{event.event_key}",
+            now,
+            audience="coach",
+            image_png=reply.image_png,
+        )
 
     async def _converse(self, session: AsyncSession, client: Client, event: InboundReply, now: datetime) -> None:
         context = self._context(client)
@@ -415,6 +470,8 @@ class Runtime:
                 case engine.Resume():
                     await repository.set_client_pause(session, client.id, None)
                     await repository.set_client_opt_out(session, client.id, None)
+                case engine.RequestCheckIn():
+                    await self._start_checkins_in(session, [(client.id, now)], now)
                 case _:
                     raise AssertionError(f"check-in effect {effect!r} arrived without an open check-in")
 
@@ -448,6 +505,9 @@ class Runtime:
             session, client.id, checkin.id, outcome.alert.severity, outcome.alert.records(), now
         )
         count_on_commit(session, self.metrics.alerts.labels(outcome.alert.severity))
+        if client.alerts_snoozed_until is not None and client.alerts_snoozed_until > now:
+            log.info("alert %s stored, not sent: the coach snoozed alerts about %s", alert.id, client.id)
+            return
         coach = await session.get(Coach, client.coach_id)
         coach_address = self._address(coach) if coach is not None else None
         if coach_address is None:
@@ -460,7 +520,7 @@ class Runtime:
             floor=settings.low_score_floor,
             alerts_at=[a.created_at for a in past] + [now],
         )
-        message = engine.Outgoing(outcome.alert.message)
+        message = engine.Outgoing(outcome.alert.message, alert_buttons(self._texts, alert.id), COACH_STEP)
         key = f"alert:{alert.id}"
         await self._enqueue(session, coach_address, (message,), checkin.id, key, now, audience="coach", image_png=chart)
 
@@ -508,7 +568,8 @@ class Runtime:
         client = await session.get(Client, person_id)
         assert client is not None
         coach_name = self._coach_names.get(client.coach_id, client.coach_id)
-        return self._texts.render("invite_welcome_client", client_name=client.name.split()[0], coach_name=coach_name)
+        texts = self._catalog.for_language(client.language)
+        return texts.render("invite_welcome_client", client_name=client.name.split()[0], coach_name=coach_name)
 
     async def client_unreachable(self, message: OutboundMessage, reason: str) -> None:
         """The platform refused a client for good: stop writing to them and tell their coach, once."""
@@ -555,10 +616,18 @@ class Runtime:
 
     # ---- helpers --------------------------------------------------------------------------------------
 
+    def _new_coach_desk(self) -> CoachDesk:
+        return CoachDesk(
+            texts=self._texts,
+            question_sets=dict(self._question_sets),
+            alerts=self.config.alerts,
+            start_checkins=self._start_checkins_in,
+        )
+
     def _context(self, client: Client) -> engine.Context:
         return engine.Context(
-            question_set=self._question_sets[client.question_set],
-            texts=self._texts,
+            question_set=self._question_sets[client.question_set].in_language(client.language),
+            texts=self._catalog.for_language(client.language),
             timezone=ZoneInfo(client.timezone),
             client_name=client.name.split()[0],
             # A coach removed from config keeps their id as a name until the client's check-in closes.
@@ -625,6 +694,12 @@ def _start_token(text: str) -> str | None:
     if command.split("@", 1)[0] != "/start" or not rest.strip():
         return None
     return rest.strip()
+
+
+def _is_for_coach(event: InboundReply) -> bool:
+    if isinstance(event, InboundChoice):
+        return event.step_key == COACH_STEP
+    return is_coach_command(event.text)
 
 
 def _as_engine_event(event: InboundReply, checkin: CheckIn | None) -> engine.Event:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -100,3 +101,32 @@ async def database(database_target: DatabaseTarget) -> Database:
     database = database_target.create()
     await database.start()
     return database
+
+
+@asynccontextmanager
+async def fresh_postgres_database(purpose: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for a command-line test (a ``checkin`` process takes its URL from
+    config, so a schema would not do); dropped afterwards. Skips without PostgreSQL."""
+    base = postgres_url()
+    if base is None:
+        pytest.skip(f"{POSTGRES_URL_ENV} is not set; {purpose} needs PostgreSQL (CI sets it)")
+    name = f"checkin_{uuid.uuid4().hex[:16]}"
+    admin = create_async_engine(Database(base).url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+@pytest.fixture(params=backend_params())
+async def cli_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database URL for ``checkin`` subprocesses, on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
+        return
+    async with fresh_postgres_database("this command-line test") as url:
+        yield url

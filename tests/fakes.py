@@ -17,7 +17,7 @@ from bot.messages import InboundSink, OutboundMessage
 from bot.question_sets import load_question_sets
 from bot.runtime import Runtime
 from bot.store import Database
-from bot.texts import load_texts
+from bot.texts import load_catalog
 
 
 class CollectingAdapter:
@@ -60,7 +60,7 @@ def runtime_for(
     return Runtime(
         config=config,
         question_sets=load_question_sets(config, config_path),
-        texts=load_texts(),
+        texts=load_catalog(),
         database=database,
         adapters=adapters,
         clock=clock,

@@ -13,21 +13,17 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy import func, select
 
 from bot.clock import ManualClock
 from bot.store import CheckIn, Database, OutboxMessage
-from tests.conftest import POSTGRES_URL_ENV, postgres_url
+from tests.conftest import fresh_postgres_database
 from tests.fakes import runtime_for
 
 pytestmark = pytest.mark.postgres
@@ -55,20 +51,8 @@ def config_text(database_url: str, at: str) -> str:
 
 @pytest.fixture
 async def database_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database: `checkin run` takes its URL from config, so a schema would not do."""
-    base = postgres_url()
-    if base is None:
-        pytest.skip(f"{POSTGRES_URL_ENV} is not set; the replica test needs PostgreSQL (CI sets it)")
-    name = f"checkin_replicas_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(Database(base).url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    async with fresh_postgres_database("the replica test") as url:
+        yield url
 
 
 @pytest.fixture

@@ -199,6 +199,40 @@ async def test_invite_checkin_buttons_note_and_coach_alert(setup: Setup) -> None
     assert photos and photos[0].photo_size > 1000  # type: ignore[operator]
     assert any("Trust was answered 1" in (m.caption or m.text or "") for m in to_coach)
 
+    # The coach acknowledges with the alert's button; the keyboard goes and the alert is closed.
+    alert_message = next(m for m in reversed(to_coach) if m.reply_markup)
+    labels = [b["text"] for row in alert_message.reply_markup["inline_keyboard"] for b in row]  # type: ignore[index]
+    assert labels == ["Acknowledge", "Send a check-in now", "Snooze alerts 7 days"]
+    before = len(s.fake.sent_to(MAYA_CHAT))
+    s.fake.push_callback(MAYA_CHAT, alert_message.message_id, f"0:coach:ack {alert.id}")
+    [*_, reply] = await bot_says(s, MAYA_CHAT, before)
+    assert reply.text == "Acknowledged 1 alert(s)."
+    assert s.fake.messages[(MAYA_CHAT, alert_message.message_id)].reply_markup is None
+    record = await s.runtime.checkin_record(checkin_id)
+    assert record.alerts[0].acknowledged_by == "coach:maya"
+
+
+async def test_a_button_press_acts_once_even_under_a_new_update_id(setup: Setup) -> None:
+    s = setup
+    await bind(s, "client", "dana", DANA_CHAT)
+    checkin_id = await s.runtime.start_checkin("dana", SLOT)
+    opening = await bot_says(s, DANA_CHAT, 1)
+    first = await press(s, DANA_CHAT, "4")
+    await bot_says(s, DANA_CHAT, len(opening))
+    sent = len(s.fake.sent_to(DANA_CHAT))
+    again = dict(first, update_id=first["update_id"] + 1000)  # the same callback query, another update
+    edits = len(s.fake.calls_to("answerCallbackQuery"))
+    s.fake.push_update(again)
+
+    async def answered() -> bool:
+        return len(s.fake.calls_to("answerCallbackQuery")) > edits
+
+    await eventually(answered)
+    await s.runtime.outbox.drain()
+    assert len(s.fake.sent_to(DANA_CHAT)) == sent
+    record = await s.runtime.checkin_record(checkin_id or 0)
+    assert [(a.step_key, a.value) for a in record.answers] == [("progress:delegate", 4)]
+
 
 async def test_a_stranger_is_refused_and_nothing_is_stored(setup: Setup) -> None:
     s = setup

@@ -613,6 +613,8 @@ class Config(_Strict):
     cadences: dict[Id, Cadence] = {}
     coaches: tuple[Coach, ...]
     clients: tuple[Client, ...] = ()
+    #: Days check-ins, answers, alerts and sent messages are kept; older ones are deleted daily. None keeps all.
+    retention_days: int | None = Field(None, ge=7, le=3650)
 
     @field_validator("clients")
     @classmethod

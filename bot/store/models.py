@@ -79,6 +79,8 @@ class Client(Base):
     # so the bot stops writing to them and tells the coach once.
     unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     unreachable_reason: Mapped[str | None] = mapped_column(sa.Text())
+    # The coach snoozed this client's alerts: they are still stored (and counted in the digest), not sent.
+    alerts_snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(sa.Boolean())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Last time config sync changed this row.

@@ -698,15 +698,40 @@ async def outbox_row(session: AsyncSession, idempotency_key: str) -> OutboxMessa
     return await session.scalar(sa.select(OutboxMessage).where(OutboxMessage.idempotency_key == idempotency_key))
 
 
-async def open_alert_counts(session: AsyncSession, coach_id: str) -> dict[str, int]:
-    """Unacknowledged alerts per client of one coach, for the digest."""
-    rows = await session.execute(
-        sa.select(Alert.client_id, sa.func.count())
-        .join(Client, Client.id == Alert.client_id)
-        .where(Client.coach_id == coach_id, Alert.acknowledged_at.is_(None))
-        .group_by(Alert.client_id)
-    )
+async def open_alert_counts(session: AsyncSession, coach_id: str | None) -> dict[str, int]:
+    """Unacknowledged alerts per client, of one coach or of everyone, for the digest and status."""
+    query = sa.select(Alert.client_id, sa.func.count()).where(Alert.acknowledged_at.is_(None))
+    if coach_id is not None:
+        query = query.join(Client, Client.id == Alert.client_id).where(Client.coach_id == coach_id)
+    rows = await session.execute(query.group_by(Alert.client_id))
     return {client_id: int(count) for client_id, count in rows}
+
+
+async def acknowledge_alerts(
+    session: AsyncSession,
+    coach_id: str,
+    now: datetime,
+    *,
+    client_id: str | None = None,
+    alert_id: int | None = None,
+) -> int:
+    """Acknowledge a coach's open alerts (all, one client's, or one); alerts of other coaches' clients never."""
+    own_clients = sa.select(Client.id).where(Client.coach_id == coach_id).scalar_subquery()
+    query = sa.update(Alert).where(Alert.acknowledged_at.is_(None), Alert.client_id.in_(own_clients))
+    if client_id is not None:
+        query = query.where(Alert.client_id == client_id)
+    if alert_id is not None:
+        query = query.where(Alert.id == alert_id)
+    result = await session.execute(
+        query.values(acknowledged_at=now, acknowledged_by=f"coach:{coach_id}").execution_options(
+            synchronize_session=False
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def set_alerts_snoozed(session: AsyncSession, client_id: str, until: datetime | None) -> None:
+    await _update_client(session, client_id, alerts_snoozed_until=until)
 
 
 async def forget_processed_events(session: AsyncSession, seen_before: datetime) -> int:

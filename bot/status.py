@@ -1,0 +1,98 @@
+"""Each client at a glance: the rows of `checkin status` and of a coach's `clients` command.
+
+Derived only (state, last check-in, response rate, trend arrow, open alerts), never answer content, so an
+admin's table shows how the check-ins are going without showing what anybody said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.digest import trend_arrow
+from bot.questions import QuestionSet
+from bot.store import repository
+from bot.store.history import client_history
+from bot.store.models import CheckIn, Client
+
+#: How many recent check-ins the response rate is taken over.
+RATE_WINDOW = 10
+
+ClientState = Literal["active", "paused", "stopped", "unreachable", "removed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStatus:
+    id: str
+    name: str
+    coach_id: str
+    state: ClientState
+    paused_until: datetime | None
+    last_checkin_at: datetime | None
+    last_checkin_status: str | None
+    #: Completed over finished check-ins in the last ``RATE_WINDOW``; ``None`` before the first one closed.
+    response_rate: float | None
+    arrow: str
+    open_alerts: int
+
+
+def client_state(client: Client, now: datetime) -> ClientState:
+    if not client.active:
+        return "removed"
+    if client.opted_out_at is not None:
+        return "stopped"
+    if client.unreachable_at is not None:
+        return "unreachable"
+    if client.paused_until is not None and client.paused_until > now:
+        return "paused"
+    return "active"
+
+
+async def client_statuses(
+    session: AsyncSession,
+    question_sets: Mapping[str, QuestionSet],
+    now: datetime,
+    *,
+    coach_id: str | None = None,
+    include_removed: bool = False,
+) -> list[ClientStatus]:
+    """One row per client (of one coach, or all), by name."""
+    query = sa.select(Client).order_by(Client.name, Client.id)
+    if coach_id is not None:
+        query = query.where(Client.coach_id == coach_id)
+    if not include_removed:
+        query = query.where(Client.active)
+    clients = list((await session.scalars(query)).all())
+    open_alerts = await repository.open_alert_counts(session, coach_id)
+    rows = []
+    for client in clients:
+        history = await client_history(session, client.id, limit=RATE_WINDOW)
+        last = await _last_checkin(session, client.id)
+        finished = [e for e in history if e.status in ("completed", "expired")]
+        rate = sum(e.status == "completed" for e in finished) / len(finished) if finished else None
+        question_set = question_sets.get(client.question_set)
+        rows.append(
+            ClientStatus(
+                id=client.id,
+                name=client.name,
+                coach_id=client.coach_id,
+                state=client_state(client, now),
+                paused_until=client.paused_until,
+                last_checkin_at=last.slot if last is not None else None,
+                last_checkin_status=last.status if last is not None else None,
+                response_rate=rate,
+                arrow=trend_arrow(history, question_set) if question_set is not None else "·",
+                open_alerts=open_alerts.get(client.id, 0),
+            )
+        )
+    return rows
+
+
+async def _last_checkin(session: AsyncSession, client_id: str) -> CheckIn | None:
+    query = sa.select(CheckIn).where(CheckIn.client_id == client_id).order_by(CheckIn.slot.desc(), CheckIn.id.desc())
+    return (await session.scalars(query.limit(1))).first()

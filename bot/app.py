@@ -1,8 +1,9 @@
 """`checkin run`: the long-running bot, assembled and stopped in one visible order.
 
-Start: database (migrated) and people, outbox worker, adapters, then the scheduler, which first catches up on
-slots missed while the bot was down. Stop: the scheduler first (nothing new is dispatched), then the runtime
-(adapters stop receiving, the outbox worker stops, the database closes). SIGTERM and SIGINT both stop it.
+Start: database (migrated) and people, outbox worker, adapters, the health and metrics server when configured
+(answering 503 until the scheduler runs), then the scheduler, which first catches up on slots missed while the
+bot was down. Stop: the scheduler first (nothing new is dispatched), the health and metrics server, then the
+runtime (adapters stop receiving, the outbox worker stops, the database closes). SIGTERM and SIGINT stop it.
 
 SIGHUP reloads the config file: a file with problems is refused (each problem logged) and the running config
 stays; a valid one is synced into the database and the client jobs are planned anew. Conversations in
@@ -25,6 +26,7 @@ from adapters.console import ConsoleAdapter
 from bot.clock import Clock
 from bot.config import Config, ConfigError, load_config
 from bot.dispatch import Dispatcher
+from bot.observability.server import ObservabilityServer
 from bot.question_sets import load_question_sets
 from bot.questions import QuestionSet
 from bot.ratelimit import DEFAULT_RATE_LIMITS, with_overrides
@@ -106,6 +108,14 @@ async def serve(
     scheduling = config.scheduling
     dispatcher = Dispatcher(runtime, clock, grace=scheduling.catch_up_grace)
     scheduler = Scheduler(dispatcher, sweep_interval=scheduling.sweep_interval)
+    http = config.observability.http
+    server = (
+        ObservabilityServer(
+            runtime.database, runtime.metrics, lambda: scheduler.running, listen=http.listen, port=http.port
+        )
+        if http is not None
+        else None
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -121,6 +131,8 @@ async def serve(
         loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
     await runtime.start()
     try:
+        if server is not None:
+            await server.start()
         await scheduler.start()
         _write_pid_file(pid_file)
         log.info("checkin-bot running as %s; SIGTERM or Ctrl-C stops it, SIGHUP reloads the config", worker_id())
@@ -131,6 +143,8 @@ async def serve(
         for task in list(reloads):
             await task
         await scheduler.stop()
+        if server is not None:
+            await server.stop()
         await runtime.stop()
         _remove_pid_file(pid_file)
 
@@ -146,8 +160,12 @@ async def reload_config(path: Path, runtime: Runtime, scheduler: Scheduler, disp
             log.error("%s", issue)
         return False
     previous = runtime.config
-    if config.database != previous.database or config.platforms != previous.platforms:
-        log.warning("config reload: database and platform settings take effect at the next restart")
+    if (config.database, config.platforms, config.observability) != (
+        previous.database,
+        previous.platforms,
+        previous.observability,
+    ):
+        log.warning("config reload: database, platform and observability settings take effect at the next restart")
     await runtime.reconfigure(config, question_sets)
     scheduler.plan(await dispatcher.schedules())
     log.info("config reloaded from %s: %d coaches, %d clients", path, len(config.coaches), len(config.clients))

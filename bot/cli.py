@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import re
 import secrets
@@ -20,7 +19,7 @@ from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from pydantic import TypeAdapter, ValidationError
@@ -43,6 +42,8 @@ from bot.detectors.common import alliance_index, relationship_questions
 from bot.detectors.words import RiskPhrasesError, load_risk_phrases
 from bot.history import HistoryEntry
 from bot.language_report import language_warnings
+from bot.observability.logs import configure_logging
+from bot.observability.server import ListenError
 from bot.people import people_from_config
 from bot.question_sets import load_builtin_question_sets, load_question_sets
 from bot.questions import QuestionSet
@@ -75,10 +76,6 @@ EXIT_MALFORMED_LINES = 1
 EXIT_UNREADABLE = 1
 #: Exit status after Ctrl-C, as shells report it (128 + SIGINT).
 EXIT_INTERRUPTED = 130
-#: Loggers kept to warnings under `checkin run`, whatever the root level: apscheduler and alembic drown the bot's
-#: own lines, and the rest log what must not be logged (DESIGN §7): httpx every request URL, which for Telegram
-#: holds the bot token; python-telegram-bot and aiosqlite, at DEBUG, every request's or statement's parameters.
-QUIET_LOGGERS = ("apscheduler", "alembic", "httpx", "httpcore", "telegram", "aiosqlite")
 
 app = typer.Typer(
     help="Between-session check-ins for coaching clients.",
@@ -270,6 +267,12 @@ def run(
         ),
     ] = False,
     pid_file: PidFileOption = None,
+    log_format: Annotated[
+        Literal["text", "json"] | None,
+        typer.Option(
+            "--log-format", envvar="CHECKIN_LOG_FORMAT", help="Log lines as text or JSON [default: the config's]"
+        ),
+    ] = None,
 ) -> None:
     """Run the bot: schedule check-ins, send reminders, hold conversations, alert coaches. Stops on SIGTERM or Ctrl-C.
 
@@ -282,9 +285,8 @@ def run(
     adapters = None if console else _platform_adapters(loaded)
     url = _database_url(loaded)
     sealer = _sealer("run")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for chatty in QUIET_LOGGERS:
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    observability = loaded.observability
+    configure_logging(log_format or observability.log_format, observability.log_level, sys.stderr)
     if adapters is not None:
         _with_database_errors(
             url,
@@ -663,9 +665,15 @@ def _database_url(config: Config) -> str:
 
 
 def _with_database_errors(url: str, work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work``; an unreachable or refusing database is reported in one line, not a traceback."""
+    """Run ``work``; an unreachable or refusing database is reported in one line, not a traceback.
+
+    So is a health and metrics port the bot cannot listen on (``observability.http``).
+    """
     try:
         return asyncio.run(work)
+    except ListenError as exc:
+        typer.echo(f"checkin: {exc}", err=True)
+        raise typer.Exit(EXIT_UNAVAILABLE) from None
     except (OSError, SQLAlchemyError) as exc:
         shown = make_url(url).render_as_string(hide_password=True)
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]

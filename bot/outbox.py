@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from adapters.base import Adapter, SendError
 from bot.clock import Clock
 from bot.messages import OutboundMessage
+from bot.observability.metrics import Metrics
 from bot.ratelimit import PlatformLimiter, RateLimits
 from bot.store import Database, repository
 
@@ -73,6 +74,7 @@ class OutboxWorker:
         lease: timedelta = timedelta(seconds=60),
         poll_interval: float = 1.0,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         """``rate_limits`` paces each platform named in it; a platform left out (the console) is not paced.
 
@@ -103,6 +105,7 @@ class OutboxWorker:
         self._max_hold = lease.total_seconds() / 2
         self._poll_interval = poll_interval
         self._rng = rng or random.Random()
+        self._metrics = metrics or Metrics()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         #: Deliveries not yet recorded; ``drain`` records them together before it claims more rows.
@@ -239,6 +242,7 @@ class OutboxWorker:
             log.warning("outbox: row %s failed for good after %s attempts: %s", outbox_id, attempts, error.reason)
             async with self._database.transaction() as session:
                 settled = await repository.mark_failed(session, outbox_id, error.reason)
+            self._metrics.send_failures.labels(message.platform, "permanent").inc()
             # Only the worker that settled the row reports it, so the report is made once.
             if settled and error.permanent:
                 await self._report_permanent_failure(message, error.reason)
@@ -255,6 +259,7 @@ class OutboxWorker:
             log.info("outbox: row %s will be retried in %.1fs: %s", outbox_id, delay.total_seconds(), error.reason)
         async with self._database.transaction() as session:
             await repository.mark_retry(session, outbox_id, error.reason, self._clock.now() + delay)
+        self._metrics.send_failures.labels(message.platform, "ambiguous" if error.ambiguous else "retry").inc()
 
     async def _report_permanent_failure(self, message: OutboundMessage, reason: str) -> None:
         try:

@@ -30,6 +30,7 @@ from bot.commands import is_coach_command
 from bot.config import Config
 from bot.detectors.words import load_risk_phrases
 from bot.messages import InboundBlocked, InboundChoice, InboundEvent, InboundReply, InboundText, OutboundMessage
+from bot.observability.metrics import Metrics, count_on_commit
 from bot.outbox import OutboxWorker
 from bot.people import address_of, people_from_config
 from bot.questions import QuestionSet
@@ -86,6 +87,7 @@ class Runtime:
         self._clock = clock
         self._address_platform = address_platform
         self._outbox_loop = outbox_loop
+        self.metrics = Metrics()
         self._coach_desk = self._new_coach_desk()
         self.outbox = OutboxWorker(
             database,
@@ -95,6 +97,7 @@ class Runtime:
             lease=config.outbox.lease,
             rate_limits=rate_limits,
             on_permanent_failure=self.client_unreachable,
+            metrics=self.metrics,
         )
 
     # ---- lifecycle ------------------------------------------------------------------------------------
@@ -197,6 +200,7 @@ class Runtime:
             )
         ]
         await repository.enqueue(session, rows, now)
+        count_on_commit(session, self.metrics.checkins_sent, len(won))
         return won
 
     @staticmethod
@@ -239,6 +243,7 @@ class Runtime:
             checkin.state = transition.state.to_json()
             await self._enqueue_to(session, client, transition, checkin.id, f"checkin:{checkin.id}:expired", now)
             await self._raise_alert(session, client, checkin, now)
+        self.metrics.checkins_expired.inc()
         self.outbox.wake()
         return True
 
@@ -354,6 +359,7 @@ class Runtime:
     # ---- inbound --------------------------------------------------------------------------------------
 
     async def handle_inbound(self, event: InboundEvent) -> None:
+        self.metrics.inbound_events.labels(event.platform).inc()
         if isinstance(event, InboundBlocked):
             # Marking is idempotent (an already unreachable client is left alone), so a re-delivery is harmless.
             await self.client_unreachable(
@@ -455,6 +461,7 @@ class Runtime:
                     checkin.status = effect.status
                     checkin.completed_at = now
                     if effect.status == "completed":
+                        count_on_commit(session, self.metrics.checkins_completed)
                         await self._raise_alert(session, client, checkin, now)
                 case engine.PauseClient():
                     await repository.set_client_pause(session, client.id, effect.until)
@@ -497,6 +504,7 @@ class Runtime:
         alert = await repository.create_alert(
             session, client.id, checkin.id, outcome.alert.severity, outcome.alert.records(), now
         )
+        count_on_commit(session, self.metrics.alerts.labels(outcome.alert.severity))
         if client.alerts_snoozed_until is not None and client.alerts_snoozed_until > now:
             log.info("alert %s stored, not sent: the coach snoozed alerts about %s", alert.id, client.id)
             return

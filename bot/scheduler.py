@@ -92,6 +92,11 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flush
 
+    @property
+    def running(self) -> bool:
+        """Whether the timer is on: false until ``start`` has caught up, and again once ``stop`` begins."""
+        return bool(self._scheduler.running)
+
     def next_runs(self) -> dict[str, datetime | None]:
         """When each job fires next, for the status line and tests of the planning."""
         return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}

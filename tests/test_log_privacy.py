@@ -18,9 +18,9 @@ from sqlalchemy import text
 
 from adapters.base import SendError
 from adapters.telegram import TelegramAdapter, WebhookSettings
-from bot.cli import QUIET_LOGGERS
 from bot.clock import ManualClock
 from bot.messages import InboundText
+from bot.observability.logs import QUIET_LOGGERS
 from bot.sealing import KEY_ENV, PLAIN, Sealer
 from bot.store import Database
 from tests.conftest import DatabaseTarget

@@ -43,6 +43,8 @@ _CLOCK = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+#: A host name or an IPv4/IPv6 address to bind to: letters, digits, '.', '-', ':' (no scheme, no port).
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$")
 _UNITS = {
     "s": timedelta(seconds=1),
     "m": timedelta(minutes=1),
@@ -367,6 +369,28 @@ class Outbox(_Strict):
         return value
 
 
+class ObservabilityHttp(_Strict):
+    """Where ``/healthz`` and ``/metrics`` are served: loopback by default, since metrics are for the operator."""
+
+    listen: str = "127.0.0.1"
+    port: int = Field(9108, ge=1, le=65535)
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, listen: str) -> str:
+        if not _HOST.match(listen):
+            raise ValueError("expected an address to listen on, such as 127.0.0.1, 0.0.0.0 or ::")
+        return listen
+
+
+class Observability(_Strict):
+    """How the bot reports on itself: log lines as text or JSON, and an optional health and metrics server."""
+
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    http: ObservabilityHttp | None = None
+
+
 class DropSettings(_Strict):
     """``drop``: the alliance index falls beyond the client's own usual variation (reliable change).
 
@@ -668,6 +692,7 @@ class Config(_Strict):
     alerts: Alerts = Alerts()
     scheduling: Scheduling = Scheduling()
     outbox: Outbox = Outbox()
+    observability: Observability = Observability()
     question_sets: dict[SetName, Annotated[str, Field(min_length=1)]] = {}
     cadences: dict[Id, Cadence] = {}
     coaches: tuple[Coach, ...]
@@ -703,6 +728,23 @@ class Config(_Strict):
             # pydantic merges a ValidationError raised here into its own, under this field's location.
             raise ValidationError.from_exception_data(cls.__name__, errors)
         return clients
+
+    @field_validator("observability")
+    @classmethod
+    def _own_port(cls, observability: Observability, info: ValidationInfo) -> Observability:
+        """The metrics server and the Telegram webhook server cannot share a port; say so before either binds."""
+        platforms: Platforms | None = info.data.get("platforms")
+        webhook = platforms.telegram.webhook if platforms is not None and platforms.telegram is not None else None
+        http = observability.http
+        if http is not None and webhook is not None and http.port == webhook.port:
+            message = f"port {http.port} is already the Telegram webhook's (platforms.telegram.webhook.port)"
+            error = InitErrorDetails(
+                type=PydanticCustomError("port_in_use", "{message}", {"message": message}),
+                loc=("http", "port"),
+                input=http.port,
+            )
+            raise ValidationError.from_exception_data(cls.__name__, [error])
+        return observability
 
     @cached_property
     def clients_by_id(self) -> dict[str, Client]:

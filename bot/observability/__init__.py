@@ -1,0 +1,1 @@
+"""How the bot reports on itself: log lines (text or JSON), Prometheus metrics, and a health and metrics server."""

@@ -1,0 +1,114 @@
+"""``GET /healthz`` and ``GET /metrics`` on a small aiohttp server, when ``observability.http`` is configured.
+
+``/healthz`` answers 200 ``ok`` only while the database answers ``SELECT 1`` and the scheduler is running, so a
+load balancer or systemd watchdog takes a replica out while it starts, stops, or has lost its database; otherwise
+503 with a short JSON body naming what is wrong (never a connection string). ``/metrics`` is the Prometheus text
+format of ``Metrics``, with the outbox depth read from the database at each scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import func, select, text
+
+from bot.observability.metrics import Metrics
+from bot.store import Database
+from bot.store.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+#: How long a check may wait for the database: a load balancer's probe usually gives up after about 5 s.
+CHECK_TIMEOUT = 3.0
+#: Outbox rows that still have to go out.
+UNSENT = ("pending", "sending")
+
+
+class ListenError(Exception):
+    """The server could not bind its address; the message says which and why, for the operator."""
+
+
+class ObservabilityServer:
+    """Serves health and metrics for one runtime; ``start`` binds the port, ``stop`` closes it."""
+
+    def __init__(
+        self,
+        database: Database,
+        metrics: Metrics,
+        scheduler_running: Callable[[], bool],
+        *,
+        listen: str,
+        port: int,
+    ) -> None:
+        """``scheduler_running`` says whether check-ins are being dispatched (false while starting and stopping)."""
+        self._database = database
+        self._metrics = metrics
+        self._scheduler_running = scheduler_running
+        self._listen = listen
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._healthy = True  # the last answer, so a failing database is logged when it starts failing, not per probe
+
+    @property
+    def port(self) -> int:
+        """The bound port (the configured one, or the one the system chose for port 0)."""
+        if self._runner is None:
+            return self._port
+        return int(self._runner.addresses[0][1])
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/healthz", self._on_healthz)
+        app.router.add_get("/metrics", self._on_metrics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._listen, self._port).start()
+        except OSError as error:
+            await runner.cleanup()
+            reason = error.strerror or str(error)
+            raise ListenError(f"observability.http: cannot listen on {self._listen}:{self._port}: {reason}") from None
+        self._runner = runner
+        log.info("health and metrics served on %s:%s (/healthz, /metrics)", self._listen, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _on_healthz(self, request: web.Request) -> web.Response:
+        problems: list[str] = []
+        if not self._scheduler_running():
+            problems.append("scheduler not running")
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT), self._database.session() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as error:
+            problems.append(f"database not answering ({type(error).__name__})")
+        healthy = not problems
+        if healthy != self._healthy:
+            if healthy:
+                log.info("healthy again")
+            else:
+                log.warning("unhealthy: %s", "; ".join(problems))
+            self._healthy = healthy
+        if problems:
+            return web.json_response({"status": "unavailable", "problems": problems}, status=503)
+        return web.Response(text="ok")
+
+    async def _on_metrics(self, request: web.Request) -> web.Response:
+        depth = await self._outbox_depth()
+        return web.Response(body=self._metrics.exposition(depth), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _outbox_depth(self) -> int | None:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT), self._database.session() as session:
+                query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(UNSENT))
+                return int(await session.scalar(query) or 0)
+        except Exception as error:
+            log.warning("metrics: the outbox depth could not be read (%s)", type(error).__name__)
+            return None

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.base import SendError
 from adapters.telegram import TelegramAdapter, WebhookSettings
@@ -241,3 +242,11 @@ async def test_an_unreadable_telegram_update_is_logged_by_id_not_content(
     messages = [r.getMessage() for r in run_logging.records]
     assert "Telegram webhook: update 987654 could not be read and is ignored" in messages
     assert leaks(run_logging.records) == []
+
+
+async def test_a_database_error_does_not_carry_the_statements_parameters(database: Database) -> None:
+    """Errors are logged with their message; SQLAlchemy would put the parameters (answer text) in it."""
+    with pytest.raises(SQLAlchemyError) as raised:
+        async with database.session() as session:
+            await session.execute(text("SELECT * FROM no_such_table WHERE x = :secret"), {"secret": WORDS})
+    assert WORDS not in str(raised.value)

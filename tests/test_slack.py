@@ -302,6 +302,23 @@ async def test_checkin_buttons_note_coach_alert_duplicates_and_a_429_storm(
     assert len(s.fake.sent_to(MAYA)) == sum(row.recipient == MAYA for row in rows) == 1
     assert {c.method for c in s.fake.calls} <= set(METHOD_SCOPES) | UNSCOPED  # the manifest test covers them
 
+    # The coach acknowledges with the alert's button, twice by Slack's redelivery: it acts once.
+    alert_message = with_buttons(s, MAYA)
+    labels = [b["text"]["text"] for b in alert_message.buttons()]
+    assert labels == ["Acknowledge", "Send a check-in now", "Snooze alerts 7 days"]
+    pressed = await press(s, MAYA, f"ack {alert.id}")
+    [reply] = (await bot_says(s, MAYA, 1))[1:]
+    assert reply.text == "Acknowledged 1 alert(s)."
+    await s.redeliver(pressed, interactive=True)
+    await ignored_as_duplicate(caplog, f"action:{alert_message.channel}:{alert_message.ts}")
+    await s.runtime.outbox.drain()
+    assert len(s.fake.sent_to(MAYA)) == 2
+    assert (await s.runtime.checkin_record(checkin_id)).alerts[0].acknowledged_by == "coach:maya"
+    before = len(s.fake.sent_to(MAYA))
+    await say(s, MAYA, "clients")
+    [*_, listing] = await bot_says(s, MAYA, before)
+    assert listing.text.startswith("Your clients (1):") and "Dana Whitfield (dana)" in listing.text
+
 
 async def test_a_stranger_is_refused_and_nothing_is_stored(setup: Setup) -> None:
     s = setup

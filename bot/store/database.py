@@ -185,7 +185,9 @@ class Database:
             yield session
 
     def _engine_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {}
+        # A database error's message would otherwise carry the statement's parameters, which can be what a
+        # client wrote; errors are logged, and logs never hold answers (DESIGN §7).
+        options: dict[str, Any] = {"hide_parameters": True}
         if self.dialect == "postgresql":
             options.update(pool_pre_ping=True, pool_size=10, max_overflow=10, pool_recycle=1800)
         elif self.url.database in (None, "", ":memory:"):

@@ -41,12 +41,19 @@ class SendError(Exception):
         self.ambiguous = ambiguous
 
 
+class AdapterStartError(Exception):
+    """The platform refused the bot at start (a wrong or revoked token) or could not be reached.
+
+    Raised by ``start`` so that `checkin run` can say so in one line instead of a traceback.
+    """
+
+
 class Adapter(Protocol):
     #: The platform name used in config and in stored addresses: "slack", "telegram", "console".
     name: str
 
     async def start(self, sink: InboundSink) -> None:
-        """Begin delivering inbound messages to ``sink``."""
+        """Begin delivering inbound messages to ``sink``; ``AdapterStartError`` if the platform refuses."""
         ...
 
     async def stop(self) -> None:

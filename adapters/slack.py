@@ -60,7 +60,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.base import SendError
+from adapters.base import AdapterStartError, SendError
 from adapters.sdk_clients import SEND_TIMEOUT, SLACK_API_URL, slack_web_client
 from adapters.slack_blocks import (
     ACTION_PREFIX,
@@ -232,7 +232,12 @@ class SlackAdapter:
 
     async def start(self, sink: InboundSink) -> None:
         # One call up front: a wrong token fails the start with Slack's reason instead of every send later.
-        identity = await self._client.auth_test()
+        try:
+            identity = await self._client.auth_test()
+        except SlackApiError as error:
+            raise AdapterStartError(f"Slack refused the bot token: {error_code(error)}") from error
+        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise AdapterStartError(f"Slack could not be reached: {error or type(error).__name__}") from error
         self._bot_user = str(identity["user_id"])
         self._sink = sink
         if self._mode == "http":
@@ -244,8 +249,10 @@ class SlackAdapter:
             # fails the start instead. Later reconnections ask for a new URL themselves.
             socket.client.wss_uri = await socket.client.issue_new_wss_url()
             await socket.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
-        except BaseException:
+        except BaseException as error:
             await socket.close_async()  # type: ignore[no-untyped-call]
+            if isinstance(error, SlackApiError):
+                raise AdapterStartError(f"Slack refused the app token: {error_code(error)}") from error
             raise
         self._socket = socket
         log.info("Slack Socket Mode connected as %s", self._bot_user)

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -53,7 +53,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from adapters.base import SendError
+from adapters.base import AdapterStartError, SendError
 from adapters.sdk_clients import TELEGRAM_API_URL, telegram_bot
 from bot.messages import InboundBlocked, InboundChoice, InboundEvent, InboundSink, InboundText, OutboundMessage
 
@@ -231,7 +231,13 @@ class TelegramAdapter:
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
         application = self._application
-        await application.initialize()
+        try:
+            await application.initialize()  # getMe: a wrong token fails here
+        except InvalidToken as error:
+            # Not the library's message: it quotes the token.
+            raise AdapterStartError("Telegram refused the bot token (platforms.telegram.bot_token)") from error
+        except TelegramError as error:
+            raise AdapterStartError(f"Telegram could not be reached: {error.message}") from error
         await application.start()
         if self._webhook is not None:
             await self._start_webhook(self._webhook)

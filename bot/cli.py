@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.base import Adapter
+from adapters.base import Adapter, AdapterStartError
 from bot import admin
 from bot.app import serve, serve_console
 from bot.client_schedule import UnknownClientError
@@ -667,11 +667,12 @@ def _database_url(config: Config) -> str:
 def _with_database_errors(url: str, work: Coroutine[Any, Any, T]) -> T:
     """Run ``work``; an unreachable or refusing database is reported in one line, not a traceback.
 
-    So is a health and metrics port the bot cannot listen on (``observability.http``).
+    So is a health and metrics port the bot cannot listen on (``observability.http``), and a chat platform
+    that refuses the bot's token at start.
     """
     try:
         return asyncio.run(work)
-    except ListenError as exc:
+    except (ListenError, AdapterStartError) as exc:
         typer.echo(f"checkin: {exc}", err=True)
         raise typer.Exit(EXIT_UNAVAILABLE) from None
     except (OSError, SQLAlchemyError) as exc:

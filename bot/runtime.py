@@ -109,8 +109,12 @@ class Runtime:
             await repository.sync_people(session, coaches, clients, self._clock.now())
         if self._outbox_loop:
             await self.outbox.start()
-        for adapter in self._unique_adapters():
-            await adapter.start(self.handle_inbound)
+        try:
+            for adapter in self._unique_adapters():
+                await adapter.start(self.handle_inbound)
+        except BaseException:
+            await self.stop()  # a platform refused: close what did start, then let the caller report it
+            raise
 
     async def reconfigure(self, config: Config, question_sets: Mapping[str, QuestionSet]) -> None:
         """Take a new, already validated config: people are synced, history and open conversations stay.

@@ -22,10 +22,9 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 
-from adapters.base import SendError
+from adapters.base import AdapterStartError, SendError
 from adapters.slack import HttpSettings, SlackAdapter
 from adapters.slack_blocks import button_value, escape, parse_button_value
 from adapters.telegram import TelegramAdapter
@@ -400,10 +399,10 @@ async def test_a_failing_handler_is_acked_once_and_its_text_not_logged(
 
 async def test_a_refused_token_fails_the_start(fake: FakeSlack) -> None:
     wrong_bot = SlackAdapter("xoxb-wrong", app_token=fake.app_token, api_url=fake.api_url)
-    with pytest.raises(SlackApiError, match="invalid_auth"):
+    with pytest.raises(AdapterStartError, match=r"^Slack refused the bot token: invalid_auth$"):
         await wrong_bot.start(Collector())
     wrong_app = SlackAdapter(fake.bot_token, app_token="xapp-wrong", api_url=fake.api_url)
-    with pytest.raises(SlackApiError, match="invalid_auth"):
+    with pytest.raises(AdapterStartError, match=r"^Slack refused the app token: invalid_auth$"):
         await wrong_app.start(Collector())
     assert fake.connections == 0
     assert [c.error for c in fake.calls_to("apps.connections.open")] == ["invalid_auth"]
@@ -665,6 +664,27 @@ async def test_checkin_run_sends_a_due_checkin_over_slack_and_stops_on_sigterm(f
     [lookup] = fake.calls_to("users.lookupByEmail")
     assert lookup.body["email"] == "dana@example.com"
     assert fake.sent_to(DANA)[-1].metadata is not None
+
+
+async def test_checkin_run_with_a_refused_token_says_so_in_one_line(fake: FakeSlack, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f'database: {{url: "sqlite+aiosqlite:///{tmp_path / "run.sqlite3"}"}}\n'
+        + CONFIG.replace(
+            'app_token: "${SLACK_APP_TOKEN}"}', f'app_token: "${{SLACK_APP_TOKEN}}", api_url: "{fake.api_url}"}}'
+        ),
+        encoding="utf-8",
+    )
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bot.cli", "run", "--config", str(config)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "SLACK_BOT_TOKEN": "xoxb-revoked", "SLACK_APP_TOKEN": fake.app_token},
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 69
+    assert err.decode().strip().splitlines()[-1] == "checkin: Slack refused the bot token: invalid_auth"
+    assert "Traceback" not in err.decode()
 
 
 def test_a_config_with_slack_and_telegram_runs_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

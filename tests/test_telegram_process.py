@@ -128,3 +128,19 @@ async def press(fake: FakeTelegram, chat: int, value: str, *, message: SentMessa
     sent = len(fake.sent_to(chat))
     fake.push_callback(chat, target.message_id, data)
     await eventually(lambda: len(fake.calls_to("answerCallbackQuery")) > answered and len(fake.sent_to(chat)) > sent)
+
+
+async def test_checkin_run_with_a_refused_token_says_so_in_one_line(fake: FakeTelegram, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    config.write_text(CONFIG.format(url=url, api_url=fake.api_url), encoding="utf-8")
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": "999:REVOKED"}
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", "-c", str(config), stderr=asyncio.subprocess.PIPE, env=env
+    )
+    _, err = await asyncio.wait_for(bot.communicate(), 60)
+    assert bot.returncode == 69
+    assert err.decode().strip().splitlines()[-1] == (
+        "checkin: Telegram refused the bot token (platforms.telegram.bot_token)"
+    )
+    assert "Traceback" not in err.decode() and "REVOKED" not in err.decode()

@@ -119,6 +119,8 @@ class ConsoleAdapter:
         self._out.write(f"\n┌{rule}\n│ message to {message.audience} '{message.recipient}'\n├{rule}\n")
         for line in message.text.splitlines():
             self._out.write(f"│ {line}\n")
+        if message.choices:
+            self._out.write(f"│ [buttons: {' | '.join(choice.label for choice in message.choices)}]\n")
         if image is not None:
             self._out.write(f"│ [chart: {image}]\n")
         self._out.write(f"└{rule}\n")

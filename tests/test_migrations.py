@@ -45,7 +45,7 @@ async def test_concurrent_starts_on_a_fresh_database_both_succeed(database_targe
     for replica in replicas:
         async with replica.session() as session:
             versions = (await session.scalars(sa.text("SELECT version_num FROM alembic_version"))).all()
-        assert versions == ["0001"]
+        assert versions == ["0002"]
 
 
 def test_schema_is_only_accepted_for_postgresql() -> None:
@@ -53,3 +53,20 @@ def test_schema_is_only_accepted_for_postgresql() -> None:
         Database("sqlite+aiosqlite:///x.sqlite3", schema="t_x")
     with pytest.raises(ValueError, match="invalid schema name"):
         Database("postgresql+asyncpg://localhost/db", schema='x"; DROP')
+
+
+async def test_a_database_at_the_first_revision_is_upgraded_with_its_rows(database: Database) -> None:
+    """A practice that ran the first release keeps its people when the bot starts on a newer schema."""
+    async with database.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0001"))
+        await conn.execute(
+            sa.text(
+                "INSERT INTO coaches (id, name, timezone, digest, active, updated_at) "
+                "VALUES ('maya', 'Maya', 'UTC', 'weekly', true, CURRENT_TIMESTAMP)"
+            )
+        )
+    await database.upgrade()
+    async with database.engine.connect() as conn:
+        assert await conn.run_sync(_schema_diff) == []
+        assert (await conn.execute(sa.text("SELECT id FROM coaches"))).scalars().all() == ["maya"]
+        assert (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars().all() == ["0002"]

@@ -65,7 +65,6 @@ def upgrade() -> None:
         sa.Column("privacy_notice_sent_at", _utc(), nullable=True),
         sa.Column("unreachable_at", _utc(), nullable=True),
         sa.Column("unreachable_reason", sa.Text(), nullable=True),
-        sa.Column("alerts_snoozed_until", _utc(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", _utc(), nullable=False),
         sa.Column("updated_at", _utc(), nullable=False),

@@ -171,7 +171,8 @@ class CoachDesk:
                 state=self._state_text(state, client.paused_until, zone),
             )
         # An open check-in is superseded by the new one, as when a scheduled slot comes due.
-        await self._start_checkins(session, [(client.id, now)], now)
+        if client.id not in await self._start_checkins(session, [(client.id, now)], now):
+            return self._say("coach_checkin_no_address", client_name=client.name)
         return self._say("coach_checkin_sent", client_name=client.name)
 
     async def _resume(self, session: AsyncSession, client: Client, now: datetime) -> CoachReply:
@@ -189,6 +190,8 @@ class CoachDesk:
         own = sa.select(Client).where(Client.coach_id == coach.id, Client.active)
         wanted = name.casefold().strip()
         if wanted.startswith("#") and wanted[1:].isdecimal():
+            if int(wanted[1:]) > commands.MAX_ALERT_ID:
+                return self._say("coach_unknown_client", name=name)
             alert_client = sa.select(Alert.client_id).where(Alert.id == int(wanted[1:])).scalar_subquery()
             found = (await session.scalars(own.where(Client.id == alert_client))).first()
             return found if found is not None else self._say("coach_unknown_client", name=name)

@@ -88,14 +88,16 @@ CoachCommand = (
     | Unknown
 )
 
-#: The first word of every coach command; a person who is both a coach and a client reaches the coach side
-#: only with these.
+#: The first word of every coach command.
 COMMAND_WORDS = frozenset({"clients", "trend", "checkin", "check-in", "pause", "resume", "session", "ack", "snooze"})
+#: The largest alert number a command may name: the database's integer ids stop there.
+MAX_ALERT_ID = 2**31 - 1
 
 
-def is_coach_command(text: str) -> bool:
-    words = normalize(text).removeprefix("/").split()
-    return bool(words) and words[0] in COMMAND_WORDS
+def is_coach_command(text: str, today: date) -> bool:
+    """Whether ``text`` is a whole coach command. A person who is both a coach and a client is the coach only
+    for these, so their own "resume", "checkin" or "pause 2w" stay client commands."""
+    return not isinstance(parse_coach_command(text, today), (Unknown, CoachHelp))
 
 
 def parse_coach_command(text: str, today: date) -> CoachCommand:
@@ -132,11 +134,12 @@ def parse_coach_command(text: str, today: date) -> CoachCommand:
     return Unknown()
 
 
-def _acknowledge(rest: list[str]) -> Acknowledge:
+def _acknowledge(rest: list[str]) -> Acknowledge | Unknown:
     if not rest:
         return Acknowledge()
     if len(rest) == 1 and rest[0].removeprefix("#").isdecimal():
-        return Acknowledge(alert_id=int(rest[0].removeprefix("#")))
+        alert_id = int(rest[0].removeprefix("#"))
+        return Acknowledge(alert_id=alert_id) if alert_id <= MAX_ALERT_ID else Unknown("coach_usage_ack")
     return Acknowledge(client=" ".join(rest))
 
 

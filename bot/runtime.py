@@ -392,13 +392,18 @@ class Runtime:
             self.outbox.wake()
 
     async def _identify(self, session: AsyncSession, event: InboundReply) -> Client | Coach | None:
-        """The client or coach behind an event. Someone who is both is the coach for coach commands and
-        alert buttons, and the client otherwise."""
+        """The client or coach behind an event. Someone who is both is the coach for whole coach commands and
+        alert buttons, and the client otherwise; the coach is looked up only when the event could be theirs."""
         client = await repository.find_client_by_identity(session, event.platform, event.sender, event.sender_email)
-        coach = await repository.find_coach_by_identity(session, event.platform, event.sender, event.sender_email)
-        if coach is None or (client is not None and not _is_for_coach(event)):
+        if client is not None and not self._is_for_coach(event):
             return client
-        return coach
+        coach = await repository.find_coach_by_identity(session, event.platform, event.sender, event.sender_email)
+        return coach if coach is not None else client
+
+    def _is_for_coach(self, event: InboundReply) -> bool:
+        if isinstance(event, InboundChoice):
+            return event.step_key == COACH_STEP
+        return is_coach_command(event.text, self._clock.now().date())
 
     async def _serve_coach(self, session: AsyncSession, coach: Coach, event: InboundReply, now: datetime) -> None:
         text = event.value if isinstance(event, InboundChoice) else event.text
@@ -696,12 +701,6 @@ def _start_token(text: str) -> str | None:
     if command.split("@", 1)[0] != "/start" or not rest.strip():
         return None
     return rest.strip()
-
-
-def _is_for_coach(event: InboundReply) -> bool:
-    if isinstance(event, InboundChoice):
-        return event.step_key == COACH_STEP
-    return is_coach_command(event.text)
 
 
 def _as_engine_event(event: InboundReply, checkin: CheckIn | None) -> engine.Event:

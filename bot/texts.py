@@ -124,6 +124,7 @@ PLACEHOLDERS: Final[Mapping[str, frozenset[str]]] = {
     "coach_trend_empty": frozenset({"client_name"}),
     "coach_checkin_sent": frozenset({"client_name"}),
     "coach_checkin_not_sent": frozenset({"client_name", "state"}),
+    "coach_checkin_no_address": frozenset({"client_name"}),
     "coach_paused": frozenset({"client_name", "date"}),
     "coach_resumed": frozenset({"client_name"}),
     "coach_resume_stopped": frozenset({"client_name"}),

@@ -37,6 +37,7 @@ from tests.fakes import CollectingAdapter, runtime_for
 CONFIG = """
 platforms:
   slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}
+  telegram: {bot_token: "${TELEGRAM_BOT_TOKEN}"}
 cadences:
   weekly: {every: 1w, on: [mon], at: "09:00"}
 coaches:
@@ -54,7 +55,8 @@ clients:
      slack: {user_id: U0DANR0001}}
   - {id: sam-l, name: Sam Lee, coach: maya, timezone: Europe/Paris, cadence: weekly, slack: {user_id: U0SAML0001}}
   - {id: sam-o, name: Sam Ortiz, coach: maya, timezone: Europe/Paris, cadence: weekly, slack: {user_id: U0SAMO0001}}
-  - id: omar
+  - {id: tove, name: Tove Lind, coach: maya, timezone: Europe/Paris, cadence: weekly, telegram: {}}
+{leo_as_client}  - id: omar
     name: Omar Haddad
     coach: leo
     timezone: America/New_York
@@ -62,6 +64,12 @@ clients:
     slack: {user_id: U0OMAR0001}
     goals: [{id: hire, title: Hire a COO}]
 """
+#: Leo coaches Omar and is himself coached by Maya, under the same Slack user.
+LEO_AS_CLIENT = """\
+  - {id: leo-c, name: Leo Park, coach: maya, timezone: America/New_York, cadence: weekly,
+     slack: {user_id: U0LEO00001}}
+"""
+CONFIG = CONFIG.replace("{leo_as_client}", LEO_AS_CLIENT)
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 DANA, DANA_R, OMAR = "U0DANA0001", "U0DANR0001", "U0OMAR0001"
@@ -190,6 +198,7 @@ async def checkins_of(chat: Chat, client_id: str) -> list[CheckIn]:
         ("ack", Acknowledge()),
         ("ack 12", Acknowledge(alert_id=12)),
         ("ack dana", Acknowledge(client="dana")),
+        ("ack 99999999999999999999", Unknown("coach_usage_ack")),
         ("snooze #12 7d", SnoozeAlerts("#12", timedelta(days=7))),
         ("snooze dana", SnoozeAlerts("dana")),
         ("trend", Unknown("coach_usage_trend")),
@@ -250,7 +259,7 @@ async def test_clients_lists_only_the_coachs_own(chat: Chat) -> None:
     await raise_alert(chat, "dana", DANA)
     [reply] = await chat.say(MAYA, "clients")
     lines = reply.text.splitlines()
-    assert lines[0] == "Your clients (4):"
+    assert lines[0] == "Your clients (6):"
     assert lines[1].startswith("· Dana Rivers (dana-r): active; last check-in none yet")
     assert "Dana Whitfield (dana): active; last check-in 22 November 2026 (completed); replied to 100%" in lines[2]
     assert "1 open alert(s)" in lines[2]
@@ -339,6 +348,36 @@ async def test_a_pressed_coach_button_acts_once(chat: Chat, slack: CollectingAda
     assert len(await checkins_of(chat, "dana")) == 2
 
 
+async def test_a_client_without_an_address_is_not_said_to_be_sent_a_check_in(chat: Chat) -> None:
+    [reply] = await chat.say(MAYA, "checkin tove")
+    assert reply.text.startswith("No check-in sent: Tove Lind cannot be reached yet")
+    assert await checkins_of(chat, "tove") == []
+
+
+async def test_alert_numbers_beyond_the_database_are_answered_not_crashed_on(chat: Chat) -> None:
+    for command in ("ack 99999999999999999999", "checkin #99999999999", "snooze #99999999999 7d"):
+        [reply] = await chat.say(MAYA, command)
+        assert reply.text in (
+            "Send ack, ack CLIENT, or use the alert's button.",
+            'None of your clients is called "#99999999999". Send "clients" to see them.',
+        ), command
+
+
+async def test_a_coach_who_is_also_a_client_keeps_their_own_client_words(chat: Chat, slack: CollectingAdapter) -> None:
+    """Leo coaches Omar and is coached by Maya: whole coach commands are his coach side, the rest his client side."""
+    [listing] = await chat.say(LEO, "clients")
+    assert listing.text.startswith("Your clients (1):") and "Omar Haddad" in listing.text
+    [stopped] = await chat.say(LEO, "stop")
+    assert stopped.text.startswith("Done: you will get no more check-ins")
+    [resumed] = await chat.say(LEO, "resume")
+    assert resumed.text != "Whose check-ins should start again? For example: resume anna"
+    assert (await client_row(chat, "leo-c")).opted_out_at is None
+    opening = await chat.say(LEO, "checkin")
+    assert opening[-1].step_key is not None and len(await checkins_of(chat, "leo-c")) == 1
+    [paused] = await chat.say(LEO, "pause omar 2w")
+    assert paused.text.startswith("Check-ins for Omar Haddad are paused")
+
+
 # ---- authorization matrix -----------------------------------------------------------------------------
 
 
@@ -411,8 +450,10 @@ async def test_removed_people_are_strangers(make_runtime: RuntimeFactory, slack:
     first = make_runtime(CONFIG)
     await first.start()
     await first.stop()
-    without_omar_and_leo = CONFIG.split("  - id: omar")[0].replace(
-        "  - {id: leo, name: Leo Park, timezone: America/New_York, slack: {user_id: U0LEO00001}}\n", ""
+    without_omar_and_leo = (
+        CONFIG.split("  - id: omar")[0]
+        .replace("  - {id: leo, name: Leo Park, timezone: America/New_York, slack: {user_id: U0LEO00001}}\n", "")
+        .replace(LEO_AS_CLIENT, "")
     )
     runtime = make_runtime(without_omar_and_leo)
     await runtime.start()

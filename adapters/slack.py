@@ -61,6 +61,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import AdapterStartError, SendError
+from adapters.http_server import start_http_server
 from adapters.sdk_clients import SEND_TIMEOUT, SLACK_API_URL, slack_web_client
 from adapters.slack_blocks import (
     ACTION_PREFIX,
@@ -271,21 +272,15 @@ class SlackAdapter:
     # ---- HTTP mode --------------------------------------------------------------------------------------
 
     async def _start_http(self) -> None:
-        app = web.Application()
-        app.router.add_post(self._http.path, self._on_request)
-        app.router.add_get("/healthz", self._on_healthz)
-        runner = web.AppRunner(app, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._http.listen, self._http.port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
+        self._runner = await start_http_server(
+            what="Slack HTTP mode",
+            path=self._http.path,
+            handler=self._on_request,
+            listen=self._http.listen,
+            port=self._http.port,
+            shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT,
+        )
         log.info("Slack HTTP mode listening on %s:%s%s", self._http.listen, self.http_port, self._http.path)
-
-    async def _on_healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
 
     async def _on_request(self, request: web.Request) -> web.Response:
         """Bolt verifies the signature and the timestamp, answers url_verification, and acks before the work."""

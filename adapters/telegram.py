@@ -54,6 +54,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from adapters.base import AdapterStartError, SendError
+from adapters.http_server import start_http_server
 from adapters.sdk_clients import TELEGRAM_API_URL, telegram_bot
 from bot.messages import InboundBlocked, InboundChoice, InboundEvent, InboundSink, InboundText, OutboundMessage
 
@@ -264,13 +265,15 @@ class TelegramAdapter:
     # ---- webhook ----------------------------------------------------------------------------------------
 
     async def _start_webhook(self, settings: WebhookSettings) -> None:
-        app = web.Application()
-        app.router.add_post(settings.route, self._on_webhook)
-        app.router.add_get("/healthz", self._on_healthz)
-        runner = web.AppRunner(app, shutdown_timeout=WEBHOOK_SHUTDOWN_TIMEOUT, access_log=None)
-        await runner.setup()
+        runner = await start_http_server(
+            what="Telegram webhook",
+            path=settings.route,
+            handler=self._on_webhook,
+            listen=settings.listen,
+            port=settings.port,
+            shutdown_timeout=WEBHOOK_SHUTDOWN_TIMEOUT,
+        )
         try:
-            await web.TCPSite(runner, settings.listen, settings.port).start()
             # Not dropping pending updates: whatever Telegram holds is delivered to the new webhook.
             await self._application.bot.set_webhook(
                 settings.url, secret_token=settings.secret_token, allowed_updates=ALLOWED_UPDATES
@@ -280,9 +283,6 @@ class TelegramAdapter:
             raise
         self._runner = runner
         log.info("Telegram webhook listening on %s:%s%s", settings.listen, self.webhook_port, settings.route)
-
-    async def _on_healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
         assert self._webhook is not None

@@ -140,8 +140,7 @@ async def serve(
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
-        for task in list(reloads):
-            await task
+        await asyncio.gather(*reloads, return_exceptions=True)  # a reload under way finishes first
         await scheduler.stop()
         if server is not None:
             await server.stop()
@@ -166,8 +165,15 @@ async def reload_config(path: Path, runtime: Runtime, scheduler: Scheduler, disp
         previous.observability,
     ):
         log.warning("config reload: database, platform and observability settings take effect at the next restart")
-    await runtime.reconfigure(config, question_sets)
-    scheduler.plan(await dispatcher.schedules())
+    try:
+        await runtime.reconfigure(config, question_sets)
+    except Exception:  # the database, most likely: the people sync rolled back and the old config stands
+        log.exception("config reload failed; still running the previous config")
+        return False
+    try:
+        scheduler.plan(await dispatcher.schedules())
+    except Exception:
+        log.exception("config reloaded, but the client timers were not re-planned; the sweep still sends what is due")
     log.info("config reloaded from %s: %d coaches, %d clients", path, len(config.coaches), len(config.clients))
     return True
 

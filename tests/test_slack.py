@@ -706,3 +706,19 @@ def test_a_config_with_slack_and_telegram_runs_both(tmp_path: Path, monkeypatch:
     adapters = _platform_adapters(load_config(config))
     assert set(adapters) == {"slack", "telegram"}
     assert isinstance(adapters["slack"], SlackAdapter) and isinstance(adapters["telegram"], TelegramAdapter)
+
+
+async def test_an_http_port_in_use_fails_the_start_in_one_line(fake: FakeSlack) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        adapter = SlackAdapter(
+            fake.bot_token,
+            mode="http",
+            signing_secret=fake.signing_secret,
+            api_url=fake.api_url,
+            http=HttpSettings("127.0.0.1", port),
+        )
+        with pytest.raises(AdapterStartError, match=rf"^Slack HTTP mode cannot listen on 127\.0\.0\.1:{port}: "):
+            await adapter.start(Collector())

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from pydantic import TypeAdapter, ValidationError
@@ -460,20 +461,26 @@ def _bot_username(token: str, api_url: str) -> str:
 
 
 @asynccontextmanager
+async def _open_database(url: str, command: str) -> AsyncIterator[Database]:
+    """The configured database, migrated, reading and writing free text with ``CHECKIN_ENCRYPTION_KEY``."""
+    database = Database(url, sealer=_sealer(command))
+    await database.start()
+    try:
+        yield database
+    finally:
+        await database.stop()
+
+
+@asynccontextmanager
 async def _people_transaction(url: str, config: Config, command: str) -> AsyncIterator[tuple[AsyncSession, datetime]]:
     """A transaction on the configured database with the config's people in it, for one admin command.
 
     The bot mirrors people into the database when it starts; an admin command may run before it ever has.
     """
-    database = Database(url, sealer=_sealer(command))
-    await database.start()
-    try:
-        async with database.transaction() as session:
-            now = datetime.now(UTC)
-            await repository.sync_people(session, *people_from_config(config), now)
-            yield session, now
-    finally:
-        await database.stop()
+    async with _open_database(url, command) as database, database.transaction() as session:
+        now = datetime.now(UTC)
+        await repository.sync_people(session, *people_from_config(config), now)
+        yield session, now
 
 
 async def _store_invite(url: str, config: Config, token: str, kind: str, person: str, lifetime: timedelta) -> None:
@@ -738,8 +745,9 @@ def status(
     url = _database_url(loaded)
 
     async def read() -> list[ClientStatus]:
-        async with _people_transaction(url, loaded, "status") as (session, now):
-            return await client_statuses(session, question_sets, now, coach_id=coach)
+        # Read only: the running bot's people, not a config file it may not have reloaded yet.
+        async with _open_database(url, "status") as database, database.session() as session:
+            return await client_statuses(session, question_sets, datetime.now(UTC), coach_id=coach)
 
     rows = _with_database_errors(url, read())
     header = ("CLIENT", "COACH", "STATE", "LAST CHECK-IN", "REPLIED", "TREND", "OPEN ALERTS")
@@ -747,7 +755,7 @@ def status(
         (
             row.id,
             row.coach_id,
-            f"paused to {row.paused_until:%Y-%m-%d}" if row.state == "paused" and row.paused_until else row.state,
+            f"paused to {_local_day(row.paused_until, row.timezone)}" if row.paused_until else row.state,
             f"{row.last_checkin_at:%Y-%m-%d} {row.last_checkin_status}" if row.last_checkin_at else "-",
             f"{row.response_rate:.0%}" if row.response_rate is not None else "-",
             row.arrow,
@@ -758,6 +766,10 @@ def status(
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
         typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+def _local_day(moment: datetime, timezone: str) -> str:
+    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d}"
 
 
 @app.command("send-now")
@@ -851,15 +863,11 @@ def export(
     url = _database_url(loaded)
 
     async def read() -> dict[str, Any] | None:
-        database = Database(url, sealer=_sealer("export"))
-        await database.start()
-        try:
-            async with database.session() as session:
+        async with _open_database(url, "export") as database, database.session() as session:
+            try:
                 return await admin.export_client(session, client)
-        except LookupError:
-            return None
-        finally:
-            await database.stop()
+            except LookupError:
+                return None
 
     exported = _with_database_errors(url, read())
     if exported is None:
@@ -896,15 +904,11 @@ def forget(
     url = _database_url(loaded)
 
     async def erase() -> admin.Erased | None:
-        database = Database(url, sealer=_sealer("forget"))
-        await database.start()
-        try:
-            async with database.transaction() as session:
+        async with _open_database(url, "forget") as database, database.transaction() as session:
+            try:
                 return await admin.forget_client(session, client, keep_client=in_config)
-        except LookupError:
-            return None
-        finally:
-            await database.stop()
+            except LookupError:
+                return None
 
     erased = _with_database_errors(url, erase())
     if erased is None:
@@ -935,13 +939,8 @@ def purge(
     url = _database_url(loaded)
 
     async def run_purge() -> admin.Purged:
-        database = Database(url, sealer=_sealer("purge"))
-        await database.start()
-        try:
-            async with database.transaction() as session:
-                return await admin.purge_older_than(session, datetime.now(UTC) - timedelta(days=older_than))
-        finally:
-            await database.stop()
+        async with _open_database(url, "purge") as database, database.transaction() as session:
+            return await admin.purge_older_than(session, datetime.now(UTC) - timedelta(days=older_than))
 
     purged = _with_database_errors(url, run_purge())
     typer.echo(

@@ -130,7 +130,7 @@ class CoachDesk:
             arrow=row.arrow,
             client_name=row.name,
             client_id=row.id,
-            state=self._state_text(row.state, row.paused_until, zone),
+            state=self._state_text(row.state, row.paused_until, ZoneInfo(row.timezone)),
             last=last,
             rate=rate,
             alerts=alerts,

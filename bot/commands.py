@@ -108,8 +108,8 @@ def parse_coach_command(text: str, today: date) -> CoachCommand:
     verb, rest = words[0], words[1:]
     if verb in ("help", "?"):
         return CoachHelp()
-    if verb == "clients" and not rest:
-        return ListClients()
+    if verb == "clients":
+        return Unknown("coach_usage_clients") if rest else ListClients()
     if verb == "ack":
         return _acknowledge(rest)
     if not rest:

@@ -31,7 +31,9 @@ class ClientStatus:
     id: str
     name: str
     coach_id: str
+    timezone: str
     state: ClientState
+    #: Set only while the client is paused.
     paused_until: datetime | None
     last_checkin_at: datetime | None
     last_checkin_status: str | None
@@ -59,14 +61,11 @@ async def client_statuses(
     now: datetime,
     *,
     coach_id: str | None = None,
-    include_removed: bool = False,
 ) -> list[ClientStatus]:
-    """One row per client (of one coach, or all), by name."""
-    query = sa.select(Client).order_by(Client.name, Client.id)
+    """One row per active client (of one coach, or all), by name."""
+    query = sa.select(Client).where(Client.active).order_by(Client.name, Client.id)
     if coach_id is not None:
         query = query.where(Client.coach_id == coach_id)
-    if not include_removed:
-        query = query.where(Client.active)
     clients = list((await session.scalars(query)).all())
     open_alerts = await repository.open_alert_counts(session, coach_id)
     rows = []
@@ -76,13 +75,15 @@ async def client_statuses(
         finished = [e for e in history if e.status in ("completed", "expired")]
         rate = sum(e.status == "completed" for e in finished) / len(finished) if finished else None
         question_set = question_sets.get(client.question_set)
+        state = client_state(client, now)
         rows.append(
             ClientStatus(
                 id=client.id,
                 name=client.name,
                 coach_id=client.coach_id,
-                state=client_state(client, now),
-                paused_until=client.paused_until,
+                timezone=client.timezone,
+                state=state,
+                paused_until=client.paused_until if state == "paused" else None,
                 last_checkin_at=last.slot if last is not None else None,
                 last_checkin_status=last.status if last is not None else None,
                 response_rate=rate,

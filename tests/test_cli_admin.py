@@ -175,6 +175,15 @@ async def test_pause_resume_and_send_now(seeded: tuple[Path, str]) -> None:
     after = await counts(url)
     assert after["CheckIn"] == before["CheckIn"] + 1 and after["OutboxMessage"] > before["OutboxMessage"]
 
+    # Dana's pause ends at midnight in Paris, which is still the day before in UTC: status shows her day.
+    await asyncio.to_thread(checkin, "pause", "dana", "--until", tomorrow.isoformat(), "-c", str(config))
+    status = await asyncio.to_thread(checkin, "status", "-c", str(config))
+    assert next(r for r in status.stdout.splitlines() if r.startswith("dana")).split()[2:5] == [
+        "paused",
+        "to",
+        tomorrow.isoformat(),
+    ]
+
     past = await asyncio.to_thread(checkin, "pause", "ravi", "--until", "2020-01-01", "-c", str(config))
     assert past.returncode == 2 and "not in the future" in past.stderr
     typo = await asyncio.to_thread(checkin, "pause", "rav", "--until", tomorrow.isoformat(), "-c", str(config))

@@ -183,6 +183,7 @@ async def checkins_of(chat: Chat, client_id: str) -> list[CheckIn]:
     [
         ("clients", ListClients()),
         ("/clients", ListClients()),
+        ("clients please", Unknown("coach_usage_clients")),
         ("help", CoachHelp()),
         ("trend Dana Whitfield", ShowTrend("dana whitfield")),
         ("checkin dana", SendCheckIn("dana")),

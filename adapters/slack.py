@@ -9,11 +9,12 @@ deliveries over the open connections of every replica.
 
 Acknowledge first, then work. Bolt acknowledges an event before its listener runs, and the button listener
 calls ``ack()`` before anything else, so Slack hears back within its three seconds whatever the database does.
-The work that follows never raises out of a listener: a failure is logged (without the message's text) and
-dropped. That is deliberate: an event already acknowledged is never delivered again, and in Socket Mode an
-envelope whose listener raised is not acknowledged, which would make Slack redeliver it (at once, after a
-minute, after five) to fail the same way. Nothing is half done, because the runtime handles each event in one
-transaction. A press whose handling failed keeps its buttons, so the person can simply press again.
+The work that follows never raises out of a listener: an event already acknowledged is never delivered again,
+and in Socket Mode an envelope whose listener raised is not acknowledged, which would make Slack redeliver it
+(at once, after a minute, after five) to fail the same way. So the adapter retries a failed handling itself
+(after 1 s, 4 s and 15 s: a database away for a moment loses nothing), and only then logs it (without the
+message's text) and drops it. Nothing is half done or done twice, because the runtime handles each event in one
+transaction keyed by its id. A press whose handling failed keeps its buttons, so the person can press again.
 
 Inbound, deliberately narrow (the app subscribes to ``message.im`` only):
 - a new message in the bot's DM becomes ``InboundText``; ``event_key`` is Slack's ``event_id``, which Slack
@@ -47,7 +48,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -83,8 +84,11 @@ METADATA_EVENT = "checkin_outbox"
 HISTORY_LIMIT = 20
 #: Seconds a stopping HTTP server waits for requests in flight.
 HTTP_SHUTDOWN_TIMEOUT = 30.0
-#: Attempts at ``users.info`` for a sender before their message is dropped (logged).
+#: Attempts at ``users.info`` for a sender before handling the message is tried again as a whole.
 LOOKUP_ATTEMPTS = 3
+#: Waits before handling an acknowledged event again after a failure (a database away for a moment): Slack
+#: will not deliver it again, so these retries are all that stands between the answer and losing it.
+HANDLING_RETRY_WAITS = (1.0, 4.0, 15.0)
 #: Longest wait between those attempts, whatever ``Retry-After`` says: the person is waiting.
 LOOKUP_MAX_WAIT = 5.0
 #: Seconds every send pauses after Slack refused the bot's token, so the admin can fix it without losing messages.
@@ -194,12 +198,14 @@ class SlackAdapter:
         api_url: str = SLACK_API_URL,
         http: HttpSettings | None = None,
         timeout: float = SEND_TIMEOUT,
+        handling_retry_waits: Sequence[float] = HANDLING_RETRY_WAITS,
     ) -> None:
         if mode == "socket" and not app_token:
             raise ValueError("Slack Socket Mode needs an app-level token (xapp-...)")
         if mode == "http" and not signing_secret:
             raise ValueError("Slack HTTP mode needs the app's signing secret")
         self._mode = mode
+        self._handling_retry_waits = tuple(handling_retry_waits)
         self._app_token = app_token
         self._http = http or HttpSettings()
         self._client: AsyncWebClient = slack_web_client(bot_token, api_url, timeout=timeout)
@@ -303,7 +309,8 @@ class SlackAdapter:
         if self._sink is None or not event_id or not self._applies(event):
             return
         user = str(event["user"])
-        await self._guarded(event_id, user, self._text_received(event_id, user, str(event.get("text") or "")))
+        text = str(event.get("text") or "")
+        await self._guarded(event_id, user, lambda: self._text_received(event_id, user, text))
 
     async def _text_received(self, event_id: str, user: str, text: str) -> None:
         email = await self._sender_email(user)
@@ -333,7 +340,7 @@ class SlackAdapter:
         key = f"action:{channel}:{ts}"
         label = str((action.get("text") or {}).get("text", parsed.value))
         message = body.get("message") or {}
-        await self._guarded(key, user, self._choice_received(key, user, parsed, channel, ts, label, message))
+        await self._guarded(key, user, lambda: self._choice_received(key, user, parsed, channel, ts, label, message))
 
     async def _choice_received(
         self, key: str, user: str, parsed: ButtonValue, channel: str, ts: str, label: str, message: dict[str, Any]
@@ -344,17 +351,30 @@ class SlackAdapter:
         )
         await self._show_choice(channel, ts, label, message)
 
-    async def _guarded(self, key: str, user: str, work: Coroutine[Any, Any, None]) -> None:
-        """Run the work after the ack; log a failure instead of raising it into bolt (see the module docstring)."""
-        try:
-            await work
-        except Exception as error:  # the text stays out of the log: only what failed, not what was said
-            log.error(
-                "Slack event %s from %s was acknowledged but could not be handled (%s); it is dropped",
-                key,
-                user,
-                type(error).__name__,
-            )
+    async def _guarded(self, key: str, user: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run the work after the ack, again after a failure (the runtime acts once per event key, so a retry
+        cannot double anything); log a failure instead of raising it into bolt (see the module docstring)."""
+        for wait in (*self._handling_retry_waits, None):
+            try:
+                await work()
+                return
+            except Exception as error:  # the text stays out of the log: only what failed, not what was said
+                if wait is None:
+                    log.error(
+                        "Slack event %s from %s was acknowledged but could not be handled (%s); it is dropped",
+                        key,
+                        user,
+                        type(error).__name__,
+                    )
+                    return
+                log.warning(
+                    "Slack event %s from %s could not be handled (%s); trying again in %.0fs",
+                    key,
+                    user,
+                    type(error).__name__,
+                    wait,
+                )
+                await asyncio.sleep(wait)
 
     async def _deliver(self, event: InboundEvent) -> None:
         assert self._sink is not None
@@ -382,7 +402,11 @@ class SlackAdapter:
                 response = await self._client.users_info(user=user)
             except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as error:
                 failure = classify(error)
-                if failure.permanent or attempt == LOOKUP_ATTEMPTS:
+                if failure.permanent:  # no e-mail to be had: a person configured by user id is still found
+                    log.info("Slack users.info for %s refused (%s); handled without an e-mail", user, failure.reason)
+                    self._emails[user] = None
+                    return None
+                if attempt == LOOKUP_ATTEMPTS:
                     raise
                 await asyncio.sleep(min(failure.retry_after or 1.0, LOOKUP_MAX_WAIT))
                 continue

@@ -378,7 +378,7 @@ async def test_only_new_dm_messages_from_people_are_handled(fake: FakeSlack) -> 
 async def test_a_failing_handler_is_acked_once_and_its_text_not_logged(
     fake: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    adapter = make_adapter(fake, "socket")
+    adapter = make_adapter(fake, "socket", handling_retry_waits=(0.01, 0.01))
     attempts: list[InboundEvent] = []
 
     async def broken(event: InboundEvent) -> None:
@@ -390,11 +390,47 @@ async def test_a_failing_handler_is_acked_once_and_its_text_not_logged(
     envelope = fake.push("events_api", fake.message_event(DANA, "my private answer"))
     await fake.wait_acked(envelope)
     await adapter.stop()
-    assert len(attempts) == 1
+    assert len(attempts) == 3  # the first try and two more: Slack will not deliver it again
     assert fake.acks.count(envelope["envelope_id"]) == 1
     failures = [r for r in caplog.records if "could not be handled" in r.getMessage()]
-    assert failures and failures[0].levelno == logging.ERROR
+    assert [r.levelno for r in failures] == [logging.WARNING, logging.WARNING, logging.ERROR]
     assert all("my private answer" not in r.getMessage() for r in caplog.records)
+
+
+async def test_a_handler_that_fails_for_a_moment_loses_nothing(fake: FakeSlack) -> None:
+    adapter = make_adapter(fake, "socket", handling_retry_waits=(0.01, 0.01))
+    handled: list[InboundEvent] = []
+
+    async def flaky(event: InboundEvent) -> None:
+        handled.append(event)
+        if len(handled) == 1:
+            raise RuntimeError("the database is away for a moment")
+
+    await adapter.start(flaky)
+    await fake.wait_connected()
+    envelope = fake.push("events_api", fake.message_event(DANA, "my answer"))
+    await fake.wait_acked(envelope)
+    await adapter.stop()
+    assert [e.text for e in handled if isinstance(e, InboundText)] == ["my answer", "my answer"]
+
+
+async def test_a_refused_email_lookup_still_hands_the_message_on(fake: FakeSlack) -> None:
+    """Slack will not say who it is (a deactivated profile, a guest); a person configured by user id is still
+    served, and a failure that may pass (a missing scope, a 5xx) is tried again instead."""
+    adapter = make_adapter(fake, "socket")
+    handled: list[InboundEvent] = []
+
+    async def sink(event: InboundEvent) -> None:
+        handled.append(event)
+
+    fake.fail_next("users.info", 200, error="user_not_found")
+    await adapter.start(sink)
+    await fake.wait_connected()
+    envelope = fake.push("events_api", fake.message_event(DANA, "hello"))
+    await fake.wait_acked(envelope)
+    await adapter.stop()
+    [event] = handled
+    assert isinstance(event, InboundText) and event.sender == DANA and event.sender_email is None
 
 
 async def test_a_refused_token_fails_the_start(fake: FakeSlack) -> None:

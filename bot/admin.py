@@ -25,7 +25,6 @@ from bot.store.models import (
     CoachingSession,
     Goal,
     OutboxMessage,
-    ProcessedEvent,
     TelegramInvite,
 )
 
@@ -199,7 +198,7 @@ async def purge_older_than(session: AsyncSession, cutoff: datetime) -> Purged:
             OutboxMessage.created_at < cutoff, OutboxMessage.status.in_(("sent", "failed", "cancelled"))
         ),
     )
-    events = await _delete(session, sa.delete(ProcessedEvent).where(ProcessedEvent.seen_at < cutoff))
+    events = await repository.forget_processed_events(session, cutoff)
     invites = await _delete(session, sa.delete(TelegramInvite).where(TelegramInvite.expires_at < cutoff))
     return Purged(checkins, answers, alerts, messages, events, invites)
 

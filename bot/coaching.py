@@ -119,7 +119,7 @@ class CoachDesk:
     def _client_line(self, row: ClientStatus, zone: ZoneInfo) -> str:
         texts = self._texts
         last = (
-            f"{_day(row.last_checkin_at, zone)} ({row.last_checkin_status})"
+            f"{_day(row.last_checkin_at, zone)} ({self._texts.render(f'checkin_status_{row.last_checkin_status}')})"
             if row.last_checkin_at is not None
             else texts.render("coach_client_never")
         )
@@ -148,8 +148,7 @@ class CoachDesk:
         if not history:
             return self._say("coach_trend_empty", client_name=client.name)
         question_set = self._question_sets[client.question_set]
-        rows = await client_statuses(session, self._question_sets, now, coach_id=client.coach_id)
-        row = next(r for r in rows if r.id == client.id)
+        [row] = await client_statuses(session, self._question_sets, now, client_ids=[client.id])
         chart = render_trend(
             client.name,
             history,
@@ -157,7 +156,7 @@ class CoachDesk:
             floor=self._alerts.low_score_floor,
             alerts_at=await alert_times(session, client.id, since=history[0].at),
         )
-        last = f"{_day(history[-1].at, zone)} ({history[-1].status})"
+        last = f"{_day(history[-1].at, zone)} ({self._texts.render(f'checkin_status_{history[-1].status}')})"
         alerts = self._texts.render("digest_open_alerts", count=row.open_alerts) if row.open_alerts else ""
         text = self._texts.render("coach_trend", client_name=client.name, arrow=row.arrow, last=last, alerts=alerts)
         return CoachReply(text, chart)

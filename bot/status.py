@@ -6,7 +6,7 @@ admin's table shows how the check-ins are going without showing what anybody sai
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -61,11 +61,14 @@ async def client_statuses(
     now: datetime,
     *,
     coach_id: str | None = None,
+    client_ids: Collection[str] | None = None,
 ) -> list[ClientStatus]:
-    """One row per active client (of one coach, or all), by name."""
+    """One row per active client (of one coach, or those named, or all), by name."""
     query = sa.select(Client).where(Client.active).order_by(Client.name, Client.id)
     if coach_id is not None:
         query = query.where(Client.coach_id == coach_id)
+    if client_ids is not None:
+        query = query.where(Client.id.in_(client_ids))
     clients = list((await session.scalars(query)).all())
     open_alerts = await repository.open_alert_counts(session, coach_id)
     rows = []

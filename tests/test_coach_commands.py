@@ -262,7 +262,7 @@ async def test_clients_lists_only_the_coachs_own(chat: Chat) -> None:
     lines = reply.text.splitlines()
     assert lines[0] == "Your clients (6):"
     assert lines[1].startswith("· Dana Rivers (dana-r): active; last check-in none yet")
-    assert "Dana Whitfield (dana): active; last check-in 22 November 2026 (completed); replied to 100%" in lines[2]
+    assert "Dana Whitfield (dana): active; last check-in 22 November 2026 (answered); replied to 100%" in lines[2]
     assert "1 open alert(s)" in lines[2]
     assert "Omar" not in reply.text
 

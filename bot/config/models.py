@@ -32,6 +32,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from bot.cadence import SEARCH_HORIZON, cron_trigger, next_slots
 from bot.config.errors import did_you_mean
 from bot.config.secrets import is_reference
+from bot.languages import LANGUAGE_TAG
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -42,7 +43,7 @@ _EVERY = re.compile(r"^([0-9]{1,9})([dw])$")
 _CLOCK = re.compile(r"^([0-9]{1,2}):([0-9]{2})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+_LANGUAGE = re.compile(LANGUAGE_TAG)
 #: A host name or an IPv4/IPv6 address to bind to: letters, digits, '.', '-', ':' (no scheme, no port).
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$")
 _UNITS = {

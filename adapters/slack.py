@@ -147,6 +147,17 @@ class HttpSettings:
     path: str = "/slack/events"
 
 
+def _library_logger() -> logging.Logger:
+    """The logger bolt and its Socket Mode client write to, held at WARNING.
+
+    At DEBUG they log every envelope whole, message text included, and bolt copies the root level onto the
+    loggers it makes itself, so a parent logger's level would not hold them; a logger of their own does.
+    """
+    library = logging.getLogger("slack_bolt.checkin")
+    library.setLevel(logging.WARNING)
+    return library
+
+
 def error_code(error: SlackApiError) -> str:
     data = error.response.data
     code = data.get("error") if isinstance(data, dict) else None
@@ -214,6 +225,7 @@ class SlackAdapter:
             signing_secret=signing_secret or "",
             request_verification_enabled=mode == "http",
             process_before_response=False,  # ack first, work after
+            logger=_library_logger(),
         )
         self._app.event("message")(self._on_message)
         self._app.action(_ACTION)(self._on_action)

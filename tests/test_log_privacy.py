@@ -28,7 +28,16 @@ from tests.conftest import DatabaseTarget
 from tests.fake_platform import Rate
 from tests.fake_telegram import FakeTelegram
 from tests.fakes import CollectingAdapter, runtime_for
+from tests.fakes.fake_slack import FakeSlack
 from tests.test_runtime import CONFIG, DANA, MAYA, SLOT
+from tests.test_slack import CONFIG as SLACK_CONFIG
+from tests.test_slack import DANA as SLACK_DANA
+from tests.test_slack import MAYA as SLACK_MAYA
+from tests.test_slack import Setup as SlackSetup
+from tests.test_slack import bot_says as slack_says
+from tests.test_slack import make_adapter, workspace
+from tests.test_slack import press as slack_press
+from tests.test_slack import say as slack_say
 from tests.test_telegram import CONFIG as TELEGRAM_CONFIG
 from tests.test_telegram import DANA_CHAT, MAYA_CHAT, Setup, bind, bot_says, eventually, free_port, press
 
@@ -250,3 +259,45 @@ async def test_a_database_error_does_not_carry_the_statements_parameters(databas
         async with database.session() as session:
             await session.execute(text("SELECT * FROM no_such_table WHERE x = :secret"), {"secret": WORDS})
     assert WORDS not in str(raised.value)
+
+
+async def test_slack_checkin_logs_no_words_or_token(
+    database_target: DatabaseTarget, tmp_path: Path, run_logging: pytest.LogCaptureFixture
+) -> None:
+    """Through the real Slack adapter and its SDK clients, with a distinctive bot token the fake accepts."""
+    path = tmp_path / "config.yaml"
+    path.write_text(SLACK_CONFIG, encoding="utf-8")
+    async with FakeSlack(per_channel_rate=Rate(1.0, burst=50)) as fake:
+        fake.bot_token = SLACK_TOKEN
+        workspace(fake)
+        adapter = make_adapter(fake, "socket")
+        database = database_target_create(database_target)
+        clock = ManualClock(SLOT)
+        runtime = runtime_for(path, database, clock, {"slack": adapter})
+        await runtime.start()
+        try:
+            await fake.wait_connected()
+            s = SlackSetup("socket", fake, adapter, runtime, clock, database)
+            assert await runtime.start_checkin("dana", SLOT) is not None
+            await slack_says(s, SLACK_DANA, 0)
+            for value in ["4", "4", "4", "1", "4", "4"]:
+                before = len(fake.sent_to(SLACK_DANA))
+                await slack_press(s, SLACK_DANA, value)
+                await slack_says(s, SLACK_DANA, before)
+            for reply in [NOTE, NOTE]:
+                before = len(fake.sent_to(SLACK_DANA))
+                note = await slack_say(s, SLACK_DANA, reply)
+                await slack_says(s, SLACK_DANA, before)
+            await s.redeliver(note)  # the runtime logs that it ignored the repeat, by event id
+
+            async def ignored() -> bool:
+                return any("duplicate slack event" in r.getMessage() for r in run_logging.records)
+
+            await eventually(ignored)
+            to_coach = await slack_says(s, SLACK_MAYA, 0)
+            assert any(WORDS in m.text for m in to_coach)
+            assert WORDS not in await raw_values(database)
+        finally:
+            await runtime.stop()
+    assert any(c.method == "chat.postMessage" for c in fake.calls)  # the token was used on every call
+    assert leaks(run_logging.records) == []

@@ -702,7 +702,8 @@ def test_slack_modes_need_their_credentials() -> None:
         "write ${SLACK_SIGNING_SECRET} here and set the SLACK_SIGNING_SECRET environment variable"
     ]
     assert issues_of(slack_config("    app_token: ${SLACK_APP_TOKEN}\n    api_url: slack.com/api\n")) == [
-        "config.yaml:5 platforms.slack.api_url: expected the Web API base URL, such as https://slack.com/api/"
+        "config.yaml:5 platforms.slack.api_url: "
+        "expected an https:// (or http://) Web API base URL; Slack's own is slack.com/api/"
     ]
     assert issues_of(
         slack_config("    mode: http\n    signing_secret: ${SLACK_SIGNING_SECRET}\n    http: {path: slack}\n")

@@ -110,7 +110,7 @@ def test_configured_json_logs_keep_token_bearing_libraries_quiet() -> None:
     configure_logging("json", "DEBUG", stream)
     logging.getLogger("bot.runtime").debug("check-in %s claimed", 12)
     # httpx logs request URLs at INFO, and a Telegram Bot API URL holds the token
-    logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot123:fake-token/getMe")
+    logging.getLogger("httpx").info("HTTP Request: POST http://127.0.0.1:8081/bot123:fake-token/getMe")
     logging.getLogger("telegram.ext").debug("update body")
     logging.getLogger("aiosqlite").debug("executing functools.partial(<execute>, 'INSERT ...', ('an answer',))")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]

@@ -14,20 +14,13 @@ import subprocess
 import sys
 import threading
 import urllib.request
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from bot.clock import ManualClock
 from bot.store import Database
-from tests.conftest import POSTGRES_URL_ENV, backend_params, postgres_url
 from tests.fakes import runtime_for
 
 
@@ -37,25 +30,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(params=backend_params())
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+@pytest.fixture
+def database_url(cli_database_url: str) -> str:
     """A SQLite file, or a fresh PostgreSQL database: `checkin run` takes its URL from config, so no schema."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'checkin.sqlite3'}"
-        return
-    base = postgres_url()
-    if base is None:
-        pytest.skip(f"{POSTGRES_URL_ENV} is not set; PostgreSQL tests need it (CI sets it)")
-    name = f"checkin_obs_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(Database(base).url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+    return cli_database_url
 
 
 def http_get(port: int, path: str) -> tuple[int, str]:

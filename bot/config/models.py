@@ -241,7 +241,7 @@ class SlackPlatform(_Secrets):
     @classmethod
     def _web_url(cls, url: str | None) -> str | None:
         if url is not None and not url.startswith(("https://", "http://")):
-            raise ValueError("expected the Web API base URL, such as https://slack.com/api/")
+            raise ValueError("expected an https:// (or http://) Web API base URL; Slack's own is slack.com/api/")
         return url
 
     @model_validator(mode="after")

@@ -37,6 +37,9 @@ RELATIONSHIP_PRACTICES: dict[str, Practice] = {
 Dimension = Literal["progress", "hope", "focus", "relationship", "trust", "perspective", "note", "repair"]
 
 _ID = r"^[a-z][a-z0-9_]*$"
+#: A question id travels in Telegram's 64-byte button data with the check-in, a goal id of up to 32 characters
+#: and the value ("{check-in}:{question}:{goal}:skip"), which leaves it 16.
+MAX_QUESTION_ID_LENGTH = 16
 
 
 class _Strict(BaseModel):
@@ -76,7 +79,7 @@ class AskIf(_Strict):
 
 
 class Question(_Strict):
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=_ID, max_length=MAX_QUESTION_ID_LENGTH)
     kind: Literal["scale", "text"]
     dimension: Dimension
     text: str = Field(min_length=1)

@@ -92,6 +92,14 @@ def test_set_model_errors_point_at_the_question(practice: Path) -> None:
     ]
 
 
+def test_a_question_id_must_fit_in_a_telegram_button(practice: Path) -> None:
+    long_id = LEADERSHIP.replace("  - id: note\n", "  - id: anything_else_to_say_today\n")
+    Path("sets/leadership.yaml").write_text(long_id, encoding="utf-8")
+    [issue] = issues(practice)
+    assert issue.startswith("sets/leadership.yaml:10 questions[1].id: ")
+    assert "at most 16 characters" in issue
+
+
 def test_set_id_must_match_its_name(practice: Path) -> None:
     Path("sets/leadership.yaml").write_text(LEADERSHIP.replace("id: leadership", "id: leaders"), encoding="utf-8")
     assert issues(practice) == [

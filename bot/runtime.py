@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import Adapter, SendError
-from bot import admin, digest, engine
-from bot import alerts as alert_policy
+from bot import admin, engine, outgoing
 from bot.clock import Clock
-from bot.coaching import COACH_STEP, CoachDesk, alert_buttons
+from bot.coach_notices import CoachNotices
+from bot.coaching import COACH_STEP, CoachDesk
 from bot.commands import is_coach_command
 from bot.config import Config
 from bot.detectors.words import load_risk_phrases
@@ -36,7 +36,6 @@ from bot.people import address_of, people_from_config
 from bot.questions import QuestionSet
 from bot.ratelimit import RateLimits
 from bot.store import Database, repository
-from bot.store.history import client_history
 from bot.store.models import Alert, Answer, CheckIn, Client, Coach, Goal, TelegramInvite
 from bot.texts import TextCatalog
 
@@ -89,6 +88,7 @@ class Runtime:
         self._outbox_loop = outbox_loop
         self.metrics = Metrics()
         self._coach_desk = self._new_coach_desk()
+        self._notices = self._new_notices()
         self.outbox = OutboxWorker(
             database,
             adapters,
@@ -128,6 +128,7 @@ class Runtime:
         self._coach_names = {coach.id: coach.name for coach in config.coaches}
         self._question_sets = question_sets
         self._coach_desk = self._new_coach_desk()
+        self._notices = self._new_notices()
 
     async def purge_expired_data(self) -> admin.Purged | None:
         """Apply ``retention_days``: delete what is older (see ``admin.purge_older_than``); None when unset."""
@@ -199,7 +200,7 @@ class Runtime:
         rows = [
             row
             for client_id, checkin_id in won.items()
-            for row in _outbox_rows(
+            for row in outgoing.outbox_rows(
                 plans[client_id][1], plans[client_id][2].messages, checkin_id, f"checkin:{checkin_id}:open"
             )
         ]
@@ -246,7 +247,7 @@ class Runtime:
             checkin.last_activity_at = now
             checkin.state = transition.state.to_json()
             await self._enqueue_to(session, client, transition, checkin.id, f"checkin:{checkin.id}:expired", now)
-            await self._raise_alert(session, client, checkin, now)
+            await self._notices.raise_alert(session, client, checkin, now)
         self.metrics.checkins_expired.inc()
         self.outbox.wake()
         return True
@@ -276,30 +277,12 @@ class Runtime:
         if address is None:
             log.warning("client %s has no reachable address; %s not sent", client.id, key_prefix)
             return
-        await self._enqueue(session, address, transition.messages, checkin_id, key_prefix, now)
+        await outgoing.queue(session, address, transition.messages, checkin_id, key_prefix, now)
 
     async def resend_unacknowledged(self) -> int:
-        """Send each urgent alert nobody acknowledged within ``alerts.resend_urgent_after`` once more.
-
-        The alert's own outbox payload is sent again behind a short preface, so the coach reads the same
-        reasons and chart. Marking ``resent_at`` under the row's current value makes it once across replicas.
-        """
-        now = self._clock.now()
-        resent = 0
+        """Send each urgent alert nobody acknowledged in time once more (see ``CoachNotices``)."""
         async with self.database.transaction() as session:
-            older = now - self.config.alerts.resend_urgent_after
-            for alert in await repository.unacknowledged_urgent_alerts(session, older):
-                original = await repository.outbox_row(session, f"alert:{alert.id}:0")
-                if original is None or not await repository.mark_alert_resent(session, alert.id, now):
-                    continue
-                message = OutboundMessage.from_payload(original.platform, original.recipient, original.payload)
-                preface = self._texts.render("alert_unacknowledged")
-                again = replace(message, text=f"{preface}\n{message.text}")
-                row = repository.OutboxRow(
-                    original.platform, original.recipient, again.to_payload(), f"alert:{alert.id}:resent"
-                )
-                await repository.enqueue(session, [row], now)
-                resent += 1
+            resent = await self._notices.resend_unacknowledged(session, self._clock.now())
         if resent:
             self.outbox.wake()
         return resent
@@ -310,55 +293,11 @@ class Runtime:
             return await repository.forget_processed_events(session, self._clock.now() - EVENT_MEMORY)
 
     async def send_due_digests(self) -> int:
-        """Queue each coach's digest once its period has begun in their time zone; return how many were queued.
-
-        The outbox key names the coach and the period, so a digest goes out once per period across sweeps,
-        restarts and replicas; the cheap existence check first keeps sweeps from composing it every minute.
-        """
-        now = self._clock.now()
-        queued = 0
-        for coach in self.config.coaches:
-            if coach.digest == "off" or not digest.is_due(coach.digest, now, coach.zone):
-                continue
-            period = digest.period_start(coach.digest, now, coach.zone)
-            key = f"digest:{coach.id}:{period.isoformat()}"
-            async with self.database.transaction() as session:
-                if await repository.outbox_row(session, f"{key}:0") is not None:
-                    continue
-                row = await session.get(Coach, coach.id)
-                address = self._address(row) if row is not None else None
-                if address is None:
-                    continue
-                length = timedelta(weeks=1) if coach.digest == "weekly" else timedelta(days=1)
-                since = datetime.combine(period, digest.DIGEST_TIME, coach.zone) - length
-                text = digest.compose(
-                    coach.name,
-                    coach.digest,
-                    since,
-                    await self._client_digests(session, coach.id),
-                    settings=self.config.alerts,
-                    texts=self._texts,
-                    phrases=self._phrases,
-                    period=period,
-                )
-                await self._enqueue(session, address, (engine.Outgoing(text),), None, key, now, audience="coach")
-                queued += 1
+        """Queue each coach's digest once its period has begun; return how many were queued."""
+        queued = await self._notices.queue_due_digests(self.database, self._clock.now())
         if queued:
             self.outbox.wake()
         return queued
-
-    async def _client_digests(self, session: AsyncSession, coach_id: str) -> list[digest.ClientDigest]:
-        clients = await session.scalars(select(Client).where(Client.coach_id == coach_id, Client.active))
-        open_alerts = await repository.open_alert_counts(session, coach_id)
-        return [
-            digest.ClientDigest(
-                client.name,
-                self._question_sets[client.question_set],
-                await client_history(session, client.id),
-                open_alerts.get(client.id, 0),
-            )
-            for client in clients
-        ]
 
     # ---- inbound --------------------------------------------------------------------------------------
 
@@ -408,7 +347,7 @@ class Runtime:
     async def _serve_coach(self, session: AsyncSession, coach: Coach, event: InboundReply, now: datetime) -> None:
         text = event.value if isinstance(event, InboundChoice) else event.text
         reply = await self._coach_desk.handle(session, coach, text, now)
-        await self._enqueue(
+        await outgoing.queue(
             session,
             (event.platform, event.sender),
             (engine.Outgoing(reply.text),),
@@ -439,7 +378,7 @@ class Runtime:
         key = f"reply:{event.platform}:{event.event_key}"
         # The client's replies go first so the outbox (which sends in id order) answers them before it
         # sends any alert this reply raised for their coach.
-        await self._enqueue(session, address, transition.messages, checkin.id if checkin else None, key, now)
+        await outgoing.queue(session, address, transition.messages, checkin.id if checkin else None, key, now)
         await self._apply(session, client, checkin, transition.effects, now)
 
     async def _apply(
@@ -471,7 +410,7 @@ class Runtime:
                     checkin.completed_at = now
                     if effect.status == "completed":
                         count_on_commit(session, self.metrics.checkins_completed)
-                        await self._raise_alert(session, client, checkin, now)
+                        await self._notices.raise_alert(session, client, checkin, now)
                 case engine.PauseClient():
                     await repository.set_client_pause(session, client.id, effect.until)
                 case engine.OptOut():
@@ -483,55 +422,6 @@ class Runtime:
                     await self._start_checkins_in(session, [(client.id, now)], now)
                 case _:
                     raise AssertionError(f"check-in effect {effect!r} arrived without an open check-in")
-
-    async def _raise_alert(self, session: AsyncSession, client: Client, checkin: CheckIn, now: datetime) -> None:
-        """Run the detectors over the client's history ending with this check-in; tell the coach if it calls for it.
-
-        Runs when a check-in completes and when it expires, since missed check-ins are a signal too. The
-        alert, its chart and the coach's message are written in the caller's transaction.
-        """
-        from bot.charts import render_trend  # matplotlib takes most of a second to import: only alerts pay for it
-
-        settings = self.config.alerts
-        question_set = self._question_sets[checkin.question_set]
-        history = await client_history(session, client.id)
-        past = await repository.alerts_for_client(session, client.id)
-        outcome = alert_policy.evaluate(
-            history,
-            settings=settings,
-            question_set=question_set,
-            texts=self._texts,
-            client_name=client.name,
-            previous=alert_policy.AlertMemory.from_alerts(
-                alert_policy.PastAlert(a.created_at, a.severity, a.signals) for a in past
-            ),
-            now=now,
-            phrases=self._phrases,
-        )
-        if outcome.alert is None:
-            return
-        alert = await repository.create_alert(
-            session, client.id, checkin.id, outcome.alert.severity, outcome.alert.records(), now
-        )
-        count_on_commit(session, self.metrics.alerts.labels(outcome.alert.severity))
-        if client.alerts_snoozed_until is not None and client.alerts_snoozed_until > now:
-            log.info("alert %s stored, not sent: the coach snoozed alerts about %s", alert.id, client.id)
-            return
-        coach = await session.get(Coach, client.coach_id)
-        coach_address = self._address(coach) if coach is not None else None
-        if coach_address is None:
-            log.warning("alert %s stored; coach %s has no reachable address yet", alert.id, client.coach_id)
-            return
-        chart = render_trend(
-            client.name,
-            history,
-            question_set=question_set,
-            floor=settings.low_score_floor,
-            alerts_at=[a.created_at for a in past] + [now],
-        )
-        message = engine.Outgoing(outcome.alert.message, alert_buttons(self._texts, alert.id), COACH_STEP)
-        key = f"alert:{alert.id}"
-        await self._enqueue(session, coach_address, (message,), checkin.id, key, now, audience="coach", image_png=chart)
 
     async def redeem_invite(self, event: InboundText, token: str) -> None:
         """``/start TOKEN`` from a Telegram deep link: bind the chat to the invited person and greet them.
@@ -559,7 +449,7 @@ class Runtime:
                     address = (event.platform, event.sender)
                     key = f"invite:{event.platform}:{event.event_key}"
                     audience = "coach" if invite.person_kind == "coach" else "client"
-                    await self._enqueue(
+                    await outgoing.queue(
                         session, address, (engine.Outgoing(greeting),), None, key, now, audience=audience
                     )
         if greeting is None:
@@ -582,22 +472,10 @@ class Runtime:
 
     async def client_unreachable(self, message: OutboundMessage, reason: str) -> None:
         """The platform refused a client for good: stop writing to them and tell their coach, once."""
-        now = self._clock.now()
         async with self.database.transaction() as session:
-            client = await repository.mark_unreachable(session, message.platform, message.recipient, reason, now)
-            if client is None:
-                return  # a coach or a stranger, or the client was already marked
-            coach = await session.get(Coach, client.coach_id)
-            address = self._address(coach) if coach is not None else None
-            if address is None:
-                log.warning("client %s is unreachable; their coach cannot be told yet", client.id)
-                return
-            text = self._texts.render(
-                "coach_client_unreachable", client_name=client.name, platform=message.platform, reason=reason
-            )
-            key = f"unreachable:{client.id}:{now.isoformat()}"
-            await self._enqueue(session, address, (engine.Outgoing(text),), None, key, now, audience="coach")
-        self.outbox.wake()
+            told = await self._notices.client_unreachable(session, message, reason, self._clock.now())
+        if told:
+            self.outbox.wake()
 
     async def _refuse(self, event: InboundReply, text_key: str = "unknown_sender") -> None:
         """Answer a stranger politely without storing anything about them, not even in the outbox."""
@@ -622,6 +500,16 @@ class Runtime:
             return CheckInRecord(checkin, tuple(answers), tuple(alerts))
 
     # ---- helpers --------------------------------------------------------------------------------------
+
+    def _new_notices(self) -> CoachNotices:
+        return CoachNotices(
+            config=self.config,
+            question_sets=self._question_sets,
+            texts=self._texts,
+            phrases=self._phrases,
+            metrics=self.metrics,
+            address_of=self._address,
+        )
 
     def _new_coach_desk(self) -> CoachDesk:
         return CoachDesk(
@@ -655,44 +543,6 @@ class Runtime:
         for goal in rows:
             goals.setdefault(goal.client_id, []).append(engine.GoalRef(goal.id, goal.title))
         return goals
-
-    @staticmethod
-    async def _enqueue(
-        session: AsyncSession,
-        address: tuple[str, str],
-        messages: Sequence[engine.Outgoing],
-        checkin_id: int | None,
-        key_prefix: str,
-        now: datetime,
-        *,
-        audience: str = "client",
-        image_png: bytes | None = None,
-    ) -> None:
-        rows = _outbox_rows(address, messages, checkin_id, key_prefix, audience, image_png)
-        await repository.enqueue(session, rows, now)
-
-
-def _outbox_rows(
-    address: tuple[str, str],
-    messages: Sequence[engine.Outgoing],
-    checkin_id: int | None,
-    key_prefix: str,
-    audience: str = "client",
-    image_png: bytes | None = None,
-) -> list[repository.OutboxRow]:
-    """Outbox rows for messages to one recipient; the key makes re-running the same cause a no-op."""
-    platform, recipient = address
-    return [
-        repository.OutboxRow(
-            platform,
-            recipient,
-            OutboundMessage(
-                platform, recipient, m.text, m.choices, checkin_id, m.step_key, audience, image_png
-            ).to_payload(),
-            f"{key_prefix}:{index}",
-        )
-        for index, m in enumerate(messages)
-    ]
 
 
 def _start_token(text: str) -> str | None:

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from adapters.telegram import TelegramAdapter, WebhookSettings, fit_text, telegram_length
+from adapters.telegram import TelegramAdapter, fit_text, telegram_length
 from bot.clock import ManualClock
 from bot.store.models import Answer, OutboxMessage, ProcessedEvent
 from tests.conftest import DatabaseTarget
@@ -37,7 +37,7 @@ from tests.test_telegram import (
     bind,
     bot_says,
     eventually,
-    free_port,
+    webhook_setup,  # noqa: F401 - a fixture, used by name
 )
 
 MARKUP = (
@@ -248,24 +248,6 @@ async def test_odd_updates_are_answered_or_ignored_and_polling_carries_on(tg: Se
 # ---- webhook mode ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def webhook(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Setup]:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
-    clock = ManualClock(SLOT)
-    port = free_port()
-    settings = WebhookSettings(f"http://127.0.0.1:{port}/telegram", "127.0.0.1", port, WEBHOOK_SECRET)
-    async with FakeTelegram(per_chat_rate=Rate(1.0, burst=50)) as fake:
-        adapter = TelegramAdapter(fake.token, fake.api_url, mode="webhook", webhook=settings)
-        database = database_target.create()
-        runtime = runtime_for(path, database, clock, {"telegram": adapter})
-        await runtime.start()
-        try:
-            yield Setup(fake, adapter, runtime, clock, database)
-        finally:
-            await runtime.stop()
-
-
 async def post_raw(s: Setup, body: bytes) -> int:
     assert s.fake.webhook_url is not None
     headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json"}
@@ -274,9 +256,10 @@ async def post_raw(s: Setup, body: bytes) -> int:
 
 
 async def test_the_webhook_answers_odd_bodies_without_handling_them(
-    webhook: Setup, caplog: pytest.LogCaptureFixture
+    webhook_setup: Setup,  # noqa: F811 - the fixture imported above
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    s = webhook
+    s = webhook_setup
     assert await post_raw(s, b"not json") == 400
     assert await post_raw(s, b"\xff\xfe\x00") == 400
     assert await post_raw(s, b"[1, 2, 3]") == 400

@@ -20,7 +20,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from aiohttp import web
 
@@ -77,7 +77,52 @@ class _Gcra:
         self._tat = max(self._tat, now) + self._interval
 
 
-class FakePlatform:
+class LocalServer:
+    """An aiohttp server on a free 127.0.0.1 port for one test: ``async with`` it, or ``start``/``stop``.
+
+    Subclasses add their routes in ``routes`` and release anything that would hold up shutdown (stalled
+    handlers, open WebSockets) in ``before_stop``.
+    """
+
+    def __init__(self) -> None:
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    async def before_stop(self) -> None:
+        """Nothing by default."""
+
+    async def start(self) -> None:
+        app = web.Application()
+        self.routes(app)
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        await self.before_stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+
+class FakePlatform(LocalServer):
     """Construct, ``await start()`` (or ``async with``), point an adapter at ``url``, read the records.
 
     ``now`` is the platform's clock; tests driving a ``ManualClock`` pass its time so the platform judges
@@ -95,6 +140,7 @@ class FakePlatform:
         jitter: float = 0.05,
         latency: float = 0.0,
     ) -> None:
+        super().__init__()
         self._global = _Gcra(global_rate, jitter) if global_rate is not None else None
         self._per_recipient_rate = per_recipient_rate
         self._per_recipient: dict[str, _Gcra] = {}
@@ -105,41 +151,20 @@ class FakePlatform:
         self._blocked: set[str] = set()
         self._in_flight = 0
         self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
         self.deliveries: list[Delivery] = []
         self.requests: list[Request] = []
         self.statuses: Counter[int] = Counter()
         self.max_in_flight = 0
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/send", self._send)
-        # Stalled handlers watch ``_closing``, so shutdown need not wait for them.
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
 
-    async def stop(self) -> None:
-        self._closing.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakePlatform:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
+    async def before_stop(self) -> None:
+        self._closing.set()  # stalled handlers watch it, so shutdown need not wait for them
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        return self.base
 
     # ---- faults, consumed by the next matching requests in order --------------------------------------
 

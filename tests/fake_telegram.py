@@ -24,13 +24,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from tests.fake_platform import Rate, _Gcra
+from tests.fake_platform import LocalServer, Rate, _Gcra
 
 BOT_ID = 7000000001
 BOT_USERNAME = "checkin_test_bot"
@@ -69,7 +68,7 @@ class _Fault:
     retry_after: int = 1
 
 
-class FakeTelegram:
+class FakeTelegram(LocalServer):
     """``await start()`` (or ``async with``), hand ``api_url`` to the adapter, push updates, read the records."""
 
     def __init__(
@@ -81,6 +80,7 @@ class FakeTelegram:
         now: Callable[[], float] = time.monotonic,
         jitter: float = 0.05,
     ) -> None:
+        super().__init__()
         self.token = token
         self._per_chat_rate = per_chat_rate
         self._per_chat: dict[int, _Gcra] = {}
@@ -95,42 +95,22 @@ class FakeTelegram:
         self._message_ids = itertools.count(100)
         self._callback_ids = itertools.count(1)
         self._new_update = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
         self.calls: list[Call] = []
         self.messages: dict[tuple[int, int], SentMessage] = {}
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
 
-    async def stop(self) -> None:
-        async with self._new_update:
+    async def before_stop(self) -> None:
+        async with self._new_update:  # long polls waiting for an update return at once
             self._new_update.notify_all()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTelegram:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
 
     @property
     def api_url(self) -> str:
         """The ``base_url`` python-telegram-bot appends the token to."""
-        return f"http://127.0.0.1:{self._port}/bot"
+        return f"{self.base}/bot"
 
     # ---- updates the "users" send ----------------------------------------------------------------------
 

@@ -36,14 +36,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
 
-from tests.fake_platform import Rate, _Gcra
+from tests.fake_platform import LocalServer, Rate, _Gcra
 
 BOT_TOKEN = "xoxb-test"
 APP_TOKEN = "xapp-test"
@@ -115,7 +114,7 @@ class _Fault:
     stall: float = 0.0
 
 
-class FakeSlack:
+class FakeSlack(LocalServer):
     """``await start()`` (or ``async with``), point the adapter at ``api_url``, push events, read the records."""
 
     def __init__(
@@ -125,6 +124,7 @@ class FakeSlack:
         now: Callable[[], float] = time.monotonic,
         jitter: float = 0.05,
     ) -> None:
+        super().__init__()
         self._per_channel_rate = per_channel_rate
         self._per_channel: dict[str, _Gcra] = {}
         self._jitter = jitter
@@ -132,8 +132,6 @@ class FakeSlack:
         self._faults: deque[_Fault] = deque()
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self._port = 0
         self._closing = asyncio.Event()
         self._sockets: list[web.WebSocketResponse] = []
         self._waiting: list[dict[str, Any]] = []
@@ -151,36 +149,15 @@ class FakeSlack:
         self.app_token = APP_TOKEN
         self.signing_secret = SIGNING_SECRET
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._api)  # slack-sdk uses GET for some methods
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/link", self._socket)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
 
-    async def stop(self) -> None:
+    async def before_stop(self) -> None:
         self._closing.set()
         for ws in list(self._sockets):
             await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeSlack:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.stop()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def api_url(self) -> str:

@@ -505,7 +505,7 @@ def trend(
         typer.echo(f"checkin trend: {UnknownClientError(client, [c.id for c in loaded.clients])}", err=True)
         raise typer.Exit(EXIT_INVALID)
     url = _database_url(loaded)
-    history, alerts = _with_database_errors(url, _read_trend(url, client, _sealer("trend")))
+    history, alerts = _with_database_errors(url, _read_trend(url, client))
     from bot.charts import render_trend  # matplotlib is slow to import: only `trend` pays
 
     question_set = question_sets[person.question_set]
@@ -551,16 +551,11 @@ async def _record_session(url: str, config: Config, client_id: str, day: date) -
         return await repository.record_session(session, client_id, day, "admin", now)
 
 
-async def _read_trend(url: str, client_id: str, sealer: Sealer) -> tuple[list[HistoryEntry], list[datetime]]:
-    database = Database(url, sealer=sealer)
-    await database.start()
-    try:
-        async with database.session() as session:
-            history = await client_history(session, client_id)
-            since = history[0].at if history else None
-            return history, await alert_times(session, client_id, since=since)
-    finally:
-        await database.stop()
+async def _read_trend(url: str, client_id: str) -> tuple[list[HistoryEntry], list[datetime]]:
+    async with _open_database(url, "trend") as database, database.session() as session:
+        history = await client_history(session, client_id)
+        since = history[0].at if history else None
+        return history, await alert_times(session, client_id, since=since)
 
 
 @app.command()

@@ -71,10 +71,11 @@ async def client_statuses(
         query = query.where(Client.id.in_(client_ids))
     clients = list((await session.scalars(query)).all())
     open_alerts = await repository.open_alert_counts(session, coach_id)
+    latest = await _last_checkins(session, [c.id for c in clients])
     rows = []
     for client in clients:
         history = await client_history(session, client.id, limit=RATE_WINDOW)
-        last = await _last_checkin(session, client.id)
+        last = latest.get(client.id)
         finished = [e for e in history if e.status in ("completed", "expired")]
         rate = sum(e.status == "completed" for e in finished) / len(finished) if finished else None
         question_set = question_sets.get(client.question_set)
@@ -97,6 +98,15 @@ async def client_statuses(
     return rows
 
 
-async def _last_checkin(session: AsyncSession, client_id: str) -> CheckIn | None:
-    query = sa.select(CheckIn).where(CheckIn.client_id == client_id).order_by(CheckIn.slot.desc(), CheckIn.id.desc())
-    return (await session.scalars(query.limit(1))).first()
+async def _last_checkins(session: AsyncSession, client_ids: Collection[str]) -> dict[str, CheckIn]:
+    """Each client's latest check-in by slot, in one query rather than one per client."""
+    newest = (
+        sa.select(CheckIn.client_id, sa.func.max(CheckIn.slot).label("slot"))
+        .where(CheckIn.client_id.in_(client_ids))
+        .group_by(CheckIn.client_id)
+        .subquery()
+    )
+    query = sa.select(CheckIn).join(
+        newest, sa.and_(CheckIn.client_id == newest.c.client_id, CheckIn.slot == newest.c.slot)
+    )
+    return {checkin.client_id: checkin for checkin in await session.scalars(query)}

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
-from bot.messages import InboundChoice, InboundSink, InboundText, OutboundMessage
+from bot.contract.messages import InboundChoice, InboundSink, InboundText, OutboundMessage
 
 
 class ConsoleAdapter:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from adapters.base import AdapterStartError
+from bot.contract.adapter import AdapterStartError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

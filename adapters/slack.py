@@ -61,7 +61,6 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.base import AdapterStartError, SendError
 from adapters.http_server import start_http_server
 from adapters.sdk_clients import SEND_TIMEOUT, SLACK_API_URL, slack_web_client
 from adapters.slack_blocks import (
@@ -72,7 +71,8 @@ from adapters.slack_blocks import (
     message_blocks,
     parse_button_value,
 )
-from bot.messages import InboundChoice, InboundEvent, InboundSink, InboundText, OutboundMessage
+from bot.contract.adapter import AdapterStartError, SendError
+from bot.contract.messages import InboundChoice, InboundEvent, InboundSink, InboundText, OutboundMessage
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.engine import Choice
+from bot.contract.messages import Choice
 
 #: Slack's limit on a section's text, in characters.
 SECTION_LIMIT = 3000

@@ -53,10 +53,10 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from adapters.base import AdapterStartError, SendError
 from adapters.http_server import start_http_server
 from adapters.sdk_clients import TELEGRAM_API_URL, telegram_bot
-from bot.messages import InboundBlocked, InboundChoice, InboundEvent, InboundSink, InboundText, OutboundMessage
+from bot.contract.adapter import AdapterStartError, SendError
+from bot.contract.messages import InboundBlocked, InboundChoice, InboundEvent, InboundSink, InboundText, OutboundMessage
 
 log = logging.getLogger(__name__)
 

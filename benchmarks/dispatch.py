@@ -26,14 +26,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from bot.clock import ManualClock
 from bot.config import load_config
-from bot.dispatch import Dispatcher
-from bot.messages import InboundSink, OutboundMessage
-from bot.question_sets import load_question_sets
-from bot.runtime import Runtime
+from bot.config.question_sets import load_question_sets
+from bot.contract.messages import InboundSink, OutboundMessage
+from bot.conversation.texts import load_catalog
+from bot.runtime.core import Runtime
+from bot.scheduling.dispatch import Dispatcher
 from bot.store import Database
-from bot.texts import load_catalog
+from bot.timing.clock import ManualClock
 
 POSTGRES_URL = os.environ.get("CHECKIN_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 DUE_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ platform over HTTP, which enforces 30 messages a second overall and 1 a second p
 latency per request, as a real round trip has). The messages are queued chat after chat, so the worker
 keeps reaching for a chat it has just written to: the per-chat limit binds on almost every message, and only
 sending to many chats at once keeps the overall rate at 30. The worker is paced by the defaults in
-``bot.ratelimit``.
+``bot.delivery.ratelimit``.
 
 Prints one JSON line: ``ratio`` is the achieved rate over 30 (the target is 0.95 or more), and
 ``responses_429`` counts the times the platform had to refuse (the target is none). The run is bounded by
@@ -23,12 +23,12 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.clock import SystemClock
-from bot.messages import OutboundMessage
-from bot.outbox import OutboxWorker
-from bot.ratelimit import DEFAULT_RATE_LIMITS
+from bot.contract.messages import OutboundMessage
+from bot.delivery.outbox import OutboxWorker
+from bot.delivery.ratelimit import DEFAULT_RATE_LIMITS
 from bot.store import Database, repository
 from bot.store.models import OutboxMessage
+from bot.timing.clock import SystemClock
 from tests.fake_platform import FakePlatform, Rate
 from tests.http_adapter import HttpAdapter
 

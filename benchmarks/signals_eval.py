@@ -34,9 +34,9 @@ from datetime import UTC, datetime, timedelta
 from statistics import median
 
 from bot.config.models import Alerts
-from bot.question_sets import load_builtin_question_sets
-from bot.replay import ReplaySetup, replay
-from bot.texts import load_texts
+from bot.config.question_sets import load_builtin_question_sets
+from bot.conversation.texts import load_texts
+from bot.signals.replay import ReplaySetup, replay
 
 SEED = 20261124
 CHECKINS = 16

@@ -19,8 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from bot.sealing import PLAIN, Sealer
 from bot.store import Database
+from bot.store.sealing import PLAIN, Sealer
 
 POSTGRES_URL_ENV = "CHECKIN_TEST_DATABASE_URL"
 BACKENDS = ("sqlite", "postgresql")

@@ -12,8 +12,8 @@ from typing import Any
 
 import aiohttp
 
-from adapters.base import SendError
-from bot.messages import InboundSink, OutboundMessage
+from bot.contract.adapter import SendError
+from bot.contract.messages import InboundSink, OutboundMessage
 
 
 class HttpAdapter:

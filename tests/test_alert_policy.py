@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.alerts import AlertMemory, AlertOutcome, PastAlert, evaluate, severity_of
-from bot.clock import ManualClock
 from bot.config.models import Alerts
-from bot.history import HistoryEntry
-from bot.question_sets import load_builtin_question_sets
-from bot.signals import Signal
-from bot.texts import load_texts
+from bot.config.question_sets import load_builtin_question_sets
+from bot.conversation.texts import load_texts
+from bot.signals.alerts import AlertMemory, AlertOutcome, PastAlert, evaluate, severity_of
+from bot.signals.history import HistoryEntry
+from bot.signals.signal import Signal
+from bot.timing.clock import ManualClock
 
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 ITEMS = ("hope", "focus", "trust", "perspective", "support")

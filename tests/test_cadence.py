@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.cadence import next_slots
 from bot.config import Cadence
+from bot.timing.cadence import next_slots
 from tests.strategies import TIMED_CADENCES, cadence
 
 NEW_YORK = ZoneInfo("America/New_York")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.charts import render_trend
-from bot.detectors.common import alliance_index, relationship_questions
-from bot.history import HistoryEntry, HistoryStatus
-from bot.question_sets import load_builtin_question_sets
-from bot.questions import Scale
+from bot.config.question_sets import load_builtin_question_sets
+from bot.conversation.questions import Scale
+from bot.signals.charts import render_trend
+from bot.signals.detectors.common import alliance_index, relationship_questions
+from bot.signals.history import HistoryEntry, HistoryStatus
 from bot.store import Database, repository
 from tests.test_history_store import COACH, DANA, add_checkin
 from tests.test_history_store import T0 as STORE_T0

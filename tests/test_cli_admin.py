@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import ManualClock
-from bot.messages import InboundText
+from bot.contract.messages import InboundText
 from bot.store import Database
 from bot.store.models import Alert, Answer, CheckIn, Client, OutboxMessage
+from bot.timing.clock import ManualClock
 from tests.fakes import CollectingAdapter, runtime_for
 
 CONFIG = """

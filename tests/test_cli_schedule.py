@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.client_schedule import UnknownClientError
 from bot.config import Config, load_config
-from bot.schedule_report import schedule_report, session_notes
+from bot.scheduling.client_schedule import UnknownClientError
+from bot.scheduling.report import schedule_report, session_notes
 from tests.test_cli_validate import run
 
 CONFIG = """\

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.client_schedule import ClientSchedule, UnknownClientError, schedule_for, slots_after, slots_between
 from bot.config import Config
+from bot.scheduling.client_schedule import ClientSchedule, UnknownClientError, schedule_for, slots_after, slots_between
 from tests.strategies import ALL_CADENCES, cadence
 
 NEW_YORK = ZoneInfo("America/New_York")

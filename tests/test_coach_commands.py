@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import ManualClock
-from bot.commands import (
+from bot.coaching.commands import (
     Acknowledge,
     CoachHelp,
     ListClients,
@@ -27,10 +26,11 @@ from bot.commands import (
     Unknown,
     parse_coach_command,
 )
-from bot.messages import InboundChoice, InboundText, OutboundMessage
-from bot.runtime import Runtime
+from bot.contract.messages import InboundChoice, InboundText, OutboundMessage
+from bot.runtime.core import Runtime
 from bot.store import repository
 from bot.store.models import Alert, CheckIn, Client, CoachingSession, OutboxMessage, ProcessedEvent
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 

@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.clock import ManualClock
 from bot.config import Alerts
-from bot.detectors import load_risk_phrases
-from bot.digest import ClientDigest, compose, is_due, period_start
-from bot.history import HistoryEntry
-from bot.messages import InboundText
-from bot.question_sets import load_builtin_question_sets
-from bot.texts import load_texts
+from bot.config.question_sets import load_builtin_question_sets
+from bot.contract.messages import InboundText
+from bot.conversation.texts import load_texts
+from bot.signals.detectors import load_risk_phrases
+from bot.signals.digest import ClientDigest, compose, is_due, period_start
+from bot.signals.history import HistoryEntry
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 

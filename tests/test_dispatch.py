@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.clock import ManualClock
-from bot.dispatch import Dispatcher
-from bot.runtime import Runtime
+from bot.runtime.core import Runtime
+from bot.scheduling.dispatch import Dispatcher
 from bot.store import CheckIn, repository
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 
@@ -126,7 +126,7 @@ async def test_a_slot_missed_past_grace_is_skipped_and_logged(setup: Build, capl
     clock = ManualClock(datetime(2026, 11, 23, 0, 0, tzinfo=UTC))
     runtime, dispatcher = await setup(config_text(DAILY_0230, [client_yaml("dana", "UTC")]), clock)
     clock.set(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
-    with caplog.at_level(logging.WARNING, logger="bot.dispatch"):
+    with caplog.at_level(logging.WARNING, logger="bot.scheduling.dispatch"):
         report = await dispatcher.dispatch()
     assert (report.started, report.missed) == (0, 1)
     assert "missed by more than the 6:00:00 grace window" in caplog.text

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.engine import (
+from bot.conversation.engine import (
     ChoiceReply,
     ClearAnswer,
     Context,
@@ -27,8 +27,8 @@ from bot.engine import (
     handle,
     handle_idle,
 )
-from bot.questions import QuestionSet
-from bot.texts import load_texts
+from bot.conversation.questions import QuestionSet
+from bot.conversation.texts import load_texts
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 GOALS = (GoalRef("delegate", "Delegate the quarterly planning"), GoalRef("board", "Prepare the board offsite"))

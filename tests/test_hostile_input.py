@@ -21,12 +21,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.clock import ManualClock
-from bot.messages import InboundChoice, InboundText, OutboundMessage
-from bot.replies import normalize, parse_command
-from bot.runtime import Runtime
+from bot.contract.messages import InboundChoice, InboundText, OutboundMessage
+from bot.conversation.replies import normalize, parse_command
+from bot.runtime.core import Runtime
 from bot.store import Database
 from bot.store.models import Answer, CheckIn, Client, OutboxMessage
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 

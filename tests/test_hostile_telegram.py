@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.telegram import TelegramAdapter, fit_text, telegram_length
-from bot.clock import ManualClock
 from bot.store.models import Answer, OutboxMessage, ProcessedEvent
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fake_platform import Rate
 from tests.fake_telegram import BOT_ID, BOT_USERNAME, FakeTelegram, SentMessage

@@ -13,19 +13,19 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from bot.clock import ManualClock
 from bot.config import ConfigError, load_config
+from bot.config.language_report import language_warnings
 from bot.config.question_files import validate_question_set
+from bot.config.question_sets import load_builtin_question_sets, load_question_sets
 from bot.config.yamlsource import parse_mapping
-from bot.engine import Context, PauseClient, TextReply, handle_idle
-from bot.language_report import language_warnings
-from bot.messages import InboundText
-from bot.question_sets import load_builtin_question_sets, load_question_sets
-from bot.questions import QuestionSet
-from bot.replies import parse_command, parse_duration, parse_scale
-from bot.runtime import Runtime
+from bot.contract.messages import InboundText
+from bot.conversation.engine import Context, PauseClient, TextReply, handle_idle
+from bot.conversation.questions import QuestionSet
+from bot.conversation.replies import parse_command, parse_duration, parse_scale
+from bot.conversation.texts import PLACEHOLDERS, load_catalog
+from bot.runtime.core import Runtime
 from bot.store import repository
-from bot.texts import PLACEHOLDERS, load_catalog
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 from tests.test_cli_validate import run
@@ -112,7 +112,7 @@ def prompts(tmp_path: Path) -> Path:
 def test_a_missing_text_falls_back_to_english_and_is_logged_once(
     prompts: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.texts")
+    caplog.set_level(logging.WARNING, logger="bot.conversation.texts")
     catalog = load_catalog(prompts)
     xx = catalog.for_language("xx")
     assert xx.render("intro", client_name="Dana", count=3) == "Xx Dana (3)"

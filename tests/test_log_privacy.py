@@ -17,13 +17,13 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from adapters.base import SendError
 from adapters.telegram import TelegramAdapter, WebhookSettings
-from bot.clock import ManualClock
-from bot.messages import InboundText
+from bot.contract.adapter import SendError
+from bot.contract.messages import InboundText
 from bot.observability.logs import QUIET_LOGGERS
-from bot.sealing import KEY_ENV, PLAIN, Sealer
 from bot.store import Database
+from bot.store.sealing import KEY_ENV, PLAIN, Sealer
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fake_platform import Rate
 from tests.fake_telegram import FakeTelegram

@@ -19,16 +19,16 @@ from prometheus_client import Counter
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from adapters.base import SendError
-from bot.clock import ManualClock
-from bot.dispatch import Dispatcher
-from bot.messages import InboundText
+from bot.contract.adapter import SendError
+from bot.contract.messages import InboundText
 from bot.observability.logs import QUIET_LOGGERS, JsonFormatter, configure_logging
 from bot.observability.metrics import Metrics, count_on_commit
 from bot.observability.server import ListenError, ObservabilityServer
-from bot.runtime import Runtime
-from bot.scheduler import Scheduler
+from bot.runtime.core import Runtime
+from bot.scheduling.dispatch import Dispatcher
+from bot.scheduling.scheduler import Scheduler
 from bot.store import Database
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget, isolated_target
 from tests.fakes import CollectingAdapter, runtime_for
 
@@ -108,23 +108,23 @@ def test_a_json_log_line_has_time_level_logger_message_and_nothing_else() -> Non
 def test_configured_json_logs_keep_token_bearing_libraries_quiet() -> None:
     stream = io.StringIO()
     configure_logging("json", "DEBUG", stream)
-    logging.getLogger("bot.runtime").debug("check-in %s claimed", 12)
+    logging.getLogger("bot.runtime.core").debug("check-in %s claimed", 12)
     # httpx logs request URLs at INFO, and a Telegram Bot API URL holds the token
     logging.getLogger("httpx").info("HTTP Request: POST http://127.0.0.1:8081/bot123:fake-token/getMe")
     logging.getLogger("telegram.ext").debug("update body")
     logging.getLogger("aiosqlite").debug("executing functools.partial(<execute>, 'INSERT ...', ('an answer',))")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [(line["logger"], line["message"]) for line in lines] == [("bot.runtime", "check-in 12 claimed")]
+    assert [(line["logger"], line["message"]) for line in lines] == [("bot.runtime.core", "check-in 12 claimed")]
 
 
 @pytest.mark.usefixtures("root_logging")
 def test_text_logs_at_warning_leave_info_out() -> None:
     stream = io.StringIO()
     configure_logging("text", "WARNING", stream)
-    logging.getLogger("bot.outbox").info("sent")
-    logging.getLogger("bot.outbox").warning("row %s failed for good", 3)
+    logging.getLogger("bot.delivery.outbox").info("sent")
+    logging.getLogger("bot.delivery.outbox").warning("row %s failed for good", 3)
     [line] = stream.getvalue().splitlines()
-    assert line.endswith(" WARNING bot.outbox: row 3 failed for good")
+    assert line.endswith(" WARNING bot.delivery.outbox: row 3 failed for good")
 
 
 # ---- metrics through the runtime ----------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import ManualClock
 from bot.store import Database
+from bot.timing.clock import ManualClock
 from tests.fakes import runtime_for
 
 

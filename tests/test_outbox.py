@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.clock import ManualClock, SystemClock
-from bot.messages import OutboundMessage
-from bot.outbox import OutboxWorker, Sleep
-from bot.ratelimit import RateLimits
+from bot.contract.messages import OutboundMessage
+from bot.delivery.outbox import OutboxWorker, Sleep
+from bot.delivery.ratelimit import RateLimits
 from bot.store import Database, repository
 from bot.store.models import OutboxMessage
+from bot.timing.clock import ManualClock, SystemClock
 from tests.fake_platform import FakePlatform, Rate
 from tests.http_adapter import HttpAdapter
 
@@ -139,7 +139,7 @@ async def test_a_timeout_after_the_platform_accepted_is_retried_and_arrives_twic
     platform.stall_next()
     outbox = worker(database, adapter, clock)
 
-    with caplog.at_level(logging.WARNING, logger="bot.outbox"):
+    with caplog.at_level(logging.WARNING, logger="bot.delivery.outbox"):
         assert await outbox.drain() == 1
     assert len(platform.deliveries) == 1  # accepted, though the worker never heard so
     assert (await rows(database))[row_id].status == "pending"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_config
-from bot.question_sets import load_builtin_question_sets, load_question_sets
-from bot.questions import RELATIONSHIP_PRACTICES
+from bot.config.question_sets import load_builtin_question_sets, load_question_sets
+from bot.conversation.questions import RELATIONSHIP_PRACTICES
 
 CONFIG = """\
 question_sets:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clock import ManualClock
-from bot.ratelimit import DEFAULT_RATE_LIMITS, PlatformLimiter, RateLimits, with_overrides
+from bot.delivery.ratelimit import DEFAULT_RATE_LIMITS, PlatformLimiter, RateLimits, with_overrides
+from bot.timing.clock import ManualClock
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

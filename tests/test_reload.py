@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.app import reload_config
-from bot.clock import ManualClock
-from bot.dispatch import Dispatcher
-from bot.scheduler import Scheduler
+from bot.app.serve import reload_config
+from bot.scheduling.dispatch import Dispatcher
+from bot.scheduling.scheduler import Scheduler
 from bot.store.models import Client
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 from tests.test_runtime import CONFIG, SLOT

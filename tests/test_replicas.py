@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import ManualClock
 from bot.store import CheckIn, Database, OutboxMessage
+from bot.timing.clock import ManualClock
 from tests.conftest import fresh_postgres_database
 from tests.fakes import runtime_for
 

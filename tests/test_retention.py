@@ -7,10 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.clock import ManualClock
-from bot.dispatch import Dispatcher
-from bot.messages import InboundText
+from bot.contract.messages import InboundText
+from bot.scheduling.dispatch import Dispatcher
 from bot.store.models import CheckIn
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 from tests.test_runtime import CONFIG, DANA

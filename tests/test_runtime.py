@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from adapters.base import SendError
-from bot.clock import ManualClock
-from bot.messages import InboundChoice, InboundText
-from bot.runtime import Runtime
+from bot.contract.adapter import SendError
+from bot.contract.messages import InboundChoice, InboundText
+from bot.runtime.core import Runtime
 from bot.store import Database
 from bot.store.models import Alert, Answer, CheckIn, Client, OutboxMessage, ProcessedEvent
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 

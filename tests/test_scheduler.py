@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.client_schedule import schedule_for, slots_after
-from bot.clock import ManualClock
 from bot.config import load_config
-from bot.dispatch import Dispatcher
-from bot.scheduler import Scheduler, SlotTrigger
+from bot.scheduling.client_schedule import schedule_for, slots_after
+from bot.scheduling.dispatch import Dispatcher
+from bot.scheduling.scheduler import Scheduler, SlotTrigger
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 

@@ -10,14 +10,14 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, text
 
-from bot.clock import ManualClock
-from bot.messages import OutboundMessage
-from bot.sealing import KEY_ENV, PLAIN, Sealer, SealingKeyError, UnreadableSealError
+from bot.contract.messages import OutboundMessage
 from bot.store import Database, repository
 from bot.store.history import client_history
 from bot.store.models import CheckIn, OutboxMessage
 from bot.store.rekey import FieldReport, rekey
 from bot.store.repository import Claim, ClientRecord, CoachRecord
+from bot.store.sealing import KEY_ENV, PLAIN, Sealer, SealingKeyError, UnreadableSealError
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 from tests.test_cli_run import checkin, write_config

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config.models import Alerts, DropSettings, WithdrawalSettings
-from bot.detectors import detect
-from bot.detectors.words import RiskPhrasesError, detect_words, load_risk_phrases, parse_risk_phrases
-from bot.history import HistoryEntry, HistoryStatus
-from bot.question_sets import load_builtin_question_sets
-from bot.questions import QuestionSet
-from bot.texts import load_texts
+from bot.config.question_sets import load_builtin_question_sets
+from bot.conversation.questions import QuestionSet
+from bot.conversation.texts import load_texts
+from bot.signals.detectors import detect
+from bot.signals.detectors.words import RiskPhrasesError, detect_words, load_risk_phrases, parse_risk_phrases
+from bot.signals.history import HistoryEntry, HistoryStatus
 
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 ITEMS = ("hope", "focus", "trust", "perspective", "support")

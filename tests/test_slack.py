@@ -24,18 +24,17 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from adapters.base import AdapterStartError, SendError
 from adapters.slack import HttpSettings, SlackAdapter
 from adapters.slack_blocks import button_value, escape, parse_button_value
 from adapters.telegram import TelegramAdapter
-from bot.cli import _platform_adapters
-from bot.clock import ManualClock
+from bot.cli.app import _platform_adapters
 from bot.config import load_config
-from bot.engine import Choice
-from bot.messages import InboundChoice, InboundEvent, InboundText, OutboundMessage
-from bot.runtime import Runtime
+from bot.contract.adapter import AdapterStartError, SendError
+from bot.contract.messages import Choice, InboundChoice, InboundEvent, InboundText, OutboundMessage
+from bot.runtime.core import Runtime
 from bot.store import Database
 from bot.store.models import Answer, OutboxMessage, ProcessedEvent
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fake_platform import Rate
 from tests.fakes import runtime_for
@@ -220,7 +219,7 @@ async def test_checkin_buttons_note_coach_alert_duplicates_and_a_429_storm(
     setup: Setup, caplog: pytest.LogCaptureFixture
 ) -> None:
     s = setup
-    caplog.set_level(logging.INFO, logger="bot.runtime")
+    caplog.set_level(logging.INFO, logger="bot.runtime.core")
     # A storm of 429s on the first posts: the outbox waits as told and sends each message once.
     s.fake.fail_next("chat.postMessage", 429, times=4, retry_after=3)
     checkin_id = await s.runtime.start_checkin("dana", SLOT)

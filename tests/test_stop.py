@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from adapters.base import SendError
-from bot.clock import ManualClock
-from bot.messages import InboundText
-from bot.runtime import Runtime
+from bot.contract.adapter import SendError
+from bot.contract.messages import InboundText
+from bot.runtime.core import Runtime
 from bot.store import repository
 from bot.store.models import OutboxMessage
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 from tests.test_runtime import CONFIG, DANA, MAYA, SLOT, say

@@ -20,13 +20,13 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from adapters.base import SendError
 from adapters.telegram import TelegramAdapter, WebhookSettings, callback_data, parse_callback_data
-from bot.clock import ManualClock
-from bot.messages import InboundEvent, InboundText, OutboundMessage
-from bot.runtime import Runtime
+from bot.contract.adapter import SendError
+from bot.contract.messages import InboundEvent, InboundText, OutboundMessage
+from bot.runtime.core import Runtime
 from bot.store import Database, repository
 from bot.store.models import Answer, Client, OutboxMessage, ProcessedEvent, TelegramInvite
+from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fake_platform import Rate
 from tests.fake_telegram import BOT_USERNAME, FakeTelegram, SentMessage

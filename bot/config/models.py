@@ -29,10 +29,10 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from bot.cadence import SEARCH_HORIZON, cron_trigger, next_slots
 from bot.config.errors import did_you_mean
 from bot.config.secrets import is_reference
-from bot.languages import LANGUAGE_TAG
+from bot.conversation.languages import LANGUAGE_TAG
+from bot.timing.cadence import SEARCH_HORIZON, cron_trigger, next_slots
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 

@@ -1,6 +1,6 @@
 """Question-set files checked with the config's line-precise machinery.
 
-This lives inside ``bot.config`` (rather than in ``bot.question_sets``, which builds on it) because
+This lives inside ``bot.config`` (rather than in ``bot.config.question_sets``, which builds on it) because
 ``load_config`` validates the admin's set files too, so ``checkin validate`` reports their mistakes.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.config.errors import ConfigError
 from bot.config.validation import validate_document
 from bot.config.yamlsource import SourceDocument, read_mapping
-from bot.questions import QuestionSet
+from bot.conversation.questions import QuestionSet
 
 
 def builtin_folder() -> Traversable:

@@ -22,7 +22,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
-from bot.sealing import PLAIN, Sealer
+from bot.store.sealing import PLAIN, Sealer
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 

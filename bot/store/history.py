@@ -14,7 +14,7 @@ from typing import cast, get_args
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.history import HistoryEntry, HistoryStatus
+from bot.signals.history import HistoryEntry, HistoryStatus
 from bot.store.database import sealer_of
 from bot.store.models import Alert, Answer, CheckIn
 from bot.store.sealed import open_text

@@ -13,10 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.sealing import SEALED, Sealer, UnreadableSealError
 from bot.store.database import Database
 from bot.store.models import Alert, Answer, OutboxMessage
 from bot.store.sealed import PAYLOAD_TEXT, SIGNAL_TEXT
+from bot.store.sealing import SEALED, Sealer, UnreadableSealError
 
 DEFAULT_BATCH = 500
 

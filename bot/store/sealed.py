@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.sealing import KEY_ENV, Sealer, UnreadableSealError
+from bot.store.sealing import KEY_ENV, Sealer, UnreadableSealError
 
 log = logging.getLogger(__name__)
 

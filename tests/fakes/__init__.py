@@ -10,14 +10,14 @@ from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 
-from adapters.base import Adapter, SendError
-from bot.clock import Clock
 from bot.config import load_config
-from bot.messages import InboundSink, OutboundMessage
-from bot.question_sets import load_question_sets
-from bot.runtime import Runtime
+from bot.config.question_sets import load_question_sets
+from bot.contract.adapter import Adapter, SendError
+from bot.contract.messages import InboundSink, OutboundMessage
+from bot.conversation.texts import load_catalog
+from bot.runtime.core import Runtime
 from bot.store import Database
-from bot.texts import load_catalog
+from bot.timing.clock import Clock
 
 
 class CollectingAdapter:

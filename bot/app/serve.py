@@ -1,0 +1,192 @@
+"""`checkin run`: the long-running bot, assembled and stopped in one visible order.
+
+Start: database (migrated) and people, outbox worker, adapters, the health and metrics server when configured
+(answering 503 until the scheduler runs), then the scheduler, which first catches up on slots missed while the
+bot was down. Stop: the scheduler first (nothing new is dispatched), the health and metrics server, then the
+runtime (adapters stop receiving, the outbox worker stops, the database closes). SIGTERM and SIGINT stop it.
+
+SIGHUP reloads the config file: a file with problems is refused (each problem logged) and the running config
+stays; a valid one is synced into the database and the client jobs are planned anew. Conversations in
+progress and history are untouched, since both live in the database, not in the config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from adapters.console import ConsoleAdapter
+from bot.config import Config, ConfigError, load_config
+from bot.config.question_sets import load_question_sets
+from bot.contract.adapter import Adapter
+from bot.conversation.questions import QuestionSet
+from bot.conversation.texts import TextCatalog
+from bot.delivery.ratelimit import DEFAULT_RATE_LIMITS, with_overrides
+from bot.observability.server import ObservabilityServer
+from bot.runtime.core import Runtime
+from bot.scheduling.dispatch import Dispatcher
+from bot.scheduling.scheduler import Scheduler
+from bot.store import Database
+from bot.store.sealing import PLAIN, Sealer
+from bot.timing.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    """Names this process in outbox leases, so an operator can tell which replica held a row."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def serve_console(
+    *,
+    config: Config,
+    question_sets: Mapping[str, QuestionSet],
+    texts: TextCatalog,
+    database_url: str,
+    clock: Clock,
+    stdin: TextIO,
+    stdout: TextIO,
+    config_path: Path | None = None,
+    pid_file: Path | None = None,
+    sealer: Sealer = PLAIN,
+) -> None:
+    """Run until SIGTERM or SIGINT with the terminal standing in for every chat platform."""
+    console = ConsoleAdapter(stdout, source=stdin)
+    await serve(
+        config=config,
+        question_sets=question_sets,
+        texts=texts,
+        database_url=database_url,
+        clock=clock,
+        adapters={"console": console},
+        address_platform="console",
+        config_path=config_path,
+        pid_file=pid_file,
+        sealer=sealer,
+    )
+
+
+async def serve(
+    *,
+    config: Config,
+    question_sets: Mapping[str, QuestionSet],
+    texts: TextCatalog,
+    database_url: str,
+    clock: Clock,
+    adapters: Mapping[str, Adapter],
+    address_platform: str | None = None,
+    config_path: Path | None = None,
+    pid_file: Path | None = None,
+    sealer: Sealer = PLAIN,
+) -> None:
+    """Run until SIGTERM or SIGINT with the given platform adapters (the CLI builds them from the config).
+
+    ``config_path`` is what SIGHUP reloads; ``pid_file`` tells `checkin reload` whom to signal; ``sealer``
+    seals the free text the bot stores (``CHECKIN_ENCRYPTION_KEY``, read by the CLI).
+    """
+    runtime = Runtime(
+        config=config,
+        question_sets=question_sets,
+        texts=texts,
+        database=Database(database_url, sealer=sealer),
+        adapters=adapters,
+        clock=clock,
+        worker_id=worker_id(),
+        address_platform=address_platform,
+        rate_limits=with_overrides(
+            DEFAULT_RATE_LIMITS,
+            {name: limits.model_dump() for name, limits in config.outbox.rate_limits.items()},
+        ),
+    )
+    scheduling = config.scheduling
+    dispatcher = Dispatcher(runtime, clock, grace=scheduling.catch_up_grace)
+    scheduler = Scheduler(dispatcher, sweep_interval=scheduling.sweep_interval)
+    http = config.observability.http
+    server = (
+        ObservabilityServer(
+            runtime.database, runtime.metrics, lambda: scheduler.running, listen=http.listen, port=http.port
+        )
+        if http is not None
+        else None
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    reloads: set[asyncio.Task[bool]] = set()
+    if config_path is not None:
+
+        def reload_on_signal() -> None:
+            task = loop.create_task(reload_config(config_path, runtime, scheduler, dispatcher), name="reload")
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
+    await runtime.start()
+    try:
+        if server is not None:
+            await server.start()
+        await scheduler.start()
+        _write_pid_file(pid_file)
+        log.info("checkin-bot running as %s; SIGTERM or Ctrl-C stops it, SIGHUP reloads the config", worker_id())
+        await stopping.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
+        await asyncio.gather(*reloads, return_exceptions=True)  # a reload under way finishes first
+        await scheduler.stop()
+        if server is not None:
+            await server.stop()
+        await runtime.stop()
+        _remove_pid_file(pid_file)
+
+
+async def reload_config(path: Path, runtime: Runtime, scheduler: Scheduler, dispatcher: Dispatcher) -> bool:
+    """Validate ``path`` and, if it is sound, make it the running config; False (and logged) if refused."""
+    try:
+        config = load_config(path)
+        question_sets = load_question_sets(config, path)
+    except ConfigError as exc:
+        log.error("config reload refused, still running the previous config: %d problem(s)", len(exc.issues))
+        for issue in exc.issues:
+            log.error("%s", issue)
+        return False
+    previous = runtime.config
+    if (config.database, config.platforms, config.observability) != (
+        previous.database,
+        previous.platforms,
+        previous.observability,
+    ):
+        log.warning("config reload: database, platform and observability settings take effect at the next restart")
+    try:
+        await runtime.reconfigure(config, question_sets)
+    except Exception:  # the database, most likely: the people sync rolled back and the old config stands
+        log.exception("config reload failed; still running the previous config")
+        return False
+    try:
+        scheduler.plan(await dispatcher.schedules())
+    except Exception:
+        log.exception("config reloaded, but the client timers were not re-planned; the sweep still sends what is due")
+    log.info("config reloaded from %s: %d coaches, %d clients", path, len(config.coaches), len(config.clients))
+    return True
+
+
+def _remove_pid_file(path: Path | None) -> None:
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
+def _write_pid_file(path: Path | None) -> None:
+    if path is None:
+        return
+    try:
+        path.write_text(f"{os.getpid()}\n", encoding="ascii")
+    except OSError as exc:
+        log.warning("pid file %s not written (%s); `checkin reload` will need --pid", path, exc.strerror or exc)

@@ -1,0 +1,112 @@
+"""Each client at a glance: the rows of `checkin status` and of a coach's `clients` command.
+
+Derived only (state, last check-in, response rate, trend arrow, open alerts), never answer content, so an
+admin's table shows how the check-ins are going without showing what anybody said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.conversation.questions import QuestionSet
+from bot.signals.digest import trend_arrow
+from bot.store import repository
+from bot.store.history import client_history
+from bot.store.models import CheckIn, Client
+
+#: How many recent check-ins the response rate is taken over.
+RATE_WINDOW = 10
+
+ClientState = Literal["active", "paused", "stopped", "unreachable", "removed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStatus:
+    id: str
+    name: str
+    coach_id: str
+    timezone: str
+    state: ClientState
+    #: Set only while the client is paused.
+    paused_until: datetime | None
+    last_checkin_at: datetime | None
+    last_checkin_status: str | None
+    #: Completed over finished check-ins in the last ``RATE_WINDOW``; ``None`` before the first one closed.
+    response_rate: float | None
+    arrow: str
+    open_alerts: int
+
+
+def client_state(client: Client, now: datetime) -> ClientState:
+    if not client.active:
+        return "removed"
+    if client.opted_out_at is not None:
+        return "stopped"
+    if client.unreachable_at is not None:
+        return "unreachable"
+    if client.paused_until is not None and client.paused_until > now:
+        return "paused"
+    return "active"
+
+
+async def client_statuses(
+    session: AsyncSession,
+    question_sets: Mapping[str, QuestionSet],
+    now: datetime,
+    *,
+    coach_id: str | None = None,
+    client_ids: Collection[str] | None = None,
+) -> list[ClientStatus]:
+    """One row per active client (of one coach, or those named, or all), by name."""
+    query = sa.select(Client).where(Client.active).order_by(Client.name, Client.id)
+    if coach_id is not None:
+        query = query.where(Client.coach_id == coach_id)
+    if client_ids is not None:
+        query = query.where(Client.id.in_(client_ids))
+    clients = list((await session.scalars(query)).all())
+    open_alerts = await repository.open_alert_counts(session, coach_id)
+    latest = await _last_checkins(session, [c.id for c in clients])
+    rows = []
+    for client in clients:
+        history = await client_history(session, client.id, limit=RATE_WINDOW)
+        last = latest.get(client.id)
+        finished = [e for e in history if e.status in ("completed", "expired")]
+        rate = sum(e.status == "completed" for e in finished) / len(finished) if finished else None
+        question_set = question_sets.get(client.question_set)
+        state = client_state(client, now)
+        rows.append(
+            ClientStatus(
+                id=client.id,
+                name=client.name,
+                coach_id=client.coach_id,
+                timezone=client.timezone,
+                state=state,
+                paused_until=client.paused_until if state == "paused" else None,
+                last_checkin_at=last.slot if last is not None else None,
+                last_checkin_status=last.status if last is not None else None,
+                response_rate=rate,
+                arrow=trend_arrow(history, question_set) if question_set is not None else "·",
+                open_alerts=open_alerts.get(client.id, 0),
+            )
+        )
+    return rows
+
+
+async def _last_checkins(session: AsyncSession, client_ids: Collection[str]) -> dict[str, CheckIn]:
+    """Each client's latest check-in by slot, in one query rather than one per client."""
+    newest = (
+        sa.select(CheckIn.client_id, sa.func.max(CheckIn.slot).label("slot"))
+        .where(CheckIn.client_id.in_(client_ids))
+        .group_by(CheckIn.client_id)
+        .subquery()
+    )
+    query = sa.select(CheckIn).join(
+        newest, sa.and_(CheckIn.client_id == newest.c.client_id, CheckIn.slot == newest.c.slot)
+    )
+    return {checkin.client_id: checkin for checkin in await session.scalars(query)}

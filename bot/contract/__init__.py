@@ -1,0 +1,1 @@
+"""The contract between the core and the platform adapters: normalized messages and the Adapter protocol."""

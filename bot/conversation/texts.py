@@ -1,0 +1,305 @@
+"""Message texts from ``prompts/<language>/messages.yaml``, one folder per language.
+
+Texts live outside Python so a coach can reword or translate them. Placeholders are checked when the files
+load: a misspelt ``{coach_nmae}`` fails at start-up with the file, line and key rather than in front of a
+client. English is complete; another language may lack texts, and each missing one is read in English, so a
+half-finished translation never leaves a client without a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import string
+from collections.abc import Mapping
+from datetime import date
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Final
+
+from bot.config.errors import ConfigError, ConfigIssue
+from bot.config.yamlsource import SourceDocument, parse_mapping
+from bot.conversation.languages import ENGLISH, candidates
+
+log = logging.getLogger(__name__)
+
+MESSAGES_FILE: Final = "messages.yaml"
+
+#: Placeholders each text may use; anything else in a prompts file is an error.
+PLACEHOLDERS: Final[Mapping[str, frozenset[str]]] = {
+    "privacy_notice": frozenset({"coach_name"}),
+    "intro": frozenset({"client_name", "count"}),
+    "question": frozenset({"number", "count", "text"}),
+    "previous_answer": frozenset({"answer"}),
+    "skip_label": frozenset(),
+    "hint_scale": frozenset({"min", "max", "labels"}),
+    "hint_text": frozenset(),
+    "hint_out_of_range": frozenset({"value", "min", "max"}),
+    "going_back": frozenset(),
+    "back_at_start": frozenset(),
+    "stale_choice": frozenset(),
+    "completed": frozenset({"coach_name"}),
+    "skipped_all": frozenset(),
+    "pause_needs_duration": frozenset(),
+    "paused": frozenset({"until"}),
+    "stopped": frozenset({"coach_name"}),
+    "resumed": frozenset(),
+    "already_active": frozenset(),
+    "reminder": frozenset(),
+    "expired": frozenset(),
+    "no_open_checkin": frozenset(),
+    "help": frozenset(),
+    "unknown_sender": frozenset(),
+    "invite_welcome_client": frozenset({"client_name", "coach_name"}),
+    "invite_welcome_coach": frozenset({"coach_name"}),
+    "invite_invalid": frozenset(),
+    "coach_alert_title": frozenset({"client_name", "severity"}),
+    "coach_alert_reason": frozenset({"reason"}),
+    "coach_alert_words": frozenset({"client_name", "text"}),
+    "digest_title_weekly": frozenset({"coach_name", "date"}),
+    "digest_title_daily": frozenset({"coach_name", "date"}),
+    "digest_no_clients": frozenset(),
+    "digest_client": frozenset({"arrow", "client_name", "status", "alerts"}),
+    "digest_replied": frozenset(),
+    "digest_no_reply": frozenset(),
+    "digest_not_asked": frozenset(),
+    "digest_open_alerts": frozenset({"count"}),
+    "digest_note": frozenset({"note"}),
+    "alert_unacknowledged": frozenset(),
+    "coach_client_unreachable": frozenset({"client_name", "platform", "reason"}),
+    "reason_low_score": frozenset({"question", "value", "floor", "min", "max"}),
+    "reason_drop": frozenset(
+        {"usual", "now", "low", "high", "question", "question_usual", "question_now"},
+    ),
+    "reason_downtrend": frozenset({"count", "first", "last", "per_checkin", "question"}),
+    "reason_withdrawal": frozenset({"count", "details"}),
+    "withdrawal_missed": frozenset({"date"}),
+    "withdrawal_skipped": frozenset({"date"}),
+    "withdrawal_slow": frozenset({"date", "hours", "usual"}),
+    "withdrawal_short": frozenset({"date", "chars", "usual"}),
+    "withdrawal_items": frozenset({"date", "count", "total"}),
+    "reason_words": frozenset({"question", "meaning", "text"}),
+    "reason_wellbeing": frozenset({"question", "text"}),
+    "reason_stalled_progress": frozenset({"count", "first", "last", "min", "max"}),
+    "coach_alert_context": frozenset({"reason"}),
+    "coach_alert_suggestion": frozenset({"suggestion"}),
+    "suggest_hope": frozenset(),
+    "suggest_focus": frozenset(),
+    "suggest_relationship": frozenset(),
+    "suggest_trust": frozenset(),
+    "suggest_perspective": frozenset(),
+    "demo_banner": frozenset({"client_name", "coach_name", "database"}),
+    "demo_not_started": frozenset({"client_name"}),
+    "demo_input_ended": frozenset({"database"}),
+    "demo_coach_view": frozenset({"client_name", "status"}),
+    "demo_answer": frozenset({"question", "answer"}),
+    "demo_skipped": frozenset(),
+    "demo_no_alert": frozenset(),
+    "demo_alert": frozenset({"severity"}),
+    "checkin_needs_resume": frozenset(),
+    "checkin_already_open": frozenset(),
+    "coach_alert_button_ack": frozenset(),
+    "coach_alert_button_checkin": frozenset(),
+    "coach_alert_button_snooze": frozenset(),
+    "coach_help": frozenset(),
+    "coach_usage_trend": frozenset(),
+    "coach_usage_checkin": frozenset(),
+    "coach_usage_pause": frozenset(),
+    "coach_usage_resume": frozenset(),
+    "coach_usage_session": frozenset(),
+    "coach_usage_snooze": frozenset(),
+    "coach_usage_clients": frozenset(),
+    "coach_usage_ack": frozenset(),
+    "coach_unknown_client": frozenset({"name"}),
+    "coach_ambiguous_client": frozenset({"name", "options", "example"}),
+    "coach_no_clients": frozenset(),
+    "coach_clients_title": frozenset({"count"}),
+    "coach_client_line": frozenset({"arrow", "client_name", "client_id", "state", "last", "rate", "alerts"}),
+    "coach_client_never": frozenset(),
+    "coach_client_rate_none": frozenset(),
+    "coach_state_active": frozenset(),
+    "coach_state_paused": frozenset({"date"}),
+    "coach_state_stopped": frozenset(),
+    "coach_state_unreachable": frozenset(),
+    "coach_trend": frozenset({"client_name", "arrow", "last", "alerts"}),
+    "coach_trend_empty": frozenset({"client_name"}),
+    "coach_checkin_sent": frozenset({"client_name"}),
+    "coach_checkin_not_sent": frozenset({"client_name", "state"}),
+    "coach_checkin_no_address": frozenset({"client_name"}),
+    # One per check-in status (bot.store.models.CheckInStatus), as a coach reads it.
+    "checkin_status_due": frozenset(),
+    "checkin_status_sent": frozenset(),
+    "checkin_status_in_progress": frozenset(),
+    "checkin_status_completed": frozenset(),
+    "checkin_status_expired": frozenset(),
+    "checkin_status_skipped": frozenset(),
+    "checkin_status_failed": frozenset(),
+    "coach_paused": frozenset({"client_name", "date"}),
+    "coach_resumed": frozenset({"client_name"}),
+    "coach_resume_stopped": frozenset({"client_name"}),
+    "coach_resume_not_paused": frozenset({"client_name"}),
+    "coach_session_recorded": frozenset({"client_name", "date"}),
+    "coach_session_known": frozenset({"client_name", "date"}),
+    "coach_acknowledged": frozenset({"count"}),
+    "coach_nothing_to_acknowledge": frozenset(),
+    "coach_snoozed": frozenset({"client_name", "date"}),
+    "date": frozenset({"weekday", "day", "month", "year"}),
+    "weekday_names": frozenset(),
+    "month_names": frozenset(),
+}
+
+#: Texts that are comma-separated name lists rather than sentences, and how many names each holds.
+_NAME_LISTS: Final[Mapping[str, int]] = {"weekday_names": 7, "month_names": 12}
+
+
+class Texts:
+    """The texts of one language, rendered with ``render(key, **values)``.
+
+    A key this language lacks is rendered from ``fallback`` (English); only English has none, and is complete.
+    Built by ``load_catalog``, which checks keys and placeholders first.
+    """
+
+    __slots__ = ("_fallback", "_texts", "language")
+
+    def __init__(self, language: str, texts: Mapping[str, str], fallback: Texts | None = None) -> None:
+        if fallback is None and not set(PLACEHOLDERS) <= set(texts):
+            raise ValueError(f"texts for '{language}' without a fallback must be complete")
+        self.language = language
+        self._texts = dict(texts)
+        self._fallback = fallback
+
+    def render(self, key: str, **values: object) -> str:
+        text = self._texts.get(key)
+        if text is None:
+            assert self._fallback is not None, key
+            return self._fallback.render(key, **values)
+        return text.format(**values)
+
+    def date(self, day: date) -> str:
+        """A date written out in words, such as "Monday 7 December 2026" or "Montag, 7. Dezember 2026"."""
+        weekdays = _names(self.render("weekday_names"))
+        months = _names(self.render("month_names"))
+        return self.render(
+            "date", weekday=weekdays[day.weekday()], day=day.day, month=months[day.month - 1], year=day.year
+        )
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The keys this language takes from English, in the order of ``PLACEHOLDERS``."""
+        return tuple(key for key in PLACEHOLDERS if key not in self._texts)
+
+
+class TextCatalog:
+    """Every shipped language's texts; ``for_language`` picks a client's, English when there is none."""
+
+    __slots__ = ("_by_language", "_sources", "_warned")
+
+    def __init__(self, languages: Mapping[str, Texts], sources: Mapping[str, str]) -> None:
+        """``sources`` names the file each language was read from, for messages about it."""
+        if ENGLISH not in languages:
+            raise ValueError("a text catalog needs English, the language every other one falls back to")
+        self._by_language = dict(languages)
+        self._sources = dict(sources)
+        self._warned: set[str] = set()
+
+    @property
+    def english(self) -> Texts:
+        return self._by_language[ENGLISH]
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(sorted(self._by_language))
+
+    def source(self, language: str) -> str:
+        return self._sources[language]
+
+    def covers(self, tag: str) -> bool:
+        """Whether a client with ``language: tag`` reads texts of their own (rather than English)."""
+        return any(candidate in self._by_language for candidate in candidates(tag))
+
+    def for_language(self, tag: str) -> Texts:
+        """The texts for ``tag`` (``de-AT`` is read in ``de`` when there is no ``de-at``), else English.
+
+        An unknown language is logged once, not on every message; ``checkin validate`` names the clients.
+        """
+        for candidate in candidates(tag):
+            texts = self._by_language.get(candidate)
+            if texts is not None:
+                return texts
+        if tag not in self._warned:
+            self._warned.add(tag)
+            log.warning("no texts for language '%s'; English is used", tag)
+        return self.english
+
+
+def load_catalog(root: Traversable | None = None) -> TextCatalog:
+    """Read ``<root>/<language>/messages.yaml`` for every language folder (``root`` defaults to ``prompts``).
+
+    Raises ``ConfigError`` naming file and line for an unknown key, an unknown placeholder, a text that is
+    not a string, or an English file that lacks a text. Missing texts of other languages are logged once.
+    """
+    folder = root if root is not None else resources.files("prompts")
+    entries = [entry for entry in folder.iterdir() if entry.is_dir() and (entry / MESSAGES_FILE).is_file()]
+    found = {entry.name.casefold(): entry / MESSAGES_FILE for entry in entries}
+    sources = {entry.name.casefold(): f"{folder.name}/{entry.name}/{MESSAGES_FILE}" for entry in entries}
+    if ENGLISH not in found:
+        raise ConfigError([ConfigIssue(f"{folder.name}/{ENGLISH}/{MESSAGES_FILE}", None, "", "no such file")])
+    issues: list[ConfigIssue] = []
+    documents: dict[str, dict[str, str]] = {}
+    for language, path in found.items():
+        try:
+            document = parse_mapping(path.read_text(encoding="utf-8"), sources[language])
+        except ConfigError as exc:
+            issues += exc.issues
+            continue
+        issues += _problems(document, complete=language == ENGLISH)
+        documents[language] = {key: text for key, text in document.data.items() if isinstance(text, str)}
+    if issues:
+        raise ConfigError(issues)
+    english = Texts(ENGLISH, documents.pop(ENGLISH))
+    languages = {ENGLISH: english}
+    for language, texts in documents.items():
+        languages[language] = Texts(language, texts, fallback=english)
+        if missing := languages[language].missing:
+            log.warning(
+                "%s: %d text(s) missing (%s); English is used", sources[language], len(missing), ", ".join(missing)
+            )
+    return TextCatalog(languages, sources)
+
+
+def load_texts() -> Texts:
+    """The shipped English texts: what coaches read (replay, alerts and digests in tests and benchmarks)."""
+    return load_catalog().english
+
+
+def _problems(document: SourceDocument, *, complete: bool) -> list[ConfigIssue]:
+    issues = []
+    for key, text in document.data.items():
+        allowed = PLACEHOLDERS.get(key) if isinstance(key, str) else None
+        if allowed is None:
+            issues.append(document.issue((key,), "unknown text key"))
+        elif not isinstance(text, str):
+            issues.append(document.issue((key,), "must be text (put it in quotes)"))
+        else:
+            try:
+                used = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+            except ValueError as exc:  # a lone "{" or "}": write "{{" or "}}" for a brace
+                issues.append(document.issue((key,), f"cannot read the placeholders: {exc}"))
+                continue
+            if unknown := used - allowed:
+                issues.append(
+                    document.issue(
+                        (key,), f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(allowed) or 'none'}"
+                    )
+                )
+            count = _NAME_LISTS.get(key)
+            if count is not None and len(_names(text)) != count:
+                issues.append(document.issue((key,), f"must list {count} names, separated by commas"))
+    if complete:
+        missing = [key for key in PLACEHOLDERS if key not in document.data]
+        if missing:
+            issues.append(document.issue((), f"missing texts: {', '.join(missing)}"))
+    return issues
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",")]

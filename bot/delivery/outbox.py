@@ -1,0 +1,268 @@
+"""Sending what the outbox holds.
+
+Every outgoing message was written to the ``outbox`` table in the same transaction as the state change that
+caused it, so a crash can never lose a message nor send one for a change that was rolled back. This worker
+claims due rows under a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas share the work and a
+crashed replica's rows are taken over when the lease runs out), hands them to the platform adapter, and
+records the outcome.
+
+Different recipients are served concurrently, because one request at a time cannot reach a platform's rate
+with real network latency; one recipient's messages still go strictly in order, since the claim never hands
+out a message while an earlier one to the same recipient is unsent. Before each send the worker waits for
+the platform's ``PlatformLimiter``, so the platform's published limits are kept rather than discovered.
+
+Delivery is at-least-once. A crash after the platform accepted a message but before the row is marked sent
+re-sends it after the lease expires, and a send that timed out after the request went out (``ambiguous``) is
+retried as well: neither Slack nor Telegram offers an idempotency key for posting a message, so a duplicate
+is the price of never losing one. Failures are retried with full-jitter exponential backoff, never sooner
+than a platform's own ``Retry-After``; a platform-wide 429 also pauses every send to that platform.
+Permanent failures stop at once and are reported through ``on_permanent_failure``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+
+from bot.contract.adapter import Adapter, SendError
+from bot.contract.messages import OutboundMessage
+from bot.delivery.ratelimit import PlatformLimiter, RateLimits
+from bot.observability.metrics import Metrics
+from bot.store import Database, repository
+from bot.timing.clock import Clock
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+BASE_BACKOFF = timedelta(seconds=2)
+MAX_BACKOFF = timedelta(minutes=30)
+
+Sleep = Callable[[float], Awaitable[None]]
+PermanentFailureHandler = Callable[[OutboundMessage, str], Awaitable[None]]
+
+
+def backoff(attempt: int, retry_after: float | None, rng: random.Random) -> timedelta:
+    """Full-jitter exponential backoff, never shorter than what the platform asked for."""
+    ceiling = min(MAX_BACKOFF, BASE_BACKOFF * (2 ** max(attempt - 1, 0)))
+    delay = timedelta(seconds=rng.uniform(0, ceiling.total_seconds()))
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay
+
+
+async def _ignore_permanent_failure(message: OutboundMessage, reason: str) -> None:
+    """The default: the failed row itself is the record."""
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        database: Database,
+        adapters: Mapping[str, Adapter],
+        clock: Clock,
+        *,
+        worker_id: str,
+        rate_limits: Mapping[str, RateLimits] | None = None,
+        concurrency: int = 64,
+        on_permanent_failure: PermanentFailureHandler = _ignore_permanent_failure,
+        sleep: Sleep = asyncio.sleep,
+        batch_size: int = 100,
+        lease: timedelta = timedelta(seconds=60),
+        poll_interval: float = 1.0,
+        rng: random.Random | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        """``rate_limits`` paces each platform named in it; a platform left out (the console) is not paced.
+
+        ``concurrency`` bounds the sends in flight. It must cover the platform's rate times how long a row is
+        held: with a recipient's next message waiting up to a second for its chat, 30 msg/s needs about 40.
+
+        ``sleep`` waits for the rate limiter in ``clock``'s time: tests with a ``ManualClock`` pass one that
+        advances it. ``on_permanent_failure`` runs once for each row that failed permanently, after it is marked
+        failed; a row given up after ``MAX_ATTEMPTS`` transient failures does not say the recipient is unreachable,
+        so it is not reported.
+        """
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._database = database
+        self._adapters = adapters
+        self._clock = clock
+        self._worker_id = worker_id
+        self._rate_limits = dict(rate_limits or {})
+        self._limiters: dict[str, PlatformLimiter] = {}
+        self._turnstiles: dict[str, asyncio.Lock] = {}
+        self._concurrency = concurrency
+        self._on_permanent_failure = on_permanent_failure
+        self._sleep = sleep
+        self._batch_size = batch_size
+        self._lease = lease
+        # A row waits for its turn while leased; a wait longer than this goes back to the table instead, so
+        # the lease cannot run out under a row that is merely waiting.
+        self._max_hold = lease.total_seconds() / 2
+        self._poll_interval = poll_interval
+        self._rng = rng or random.Random()
+        self._metrics = metrics or Metrics()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        #: Deliveries not yet recorded; ``drain`` records them together before it claims more rows.
+        self._delivered: list[tuple[int, str]] = []
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        """Stop at once; sends in flight are abandoned as in a crash and their rows re-sent after the lease."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def wake(self) -> None:
+        """Send soon: called after a transaction that enqueued messages has committed."""
+        self._wake.set()
+
+    async def drain(self) -> int:
+        """Send everything due now, including what each send unblocks; return how many rows were attempted.
+
+        Rows are claimed whenever a sending slot frees up, rather than batch after batch, so one slow
+        recipient never holds up the others.
+        """
+        attempted = 0
+        sending: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                # Settle first: a recipient's next message becomes claimable only once this one is recorded.
+                await self._record_delivered()
+                room = self._concurrency - len(sending)
+                if room > 0:
+                    for message, attempts in await self._claim(min(room, self._batch_size)):
+                        sending.add(asyncio.create_task(self._deliver(message, attempts)))
+                        attempted += 1
+                if not sending:
+                    return attempted
+                done, sending = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if (error := task.exception()) is not None:
+                        # The row stays leased and is retried once the lease runs out.
+                        log.error("outbox: recording a send failed", exc_info=error)
+        except asyncio.CancelledError:
+            for task in sending:
+                task.cancel()
+            await asyncio.gather(*sending, return_exceptions=True)
+            await asyncio.shield(self._record_delivered())  # what went out is recorded, not re-sent
+            raise
+        except BaseException:
+            # A failed claim must not abandon sends already under way: that would only cause duplicates.
+            await asyncio.gather(*sending, return_exceptions=True)
+            raise
+
+    async def _record_delivered(self) -> None:
+        if not self._delivered:
+            return
+        delivered, self._delivered = self._delivered, []
+        async with self._database.transaction() as session:
+            await repository.mark_sent(session, delivered, self._clock.now())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("outbox worker: a pass failed; retrying after the poll interval")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+            self._wake.clear()
+
+    async def _claim(self, limit: int) -> list[tuple[OutboundMessage, int]]:
+        """Lease rows; each comes with its attempt count, which the lease has already incremented."""
+        async with self._database.transaction() as session:
+            rows = await repository.due_outbox(session, self._clock.now(), limit, self._worker_id, self._lease)
+            return [(OutboundMessage.from_payload(r.platform, r.recipient, r.payload, r.id), r.attempts) for r in rows]
+
+    def _turnstile(self, platform: str) -> asyncio.Lock:
+        return self._turnstiles.setdefault(platform, asyncio.Lock())
+
+    def _limiter(self, platform: str) -> PlatformLimiter:
+        limiter = self._limiters.get(platform)
+        if limiter is None:
+            limiter = self._limiters[platform] = PlatformLimiter(self._rate_limits.get(platform), self._clock)
+        return limiter
+
+    async def _deliver(self, message: OutboundMessage, attempts: int) -> None:
+        assert message.outbox_id is not None
+        adapter = self._adapters.get(message.platform)
+        if adapter is None:
+            error = SendError(f"no adapter for platform '{message.platform}' is running", permanent=True)
+            await self._record_failure(message, attempts, error)
+            return
+        postponed_to = await self._wait_for_turn(message)
+        if postponed_to is not None:
+            async with self._database.transaction() as session:
+                await repository.mark_retry(session, message.outbox_id, "waiting for the rate limit", postponed_to)
+            return
+        try:
+            reference = await adapter.send(message)
+        except SendError as error:
+            await self._record_failure(message, attempts, error)
+            return
+        except Exception as error:  # an adapter bug must not stop the worker; treat it as transient
+            log.exception("outbox: adapter %s raised while sending row %s", message.platform, message.outbox_id)
+            await self._record_failure(message, attempts, SendError(type(error).__name__))
+            return
+        self._delivered.append((message.outbox_id, reference))
+
+    async def _wait_for_turn(self, message: OutboundMessage) -> datetime | None:
+        """Wait until the rate limits allow this send; return when to retry instead if that is too far off."""
+        limiter = self._limiter(message.platform)
+        while (wait := limiter.recipient_wait(message.recipient)) > 0:
+            if wait > self._max_hold:
+                return self._clock.now() + timedelta(seconds=wait)
+            await self._sleep(wait)
+        # One sender at a time waits for the platform's next slot and counts its send on the way out, so the
+        # slot cannot be taken twice and a sender woken late pushes the next one back instead of bunching.
+        async with self._turnstile(message.platform):
+            while (wait := limiter.platform_wait()) > 0:
+                if wait > self._max_hold:
+                    return self._clock.now() + timedelta(seconds=wait)
+                await self._sleep(wait)
+            limiter.record_send(message.recipient)
+        return None
+
+    async def _record_failure(self, message: OutboundMessage, attempts: int, error: SendError) -> None:
+        outbox_id = message.outbox_id
+        assert outbox_id is not None
+        if error.scope == "global" and error.retry_after is not None:
+            log.warning("outbox: %s asked for a pause of %.1fs for every send", message.platform, error.retry_after)
+            self._limiter(message.platform).pause(error.retry_after)
+        if error.permanent or attempts >= MAX_ATTEMPTS:
+            log.warning("outbox: row %s failed for good after %s attempts: %s", outbox_id, attempts, error.reason)
+            async with self._database.transaction() as session:
+                settled = await repository.mark_failed(session, outbox_id, error.reason)
+            self._metrics.send_failures.labels(message.platform, "permanent").inc()
+            # Only the worker that settled the row reports it, so the report is made once.
+            if settled and error.permanent:
+                await self._report_permanent_failure(message, error.reason)
+            return
+        delay = backoff(attempts, error.retry_after, self._rng)
+        if error.ambiguous:
+            log.warning(
+                "outbox: row %s may have been delivered (%s); retrying in %.1fs, so it may arrive twice",
+                outbox_id,
+                error.reason,
+                delay.total_seconds(),
+            )
+        else:
+            log.info("outbox: row %s will be retried in %.1fs: %s", outbox_id, delay.total_seconds(), error.reason)
+        async with self._database.transaction() as session:
+            await repository.mark_retry(session, outbox_id, error.reason, self._clock.now() + delay)
+        self._metrics.send_failures.labels(message.platform, "ambiguous" if error.ambiguous else "retry").inc()
+
+    async def _report_permanent_failure(self, message: OutboundMessage, reason: str) -> None:
+        try:
+            await self._on_permanent_failure(message, reason)
+        except Exception:
+            log.exception("outbox: reporting the failure of row %s raised", message.outbox_id)

@@ -1,0 +1,56 @@
+"""Messages for one recipient turned into outbox rows, inside the caller's transaction.
+
+Every sender in the core (conversations, coach commands, alerts, digests) queues through here, so each row's
+idempotency key has one shape: ``{cause}:{index}``; re-running the same cause queues nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.contract.messages import OutboundMessage
+from bot.conversation import engine
+from bot.store import repository
+
+#: Where a message goes: (platform, recipient).
+Address = tuple[str, str]
+
+
+def outbox_rows(
+    address: Address,
+    messages: Sequence[engine.Outgoing],
+    checkin_id: int | None,
+    key_prefix: str,
+    audience: str = "client",
+    image_png: bytes | None = None,
+) -> list[repository.OutboxRow]:
+    """Outbox rows for messages to one recipient; the key makes re-running the same cause a no-op."""
+    platform, recipient = address
+    return [
+        repository.OutboxRow(
+            platform,
+            recipient,
+            OutboundMessage(
+                platform, recipient, m.text, m.choices, checkin_id, m.step_key, audience, image_png
+            ).to_payload(),
+            f"{key_prefix}:{index}",
+        )
+        for index, m in enumerate(messages)
+    ]
+
+
+async def queue(
+    session: AsyncSession,
+    address: Address,
+    messages: Sequence[engine.Outgoing],
+    checkin_id: int | None,
+    key_prefix: str,
+    now: datetime,
+    *,
+    audience: str = "client",
+    image_png: bytes | None = None,
+) -> None:
+    await repository.enqueue(session, outbox_rows(address, messages, checkin_id, key_prefix, audience, image_png), now)

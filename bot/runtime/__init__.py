@@ -1,0 +1,1 @@
+"""Handling events: inbound messages, the check-in lifecycle and housekeeping, each one transaction."""

@@ -1,0 +1,179 @@
+"""Deciding what is due: check-ins to start, reminders to send, check-ins to close.
+
+The database, not the timer, is the source of truth. Every pass recomputes from the config's cadences and
+the stored check-ins which slot each client is owed, so a pass that runs late, twice, or on two replicas at
+once does the same thing: the claim of a slot is an insert on the unique (client, slot), reminders are
+counted on the check-in row, and expiry changes the status only of a check-in that is still open.
+
+A slot is owed when it lies after the client's latest claimed slot (and after the client was added) and no
+longer ago than the grace window. A slot missed by more than that, because the bot was down, is skipped
+with a log line: a check-in about last Tuesday that arrives on Friday helps nobody.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import QuietHours
+from bot.runtime.core import Runtime
+from bot.scheduling.client_schedule import ClientSchedule, schedule_for, slots_between
+from bot.store import Client, repository
+from bot.timing.clock import Clock
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRACE = timedelta(hours=6)
+#: How far back a pass looks when counting slots missed past the grace window, only for the log line.
+MISSED_LOOKBACK = timedelta(days=31)
+#: How often the retention purge runs when ``retention_days`` is set.
+PURGE_INTERVAL = timedelta(days=1)
+#: Check-ins started per transaction when many clients share a slot.
+BATCH_SIZE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchReport:
+    started: int = 0
+    #: Owed but not started here: claimed by another replica or an earlier pass, or the client is paused.
+    not_started: int = 0
+    missed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    reminded: int = 0
+    expired: int = 0
+    alerts_resent: int = 0
+    digests: int = 0
+    purged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _ClientFacts:
+    created_at: datetime
+    paused_until: datetime | None
+
+
+class Dispatcher:
+    def __init__(self, runtime: Runtime, clock: Clock, *, grace: timedelta = DEFAULT_GRACE) -> None:
+        self._runtime = runtime
+        self._clock = clock
+        self._grace = grace
+        self._purged_at: datetime | None = None
+
+    async def schedules(self, client_ids: Collection[str] | None = None) -> list[ClientSchedule]:
+        """The effective schedule of each active client: config cadence plus what the database knows."""
+        async with self._runtime.database.session() as session:
+            facts = await self._facts(session, client_ids)
+            sessions = await repository.recorded_sessions(session)
+        return [
+            schedule_for(
+                self._runtime.config, c.id, sessions=sessions.get(c.id, ()), paused_until=facts[c.id].paused_until
+            )
+            for c in self._runtime.config.clients
+            if c.id in facts
+        ]
+
+    async def dispatch(self, client_ids: Collection[str] | None = None) -> DispatchReport:
+        """Start the check-in each client is owed now, if any (all clients, or those named)."""
+        now = self._clock.now()
+        async with self._runtime.database.session() as session:
+            facts = await self._facts(session, client_ids)
+            claimed = await repository.last_slots(session, client_ids)
+            sessions = await repository.recorded_sessions(session, client_ids)
+        owed: list[tuple[str, datetime]] = []
+        missed = 0
+        for client in self._runtime.config.clients:
+            known = facts.get(client.id)
+            if known is None:
+                continue  # not asked about, or no longer active
+            schedule = schedule_for(
+                self._runtime.config, client.id, sessions=sessions.get(client.id, ()), paused_until=known.paused_until
+            )
+            seen_until = max(known.created_at, claimed.get(client.id, known.created_at))
+            window_start = max(seen_until, now - self._grace)
+            if seen_until < window_start:
+                missed += self._log_missed(client.id, schedule, max(seen_until, now - MISSED_LOOKBACK), window_start)
+            due = slots_between(schedule, window_start, now)
+            if len(due) > 1:
+                log.info("client %s: %d slots due, sending only the latest", client.id, len(due))
+            if due:
+                owed.append((client.id, due[-1]))
+        started = 0
+        for start in range(0, len(owed), BATCH_SIZE):
+            started += len(await self._runtime.start_checkins(owed[start : start + BATCH_SIZE]))
+        return DispatchReport(started, len(owed) - started, missed)
+
+    def _log_missed(self, client_id: str, schedule: ClientSchedule, start: datetime, end: datetime) -> int:
+        skipped = slots_between(schedule, start, end)
+        if skipped:
+            log.warning(
+                "client %s: %d slot(s) up to %s missed by more than the %s grace window; not sent",
+                client_id,
+                len(skipped),
+                skipped[-1].isoformat(),
+                self._grace,
+            )
+        return len(skipped)
+
+    async def sweep(self) -> SweepReport:
+        """Send due reminders, close expired check-ins, repeat unacknowledged urgent alerts, send digests."""
+        now = self._clock.now()
+        async with self._runtime.database.session() as session:
+            open_checkins = await repository.open_checkins(session)
+            rows = await session.execute(sa.select(Client.id, Client.timezone))
+            zones = {client_id: zone for client_id, zone in rows}
+        cadences = {c.id: schedule_for(self._runtime.config, c.id).cadence for c in self._runtime.config.clients}
+        reminded = expired = 0
+        for checkin in open_checkins:
+            cadence = cadences.get(checkin.client_id)
+            sent_at = checkin.sent_at or checkin.created_at
+            if cadence is None:  # the client left the config: nobody will remind them, so close it now
+                expired += await self._runtime.expire(checkin.id)
+                continue
+            if now >= sent_at + cadence.expire_after:
+                expired += await self._runtime.expire(checkin.id)
+                continue
+            number = checkin.reminders_sent + 1
+            if number > cadence.reminders or now < sent_at + cadence.remind_after * number:
+                continue
+            if _in_quiet_hours(cadence.quiet_hours, now, ZoneInfo(zones[checkin.client_id])):
+                continue  # the next sweep after the quiet hours sends it
+            reminded += await self._runtime.remind(checkin.id, number)
+        resent = await self._runtime.resend_unacknowledged()
+        digests = await self._runtime.send_due_digests()
+        await self._runtime.forget_old_events()
+        return SweepReport(reminded, expired, resent, digests, await self._purge_daily(now))
+
+    async def _purge_daily(self, now: datetime) -> int:
+        """The retention purge, once a day per process (deleting is idempotent across replicas)."""
+        if self._purged_at is not None and now - self._purged_at < PURGE_INTERVAL:
+            return 0
+        purged = await self._runtime.purge_expired_data()
+        self._purged_at = now
+        if purged is not None and purged.total:
+            log.info("retention purge: %s", purged)
+        return purged.total if purged is not None else 0
+
+    async def _facts(self, session: AsyncSession, client_ids: Collection[str] | None) -> dict[str, _ClientFacts]:
+        query = sa.select(Client.id, Client.created_at, Client.paused_until).where(Client.active)
+        if client_ids is not None:
+            query = query.where(Client.id.in_(client_ids))
+        rows = await session.execute(query)
+        return {client_id: _ClientFacts(created, paused) for client_id, created, paused in rows}
+
+
+def _in_quiet_hours(quiet: QuietHours | None, now: datetime, zone: ZoneInfo) -> bool:
+    if quiet is None:
+        return False
+    local = now.astimezone(zone).time()
+    if quiet.start < quiet.end:
+        return quiet.start <= local < quiet.end
+    return local >= quiet.start or local < quiet.end

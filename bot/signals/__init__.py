@@ -1,0 +1,1 @@
+"""Relationship signals: a client's history through the detectors, the alert policy, charts and digests (pure)."""

@@ -1,0 +1,224 @@
+"""What an admin does to one client's data, or to old data: export it, erase it, purge it by age.
+
+These are the data-subject and retention tools of DESIGN §7. They read and delete through the store only,
+inside the caller's transaction, so an export is one consistent snapshot and an erasure is all or nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store import repository
+from bot.store.models import (
+    Alert,
+    Answer,
+    CheckIn,
+    Client,
+    CoachingSession,
+    Goal,
+    OutboxMessage,
+    TelegramInvite,
+)
+from bot.store.people import address_of
+
+#: Check-in statuses that are over; purge never removes a conversation still in progress.
+CLOSED_STATUSES = ("completed", "expired", "skipped", "failed")
+
+EXPORT_FIELDS = (
+    "checkin_id",
+    "slot",
+    "status",
+    "question_id",
+    "dimension",
+    "goal_id",
+    "value",
+    "text",
+    "answered_at",
+)
+
+
+async def export_client(session: AsyncSession, client_id: str) -> dict[str, Any]:
+    """Everything stored about one client, as JSON-ready data; ``LookupError`` if the database has no such client."""
+    client = await session.get(Client, client_id)
+    if client is None:
+        raise LookupError(client_id)
+    goals = await session.scalars(sa.select(Goal).where(Goal.client_id == client_id).order_by(Goal.position))
+    sessions = await repository.recorded_sessions(session, [client_id])
+    checkins = (
+        await session.scalars(sa.select(CheckIn).where(CheckIn.client_id == client_id).order_by(CheckIn.slot))
+    ).all()
+    return {
+        "client": {
+            "id": client.id,
+            "name": client.name,
+            "coach": client.coach_id,
+            "timezone": client.timezone,
+            "language": client.language,
+            "platform": client.platform,
+            "slack_user_id": client.slack_user_id,
+            "slack_email": client.slack_email,
+            "telegram_chat_id": client.telegram_chat_id,
+            "paused_until": _iso(client.paused_until),
+            "opted_out_at": _iso(client.opted_out_at),
+            "privacy_notice_sent_at": _iso(client.privacy_notice_sent_at),
+            "unreachable_at": _iso(client.unreachable_at),
+            "active": client.active,
+        },
+        "goals": [{"id": g.id, "title": g.title, "active": g.active} for g in goals],
+        "sessions": [d.isoformat() for d in sessions.get(client_id, [])],
+        "checkins": [
+            {
+                "id": c.id,
+                "slot": _iso(c.slot),
+                "status": c.status,
+                "sent_at": _iso(c.sent_at),
+                "completed_at": _iso(c.completed_at),
+                "answers": [_answer(a) for a in await repository.answers_for(session, c.id)],
+            }
+            for c in checkins
+        ],
+        "alerts": [
+            {
+                "id": a.id,
+                "checkin_id": a.checkin_id,
+                "severity": a.severity,
+                "signals": a.signals,
+                "created_at": _iso(a.created_at),
+                "acknowledged_at": _iso(a.acknowledged_at),
+                "acknowledged_by": a.acknowledged_by,
+            }
+            for a in await repository.alerts_for_client(session, client_id)
+        ],
+    }
+
+
+def export_csv(exported: dict[str, Any]) -> str:
+    """One row per answer, for a spreadsheet; the JSON export is the complete one."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for checkin in exported["checkins"]:
+        for answer in checkin["answers"]:
+            writer.writerow(
+                {"checkin_id": checkin["id"], "slot": checkin["slot"], "status": checkin["status"]}
+                | {k: answer[k] for k in EXPORT_FIELDS if k in answer}
+            )
+    return out.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    checkins: int
+    answers: int
+    alerts: int
+    messages: int
+    #: The client row itself went too (they are no longer in the config).
+    client_removed: bool
+
+
+async def forget_client(session: AsyncSession, client_id: str, *, keep_client: bool) -> Erased:
+    """Erase a client's answers, check-ins, alerts, sessions, invites, messages and chat binding.
+
+    ``keep_client`` leaves an emptied client row (with its config-owned fields) for a client who is still in
+    the config, since the bot would otherwise add them back at its next start anyway; otherwise the row goes.
+    Messages to the client and alerts about them are deleted from the outbox; other replies to the coach that
+    named the client (a trend a coach asked for) are left to the retention purge.
+    """
+    client = await session.get(Client, client_id, with_for_update=True)
+    if client is None:
+        raise LookupError(client_id)
+    checkin_ids = sa.select(CheckIn.id).where(CheckIn.client_id == client_id).scalar_subquery()
+    alert_ids = [a.id for a in await repository.alerts_for_client(session, client_id)]
+    answers = await _delete(session, sa.delete(Answer).where(Answer.checkin_id.in_(checkin_ids)))
+    alerts = await _delete(session, sa.delete(Alert).where(Alert.client_id == client_id))
+    checkins = await _delete(session, sa.delete(CheckIn).where(CheckIn.client_id == client_id))
+    await _delete(session, sa.delete(CoachingSession).where(CoachingSession.client_id == client_id))
+    await _delete(
+        session,
+        sa.delete(TelegramInvite).where(TelegramInvite.person_kind == "client", TelegramInvite.person_id == client_id),
+    )
+    about: list[sa.ColumnElement[bool]] = [OutboxMessage.idempotency_key.like(f"alert:{i}:%") for i in alert_ids]
+    about.append(OutboxMessage.idempotency_key.like(f"unreachable:{client_id}:%"))
+    for platform in ("slack", "telegram"):
+        address = address_of(client, platform)
+        if address is not None:
+            about.append(sa.and_(OutboxMessage.platform == address[0], OutboxMessage.recipient == address[1]))
+    messages = await _delete(session, sa.delete(OutboxMessage).where(sa.or_(*about)))
+    if keep_client:
+        await session.execute(
+            sa.update(Client)
+            .where(Client.id == client_id)
+            .values(
+                telegram_chat_id=None,
+                paused_until=None,
+                opted_out_at=None,
+                privacy_notice_sent_at=None,
+                unreachable_at=None,
+                unreachable_reason=None,
+                alerts_snoozed_until=None,
+            )
+        )
+    else:
+        await _delete(session, sa.delete(Goal).where(Goal.client_id == client_id))
+        await _delete(session, sa.delete(Client).where(Client.id == client_id))
+    return Erased(checkins, answers, alerts, messages, client_removed=not keep_client)
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    checkins: int
+    answers: int
+    alerts: int
+    messages: int
+    events: int
+    invites: int
+
+    @property
+    def total(self) -> int:
+        return self.checkins + self.answers + self.alerts + self.messages + self.events + self.invites
+
+
+async def purge_older_than(session: AsyncSession, cutoff: datetime) -> Purged:
+    """Delete what is older than ``cutoff``: closed check-ins with their answers, alerts, delivered, failed or
+    cancelled messages, de-duplication records and spent invites. Open check-ins and pending messages stay."""
+    old_checkins = sa.select(CheckIn.id).where(CheckIn.slot < cutoff, CheckIn.status.in_(CLOSED_STATUSES))
+    answers = await _delete(session, sa.delete(Answer).where(Answer.checkin_id.in_(old_checkins.scalar_subquery())))
+    alerts = await _delete(session, sa.delete(Alert).where(Alert.created_at < cutoff))
+    checkins = await _delete(session, sa.delete(CheckIn).where(CheckIn.id.in_(old_checkins.scalar_subquery())))
+    messages = await _delete(
+        session,
+        sa.delete(OutboxMessage).where(
+            OutboxMessage.created_at < cutoff, OutboxMessage.status.in_(("sent", "failed", "cancelled"))
+        ),
+    )
+    events = await repository.forget_processed_events(session, cutoff)
+    invites = await _delete(session, sa.delete(TelegramInvite).where(TelegramInvite.expires_at < cutoff))
+    return Purged(checkins, answers, alerts, messages, events, invites)
+
+
+async def _delete(session: AsyncSession, statement: sa.Delete) -> int:
+    result = await session.execute(statement.execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _answer(answer: Answer) -> dict[str, Any]:
+    return {
+        "step_key": answer.step_key,
+        "question_id": answer.question_id,
+        "dimension": answer.dimension,
+        "goal_id": answer.goal_id,
+        "value": answer.value,
+        "text": answer.text,
+        "answered_at": _iso(answer.answered_at),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None

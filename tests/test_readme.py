@@ -44,7 +44,8 @@ RUNS: dict[str, Expect] = {
     ),
     "cp config.example.yaml config.yaml": Expect(creates="config.yaml"),
     ".venv/bin/checkin validate": Expect(output=("config.yaml: OK",)),
-    ".venv/bin/checkin schedule": Expect(output=("dana (Europe/Paris, cadence weekly)",)),
+    # Dana's next check-in, in her own time zone and in UTC.
+    ".venv/bin/checkin schedule": Expect(output=("dana (Europe/Paris", " UTC")),
     ".venv/bin/checkin send-now dana": Expect(output=("dana: check-in 1 queued",)),
 }
 
@@ -126,18 +127,35 @@ def _fresh_shell_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("CHECKIN_", "SLACK_", "TELEGRAM_"))}
 
 
-@pytest.mark.parametrize("command", [c for c in readme_commands() if _key(c) in {_key(r) for r in RUNS}])
-def test_readme_command_runs_as_shown(command: str, clone_root: Path) -> None:
-    expect = next(e for c, e in RUNS.items() if _key(c) == _key(command))
-    result = subprocess.run(
+def _expectation(command: str) -> Expect:
+    return next(expect for listed, expect in RUNS.items() if _key(listed) == _key(command))
+
+
+def _run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         ["bash", "-c", f"set -o pipefail; {command}"],
-        cwd=clone_root,
+        cwd=cwd,
         env=_fresh_shell_environment(),
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
     )
+
+
+RUN_IN_ORDER = [command for command in readme_commands() if _key(command) in {_key(listed) for listed in RUNS}]
+
+
+@pytest.mark.parametrize("command", RUN_IN_ORDER)
+def test_readme_command_runs_as_shown(command: str, clone_root: Path) -> None:
+    # A command may rely on a file an earlier one creates (validate reads the config cp wrote): make those first,
+    # so each command can also run on its own (pytest -k).
+    for earlier in RUN_IN_ORDER[: RUN_IN_ORDER.index(command)]:
+        creates = _expectation(earlier).creates
+        if creates is not None and not (clone_root / creates).exists():
+            assert _run(earlier, clone_root).returncode == 0, f"{earlier} failed, so {command} cannot run"
+    expect = _expectation(command)
+    result = _run(command, clone_root)
     assert result.returncode == 0, f"{command}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     for text in expect.output:
         assert text in result.stdout, f"{command}: {text!r} not in its output:\n{result.stdout}"

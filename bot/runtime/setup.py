@@ -38,6 +38,8 @@ class Addresses:
 
 @dataclass(frozen=True, slots=True)
 class Setup:
+    """One config with its question sets and the coaching parts built from it, so they always agree."""
+
     config: Config
     question_sets: Mapping[str, QuestionSet]
     texts: TextCatalog

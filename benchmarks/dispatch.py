@@ -26,12 +26,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from bot.app.builder import build_bot
 from bot.config import load_config
 from bot.config.question_sets import load_question_sets
 from bot.contract.messages import InboundSink, OutboundMessage
 from bot.conversation.texts import load_catalog
-from bot.runtime.core import Runtime
-from bot.scheduling.dispatch import Dispatcher
 from bot.store import Database
 from bot.timing.clock import ManualClock
 
@@ -85,7 +84,7 @@ async def run(backend: str, clients: int, directory: Path) -> dict[str, object]:
         database = Database(POSTGRES_URL, schema=schema)
     clock = ManualClock(datetime(2026, 11, 23, 0, 0, tzinfo=UTC))
     adapter = InstantAdapter()
-    runtime = Runtime(
+    runtime = build_bot(
         config=config,
         question_sets=load_question_sets(config, path),
         texts=load_catalog(),
@@ -99,7 +98,7 @@ async def run(backend: str, clients: int, directory: Path) -> dict[str, object]:
         await runtime.start()
         clock.set(DUE_AT)
         started = time.perf_counter()
-        report = await Dispatcher(runtime, clock).dispatch()
+        report = await runtime.dispatcher().dispatch()
         claimed = time.perf_counter()
         await runtime.outbox.drain()
         finished = time.perf_counter()

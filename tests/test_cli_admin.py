@@ -78,9 +78,9 @@ async def seed_history(config: Path, url: str, at: datetime) -> None:
     runtime = runtime_for(config, Database(url), ManualClock(at), {"slack": slack})
     await runtime.start()
     try:
-        await runtime.start_checkin("dana", at)
+        await runtime.lifecycle.start_checkin("dana", at)
         for n, reply in enumerate(LOW_TRUST):
-            await runtime.handle_inbound(InboundText("slack", "U0DANA0001", f"seed-{n}", reply))
+            await runtime.inbound.handle(InboundText("slack", "U0DANA0001", f"seed-{n}", reply))
         await runtime.outbox.drain()
     finally:
         await runtime.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.app.builder import Bot
 from bot.coaching.commands import (
     Acknowledge,
     CoachHelp,
@@ -27,7 +28,6 @@ from bot.coaching.commands import (
     parse_coach_command,
 )
 from bot.contract.messages import InboundChoice, InboundText, OutboundMessage
-from bot.runtime.core import Runtime
 from bot.store import repository
 from bot.store.models import Alert, CheckIn, Client, CoachingSession, OutboxMessage, ProcessedEvent
 from bot.timing.clock import ManualClock
@@ -77,7 +77,7 @@ MAYA, LEO = "U0MAYA0001", "U0LEO00001"
 #: Answers that walk a one-goal check-in to the end with trust at 1: an urgent alert.
 LOW_TRUST = ["4", "4", "4", "1", "4", "4", "Be more direct with me", "Thanks"]
 
-RuntimeFactory = Callable[[str], Runtime]
+RuntimeFactory = Callable[[str], Bot]
 
 
 @pytest.fixture
@@ -94,9 +94,9 @@ def slack() -> CollectingAdapter:
 async def make_runtime(
     database_target: DatabaseTarget, tmp_path: Path, clock: ManualClock, slack: CollectingAdapter
 ) -> AsyncIterator[RuntimeFactory]:
-    started: list[Runtime] = []
+    started: list[Bot] = []
 
-    def build(config: str = CONFIG) -> Runtime:
+    def build(config: str = CONFIG) -> Bot:
         path = tmp_path / f"config-{len(started)}.yaml"
         path.write_text(config, encoding="utf-8")
         runtime = runtime_for(path, database_target.create(), clock, {"slack": slack}, worker_id=f"t{len(started)}")
@@ -109,7 +109,7 @@ async def make_runtime(
 
 
 @pytest.fixture
-async def runtime(make_runtime: RuntimeFactory) -> Runtime:
+async def runtime(make_runtime: RuntimeFactory) -> Bot:
     built = make_runtime(CONFIG)
     await built.start()
     return built
@@ -118,7 +118,7 @@ async def runtime(make_runtime: RuntimeFactory) -> Runtime:
 class Chat:
     """Types as one person and returns what the bot sent back to them."""
 
-    def __init__(self, runtime: Runtime, slack: CollectingAdapter) -> None:
+    def __init__(self, runtime: Bot, slack: CollectingAdapter) -> None:
         self.runtime, self.slack = runtime, slack
         self._keys = 0
 
@@ -136,19 +136,19 @@ class Chat:
 
     async def _deliver(self, sender: str, event: InboundText | InboundChoice) -> list[OutboundMessage]:
         before = len(self.slack.sent)
-        await self.runtime.handle_inbound(event)
+        await self.runtime.inbound.handle(event)
         await self.runtime.outbox.drain()
         return [m for m in self.slack.sent[before:] if m.recipient == sender]
 
 
 @pytest.fixture
-def chat(runtime: Runtime, slack: CollectingAdapter) -> Chat:
+def chat(runtime: Bot, slack: CollectingAdapter) -> Chat:
     return Chat(runtime, slack)
 
 
 async def raise_alert(chat: Chat, client: str, address: str) -> Alert:
     """Run a check-in for ``client`` with trust at 1 and return the alert it raised."""
-    checkin_id = await chat.runtime.start_checkin(client, NOW - timedelta(days=1))
+    checkin_id = await chat.runtime.lifecycle.start_checkin(client, NOW - timedelta(days=1))
     assert checkin_id is not None
     for reply in LOW_TRUST:
         await chat.say(address, reply)
@@ -342,8 +342,8 @@ async def test_a_pressed_coach_button_acts_once(chat: Chat, slack: CollectingAda
     alert = await raise_alert(chat, "dana", DANA)
     slack.clear()
     event = InboundChoice("slack", MAYA, "press-1", 0, "coach", f"checkin #{alert.id}")
-    await chat.runtime.handle_inbound(event)
-    await chat.runtime.handle_inbound(event)  # the platform delivers the press again
+    await chat.runtime.inbound.handle(event)
+    await chat.runtime.inbound.handle(event)  # the platform delivers the press again
     await chat.runtime.outbox.drain()
     assert len(slack.to(MAYA)) == 1
     assert len(await checkins_of(chat, "dana")) == 2
@@ -440,10 +440,10 @@ async def test_a_client_cannot_use_coach_commands_or_buttons(chat: Chat, slack: 
 
 
 async def test_a_client_cannot_answer_anothers_check_in(chat: Chat, slack: CollectingAdapter) -> None:
-    omar_checkin = await chat.runtime.start_checkin("omar", NOW)
+    omar_checkin = await chat.runtime.lifecycle.start_checkin("omar", NOW)
     assert omar_checkin is not None
     await chat.press(DANA, "1", step_key="progress:hire", checkin_id=omar_checkin)
-    record = await chat.runtime.checkin_record(omar_checkin)
+    record = await chat.runtime.lifecycle.checkin_record(omar_checkin)
     assert record.answers == ()
 
 

@@ -101,17 +101,17 @@ async def test_a_weekly_digest_goes_out_once_per_week(
     runtime = runtime_for(path, database_target.create(), clock, {"slack": slack})
     await runtime.start()
     try:
-        await runtime.start_checkin("dana", MONDAY - timedelta(days=3))
-        await runtime.handle_inbound(InboundText("slack", "U0DANA0001", "ev-1", "skip all"))
+        await runtime.lifecycle.start_checkin("dana", MONDAY - timedelta(days=3))
+        await runtime.inbound.handle(InboundText("slack", "U0DANA0001", "ev-1", "skip all"))
         clock.set(MONDAY - timedelta(minutes=5))
-        assert await runtime.send_due_digests() == 0
+        assert await runtime.housekeeping.send_due_digests() == 0
         clock.set(MONDAY + timedelta(minutes=5))
-        assert await runtime.send_due_digests() == 1
-        assert await runtime.send_due_digests() == 0  # the next sweep finds it queued
+        assert await runtime.housekeeping.send_due_digests() == 1
+        assert await runtime.housekeeping.send_due_digests() == 0  # the next sweep finds it queued
         clock.set(MONDAY + timedelta(days=3))
-        assert await runtime.send_due_digests() == 0  # still the same week
+        assert await runtime.housekeeping.send_due_digests() == 0  # still the same week
         clock.set(MONDAY + timedelta(weeks=1, minutes=1))
-        assert await runtime.send_due_digests() == 1
+        assert await runtime.housekeeping.send_due_digests() == 1
         await runtime.outbox.drain()
     finally:
         await runtime.stop()

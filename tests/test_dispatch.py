@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.runtime.core import Runtime
+from bot.app.builder import Bot
 from bot.scheduling.dispatch import Dispatcher
 from bot.store import CheckIn, repository
 from bot.timing.clock import ManualClock
@@ -57,7 +57,7 @@ DAILY_0230 = """
 
 
 class Build(Protocol):
-    async def __call__(self, text: str, clock: ManualClock, grace: timedelta = ...) -> tuple[Runtime, Dispatcher]: ...
+    async def __call__(self, text: str, clock: ManualClock, grace: timedelta = ...) -> tuple[Bot, Dispatcher]: ...
 
 
 @pytest.fixture
@@ -68,22 +68,22 @@ def slack() -> CollectingAdapter:
 @pytest.fixture
 async def setup(database_target: DatabaseTarget, tmp_path: Path, slack: CollectingAdapter) -> AsyncIterator[Build]:
     """Builds (runtime, dispatcher) pairs on one database for a config text; several make replicas."""
-    runtimes: list[Runtime] = []
+    runtimes: list[Bot] = []
 
-    async def build(text: str, clock: ManualClock, grace: timedelta = timedelta(hours=6)) -> tuple[Runtime, Dispatcher]:
+    async def build(text: str, clock: ManualClock, grace: timedelta = timedelta(hours=6)) -> tuple[Bot, Dispatcher]:
         path = tmp_path / "config.yaml"
         path.write_text(text, encoding="utf-8")
         runtime = runtime_for(path, database_target.create(), clock, {"slack": slack}, worker_id=f"w{len(runtimes)}")
         runtimes.append(runtime)
         await runtime.start()
-        return runtime, Dispatcher(runtime, clock, grace=grace)
+        return runtime, runtime.dispatcher(grace=grace)
 
     yield build
     for runtime in runtimes:
         await runtime.stop()
 
 
-async def checkins(runtime: Runtime) -> list[CheckIn]:
+async def checkins(runtime: Bot) -> list[CheckIn]:
     async with runtime.database.session() as session:
         return list((await session.scalars(select(CheckIn).order_by(CheckIn.slot))).all())
 

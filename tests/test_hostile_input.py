@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from bot.app.builder import Bot
 from bot.contract.messages import InboundChoice, InboundText, OutboundMessage
 from bot.conversation.replies import normalize, parse_command
-from bot.runtime.core import Runtime
 from bot.store import Database
 from bot.store.models import Answer, CheckIn, Client, OutboxMessage
 from bot.timing.clock import ManualClock
@@ -146,7 +146,7 @@ class Chat:
     so examples do not see each other's answers.
     """
 
-    def __init__(self, runtime: Runtime, slack: CollectingAdapter, clock: ManualClock) -> None:
+    def __init__(self, runtime: Bot, slack: CollectingAdapter, clock: ManualClock) -> None:
         self.runtime = runtime
         self.slack = slack
         self.clock = clock
@@ -166,7 +166,7 @@ class Chat:
         await self.say("resume")  # undo a pause or stop an earlier example left behind
         slot = SLOT + timedelta(weeks=next(self._weeks))
         self.clock.set(slot)
-        checkin_id = await self.runtime.start_checkin("dana", slot)
+        checkin_id = await self.runtime.lifecycle.start_checkin("dana", slot)
         assert checkin_id is not None
         self.checkin_id = checkin_id
         for answer in PATHS[step]:
@@ -188,7 +188,7 @@ class Chat:
 
     async def deliver(self, event: InboundText | InboundChoice) -> Sent:
         before = await self.answer_ids()
-        await self.runtime.handle_inbound(event)
+        await self.runtime.inbound.handle(event)
         replies = await self.replies_to(event.event_key)
         await self.runtime.outbox.drain()
         async with self.database.session() as session:
@@ -212,7 +212,7 @@ class Chat:
             return list((await session.scalars(select(Answer.id))).all())
 
     async def answers(self, checkin_id: int) -> dict[str, tuple[int | None, str | None]]:
-        record = await self.runtime.checkin_record(checkin_id)
+        record = await self.runtime.lifecycle.checkin_record(checkin_id)
         return {a.step_key: (a.value, a.text) for a in record.answers}
 
     async def current_step(self) -> str | None:

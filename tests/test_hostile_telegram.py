@@ -73,7 +73,7 @@ async def alert_after_note(s: Setup, note: str) -> tuple[int, list[SentMessage]]
     """Dana answers trust 1 and writes ``note`` to the repair question; return the check-in and Maya's messages."""
     await bind(s, "client", "dana", DANA_CHAT)
     await bind(s, "coach", "maya", MAYA_CHAT)
-    checkin_id = await s.runtime.start_checkin("dana", SLOT)
+    checkin_id = await s.runtime.lifecycle.start_checkin("dana", SLOT)
     assert checkin_id is not None
     await bot_says(s, DANA_CHAT, 1)
     await type_answers(s, "4", "4", "4", "1", "4", "4", note, "skip")
@@ -93,7 +93,7 @@ async def failed_sends(s: Setup) -> int:
 async def test_markup_in_a_note_reaches_the_coach_verbatim_and_inert(tg: Setup) -> None:
     s = tg
     checkin_id, to_coach = await alert_after_note(s, MARKUP)
-    record = await s.runtime.checkin_record(checkin_id)
+    record = await s.runtime.lifecycle.checkin_record(checkin_id)
     assert {a.step_key: a.text for a in record.answers}["repair"] == MARKUP
     [alert] = [m for m in to_coach if m.photo_size]
     assert alert.caption is not None
@@ -108,7 +108,7 @@ async def test_a_forty_thousand_character_note_shortens_the_alert_and_is_stored_
     s = tg
     note = "I have a lot to say. " * 1905  # 40,005 characters
     checkin_id, to_coach = await alert_after_note(s, note)
-    record = await s.runtime.checkin_record(checkin_id)
+    record = await s.runtime.lifecycle.checkin_record(checkin_id)
     assert {a.step_key: a.text for a in record.answers}["repair"] == note.strip()
     chart, text = to_coach[-2:]
     assert chart.photo_size and chart.caption is None
@@ -174,7 +174,7 @@ def _callback(chat_id: int, data: str | None, *, with_message: bool = True, kind
 async def test_odd_updates_are_answered_or_ignored_and_polling_carries_on(tg: Setup) -> None:
     s = tg
     await bind(s, "client", "dana", DANA_CHAT)
-    checkin_id = await s.runtime.start_checkin("dana", SLOT)
+    checkin_id = await s.runtime.lifecycle.start_checkin("dana", SLOT)
     assert checkin_id is not None
     opening = await bot_says(s, DANA_CHAT, 1)
     sticker = {"file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1}
@@ -219,7 +219,7 @@ async def test_odd_updates_are_answered_or_ignored_and_polling_carries_on(tg: Se
 
     await eventually(answered)
     await s.runtime.outbox.drain()
-    record = await s.runtime.checkin_record(checkin_id)
+    record = await s.runtime.lifecycle.checkin_record(checkin_id)
     assert [(a.step_key, a.value) for a in record.answers] == [("progress:delegate", 4)]
 
     # One reply per text-less message and per stale press, each a hint with the question again, then the answer.

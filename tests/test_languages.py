@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from bot.app.builder import Bot
 from bot.config import ConfigError, load_config
 from bot.config.language_report import language_warnings
 from bot.config.question_files import validate_question_set
@@ -23,7 +24,6 @@ from bot.conversation.engine import Context, PauseClient, TextReply, handle_idle
 from bot.conversation.questions import QuestionSet
 from bot.conversation.replies import parse_command, parse_duration, parse_scale
 from bot.conversation.texts import PLACEHOLDERS, load_catalog
-from bot.runtime.core import Runtime
 from bot.store import repository
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
@@ -291,7 +291,7 @@ JONAS, DANA, MAYA = "1001", "1002", "1003"
 
 
 @pytest.fixture
-async def runtime(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[tuple[Runtime, CollectingAdapter]]:
+async def runtime(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[tuple[Bot, CollectingAdapter]]:
     path = tmp_path / "config.yaml"
     path.write_text(CONFIG, encoding="utf-8")
     telegram = CollectingAdapter("telegram")
@@ -308,12 +308,12 @@ async def runtime(database_target: DatabaseTarget, tmp_path: Path) -> AsyncItera
     await built.stop()
 
 
-async def say(runtime: Runtime, chat: str, text: str, key: str) -> None:
-    await runtime.handle_inbound(InboundText("telegram", chat, key, text))
+async def say(runtime: Bot, chat: str, text: str, key: str) -> None:
+    await runtime.inbound.handle(InboundText("telegram", chat, key, text))
     await runtime.outbox.drain()
 
 
-async def test_a_german_client_checks_in_in_german(runtime: tuple[Runtime, CollectingAdapter]) -> None:
+async def test_a_german_client_checks_in_in_german(runtime: tuple[Bot, CollectingAdapter]) -> None:
     bot, telegram = runtime
     for chat, token in ((JONAS, "t-jonas"), (DANA, "t-dana"), (MAYA, "t-maya")):
         await say(bot, chat, f"/start {token}", f"start-{chat}")
@@ -322,10 +322,10 @@ async def test_a_german_client_checks_in_in_german(runtime: tuple[Runtime, Colle
     assert telegram.to(MAYA)[0].text.startswith("Welcome, Maya Chen!")
     telegram.clear()
 
-    checkin_id = await bot.start_checkin("jonas", NOW)
+    checkin_id = await bot.lifecycle.start_checkin("jonas", NOW)
     assert checkin_id is not None
     await bot.outbox.drain()
-    assert await bot.remind(checkin_id, 1)
+    assert await bot.lifecycle.remind(checkin_id, 1)
     await bot.outbox.drain()
     privacy, intro, progress, reminder, again = telegram.to(JONAS)
     assert "Nur Ihr Coach, Maya Chen, sieht sie." in privacy.text
@@ -357,7 +357,7 @@ async def test_a_german_client_checks_in_in_german(runtime: tuple[Runtime, Colle
         == "Vielen Dank, das war alles. Maya Chen sieht Ihre Antworten vor Ihrer nächsten Sitzung."
     )
 
-    record = await bot.checkin_record(checkin_id)
+    record = await bot.lifecycle.checkin_record(checkin_id)
     assert record.checkin.status == "completed"
     answers = {a.step_key: (a.value, a.text) for a in record.answers}
     assert answers == {

@@ -122,7 +122,7 @@ async def test_a_checkin_with_an_alert_logs_no_words_or_token(
     runtime = runtime_for(path, database, clock, {"slack": slack})
     await runtime.start()
     try:
-        checkin_id = await runtime.start_checkin("dana", SLOT)
+        checkin_id = await runtime.lifecycle.start_checkin("dana", SLOT)
         assert checkin_id is not None
         # A send refused once and retried, and every event delivered twice: paths that log.
         slack.failures.append(SendError("rate limited", retry_after=30))
@@ -130,12 +130,12 @@ async def test_a_checkin_with_an_alert_logs_no_words_or_token(
         clock.advance(timedelta(minutes=1))
         await runtime.outbox.drain()
         for n, reply in enumerate(["4", "4", "4", "1", "4", "4", NOTE, NOTE]):
-            await runtime.handle_inbound(InboundText("slack", DANA, f"ev-{n}", reply))
-            await runtime.handle_inbound(InboundText("slack", DANA, f"ev-{n}", reply))
+            await runtime.inbound.handle(InboundText("slack", DANA, f"ev-{n}", reply))
+            await runtime.inbound.handle(InboundText("slack", DANA, f"ev-{n}", reply))
             await runtime.outbox.drain()
         [alert] = slack.to(MAYA)
         assert WORDS in alert.text  # the coach reads the client's own words
-        record = await runtime.checkin_record(checkin_id)
+        record = await runtime.lifecycle.checkin_record(checkin_id)
         assert {a.step_key: a.text for a in record.answers}["note"] == NOTE
         at_rest = await raw_values(database)
         assert (WORDS in at_rest) is not sealed
@@ -156,11 +156,11 @@ async def test_a_dropped_key_is_logged_by_row_not_by_content(
         path, database_target.create(Sealer([Fernet.generate_key()])), ManualClock(SLOT), {"slack": slack}
     )
     await old.start()
-    checkin_id = await old.start_checkin("dana", SLOT)
+    checkin_id = await old.lifecycle.start_checkin("dana", SLOT)
     assert checkin_id is not None
     # Trust at 1 asks the repair question, answered in words; the note is left for later.
     for n, reply in enumerate(["4", "4", "4", "1", "4", "4", NOTE]):
-        await old.handle_inbound(InboundText("slack", DANA, f"ev-{n}", reply))
+        await old.inbound.handle(InboundText("slack", DANA, f"ev-{n}", reply))
     await old.stop()
     new = runtime_for(
         path, database_target.create(Sealer([Fernet.generate_key()])), ManualClock(SLOT), {"slack": slack}
@@ -168,9 +168,9 @@ async def test_a_dropped_key_is_logged_by_row_not_by_content(
     await new.start()
     try:
         # The conversation goes on: the last answer completes the check-in and the detectors read the history.
-        await new.handle_inbound(InboundText("slack", DANA, "ev-last", "skip"))
+        await new.inbound.handle(InboundText("slack", DANA, "ev-last", "skip"))
         await new.outbox.drain()
-        record = await new.checkin_record(checkin_id)
+        record = await new.lifecycle.checkin_record(checkin_id)
         assert record.checkin.status == "completed"
         assert {a.step_key: a.text for a in record.answers}["repair"] is None
         [alert] = slack.to(MAYA)
@@ -218,7 +218,7 @@ async def test_telegram_checkin_logs_no_words_or_token(
     async with telegram_setup(database_target, tmp_path, webhook=False) as s:
         await bind(s, "client", "dana", DANA_CHAT)
         await bind(s, "coach", "maya", MAYA_CHAT)
-        assert await s.runtime.start_checkin("dana", SLOT) is not None
+        assert await s.runtime.lifecycle.start_checkin("dana", SLOT) is not None
         await bot_says(s, DANA_CHAT, 1)
         for value in ["4", "4", "4", "1", "4", "4"]:
             before = len(s.fake.sent_to(DANA_CHAT))
@@ -278,7 +278,7 @@ async def test_slack_checkin_logs_no_words_or_token(
         try:
             await fake.wait_connected()
             s = SlackSetup("socket", fake, adapter, runtime, clock, database)
-            assert await runtime.start_checkin("dana", SLOT) is not None
+            assert await runtime.lifecycle.start_checkin("dana", SLOT) is not None
             await slack_says(s, SLACK_DANA, 0)
             for value in ["4", "4", "4", "1", "4", "4"]:
                 before = len(fake.sent_to(SLACK_DANA))

@@ -19,13 +19,12 @@ from prometheus_client import Counter
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bot.app.builder import Bot
 from bot.contract.adapter import SendError
 from bot.contract.messages import InboundText
 from bot.observability.logs import QUIET_LOGGERS, JsonFormatter, configure_logging
 from bot.observability.metrics import Metrics, count_on_commit
 from bot.observability.server import ListenError, ObservabilityServer
-from bot.runtime.core import Runtime
-from bot.scheduling.dispatch import Dispatcher
 from bot.scheduling.scheduler import Scheduler
 from bot.store import Database
 from bot.timing.clock import ManualClock
@@ -108,13 +107,13 @@ def test_a_json_log_line_has_time_level_logger_message_and_nothing_else() -> Non
 def test_configured_json_logs_keep_token_bearing_libraries_quiet() -> None:
     stream = io.StringIO()
     configure_logging("json", "DEBUG", stream)
-    logging.getLogger("bot.runtime.core").debug("check-in %s claimed", 12)
+    logging.getLogger("bot.runtime.lifecycle").debug("check-in %s claimed", 12)
     # httpx logs request URLs at INFO, and a Telegram Bot API URL holds the token
     logging.getLogger("httpx").info("HTTP Request: POST http://127.0.0.1:8081/bot123:fake-token/getMe")
     logging.getLogger("telegram.ext").debug("update body")
     logging.getLogger("aiosqlite").debug("executing functools.partial(<execute>, 'INSERT ...', ('an answer',))")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [(line["logger"], line["message"]) for line in lines] == [("bot.runtime.core", "check-in 12 claimed")]
+    assert [(line["logger"], line["message"]) for line in lines] == [("bot.runtime.lifecycle", "check-in 12 claimed")]
 
 
 @pytest.mark.usefixtures("root_logging")
@@ -143,7 +142,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def runtime(
     database_target: DatabaseTarget, tmp_path: Path, clock: ManualClock, slack: CollectingAdapter
-) -> AsyncIterator[Runtime]:
+) -> AsyncIterator[Bot]:
     path = tmp_path / "config.yaml"
     path.write_text(CONFIG, encoding="utf-8")
     built = runtime_for(path, database_target.create(), clock, {"slack": slack})
@@ -152,15 +151,15 @@ async def runtime(
     await built.stop()
 
 
-async def say(runtime: Runtime, text: str, key: str) -> None:
-    await runtime.handle_inbound(InboundText("slack", DANA, key, text))
+async def say(runtime: Bot, text: str, key: str) -> None:
+    await runtime.inbound.handle(InboundText("slack", DANA, key, text))
     await runtime.outbox.drain()
 
 
-async def test_checkins_sent_completed_and_alerts_are_counted(runtime: Runtime) -> None:
+async def test_checkins_sent_completed_and_alerts_are_counted(runtime: Bot) -> None:
     metrics = runtime.metrics
-    assert await runtime.start_checkin("dana", SLOT) is not None
-    assert await runtime.start_checkin("dana", SLOT) is None  # a lost claim sends nothing and counts nothing
+    assert await runtime.lifecycle.start_checkin("dana", SLOT) is not None
+    assert await runtime.lifecycle.start_checkin("dana", SLOT) is None  # a lost claim sends nothing and counts nothing
     assert sample(metrics, "checkin_checkins_sent_total") == 1
     await runtime.outbox.drain()
     for n, reply in enumerate(["4", "4", "4", "1", "4", "4", "Be more direct with me"]):
@@ -176,17 +175,17 @@ async def test_checkins_sent_completed_and_alerts_are_counted(runtime: Runtime) 
     assert sample(metrics, "checkin_checkins_expired_total") == 0
 
 
-async def test_an_expired_checkin_is_counted_once(runtime: Runtime) -> None:
-    checkin_id = await runtime.start_checkin("sam", SLOT)
+async def test_an_expired_checkin_is_counted_once(runtime: Bot) -> None:
+    checkin_id = await runtime.lifecycle.start_checkin("sam", SLOT)
     assert checkin_id is not None
-    assert await runtime.expire(checkin_id)
-    assert not await runtime.expire(checkin_id)  # already closed: another replica's sweep, say
+    assert await runtime.lifecycle.expire(checkin_id)
+    assert not await runtime.lifecycle.expire(checkin_id)  # already closed: another replica's sweep, say
     assert sample(runtime.metrics, "checkin_checkins_expired_total") == 1
     assert sample(runtime.metrics, "checkin_checkins_sent_total") == 1
 
 
 async def test_send_failures_are_counted_by_what_happens_next(
-    runtime: Runtime, slack: CollectingAdapter, clock: ManualClock
+    runtime: Bot, slack: CollectingAdapter, clock: ManualClock
 ) -> None:
     slack.failures.extend(
         [
@@ -195,7 +194,7 @@ async def test_send_failures_are_counted_by_what_happens_next(
             SendError("user blocked the bot", permanent=True),
         ]
     )
-    assert await runtime.start_checkin("dana", SLOT) is not None
+    assert await runtime.lifecycle.start_checkin("dana", SLOT) is not None
     for _ in range(3):
         await runtime.outbox.drain()
         clock.advance(timedelta(hours=1))
@@ -238,14 +237,14 @@ async def get(server: ObservabilityServer, path: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-async def scheduler(runtime: Runtime, clock: ManualClock) -> AsyncIterator[Scheduler]:
-    built = Scheduler(Dispatcher(runtime, clock, grace=timedelta(hours=6)))
+async def scheduler(runtime: Bot, clock: ManualClock) -> AsyncIterator[Scheduler]:
+    built = Scheduler(runtime.dispatcher(grace=timedelta(hours=6)))
     yield built
     await built.stop()
 
 
 @pytest.fixture
-async def server(runtime: Runtime, scheduler: Scheduler) -> AsyncIterator[ObservabilityServer]:
+async def server(runtime: Bot, scheduler: Scheduler) -> AsyncIterator[ObservabilityServer]:
     built = ObservabilityServer(
         runtime.database, runtime.metrics, lambda: scheduler.running, listen="127.0.0.1", port=0
     )
@@ -265,7 +264,7 @@ async def test_healthz_is_ok_only_while_the_scheduler_runs(server: Observability
 
 
 async def test_healthz_fails_and_metrics_leave_out_the_depth_when_the_database_is_gone(
-    server: ObservabilityServer, scheduler: Scheduler, runtime: Runtime
+    server: ObservabilityServer, scheduler: Scheduler, runtime: Bot
 ) -> None:
     await scheduler.start()
     assert await get(server, "/healthz") == (200, "ok")
@@ -282,9 +281,9 @@ async def test_healthz_fails_and_metrics_leave_out_the_depth_when_the_database_i
 
 
 async def test_metrics_show_counters_and_the_outbox_depth(
-    server: ObservabilityServer, runtime: Runtime, slack: CollectingAdapter
+    server: ObservabilityServer, runtime: Bot, slack: CollectingAdapter
 ) -> None:
-    assert await runtime.start_checkin("dana", SLOT) is not None
+    assert await runtime.lifecycle.start_checkin("dana", SLOT) is not None
     status, body = await get(server, "/metrics")
     assert status == 200
     lines = body.splitlines()
@@ -297,7 +296,7 @@ async def test_metrics_show_counters_and_the_outbox_depth(
     assert "checkin_outbox_depth 0.0" in (await get(server, "/metrics"))[1].splitlines()
 
 
-async def test_a_port_in_use_is_named(runtime: Runtime, server: ObservabilityServer) -> None:
+async def test_a_port_in_use_is_named(runtime: Bot, server: ObservabilityServer) -> None:
     second = ObservabilityServer(runtime.database, runtime.metrics, lambda: True, listen="127.0.0.1", port=server.port)
     with pytest.raises(ListenError, match=rf"observability.http: cannot listen on 127.0.0.1:{server.port}: "):
         await second.start()

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import select
 
 from bot.app.serve import reload_config
-from bot.scheduling.dispatch import Dispatcher
 from bot.scheduling.scheduler import Scheduler
 from bot.store.models import Client
 from bot.timing.clock import ManualClock
@@ -29,7 +28,7 @@ async def test_reload_applies_a_valid_file_and_keeps_the_old_config_otherwise(
     clock = ManualClock(SLOT)
     runtime = runtime_for(path, database_target.create(), clock, {"slack": CollectingAdapter("slack")})
     await runtime.start()
-    dispatcher = Dispatcher(runtime, clock)
+    dispatcher = runtime.dispatcher()
     scheduler = Scheduler(dispatcher)
     try:
         path.write_text(CONFIG + ELI, encoding="utf-8")

@@ -8,7 +8,6 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.contract.messages import InboundText
-from bot.scheduling.dispatch import Dispatcher
 from bot.store.models import CheckIn
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
@@ -27,11 +26,11 @@ async def test_the_sweep_purges_once_a_day_what_is_older_than_the_retention(
     runtime = runtime_for(path, database_target.create(), clock, {"slack": CollectingAdapter("slack")})
     await runtime.start()
     try:
-        dispatcher = Dispatcher(runtime, clock)
+        dispatcher = runtime.dispatcher()
 
         async def closed_checkin(key: str, slot: datetime) -> None:
-            await runtime.start_checkin("dana", slot)
-            await runtime.handle_inbound(InboundText("slack", DANA, key, "skip all"))
+            await runtime.lifecycle.start_checkin("dana", slot)
+            await runtime.inbound.handle(InboundText("slack", DANA, key, "skip all"))
             await runtime.outbox.drain()
 
         async def checkins() -> int:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.app.builder import Bot
 from bot.contract.adapter import SendError
 from bot.contract.messages import InboundChoice, InboundText
-from bot.runtime.core import Runtime
 from bot.store import Database
 from bot.store.models import Alert, Answer, CheckIn, Client, OutboxMessage, ProcessedEvent
 from bot.timing.clock import ManualClock
@@ -47,7 +47,7 @@ SLOT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 DANA = "U0DANA0001"
 MAYA = "U0MAYA0001"
 
-RuntimeFactory = Callable[[], Runtime]
+RuntimeFactory = Callable[[], Bot]
 
 
 @pytest.fixture
@@ -67,9 +67,9 @@ async def make_runtime(
     """Builds runtimes on one database, as a restart or a second replica would; stops them all after."""
     path = tmp_path / "config.yaml"
     path.write_text(CONFIG, encoding="utf-8")
-    started: list[Runtime] = []
+    started: list[Bot] = []
 
-    def build() -> Runtime:
+    def build() -> Bot:
         runtime = runtime_for(path, database_target.create(), clock, {"slack": slack}, worker_id=f"test-{len(started)}")
         started.append(runtime)
         return runtime
@@ -79,14 +79,14 @@ async def make_runtime(
         await runtime.stop()
 
 
-async def started(factory: RuntimeFactory) -> Runtime:
+async def started(factory: RuntimeFactory) -> Bot:
     runtime = factory()
     await runtime.start()
     return runtime
 
 
-async def say(runtime: Runtime, text: str, key: str, sender: str = DANA) -> None:
-    await runtime.handle_inbound(InboundText("slack", sender, key, text))
+async def say(runtime: Bot, text: str, key: str, sender: str = DANA) -> None:
+    await runtime.inbound.handle(InboundText("slack", sender, key, text))
     await runtime.outbox.drain()
 
 
@@ -97,7 +97,7 @@ async def count(database: Database, entity: type[object]) -> int:
 
 async def test_a_checkin_from_dispatch_to_coach_alert(make_runtime: RuntimeFactory, slack: CollectingAdapter) -> None:
     runtime = await started(make_runtime)
-    checkin_id = await runtime.start_checkin("dana", SLOT)
+    checkin_id = await runtime.lifecycle.start_checkin("dana", SLOT)
     assert checkin_id is not None
     await runtime.outbox.drain()
     opening = slack.to(DANA)
@@ -108,7 +108,7 @@ async def test_a_checkin_from_dispatch_to_coach_alert(make_runtime: RuntimeFacto
     for n, reply in enumerate(["4", "4", "4", "1", "4", "4", "Be more direct with me", "Thanks"]):
         await say(runtime, reply, f"ev-{n}")
 
-    record = await runtime.checkin_record(checkin_id)
+    record = await runtime.lifecycle.checkin_record(checkin_id)
     assert record.checkin.status == "completed"
     answers = {a.step_key: (a.value, a.text) for a in record.answers}
     assert answers["trust"] == (1, None)
@@ -126,11 +126,11 @@ async def test_a_checkin_from_dispatch_to_coach_alert(make_runtime: RuntimeFacto
 
 async def test_no_alert_when_the_relationship_is_fine(make_runtime: RuntimeFactory, slack: CollectingAdapter) -> None:
     runtime = await started(make_runtime)
-    checkin_id = await runtime.start_checkin("dana", SLOT)
+    checkin_id = await runtime.lifecycle.start_checkin("dana", SLOT)
     assert checkin_id is not None
     for n, reply in enumerate(["4", "4", "5", "4", "4", "5", "skip"]):
         await say(runtime, reply, f"ev-{n}")
-    record = await runtime.checkin_record(checkin_id)
+    record = await runtime.lifecycle.checkin_record(checkin_id)
     assert record.checkin.status == "completed"
     assert record.alerts == ()
     assert slack.to(MAYA) == []
@@ -138,8 +138,8 @@ async def test_no_alert_when_the_relationship_is_fine(make_runtime: RuntimeFacto
 
 async def test_the_same_slot_is_claimed_once(make_runtime: RuntimeFactory, slack: CollectingAdapter) -> None:
     first, second = await started(make_runtime), await started(make_runtime)
-    assert await first.start_checkin("dana", SLOT) is not None
-    assert await second.start_checkin("dana", SLOT) is None
+    assert await first.lifecycle.start_checkin("dana", SLOT) is not None
+    assert await second.lifecycle.start_checkin("dana", SLOT) is None
     await first.outbox.drain()
     await second.outbox.drain()
     assert sum(m.step_key == "progress:delegate" for m in slack.sent) == 1
@@ -147,13 +147,13 @@ async def test_the_same_slot_is_claimed_once(make_runtime: RuntimeFactory, slack
 
 async def test_a_redelivered_event_acts_once(make_runtime: RuntimeFactory, slack: CollectingAdapter) -> None:
     runtime = await started(make_runtime)
-    checkin_id = await runtime.start_checkin("dana", SLOT)
+    checkin_id = await runtime.lifecycle.start_checkin("dana", SLOT)
     await runtime.outbox.drain()
     slack.clear()
     await say(runtime, "4", "ev-1")
     await say(runtime, "2", "ev-1")  # the platform re-delivers the same event id
     assert len(slack.sent) == 1
-    record = await runtime.checkin_record(checkin_id or 0)
+    record = await runtime.lifecycle.checkin_record(checkin_id or 0)
     assert [(a.step_key, a.value) for a in record.answers] == [("progress:delegate", 4)]
 
 
@@ -173,7 +173,7 @@ async def test_a_restart_resumes_without_resending_a_question(
     make_runtime: RuntimeFactory, slack: CollectingAdapter
 ) -> None:
     before = await started(make_runtime)
-    checkin_id = await before.start_checkin("dana", SLOT)
+    checkin_id = await before.lifecycle.start_checkin("dana", SLOT)
     await before.outbox.drain()
     await say(before, "4", "ev-1")
     await before.stop()
@@ -185,7 +185,7 @@ async def test_a_restart_resumes_without_resending_a_question(
     await say(after, "5", "ev-2")
     asked = [m.step_key for m in slack.sent if m.step_key]
     assert asked == ["progress:delegate", "hope", "focus"]
-    record = await after.checkin_record(checkin_id or 0)
+    record = await after.lifecycle.checkin_record(checkin_id or 0)
     assert {a.step_key: a.value for a in record.answers} == {"progress:delegate": 4, "hope": 5}
 
 
@@ -193,34 +193,34 @@ async def test_a_button_from_an_older_checkin_answers_nothing(
     make_runtime: RuntimeFactory, slack: CollectingAdapter, clock: ManualClock
 ) -> None:
     runtime = await started(make_runtime)
-    old = await runtime.start_checkin("dana", SLOT)
-    new = await runtime.start_checkin("dana", SLOT + timedelta(weeks=1))
+    old = await runtime.lifecycle.start_checkin("dana", SLOT)
+    new = await runtime.lifecycle.start_checkin("dana", SLOT + timedelta(weeks=1))
     assert old is not None
     assert new is not None
     await runtime.outbox.drain()
     slack.clear()
-    await runtime.handle_inbound(InboundChoice("slack", DANA, "ev-old", old, "progress:delegate", "5"))
+    await runtime.inbound.handle(InboundChoice("slack", DANA, "ev-old", old, "progress:delegate", "5"))
     await runtime.outbox.drain()
     assert "earlier question" in slack.sent[0].text
-    assert (await runtime.checkin_record(new)).answers == ()
-    assert (await runtime.checkin_record(old)).checkin.status == "expired"
+    assert (await runtime.lifecycle.checkin_record(new)).answers == ()
+    assert (await runtime.lifecycle.checkin_record(old)).checkin.status == "expired"
 
 
 async def test_pause_and_stop_hold_across_checkins(make_runtime: RuntimeFactory, clock: ManualClock) -> None:
     runtime = await started(make_runtime)
-    assert await runtime.start_checkin("dana", SLOT) is not None
+    assert await runtime.lifecycle.start_checkin("dana", SLOT) is not None
     await say(runtime, "pause 2w", "ev-1")
-    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=1)) is None
+    assert await runtime.lifecycle.start_checkin("dana", SLOT + timedelta(weeks=1)) is None
     clock.advance(timedelta(weeks=2, minutes=1))
-    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=2, hours=1)) is not None
+    assert await runtime.lifecycle.start_checkin("dana", SLOT + timedelta(weeks=2, hours=1)) is not None
     await say(runtime, "stop", "ev-2")
     async with runtime.database.session() as session:
         client = await session.get(Client, "dana")
         assert client is not None
         assert client.opted_out_at == clock.now()
-    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=3)) is None
+    assert await runtime.lifecycle.start_checkin("dana", SLOT + timedelta(weeks=3)) is None
     await say(runtime, "resume", "ev-3")
-    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=4)) is not None
+    assert await runtime.lifecycle.start_checkin("dana", SLOT + timedelta(weeks=4)) is not None
 
 
 async def test_transient_send_failures_are_retried_and_permanent_ones_stop(
@@ -228,7 +228,7 @@ async def test_transient_send_failures_are_retried_and_permanent_ones_stop(
 ) -> None:
     runtime = await started(make_runtime)
     slack.failures.append(SendError("rate limited", retry_after=30))
-    await runtime.start_checkin("dana", SLOT)
+    await runtime.lifecycle.start_checkin("dana", SLOT)
     await runtime.outbox.drain()
     assert slack.sent == []  # the privacy notice failed, and nothing may overtake it
     async with runtime.database.session() as session:
@@ -256,7 +256,7 @@ async def test_transient_send_failures_are_retried_and_permanent_ones_stop(
 
 async def test_answers_and_checkins_are_stored_once_per_step(make_runtime: RuntimeFactory) -> None:
     runtime = await started(make_runtime)
-    await runtime.start_checkin("dana", SLOT)
+    await runtime.lifecycle.start_checkin("dana", SLOT)
     for n, reply in enumerate(["4", "2", "back", "3"]):
         await say(runtime, reply, f"ev-{n}")
     assert await count(runtime.database, Answer) == 2
@@ -269,7 +269,7 @@ async def test_a_client_who_blocked_the_bot_is_marked_and_their_coach_told_once(
 ) -> None:
     runtime = await started(make_runtime)
     slack.failures.extend([SendError("403 blocked", permanent=True), SendError("403 blocked", permanent=True)])
-    await runtime.start_checkin("dana", SLOT)
+    await runtime.lifecycle.start_checkin("dana", SLOT)
     await runtime.outbox.drain()
     [to_coach] = slack.to(MAYA)
     assert to_coach.audience == "coach"
@@ -278,10 +278,10 @@ async def test_a_client_who_blocked_the_bot_is_marked_and_their_coach_told_once(
         client = await session.get(Client, "dana")
         assert client is not None
         assert client.unreachable_at == clock.now()
-    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=1)) is None  # nothing more is sent
+    assert await runtime.lifecycle.start_checkin("dana", SLOT + timedelta(weeks=1)) is None  # nothing more is sent
 
     await say(runtime, "help", "ev-back")  # writing to the bot again proves they can be reached
-    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=2)) is not None
+    assert await runtime.lifecycle.start_checkin("dana", SLOT + timedelta(weeks=2)) is not None
     await runtime.outbox.drain()
     assert len(slack.to(MAYA)) == 1
 
@@ -290,17 +290,17 @@ async def test_an_unacknowledged_urgent_alert_is_sent_once_more_with_its_chart(
     make_runtime: RuntimeFactory, slack: CollectingAdapter, clock: ManualClock
 ) -> None:
     runtime = await started(make_runtime)
-    await runtime.start_checkin("dana", SLOT)
+    await runtime.lifecycle.start_checkin("dana", SLOT)
     for n, reply in enumerate(["4", "4", "4", "1", "4", "4", "skip", "skip"]):
         await say(runtime, reply, f"ev-{n}")
     [alert] = slack.to(MAYA)
     assert alert.image_png is not None
     assert alert.image_png.startswith(b"\x89PNG")
     clock.advance(timedelta(hours=23))
-    assert await runtime.resend_unacknowledged() == 0
+    assert await runtime.housekeeping.resend_unacknowledged() == 0
     clock.advance(timedelta(hours=1))
-    assert await runtime.resend_unacknowledged() == 1
-    assert await runtime.resend_unacknowledged() == 0
+    assert await runtime.housekeeping.resend_unacknowledged() == 1
+    assert await runtime.housekeeping.resend_unacknowledged() == 0
     await runtime.outbox.drain()
     first, again = slack.to(MAYA)
     assert again.text == "Not acknowledged yet, so here it is again in case it was missed:\n" + first.text
@@ -312,7 +312,7 @@ async def test_event_ids_are_forgotten_after_a_week(make_runtime: RuntimeFactory
     await say(runtime, "help", "ev-old")
     clock.advance(timedelta(days=6))
     await say(runtime, "help", "ev-new")
-    assert await runtime.forget_old_events() == 0
+    assert await runtime.housekeeping.forget_old_events() == 0
     clock.advance(timedelta(days=1, seconds=1))
-    assert await runtime.forget_old_events() == 1
+    assert await runtime.housekeeping.forget_old_events() == 1
     assert await count(runtime.database, ProcessedEvent) == 1

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from bot.config import load_config
 from bot.scheduling.client_schedule import schedule_for, slots_after
-from bot.scheduling.dispatch import Dispatcher
 from bot.scheduling.scheduler import Scheduler, SlotTrigger
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
@@ -54,7 +53,7 @@ async def test_start_catches_up_then_plans_a_job_per_client(database_target: Dat
     runtime = runtime_for(path, database_target.create(), clock, {"slack": slack})
     await runtime.start()
     clock.set(wall)
-    scheduler = Scheduler(Dispatcher(runtime, clock, grace=timedelta(days=1)))
+    scheduler = Scheduler(runtime.dispatcher(grace=timedelta(days=1)))
     try:
         await scheduler.start()
         runs = scheduler.next_runs()

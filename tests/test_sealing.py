@@ -345,13 +345,13 @@ async def test_an_urgent_alert_sent_again_reads_the_same_from_a_sealed_outbox(
     runtime = runtime_for(path, database_target.create(sealer(KEY_A)), clock, {"slack": slack})
     await runtime.start()
     try:
-        await runtime.start_checkin("dana", SLOT)
+        await runtime.lifecycle.start_checkin("dana", SLOT)
         for n, reply in enumerate(["4", "4", "4", "1", "4", "4", NOTE, "skip"]):
             await say(runtime, reply, f"ev-{n}")
         [first] = slack.to(MAYA)
         assert NOTE in first.text
         clock.advance(timedelta(days=1))
-        assert await runtime.resend_unacknowledged() == 1
+        assert await runtime.housekeeping.resend_unacknowledged() == 1
         await runtime.outbox.drain()
         _, again = slack.to(MAYA)
         assert again.text.endswith("\n" + first.text)

@@ -27,11 +27,11 @@ from sqlalchemy import func, select
 from adapters.slack import HttpSettings, SlackAdapter
 from adapters.slack_blocks import button_value, escape, parse_button_value
 from adapters.telegram import TelegramAdapter
+from bot.app.builder import Bot
 from bot.cli.app import _platform_adapters
 from bot.config import load_config
 from bot.contract.adapter import AdapterStartError, SendError
 from bot.contract.messages import Choice, InboundChoice, InboundEvent, InboundText, OutboundMessage
-from bot.runtime.core import Runtime
 from bot.store import Database
 from bot.store.models import Answer, OutboxMessage, ProcessedEvent
 from bot.timing.clock import ManualClock
@@ -109,7 +109,7 @@ class Setup:
     mode: str
     fake: FakeSlack
     adapter: SlackAdapter
-    runtime: Runtime
+    runtime: Bot
     clock: ManualClock
     database: Database
 
@@ -219,10 +219,10 @@ async def test_checkin_buttons_note_coach_alert_duplicates_and_a_429_storm(
     setup: Setup, caplog: pytest.LogCaptureFixture
 ) -> None:
     s = setup
-    caplog.set_level(logging.INFO, logger="bot.runtime.core")
+    caplog.set_level(logging.INFO, logger="bot.runtime.inbound")
     # A storm of 429s on the first posts: the outbox waits as told and sends each message once.
     s.fake.fail_next("chat.postMessage", 429, times=4, retry_after=3)
-    checkin_id = await s.runtime.start_checkin("dana", SLOT)
+    checkin_id = await s.runtime.lifecycle.start_checkin("dana", SLOT)
     assert checkin_id is not None
 
     async def opened() -> bool:
@@ -272,7 +272,7 @@ async def test_checkin_buttons_note_coach_alert_duplicates_and_a_429_storm(
     await say(s, DANA, "Thanks")
     await bot_says(s, DANA, before)
 
-    record = await s.runtime.checkin_record(checkin_id)
+    record = await s.runtime.lifecycle.checkin_record(checkin_id)
     assert record.checkin.status == "completed"
     answers = {a.step_key: (a.value, a.text) for a in record.answers}
     assert answers["trust"] == (1, None)
@@ -311,7 +311,7 @@ async def test_checkin_buttons_note_coach_alert_duplicates_and_a_429_storm(
     await ignored_as_duplicate(caplog, f"action:{alert_message.channel}:{alert_message.ts}")
     await s.runtime.outbox.drain()
     assert len(s.fake.sent_to(MAYA)) == 2
-    assert (await s.runtime.checkin_record(checkin_id)).alerts[0].acknowledged_by == "coach:maya"
+    assert (await s.runtime.lifecycle.checkin_record(checkin_id)).alerts[0].acknowledged_by == "coach:maya"
     before = len(s.fake.sent_to(MAYA))
     await say(s, MAYA, "clients")
     [*_, listing] = await bot_says(s, MAYA, before)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.app.builder import Bot
 from bot.contract.adapter import SendError
 from bot.contract.messages import InboundText
-from bot.runtime.core import Runtime
 from bot.store import repository
 from bot.store.models import OutboxMessage
 from bot.timing.clock import ManualClock
@@ -40,7 +40,7 @@ def slack() -> CollectingAdapter:
 @pytest.fixture
 async def runtime(
     database_target: DatabaseTarget, tmp_path: Path, clock: ManualClock, slack: CollectingAdapter
-) -> AsyncIterator[Runtime]:
+) -> AsyncIterator[Bot]:
     path = tmp_path / "config.yaml"
     path.write_text(CONFIG, encoding="utf-8")
     runtime = runtime_for(path, database_target.create(), clock, {"slack": slack})
@@ -49,21 +49,21 @@ async def runtime(
     await runtime.stop()
 
 
-async def stop_without_sending(runtime: Runtime, key: str) -> None:
+async def stop_without_sending(runtime: Bot, key: str) -> None:
     """Dana says stop; the outbox has not run since whatever was queued before."""
-    await runtime.handle_inbound(InboundText("slack", DANA, key, "stop"))
+    await runtime.inbound.handle(InboundText("slack", DANA, key, "stop"))
 
 
-async def statuses(runtime: Runtime) -> dict[str, tuple[str, str | None]]:
+async def statuses(runtime: Bot) -> dict[str, tuple[str, str | None]]:
     async with runtime.database.session() as session:
         rows = await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
         return {row.idempotency_key: (row.status, row.last_error) for row in rows}
 
 
 async def test_messages_queued_before_stop_are_cancelled_and_the_confirmation_goes(
-    runtime: Runtime, slack: CollectingAdapter, clock: ManualClock
+    runtime: Bot, slack: CollectingAdapter, clock: ManualClock
 ) -> None:
-    checkin_id = await runtime.start_checkin("dana", SLOT)
+    checkin_id = await runtime.lifecycle.start_checkin("dana", SLOT)
     assert checkin_id is not None  # its opening messages wait in the outbox
     clock.advance(timedelta(minutes=5))
     await stop_without_sending(runtime, "ev-stop")
@@ -77,14 +77,14 @@ async def test_messages_queued_before_stop_are_cancelled_and_the_confirmation_go
 
 
 async def test_a_reminder_waiting_for_its_retry_is_not_sent_after_stop(
-    runtime: Runtime, slack: CollectingAdapter, clock: ManualClock
+    runtime: Bot, slack: CollectingAdapter, clock: ManualClock
 ) -> None:
-    checkin_id = await runtime.start_checkin("dana", SLOT)
+    checkin_id = await runtime.lifecycle.start_checkin("dana", SLOT)
     assert checkin_id is not None
     await runtime.outbox.drain()
     opened = len(slack.to(DANA))
     clock.advance(timedelta(days=1))
-    assert await runtime.remind(checkin_id, 1)
+    assert await runtime.lifecycle.remind(checkin_id, 1)
     slack.failures.append(SendError("rate limited", retry_after=60))
     await runtime.outbox.drain()  # the reminder is refused once and waits a minute for its retry
     clock.advance(timedelta(seconds=10))
@@ -97,34 +97,34 @@ async def test_a_reminder_waiting_for_its_retry_is_not_sent_after_stop(
 
 
 async def test_after_stop_no_reminder_and_no_new_checkin_until_resume(
-    runtime: Runtime, slack: CollectingAdapter, clock: ManualClock
+    runtime: Bot, slack: CollectingAdapter, clock: ManualClock
 ) -> None:
-    checkin_id = await runtime.start_checkin("dana", SLOT)
+    checkin_id = await runtime.lifecycle.start_checkin("dana", SLOT)
     assert checkin_id is not None
     await runtime.outbox.drain()
     await say(runtime, "stop", "ev-stop")
     sent = len(slack.to(DANA))
     clock.advance(timedelta(days=1))
-    assert not await runtime.remind(checkin_id, 1)
-    assert not await runtime.expire(checkin_id)
-    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=1)) is None
+    assert not await runtime.lifecycle.remind(checkin_id, 1)
+    assert not await runtime.lifecycle.expire(checkin_id)
+    assert await runtime.lifecycle.start_checkin("dana", SLOT + timedelta(weeks=1)) is None
     await runtime.outbox.drain()
     assert len(slack.to(DANA)) == sent
     # Writing again after the stop is answered: that reply was queued after it.
     await say(runtime, "help", "ev-help")
     assert len(slack.to(DANA)) == sent + 1
     await say(runtime, "resume", "ev-resume")
-    assert await runtime.start_checkin("dana", SLOT + timedelta(weeks=2)) is not None
+    assert await runtime.lifecycle.start_checkin("dana", SLOT + timedelta(weeks=2)) is not None
 
 
 async def test_stop_leaves_the_coachs_messages_alone(
-    runtime: Runtime, slack: CollectingAdapter, clock: ManualClock
+    runtime: Bot, slack: CollectingAdapter, clock: ManualClock
 ) -> None:
-    await runtime.start_checkin("dana", SLOT)
+    await runtime.lifecycle.start_checkin("dana", SLOT)
     for n, reply in enumerate(["4", "4", "4", "1", "4", "4", "skip"]):
         await say(runtime, reply, f"ev-{n}")
     # The last answer completes the check-in: the thanks to Dana and the alert to Maya are queued together.
-    await runtime.handle_inbound(InboundText("slack", DANA, "ev-last", "skip"))
+    await runtime.inbound.handle(InboundText("slack", DANA, "ev-last", "skip"))
     sent = len(slack.to(DANA))
     clock.advance(timedelta(seconds=30))
     await stop_without_sending(runtime, "ev-stop")

@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.telegram import TelegramAdapter, WebhookSettings, callback_data, parse_callback_data
+from bot.app.builder import Bot
 from bot.contract.adapter import SendError
 from bot.contract.messages import InboundEvent, InboundText, OutboundMessage
-from bot.runtime.core import Runtime
 from bot.store import Database, repository
 from bot.store.models import Answer, Client, OutboxMessage, ProcessedEvent, TelegramInvite
 from bot.timing.clock import ManualClock
@@ -67,7 +67,7 @@ STRANGER_CHAT = 9009
 class Setup:
     fake: FakeTelegram
     adapter: TelegramAdapter
-    runtime: Runtime
+    runtime: Bot
     clock: ManualClock
     database: Database
 
@@ -151,7 +151,7 @@ async def test_invite_checkin_buttons_note_and_coach_alert(setup: Setup) -> None
         dana = await session.get(Client, "dana")
         assert dana is not None and dana.telegram_chat_id == DANA_CHAT
 
-    checkin_id = await s.runtime.start_checkin("dana", SLOT)
+    checkin_id = await s.runtime.lifecycle.start_checkin("dana", SLOT)
     assert checkin_id is not None
     opening = await bot_says(s, DANA_CHAT, 1)
     question = opening[-1]
@@ -185,7 +185,7 @@ async def test_invite_checkin_buttons_note_and_coach_alert(setup: Setup) -> None
         s.fake.push_text(DANA_CHAT, text)
         await bot_says(s, DANA_CHAT, before)
 
-    record = await s.runtime.checkin_record(checkin_id)
+    record = await s.runtime.lifecycle.checkin_record(checkin_id)
     assert record.checkin.status == "completed"
     answers = {a.step_key: (a.value, a.text) for a in record.answers}
     assert answers["trust"] == (1, None)
@@ -208,14 +208,14 @@ async def test_invite_checkin_buttons_note_and_coach_alert(setup: Setup) -> None
     [*_, reply] = await bot_says(s, MAYA_CHAT, before)
     assert reply.text == "Acknowledged 1 alert(s)."
     assert s.fake.messages[(MAYA_CHAT, alert_message.message_id)].reply_markup is None
-    record = await s.runtime.checkin_record(checkin_id)
+    record = await s.runtime.lifecycle.checkin_record(checkin_id)
     assert record.alerts[0].acknowledged_by == "coach:maya"
 
 
 async def test_a_button_press_acts_once_even_under_a_new_update_id(setup: Setup) -> None:
     s = setup
     await bind(s, "client", "dana", DANA_CHAT)
-    checkin_id = await s.runtime.start_checkin("dana", SLOT)
+    checkin_id = await s.runtime.lifecycle.start_checkin("dana", SLOT)
     opening = await bot_says(s, DANA_CHAT, 1)
     first = await press(s, DANA_CHAT, "4")
     await bot_says(s, DANA_CHAT, len(opening))
@@ -230,7 +230,7 @@ async def test_a_button_press_acts_once_even_under_a_new_update_id(setup: Setup)
     await eventually(answered)
     await s.runtime.outbox.drain()
     assert len(s.fake.sent_to(DANA_CHAT)) == sent
-    record = await s.runtime.checkin_record(checkin_id or 0)
+    record = await s.runtime.lifecycle.checkin_record(checkin_id or 0)
     assert [(a.step_key, a.value) for a in record.answers] == [("progress:delegate", 4)]
 
 
@@ -269,7 +269,7 @@ async def test_a_429_is_retried_by_the_outbox_not_by_the_sdk(setup: Setup) -> No
     s = setup
     await bind(s, "client", "dana", DANA_CHAT)
     s.fake.fail_next(429, chat_id=DANA_CHAT, retry_after=7)
-    assert await s.runtime.start_checkin("dana", SLOT) is not None
+    assert await s.runtime.lifecycle.start_checkin("dana", SLOT) is not None
     calls = len(s.fake.calls_to("sendMessage"))
     await s.runtime.outbox.drain()
     assert [c.status for c in s.fake.calls_to("sendMessage")[calls:]] == [429]  # one request, no SDK retry
@@ -294,7 +294,7 @@ async def test_a_blocked_user_is_marked_unreachable_and_the_coach_told(setup: Se
     await bind(s, "client", "dana", DANA_CHAT)
     await bind(s, "coach", "maya", MAYA_CHAT)
     s.fake.block(DANA_CHAT)
-    assert await s.runtime.start_checkin("dana", SLOT) is not None
+    assert await s.runtime.lifecycle.start_checkin("dana", SLOT) is not None
     await s.runtime.outbox.drain()
     async with s.database.session() as session:
         dana = await session.get(Client, "dana")
@@ -449,7 +449,7 @@ async def test_webhook_mode_end_to_end(webhook_setup: Setup) -> None:
     [welcome] = await bot_says(s, DANA_CHAT, 0)
     assert welcome.text is not None and welcome.text.startswith("Welcome")
 
-    checkin_id = await s.runtime.start_checkin("dana", SLOT)
+    checkin_id = await s.runtime.lifecycle.start_checkin("dana", SLOT)
     assert checkin_id is not None
     opening = await bot_says(s, DANA_CHAT, 1)
     question = opening[-1]

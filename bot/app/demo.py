@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.console import ConsoleAdapter, read_line
+from bot.app.builder import build_bot
 from bot.config import Client as ClientConfig
 from bot.config import Config
 from bot.conversation.engine import ConversationState
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog, Texts
-from bot.runtime.core import OPEN_STATUSES, CheckInRecord, Runtime
+from bot.runtime.lifecycle import OPEN_STATUSES, CheckInRecord
 from bot.store import Database
 from bot.timing.clock import Clock
 
@@ -41,7 +42,7 @@ async def run_demo(
     player = texts.for_language(client.language)
     coach = next(c for c in config.coaches if c.id == client.coach)
     console = ConsoleAdapter(stdout, player=client.id)
-    runtime = Runtime(
+    runtime = build_bot(
         config=config,
         question_sets=question_sets,
         texts=texts,
@@ -56,13 +57,13 @@ async def run_demo(
     stdout.write("\n")
     await runtime.start()
     try:
-        checkin_id = await runtime.start_checkin(client.id, clock.now())
+        checkin_id = await runtime.lifecycle.start_checkin(client.id, clock.now())
         if checkin_id is None:
             stdout.write(player.render("demo_not_started", client_name=client.name) + "\n")
             return 1
         await runtime.outbox.drain()
         interactive = stdin.isatty()
-        while (record := await runtime.checkin_record(checkin_id)).checkin.status in OPEN_STATUSES:
+        while (record := await runtime.lifecycle.checkin_record(checkin_id)).checkin.status in OPEN_STATUSES:
             if interactive:
                 stdout.write("> ")
                 stdout.flush()

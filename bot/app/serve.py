@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.console import ConsoleAdapter
+from bot.app.builder import Bot, build_bot
 from bot.config import Config, ConfigError, load_config
 from bot.config.question_sets import load_question_sets
 from bot.contract.adapter import Adapter
@@ -29,7 +30,6 @@ from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog
 from bot.delivery.ratelimit import DEFAULT_RATE_LIMITS, with_overrides
 from bot.observability.server import ObservabilityServer
-from bot.runtime.core import Runtime
 from bot.scheduling.dispatch import Dispatcher
 from bot.scheduling.scheduler import Scheduler
 from bot.store import Database
@@ -91,7 +91,7 @@ async def serve(
     ``config_path`` is what SIGHUP reloads; ``pid_file`` tells `checkin reload` whom to signal; ``sealer``
     seals the free text the bot stores (``CHECKIN_ENCRYPTION_KEY``, read by the CLI).
     """
-    runtime = Runtime(
+    bot = build_bot(
         config=config,
         question_sets=question_sets,
         texts=texts,
@@ -106,13 +106,11 @@ async def serve(
         ),
     )
     scheduling = config.scheduling
-    dispatcher = Dispatcher(runtime, clock, grace=scheduling.catch_up_grace)
+    dispatcher = bot.dispatcher(grace=scheduling.catch_up_grace)
     scheduler = Scheduler(dispatcher, sweep_interval=scheduling.sweep_interval)
     http = config.observability.http
     server = (
-        ObservabilityServer(
-            runtime.database, runtime.metrics, lambda: scheduler.running, listen=http.listen, port=http.port
-        )
+        ObservabilityServer(bot.database, bot.metrics, lambda: scheduler.running, listen=http.listen, port=http.port)
         if http is not None
         else None
     )
@@ -124,12 +122,12 @@ async def serve(
     if config_path is not None:
 
         def reload_on_signal() -> None:
-            task = loop.create_task(reload_config(config_path, runtime, scheduler, dispatcher), name="reload")
+            task = loop.create_task(reload_config(config_path, bot, scheduler, dispatcher), name="reload")
             reloads.add(task)
             task.add_done_callback(reloads.discard)
 
         loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
-    await runtime.start()
+    await bot.start()
     try:
         if server is not None:
             await server.start()
@@ -144,11 +142,11 @@ async def serve(
         await scheduler.stop()
         if server is not None:
             await server.stop()
-        await runtime.stop()
+        await bot.stop()
         _remove_pid_file(pid_file)
 
 
-async def reload_config(path: Path, runtime: Runtime, scheduler: Scheduler, dispatcher: Dispatcher) -> bool:
+async def reload_config(path: Path, bot: Bot, scheduler: Scheduler, dispatcher: Dispatcher) -> bool:
     """Validate ``path`` and, if it is sound, make it the running config; False (and logged) if refused."""
     try:
         config = load_config(path)
@@ -158,7 +156,7 @@ async def reload_config(path: Path, runtime: Runtime, scheduler: Scheduler, disp
         for issue in exc.issues:
             log.error("%s", issue)
         return False
-    previous = runtime.config
+    previous = bot.config
     if (config.database, config.platforms, config.observability) != (
         previous.database,
         previous.platforms,
@@ -166,7 +164,7 @@ async def reload_config(path: Path, runtime: Runtime, scheduler: Scheduler, disp
     ):
         log.warning("config reload: database, platform and observability settings take effect at the next restart")
     try:
-        await runtime.reconfigure(config, question_sets)
+        await bot.reconfigure(config, question_sets)
     except Exception:  # the database, most likely: the people sync rolled back and the old config stands
         log.exception("config reload failed; still running the previous config")
         return False

@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.app.builder import Bot, build_bot
 from bot.app.demo import run_demo
 from bot.app.serve import serve, serve_console
 from bot.coaching.status import ClientStatus, client_state, client_statuses
@@ -43,7 +44,6 @@ from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog, load_catalog, load_texts
 from bot.observability.logs import configure_logging
 from bot.observability.server import ListenError
-from bot.runtime.core import Runtime
 from bot.scheduling.client_schedule import UnknownClientError
 from bot.scheduling.report import schedule_report, session_notes
 from bot.signals.detectors.common import alliance_index, relationship_questions
@@ -695,9 +695,9 @@ YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for con
 
 
 @asynccontextmanager
-async def _admin_runtime(url: str, config: Config, question_sets: dict[str, QuestionSet]) -> AsyncIterator[Runtime]:
+async def _admin_runtime(url: str, config: Config, question_sets: dict[str, QuestionSet]) -> AsyncIterator[Bot]:
     """The bot's runtime without adapters or sending: what it queues, the running bot's outbox sends."""
-    runtime = Runtime(
+    runtime = build_bot(
         config=config,
         question_sets=question_sets,
         texts=_catalog(),
@@ -776,7 +776,7 @@ def send_now(client: ClientArgument, config: ConfigOption = None) -> None:
     async def start() -> tuple[int | None, str]:
         async with _admin_runtime(url, loaded, question_sets) as runtime:
             now = datetime.now(UTC)
-            checkin_id = await runtime.start_checkin(client, now)
+            checkin_id = await runtime.lifecycle.start_checkin(client, now)
             async with runtime.database.session() as session:
                 row = await session.get(ClientRow, client)
                 return checkin_id, client_state(row, now) if row is not None else "removed"

@@ -22,9 +22,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import QuietHours
-from bot.runtime.core import Runtime
+from bot.runtime.housekeeping import Housekeeping
+from bot.runtime.lifecycle import Lifecycle
+from bot.runtime.setup import LiveSetup
 from bot.scheduling.client_schedule import ClientSchedule, schedule_for, slots_between
-from bot.store import Client, repository
+from bot.store import Client, Database, repository
 from bot.timing.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -62,40 +64,54 @@ class _ClientFacts:
 
 
 class Dispatcher:
-    def __init__(self, runtime: Runtime, clock: Clock, *, grace: timedelta = DEFAULT_GRACE) -> None:
-        self._runtime = runtime
+    def __init__(
+        self,
+        *,
+        setup: LiveSetup,
+        database: Database,
+        lifecycle: Lifecycle,
+        housekeeping: Housekeeping,
+        clock: Clock,
+        grace: timedelta = DEFAULT_GRACE,
+    ) -> None:
+        """Dispatch starts check-ins through ``lifecycle``; the sweep reminds and expires through it too, and
+        leaves the other chores to ``housekeeping``. ``setup`` gives the config in force, reloads included."""
+        self._setup = setup
+        self._database = database
+        self._lifecycle = lifecycle
+        self._housekeeping = housekeeping
         self._clock = clock
         self._grace = grace
         self._purged_at: datetime | None = None
 
     async def schedules(self, client_ids: Collection[str] | None = None) -> list[ClientSchedule]:
         """The effective schedule of each active client: config cadence plus what the database knows."""
-        async with self._runtime.database.session() as session:
+        async with self._database.session() as session:
             facts = await self._facts(session, client_ids)
             sessions = await repository.recorded_sessions(session)
+        config = self._setup.current.config
         return [
-            schedule_for(
-                self._runtime.config, c.id, sessions=sessions.get(c.id, ()), paused_until=facts[c.id].paused_until
-            )
-            for c in self._runtime.config.clients
+            schedule_for(config, c.id, sessions=sessions.get(c.id, ()), paused_until=facts[c.id].paused_until)
+            for c in config.clients
             if c.id in facts
         ]
 
     async def dispatch(self, client_ids: Collection[str] | None = None) -> DispatchReport:
         """Start the check-in each client is owed now, if any (all clients, or those named)."""
         now = self._clock.now()
-        async with self._runtime.database.session() as session:
+        async with self._database.session() as session:
             facts = await self._facts(session, client_ids)
             claimed = await repository.last_slots(session, client_ids)
             sessions = await repository.recorded_sessions(session, client_ids)
         owed: list[tuple[str, datetime]] = []
         missed = 0
-        for client in self._runtime.config.clients:
+        config = self._setup.current.config
+        for client in config.clients:
             known = facts.get(client.id)
             if known is None:
                 continue  # not asked about, or no longer active
             schedule = schedule_for(
-                self._runtime.config, client.id, sessions=sessions.get(client.id, ()), paused_until=known.paused_until
+                config, client.id, sessions=sessions.get(client.id, ()), paused_until=known.paused_until
             )
             seen_until = max(known.created_at, claimed.get(client.id, known.created_at))
             window_start = max(seen_until, now - self._grace)
@@ -108,7 +124,7 @@ class Dispatcher:
                 owed.append((client.id, due[-1]))
         started = 0
         for start in range(0, len(owed), BATCH_SIZE):
-            started += len(await self._runtime.start_checkins(owed[start : start + BATCH_SIZE]))
+            started += len(await self._lifecycle.start_checkins(owed[start : start + BATCH_SIZE]))
         return DispatchReport(started, len(owed) - started, missed)
 
     def _log_missed(self, client_id: str, schedule: ClientSchedule, start: datetime, end: datetime) -> int:
@@ -126,37 +142,38 @@ class Dispatcher:
     async def sweep(self) -> SweepReport:
         """Send due reminders, close expired check-ins, repeat unacknowledged urgent alerts, send digests."""
         now = self._clock.now()
-        async with self._runtime.database.session() as session:
+        async with self._database.session() as session:
             open_checkins = await repository.open_checkins(session)
             rows = await session.execute(sa.select(Client.id, Client.timezone))
             zones = {client_id: zone for client_id, zone in rows}
-        cadences = {c.id: schedule_for(self._runtime.config, c.id).cadence for c in self._runtime.config.clients}
+        config = self._setup.current.config
+        cadences = {c.id: schedule_for(config, c.id).cadence for c in config.clients}
         reminded = expired = 0
         for checkin in open_checkins:
             cadence = cadences.get(checkin.client_id)
             sent_at = checkin.sent_at or checkin.created_at
             if cadence is None:  # the client left the config: nobody will remind them, so close it now
-                expired += await self._runtime.expire(checkin.id)
+                expired += await self._lifecycle.expire(checkin.id)
                 continue
             if now >= sent_at + cadence.expire_after:
-                expired += await self._runtime.expire(checkin.id)
+                expired += await self._lifecycle.expire(checkin.id)
                 continue
             number = checkin.reminders_sent + 1
             if number > cadence.reminders or now < sent_at + cadence.remind_after * number:
                 continue
             if _in_quiet_hours(cadence.quiet_hours, now, ZoneInfo(zones[checkin.client_id])):
                 continue  # the next sweep after the quiet hours sends it
-            reminded += await self._runtime.remind(checkin.id, number)
-        resent = await self._runtime.resend_unacknowledged()
-        digests = await self._runtime.send_due_digests()
-        await self._runtime.forget_old_events()
+            reminded += await self._lifecycle.remind(checkin.id, number)
+        resent = await self._housekeeping.resend_unacknowledged()
+        digests = await self._housekeeping.send_due_digests()
+        await self._housekeeping.forget_old_events()
         return SweepReport(reminded, expired, resent, digests, await self._purge_daily(now))
 
     async def _purge_daily(self, now: datetime) -> int:
         """The retention purge, once a day per process (deleting is idempotent across replicas)."""
         if self._purged_at is not None and now - self._purged_at < PURGE_INTERVAL:
             return 0
-        purged = await self._runtime.purge_expired_data()
+        purged = await self._housekeeping.purge_expired_data()
         self._purged_at = now
         if purged is not None and purged.total:
             log.info("retention purge: %s", purged)

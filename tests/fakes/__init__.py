@@ -10,12 +10,12 @@ from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 
+from bot.app.builder import Bot, build_bot
 from bot.config import load_config
 from bot.config.question_sets import load_question_sets
 from bot.contract.adapter import Adapter, SendError
 from bot.contract.messages import InboundSink, OutboundMessage
 from bot.conversation.texts import load_catalog
-from bot.runtime.core import Runtime
 from bot.store import Database
 from bot.timing.clock import Clock
 
@@ -54,10 +54,10 @@ def runtime_for(
     adapters: Mapping[str, Adapter],
     *,
     worker_id: str = "test",
-) -> Runtime:
+) -> Bot:
     """A runtime on the given config and database, its outbox drained by the test rather than a loop."""
     config = load_config(config_path)
-    return Runtime(
+    return build_bot(
         config=config,
         question_sets=load_question_sets(config, config_path),
         texts=load_catalog(),

@@ -1,0 +1,277 @@
+"""What people send the bot: each inbound event is identified, routed and handled in one transaction.
+
+The event is recorded as processed, the conversation state advances, answers and client changes are
+written and the replies go into the outbox, all or nothing. A crash at any point therefore leaves either
+the old state or the new state with its messages, and a platform's re-delivery of the same event finds it
+already processed. A coach's command goes to the coach desk, a client's message to the conversation
+engine, a Telegram ``/start TOKEN`` to the invites, and a stranger gets a polite refusal and leaves no trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.coaching.commands import is_coach_command
+from bot.coaching.desk import COACH_STEP
+from bot.contract.adapter import Adapter, SendError
+from bot.contract.messages import (
+    InboundBlocked,
+    InboundChoice,
+    InboundEvent,
+    InboundReply,
+    InboundText,
+    OutboundMessage,
+)
+from bot.conversation import engine
+from bot.delivery import outgoing
+from bot.delivery.outbox import OutboxWorker
+from bot.observability.metrics import Metrics, count_on_commit
+from bot.runtime.lifecycle import Lifecycle
+from bot.runtime.setup import LiveSetup, Setup
+from bot.store import Database, repository
+from bot.store.models import CheckIn, Client, Coach, TelegramInvite
+from bot.timing.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class Inbound:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        clock: Clock,
+        outbox: OutboxWorker,
+        metrics: Metrics,
+        setup: LiveSetup,
+        lifecycle: Lifecycle,
+        adapters: Mapping[str, Adapter],
+    ) -> None:
+        """``lifecycle`` starts the check-in a client asks for; ``adapters`` answer strangers directly."""
+        self._database = database
+        self._clock = clock
+        self._outbox = outbox
+        self._metrics = metrics
+        self._setup = setup
+        self._lifecycle = lifecycle
+        self._adapters = adapters
+
+    async def handle(self, event: InboundEvent) -> None:
+        """The adapters' sink: handle one event from a platform."""
+        self._metrics.inbound_events.labels(event.platform).inc()
+        if isinstance(event, InboundBlocked):
+            # Marking is idempotent (an already unreachable client is left alone), so a re-delivery is harmless.
+            await self.client_unreachable(
+                OutboundMessage(event.platform, event.sender, ""), "bot was blocked by the user"
+            )
+            return
+        if isinstance(event, InboundText) and (token := _start_token(event.text)) is not None:
+            await self.redeem_invite(event, token)
+            return
+        now = self._clock.now()
+        setup = self._setup.current
+        async with self._database.transaction() as session:
+            person = await self._identify(session, event)
+            if person is not None:
+                if not await repository.remember_event(session, event.platform, event.event_key, now):
+                    log.info("duplicate %s event %s ignored", event.platform, event.event_key)
+                    return
+                if isinstance(person, Coach):
+                    await self._serve_coach(session, setup, person, event, now)
+                else:
+                    if person.unreachable_at is not None:  # they wrote to us, so they can be reached again
+                        await repository.clear_unreachable(session, person.id)
+                    await self._converse(session, setup, person, event, now)
+        if person is None:
+            await self._refuse(event)
+        else:
+            self._outbox.wake()
+
+    async def client_unreachable(self, message: OutboundMessage, reason: str) -> None:
+        """The platform refused a client for good (they blocked the bot, or a send failed permanently): stop
+        writing to them and tell their coach, once."""
+        async with self._database.transaction() as session:
+            told = await self._setup.current.notices.client_unreachable(session, message, reason, self._clock.now())
+        if told:
+            self._outbox.wake()
+
+    async def redeem_invite(self, event: InboundText, token: str) -> None:
+        """``/start TOKEN`` from a Telegram deep link: bind the chat to the invited person and greet them.
+
+        The invite is single-use and expires (``repository.redeem_telegram_invite``); an unknown, used or
+        expired token gets a polite refusal and nothing is stored, as for any stranger.
+        """
+        now = self._clock.now()
+        try:
+            chat_id = int(event.sender)
+        except ValueError:
+            chat_id = None
+        greeting: str | None = None
+        if chat_id is not None:
+            async with self._database.transaction() as session:
+                invite = await repository.redeem_telegram_invite(session, token, chat_id, now)
+                if invite is None:
+                    used = await session.get(TelegramInvite, token)
+                    if used is not None and used.chat_id == chat_id:
+                        log.info("invite already redeemed by this chat; %s ignored", event.event_key)
+                        return  # a re-delivered /start, or the same link tapped twice
+                else:
+                    await repository.remember_event(session, event.platform, event.event_key, now)
+                    greeting = await self._welcome(session, invite.person_kind, invite.person_id)
+                    address = (event.platform, event.sender)
+                    key = f"invite:{event.platform}:{event.event_key}"
+                    audience = "coach" if invite.person_kind == "coach" else "client"
+                    await outgoing.queue(
+                        session, address, (engine.Outgoing(greeting),), None, key, now, audience=audience
+                    )
+        if greeting is None:
+            log.info("invalid, used or expired invite presented on %s", event.platform)
+            await self._refuse(event, "invite_invalid")
+        else:
+            self._outbox.wake()
+
+    async def _identify(self, session: AsyncSession, event: InboundReply) -> Client | Coach | None:
+        """The client or coach behind an event. Someone who is both is the coach for whole coach commands and
+        alert buttons, and the client otherwise; the coach is looked up only when the event could be theirs."""
+        client = await repository.find_client_by_identity(session, event.platform, event.sender, event.sender_email)
+        if client is not None and not self._is_for_coach(event):
+            return client
+        coach = await repository.find_coach_by_identity(session, event.platform, event.sender, event.sender_email)
+        return coach if coach is not None else client
+
+    def _is_for_coach(self, event: InboundReply) -> bool:
+        if isinstance(event, InboundChoice):
+            return event.step_key == COACH_STEP
+        return is_coach_command(event.text, self._clock.now().date())
+
+    async def _serve_coach(
+        self, session: AsyncSession, setup: Setup, coach: Coach, event: InboundReply, now: datetime
+    ) -> None:
+        text = event.value if isinstance(event, InboundChoice) else event.text
+        reply = await setup.desk.handle(session, coach, text, now)
+        await outgoing.queue(
+            session,
+            (event.platform, event.sender),
+            (engine.Outgoing(reply.text),),
+            None,
+            f"reply:{event.platform}:{event.event_key}",
+            now,
+            audience="coach",
+            image_png=reply.image_png,
+        )
+
+    async def _converse(
+        self, session: AsyncSession, setup: Setup, client: Client, event: InboundReply, now: datetime
+    ) -> None:
+        context = setup.context(client)
+        checkin = await repository.open_checkin_for_update(session, client.id)
+        reply = _as_engine_event(event, checkin)
+        if checkin is None or checkin.state is None:
+            paused = client.paused_until is not None and client.paused_until > now
+            transition = engine.handle_idle(
+                context, reply, now, paused=paused, opted_out=client.opted_out_at is not None
+            )
+        else:
+            state = engine.ConversationState.from_json(checkin.state)
+            transition = engine.handle(context, state, reply, now)
+            assert transition.state is not None
+            checkin.state = transition.state.to_json()
+            checkin.status = "in_progress"
+            checkin.last_activity_at = now
+        address = (event.platform, event.sender)
+        key = f"reply:{event.platform}:{event.event_key}"
+        # The client's replies go first so the outbox (which sends in id order) answers them before it
+        # sends any alert this reply raised for their coach.
+        await outgoing.queue(session, address, transition.messages, checkin.id if checkin else None, key, now)
+        await self._apply(session, setup, client, checkin, transition.effects, now)
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        setup: Setup,
+        client: Client,
+        checkin: CheckIn | None,
+        effects: Sequence[engine.Effect],
+        now: datetime,
+    ) -> None:
+        """Carry out what the engine decided, in the same transaction as the reply."""
+        for effect in effects:
+            match effect:
+                case engine.RecordAnswer() if checkin is not None:
+                    await repository.upsert_answer(
+                        session,
+                        checkin.id,
+                        effect.step_key,
+                        effect.question_id,
+                        effect.dimension,
+                        effect.goal_id,
+                        effect.value,
+                        effect.text,
+                        now,
+                    )
+                case engine.ClearAnswer() if checkin is not None:
+                    await repository.delete_answer(session, checkin.id, effect.step_key)
+                case engine.FinishCheckIn() if checkin is not None:
+                    checkin.status = effect.status
+                    checkin.completed_at = now
+                    if effect.status == "completed":
+                        count_on_commit(session, self._metrics.checkins_completed)
+                        await setup.notices.raise_alert(session, client, checkin, now)
+                case engine.PauseClient():
+                    await repository.set_client_pause(session, client.id, effect.until)
+                case engine.OptOut():
+                    await repository.set_client_opt_out(session, client.id, now)
+                case engine.Resume():
+                    await repository.set_client_pause(session, client.id, None)
+                    await repository.set_client_opt_out(session, client.id, None)
+                case engine.RequestCheckIn():
+                    await self._lifecycle.start_checkins_in(session, [(client.id, now)], now)
+                case _:
+                    raise AssertionError(f"check-in effect {effect!r} arrived without an open check-in")
+
+    async def _welcome(self, session: AsyncSession, kind: str, person_id: str) -> str:
+        """The greeting for a freshly bound chat; invites are only issued for people already in the database."""
+        setup = self._setup.current
+        if kind == "coach":
+            coach = await session.get(Coach, person_id)
+            assert coach is not None
+            return setup.english.render("invite_welcome_coach", coach_name=coach.name)
+        client = await session.get(Client, person_id)
+        assert client is not None
+        texts = setup.texts.for_language(client.language)
+        return texts.render(
+            "invite_welcome_client", client_name=client.name.split()[0], coach_name=setup.coach_name(client.coach_id)
+        )
+
+    async def _refuse(self, event: InboundReply, text_key: str = "unknown_sender") -> None:
+        """Answer a stranger politely without storing anything about them, not even in the outbox."""
+        adapter = self._adapters.get(event.platform)
+        if adapter is None:
+            return
+        text = self._setup.current.english.render(text_key)
+        refusal = OutboundMessage(event.platform, event.sender, text, audience="stranger")
+        try:
+            await adapter.send(refusal)
+        except SendError as error:
+            log.info("refusal to an unknown %s sender not delivered: %s", event.platform, error.reason)
+
+
+def _start_token(text: str) -> str | None:
+    """The token of a Telegram deep link's ``/start TOKEN`` (``/start@botname TOKEN`` too); else ``None``."""
+    command, _, rest = text.strip().partition(" ")
+    if command.split("@", 1)[0] != "/start" or not rest.strip():
+        return None
+    return rest.strip()
+
+
+def _as_engine_event(event: InboundReply, checkin: CheckIn | None) -> engine.Event:
+    if isinstance(event, InboundChoice):
+        current = checkin is not None and checkin.id == event.checkin_id
+        # A press on a button of an older check-in can never match the current step, so it gets the
+        # "earlier question" reply rather than answering the wrong check-in.
+        return engine.ChoiceReply(event.step_key if current else f"stale:{event.step_key}", event.value)
+    return engine.TextReply(event.text)

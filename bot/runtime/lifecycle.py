@@ -1,0 +1,200 @@
+"""A check-in's life: started for a slot, reminded, expired, and read back as a record.
+
+Each step is one database transaction: the check-in's state changes and the messages it sends go into the
+outbox together, all or nothing, and the outbox is woken once the transaction has committed. Several
+replicas run the same steps: claims, reminder counts and row locks make the first one act and the others
+do nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.conversation import engine
+from bot.delivery import outgoing
+from bot.delivery.outbox import OutboxWorker
+from bot.observability.metrics import Metrics, count_on_commit
+from bot.runtime.setup import LiveSetup
+from bot.store import Database, repository
+from bot.store.models import Alert, Answer, CheckIn, Client, Goal
+from bot.timing.clock import Clock
+
+log = logging.getLogger(__name__)
+
+#: Check-in statuses in which the client is still expected to answer.
+OPEN_STATUSES = ("sent", "in_progress")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInRecord:
+    """A check-in with its answers and alerts, as the coach sees it."""
+
+    checkin: CheckIn
+    answers: tuple[Answer, ...]
+    alerts: tuple[Alert, ...]
+
+
+class Lifecycle:
+    def __init__(
+        self, *, database: Database, clock: Clock, outbox: OutboxWorker, metrics: Metrics, setup: LiveSetup
+    ) -> None:
+        self._database = database
+        self._clock = clock
+        self._outbox = outbox
+        self._metrics = metrics
+        self._setup = setup
+
+    async def start_checkin(self, client_id: str, slot: datetime) -> int | None:
+        """Start one check-in; ``None`` if there is nothing to send (see ``start_checkins``)."""
+        return (await self.start_checkins([(client_id, slot)])).get(client_id)
+
+    async def start_checkins(self, due: Sequence[tuple[str, datetime]]) -> dict[str, int]:
+        """Claim each (client, slot) and queue its opening messages, all in one transaction.
+
+        Returns client id -> check-in id for the check-ins this call started. A claim is an insert on the
+        unique (client, slot): whoever loses it (another replica, a repeated pass over the same slot) sends
+        nothing. Paused, opted-out, unreachable and removed clients are passed over. Batching matters:
+        a practice's clients often share a slot, and one transaction per check-in would make the database's
+        commit rate, not the platform, the ceiling.
+        """
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            won = await self.start_checkins_in(session, due, now)
+        if won:
+            self._outbox.wake()
+        return won
+
+    async def start_checkins_in(
+        self, session: AsyncSession, due: Sequence[tuple[str, datetime]], now: datetime
+    ) -> dict[str, int]:
+        """``start_checkins`` inside the caller's transaction (a coach's or client's "checkin now" uses it)."""
+        setup = self._setup.current
+        ids = [client_id for client_id, _ in due]
+        clients = {c.id: c for c in await session.scalars(select(Client).where(Client.id.in_(ids)))}
+        goals = await _active_goals(session, ids)
+        plans: dict[str, tuple[Client, tuple[str, str], engine.Transition]] = {}
+        claims: list[repository.Claim] = []
+        for client_id, slot in due:
+            client = clients.get(client_id)
+            address = setup.addresses(client) if client is not None else None
+            if client is None or address is None or not _reachable(client, now):
+                log.info("check-in for %s not started: removed, paused, opted out or unreachable", client_id)
+                continue
+            first = client.privacy_notice_sent_at is None
+            transition = engine.begin(setup.context(client), goals.get(client_id, []), first_checkin=first)
+            assert transition.state is not None
+            plans[client_id] = (client, address, transition)
+            claims.append(repository.Claim(client_id, slot, client.question_set, transition.state.to_json()))
+        won = await repository.claim_checkins(session, claims, now)
+        await repository.expire_superseded(session, won)
+        await repository.mark_privacy_notice_sent(
+            session, [c for c in won if plans[c][0].privacy_notice_sent_at is None], now
+        )
+        rows = [
+            row
+            for client_id, checkin_id in won.items()
+            for row in outgoing.outbox_rows(
+                plans[client_id][1], plans[client_id][2].messages, checkin_id, f"checkin:{checkin_id}:open"
+            )
+        ]
+        await repository.enqueue(session, rows, now)
+        count_on_commit(session, self._metrics.checkins_sent, len(won))
+        return won
+
+    async def remind(self, checkin_id: int, number: int) -> bool:
+        """Send reminder ``number`` (1-based) for an open check-in; False if it is closed or already reminded.
+
+        Several replicas sweep the same check-ins: the row lock and the ``reminders_sent`` check make the
+        first one send and the others do nothing.
+        """
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            found = await _locked_open_checkin(session, checkin_id)
+            if found is None or found[0].reminders_sent >= number:
+                return False
+            checkin, client, state = found
+            checkin.reminders_sent = number
+            transition = engine.remind(self._setup.current.context(client), state)
+            await self._enqueue_to(
+                session, client, transition, checkin.id, f"checkin:{checkin.id}:reminder:{number}", now
+            )
+        self._outbox.wake()
+        return True
+
+    async def expire(self, checkin_id: int) -> bool:
+        """Close an unanswered check-in and tell the client; False if it was already closed."""
+        now = self._clock.now()
+        setup = self._setup.current
+        async with self._database.transaction() as session:
+            found = await _locked_open_checkin(session, checkin_id)
+            if found is None:
+                return False
+            checkin, client, state = found
+            transition = engine.expire(setup.context(client), state)
+            assert transition.state is not None
+            checkin.status = "expired"
+            checkin.last_activity_at = now
+            checkin.state = transition.state.to_json()
+            await self._enqueue_to(session, client, transition, checkin.id, f"checkin:{checkin.id}:expired", now)
+            await setup.notices.raise_alert(session, client, checkin, now)
+        self._metrics.checkins_expired.inc()
+        self._outbox.wake()
+        return True
+
+    async def checkin_record(self, checkin_id: int) -> CheckInRecord:
+        """The check-in as the coach sees it (the demo shows it); ``KeyError`` for an unknown id."""
+        async with self._database.session() as session:
+            checkin = await session.get(CheckIn, checkin_id)
+            if checkin is None:
+                raise KeyError(checkin_id)
+            answers = await repository.answers_for(session, checkin_id)
+            alerts = await repository.alerts_for_checkin(session, checkin_id)
+            return CheckInRecord(checkin, tuple(answers), tuple(alerts))
+
+    async def _enqueue_to(
+        self,
+        session: AsyncSession,
+        client: Client,
+        transition: engine.Transition,
+        checkin_id: int,
+        key_prefix: str,
+        now: datetime,
+    ) -> None:
+        address = self._setup.current.addresses(client)
+        if address is None:
+            log.warning("client %s has no reachable address; %s not sent", client.id, key_prefix)
+            return
+        await outgoing.queue(session, address, transition.messages, checkin_id, key_prefix, now)
+
+
+def _reachable(client: Client, now: datetime) -> bool:
+    paused = client.paused_until is not None and client.paused_until > now
+    return client.active and not paused and client.opted_out_at is None and client.unreachable_at is None
+
+
+async def _locked_open_checkin(
+    session: AsyncSession, checkin_id: int
+) -> tuple[CheckIn, Client, engine.ConversationState] | None:
+    """The check-in, row-locked, with its client and state, if it is still waiting for answers."""
+    checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
+    if checkin is None or checkin.status not in OPEN_STATUSES or checkin.state is None:
+        return None
+    client = await session.get(Client, checkin.client_id)
+    assert client is not None  # a foreign key
+    return checkin, client, engine.ConversationState.from_json(checkin.state)
+
+
+async def _active_goals(session: AsyncSession, client_ids: Sequence[str]) -> dict[str, list[engine.GoalRef]]:
+    rows = await session.scalars(
+        select(Goal).where(Goal.client_id.in_(client_ids), Goal.active).order_by(Goal.client_id, Goal.position)
+    )
+    goals: dict[str, list[engine.GoalRef]] = {}
+    for goal in rows:
+        goals.setdefault(goal.client_id, []).append(engine.GoalRef(goal.id, goal.title))
+    return goals

@@ -1,0 +1,74 @@
+"""What the running config decides, shared by the inbound, lifecycle and housekeeping parts and by dispatch.
+
+A ``Setup`` is built whole (by ``bot.app.builder``) from a config and its question sets, together with the
+coaching parts that read them. ``checkin reload`` replaces ``LiveSetup.current`` with a new one; each part
+reads ``current`` when it handles something, so the next event or pass runs on the new config while
+conversations in progress and history, which live in the database, carry on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bot.coaching.desk import CoachDesk
+from bot.coaching.notices import CoachNotices
+from bot.config import Config
+from bot.conversation import engine
+from bot.conversation.questions import QuestionSet
+from bot.conversation.texts import TextCatalog, Texts
+from bot.delivery.outgoing import Address
+from bot.store.models import Client, Coach
+from bot.store.people import address_of
+
+
+class Addresses:
+    """Where a person is reached: their own platform address, or everyone on one platform by their id (the
+    terminal stands in for every platform that way)."""
+
+    def __init__(self, platform: str | None = None) -> None:
+        self._platform = platform
+
+    def __call__(self, person: Client | Coach) -> Address | None:
+        if self._platform is not None:
+            return (self._platform, person.id)
+        return address_of(person)
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """One config with its question sets and the coaching parts built from it, so they always agree."""
+
+    config: Config
+    question_sets: Mapping[str, QuestionSet]
+    texts: TextCatalog
+    addresses: Addresses
+    notices: CoachNotices
+    desk: CoachDesk
+
+    @property
+    def english(self) -> Texts:
+        """What coaches, strangers and alerts read; clients read their own language."""
+        return self.texts.english
+
+    def coach_name(self, coach_id: str) -> str:
+        # A coach removed from config keeps their id as a name until their clients' check-ins close.
+        return next((coach.name for coach in self.config.coaches if coach.id == coach_id), coach_id)
+
+    def context(self, client: Client) -> engine.Context:
+        """What the engine needs to talk to ``client``, in their language and time zone."""
+        return engine.Context(
+            question_set=self.question_sets[client.question_set].in_language(client.language),
+            texts=self.texts.for_language(client.language),
+            timezone=ZoneInfo(client.timezone),
+            client_name=client.name.split()[0],
+            coach_name=self.coach_name(client.coach_id),
+        )
+
+
+class LiveSetup:
+    """The setup in force; reload assigns ``current`` and every part sees the new one from its next event."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.current = setup

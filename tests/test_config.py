@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -221,6 +223,61 @@ def test_unknown_time_zone_with_suggestion() -> None:
     assert issues_of(BASE.replace("Europe/Paris", "Europe/Pariss")) == [
         "config.yaml:18 clients[0].timezone: unknown time zone 'Europe/Pariss' (did you mean 'Europe/Paris'?)"
     ]
+
+
+def _suggested(issue: str) -> list[str]:
+    """The zones an issue suggests, in order."""
+    return re.findall(r"'([A-Za-z_+-]+/[A-Za-z_/+-]+)'", issue)
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_abbreviation_suggests_the_zones_that_use_it() -> None:
+    [issue] = issues_of(BASE.replace("Europe/Paris", "AEST"))
+    assert issue.startswith(
+        "config.yaml:18 clients[0].timezone: unknown time zone 'AEST' (AEST is an abbreviation; "
+        "did you mean 'Australia/Sydney', "
+    )
+    suggested = _suggested(issue)
+    assert len(suggested) == 3
+    assert {"Australia/Melbourne", "Australia/Brisbane"} & set(suggested[1:])
+    assert "'EST'" not in issue
+    for zone in suggested:  # each really is on AEST in winter or summer
+        names = {datetime(2026, month, 15, 12, tzinfo=ZoneInfo(zone)).tzname() for month in (1, 7)}
+        assert "AEST" in names
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_abbreviation_in_lower_case_for_a_coach() -> None:
+    [issue] = issues_of(BASE.replace("Europe/London", "bst"))
+    assert issue == (
+        "config.yaml:12 coaches[0].timezone: unknown time zone 'bst' (bst is an abbreviation; "
+        "did you mean 'Europe/London'?)"
+    )
+
+
+@pytest.mark.usefixtures("in_tmp")
+@pytest.mark.parametrize(
+    ("written", "what"),
+    [("Germany", "a country"), ("DE", "the country code of Germany"), ("germany", "a country")],
+)
+def test_country_suggests_its_zones(written: str, what: str) -> None:
+    [issue] = issues_of(BASE.replace("Europe/Paris", written))
+    assert issue.startswith(
+        f"config.yaml:18 clients[0].timezone: unknown time zone '{written}' ({written} is {what}; "
+        "did you mean 'Europe/Berlin'"
+    )
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_large_country_names_three_zones_and_the_rest_by_number() -> None:
+    [issue] = issues_of(BASE.replace("Europe/London", "Australia"))
+    assert issue.startswith(
+        "config.yaml:12 coaches[0].timezone: unknown time zone 'Australia' (Australia is a country; "
+    )
+    suggested = _suggested(issue)
+    assert len(suggested) == 3
+    assert all(zone.startswith(("Australia/", "Antarctica/")) for zone in suggested)
+    assert re.search(r" or one of [0-9]+ more\?\)$", issue)
 
 
 @pytest.mark.usefixtures("in_tmp")

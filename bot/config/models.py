@@ -12,10 +12,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache, cached_property
+from functools import cached_property
 from typing import Annotated, ClassVar, Literal, Self
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -29,8 +29,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from bot.config.errors import did_you_mean
 from bot.config.secrets import is_reference
+from bot.config.timezones import check_timezone
 from bot.conversation.languages import LANGUAGE_TAG
 from bot.timing.cadence import SEARCH_HORIZON, cron_trigger, next_slots
 
@@ -95,17 +95,6 @@ def _check_set_name(value: str) -> str:
     return value
 
 
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def _check_timezone(value: str) -> str:
-    if value not in _zones():
-        raise ValueError(f"unknown time zone '{value}'{did_you_mean(value, _zones())}")
-    return value
-
-
 def _check_plausible_date(value: date) -> date:
     # Far-off years overflow when slot maths adds days or converts to UTC; no coaching plan needs them.
     if not 2000 <= value.year <= 2999:
@@ -133,7 +122,7 @@ def _parse_clock(value: object) -> time:
 Id = Annotated[str, AfterValidator(_check_id)]
 Label = Annotated[str, AfterValidator(_check_label)]
 SetName = Annotated[str, AfterValidator(_check_set_name)]
-TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+TimeZoneName = Annotated[str, AfterValidator(check_timezone)]
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
 ClockTime = Annotated[time, BeforeValidator(_parse_clock)]
 PlausibleDate = Annotated[date, AfterValidator(_check_plausible_date)]

@@ -224,7 +224,7 @@ def test_an_rtl_name_with_emoji_and_combining_marks_is_fine(tmp_path: Path) -> N
         (b"coaches: []\r\nclients: []\r\n", None),
         (
             b"coaches:\n\t- id: maya\n",
-            "config.yaml:2: YAML syntax error: found character '\\t' that cannot start any token",
+            "config.yaml:2:1: a tab character; YAML indents with spaces only",
         ),
         (b"coaches: []\nname: a\x00b\n", "config.yaml:2: the file contains a character YAML does not allow (U+0000)"),
         (b"coaches: []\nname: \x1b[2J\n", "config.yaml:2: the file contains a character YAML does not allow (U+001B)"),

@@ -104,6 +104,32 @@ def _slots(
             yield slot
 
 
+def quiet_hour_moves(
+    cadence: Cadence,
+    tz: ZoneInfo,
+    after: datetime,
+    until: datetime,
+    *,
+    sessions: Sequence[date] = (),
+) -> dict[datetime, datetime]:
+    """The slots in ``(after, until]`` that quiet hours moved: UTC instant sent -> local wall time planned.
+
+    For telling an admin that a time they wrote is not the time a check-in goes out. Slots that quiet hours
+    collapse into one keep the first planned time.
+    """
+    if cadence.quiet_hours is None:
+        return {}
+    after, until = after.astimezone(UTC), until.astimezone(UTC)
+    local_after = after.astimezone(tz).replace(tzinfo=None) - timedelta(days=2)
+    local_until = until.astimezone(tz).replace(tzinfo=None) + timedelta(days=1)
+    moves: dict[datetime, datetime] = {}
+    for wall in _wall_times(cadence, local_after, local_until, sessions):
+        sent = _place(wall, tz, cadence.quiet_hours)
+        if sent != _instant(wall, tz) and after < sent <= until:
+            moves.setdefault(sent, wall)
+    return moves
+
+
 def cron_trigger(expression: str) -> CronTrigger:
     """Parse a 5-field crontab into a trigger that walks wall-clock time (raises ``ValueError``).
 

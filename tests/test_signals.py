@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config.models import Alerts, DropSettings, WithdrawalSettings
+from bot.config.alerts import Alerts, DropSettings, WithdrawalSettings
 from bot.config.question_sets import load_builtin_question_sets
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import load_texts

@@ -33,9 +33,10 @@ from bot.app.serve import serve, serve_console
 from bot.coaching.status import ClientStatus, client_state, client_statuses
 from bot.config import Client as ClientConfig
 from bot.config import Config, ConfigError, MissingSecretError, load_config, resolve_secret, unset_variables
+from bot.config.alerts import Alerts
 from bot.config.errors import did_you_mean
+from bot.config.fields import Duration
 from bot.config.language_report import language_warnings
-from bot.config.models import Alerts, Duration
 from bot.config.question_sets import load_builtin_question_sets, load_question_sets
 from bot.config.yamlsource import read_mapping
 from bot.contract.adapter import Adapter, AdapterStartError

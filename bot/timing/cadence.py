@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 if TYPE_CHECKING:
-    from bot.config.models import Cadence, QuietHours
+    from bot.config.cadence import Cadence, QuietHours
 
 #: How far ahead a search looks before concluding that a cadence has no more slots: four years and a
 #: little, so that a cron on 29 February still finds its next slot.

@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from bot.config import load_config
+from bot.config.message_files import load_catalog
 from bot.config.question_sets import load_question_sets
 from bot.contract.messages import InboundSink, OutboundMessage
-from bot.conversation.texts import load_catalog
 from bot.runtime.core import Runtime
 from bot.scheduling.dispatch import Dispatcher
 from bot.store import Database

@@ -37,11 +37,12 @@ from bot.config.alerts import Alerts
 from bot.config.errors import did_you_mean
 from bot.config.fields import Duration
 from bot.config.language_report import language_warnings
+from bot.config.message_files import load_catalog, load_texts
 from bot.config.question_sets import load_builtin_question_sets, load_question_sets
 from bot.config.yamlsource import read_mapping
 from bot.contract.adapter import Adapter, AdapterStartError
 from bot.conversation.questions import QuestionSet
-from bot.conversation.texts import TextCatalog, load_catalog, load_texts
+from bot.conversation.texts import TextCatalog
 from bot.observability.logs import configure_logging
 from bot.observability.server import ListenError
 from bot.runtime.core import Runtime

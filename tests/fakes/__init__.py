@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.config import load_config
+from bot.config.message_files import load_catalog
 from bot.config.question_sets import load_question_sets
 from bot.contract.adapter import Adapter, SendError
 from bot.contract.messages import InboundSink, OutboundMessage
-from bot.conversation.texts import load_catalog
 from bot.runtime.core import Runtime
 from bot.store import Database
 from bot.timing.clock import Clock

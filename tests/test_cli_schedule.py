@@ -227,6 +227,14 @@ def test_validate_warns_of_an_override_quiet_hours_move(quiet: tuple[Config, Sou
     ]
 
 
+def test_validate_leaves_out_times_the_named_cadence_already_puts_in_quiet_hours(tmp_path: Path) -> None:
+    text = QUIET.replace('at: "18:00"', 'at: "22:00"').replace('{at: "19:00"}', "{on: [fri]}")
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    warnings = quiet_hour_warnings(load_config(path), read_mapping(path, "config.yaml"), NOW)
+    assert [warning.path for warning in warnings] == ["clients[1].cadence_overrides.at"]
+
+
 def test_validate_prints_the_quiet_hours_warning(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(QUIET, encoding="utf-8")
     result = run("validate", cwd=tmp_path, env={"TELEGRAM_BOT_TOKEN": "123:abc"})

@@ -64,16 +64,19 @@ def quiet_hour_warnings(config: Config, document: SourceDocument, now: datetime)
     warnings = []
     for index, client in enumerate(config.clients):
         overrides = client.cadence_overrides
+        if overrides is None:
+            continue
         schedule = schedule_for(config, client.id)
         quiet, zone = schedule.cadence.quiet_hours, schedule.timezone
-        if overrides is None or quiet is None:
+        if quiet is None:
             continue
         upcoming = next_slots(schedule.cadence, zone, now, _CHECKED_SLOTS, sessions=schedule.sessions)
         if not upcoming:
             continue
         moved = quiet_hour_moves(schedule.cadence, zone, now, upcoming[-1], sessions=schedule.sessions)
         named = config.cadences[client.cadence]
-        already = {wall.time() for wall in quiet_hour_moves(named, zone, now, upcoming[-1]).values()}
+        named_moves = quiet_hour_moves(named, zone, now, upcoming[-1], sessions=schedule.sessions)
+        already = {wall.time() for wall in named_moves.values()}
         moves: dict[time, tuple[time, bool]] = {}
         for instant, wall in sorted(moved.items()):
             local = instant.astimezone(zone)

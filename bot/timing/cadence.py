@@ -42,6 +42,7 @@ from apscheduler.triggers.cron import CronTrigger
 SEARCH_HORIZON = timedelta(days=4 * 366 + 2)
 
 _EPOCH = date(1970, 1, 1)
+_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
 class Interval(Protocol):
@@ -91,7 +92,6 @@ class Cadence(Protocol):
     def start(self) -> date | None: ...
     @property
     def quiet_hours(self) -> QuietHours | None: ...
-_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
 def next_slots(

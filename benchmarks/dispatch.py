@@ -28,9 +28,9 @@ from sqlalchemy.pool import NullPool
 
 from bot.app.builder import build_bot
 from bot.config import load_config
+from bot.config.message_files import load_catalog
 from bot.config.question_sets import load_question_sets
 from bot.contract.messages import InboundSink, OutboundMessage
-from bot.conversation.texts import load_catalog
 from bot.store import Database
 from bot.timing.clock import ManualClock
 

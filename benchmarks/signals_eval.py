@@ -33,9 +33,9 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from statistics import median
 
-from bot.config.models import Alerts
+from bot.config.alerts import Alerts
+from bot.config.message_files import load_texts
 from bot.config.question_sets import load_builtin_question_sets
-from bot.conversation.texts import load_texts
 from bot.signals.replay import ReplaySetup, replay
 
 SEED = 20261124

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config.models import Alerts
+from bot.config.alerts import Alerts
+from bot.config.message_files import load_texts
 from bot.config.question_sets import load_builtin_question_sets
-from bot.conversation.texts import load_texts
 from bot.signals.alerts import AlertMemory, AlertOutcome, PastAlert, evaluate, severity_of
 from bot.signals.history import HistoryEntry
 from bot.signals.signal import Signal

@@ -101,12 +101,8 @@ def test_no_check_ins_is_its_own_picture() -> None:
 def test_a_longer_scale_renders() -> None:
     history = [entry(0, (7, 8, 9, 6, 10)), entry(1, (3, 4, 5, 6, 7))]
     ten_points = Scale(min=1, max=10, labels={1: "Not at all", 10: "Completely"})
-    longer = DEFAULT.model_copy(
-        update={
-            "questions": tuple(
-                q.model_copy(update={"scale": ten_points}) if q.practice else q for q in DEFAULT.questions
-            )
-        }
+    longer = replace(
+        DEFAULT, questions=tuple(replace(q, scale=ten_points) if q.practice else q for q in DEFAULT.questions)
     )
     assert png_size(render_trend("Dana", history, question_set=longer, floor=3)) == (1080, 720)
     assert render_trend("Dana", history, question_set=longer, floor=3) != render_trend(

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import Config, load_config
+from bot.config.yamlsource import SourceDocument, read_mapping
 from bot.scheduling.client_schedule import UnknownClientError
-from bot.scheduling.report import schedule_report, session_notes
+from bot.scheduling.report import quiet_hour_warnings, schedule_report, session_notes
 from tests.test_cli_validate import run
 
 CONFIG = """\
@@ -166,3 +167,76 @@ def test_validate_prints_the_session_note(tmp_path: Path) -> None:
         line.startswith("note: noah: cadence 'after' follows coaching sessions") and line.endswith("(none yet)")
         for line in lines[1:]
     )
+
+
+QUIET = """\
+platforms:
+  telegram:
+    bot_token: ${TELEGRAM_BOT_TOKEN}
+cadences:
+  evenings: {every: 1w, on: [mon], at: "18:00", quiet_hours: {start: "21:00", end: "08:00"}}
+coaches:
+  - {id: maya, name: Maya, timezone: Europe/London, telegram: {}}
+clients:
+  - {id: dana, name: Dana, coach: maya, timezone: Europe/Paris, cadence: evenings, telegram: {}}
+  - id: lee
+    name: Lee
+    coach: maya
+    timezone: Europe/Paris
+    cadence: evenings
+    cadence_overrides:
+      on: [mon, thu]
+      at: "22:30"
+    telegram: {}
+  - id: sam
+    name: Sam
+    coach: maya
+    timezone: Europe/Paris
+    cadence: evenings
+    cadence_overrides: {at: "19:00"}
+    telegram: {}
+"""
+
+
+@pytest.fixture
+def quiet(tmp_path: Path) -> tuple[Config, SourceDocument]:
+    path = tmp_path / "config.yaml"
+    path.write_text(QUIET, encoding="utf-8")
+    return load_config(path), read_mapping(path, "config.yaml")
+
+
+def test_schedule_marks_the_slots_quiet_hours_moved(quiet: tuple[Config, SourceDocument]) -> None:
+    config, _ = quiet
+    assert schedule_report(config, NOW, client_id="lee", count=3) == [
+        "lee (Europe/Paris, cadence evenings; overrides: on, at)",
+        "  Fri 2026-11-27 08:00 CET   = 2026-11-27 07:00 UTC  (moved by quiet hours from Thu 22:30)",
+        "  Tue 2026-12-01 08:00 CET   = 2026-12-01 07:00 UTC  (moved by quiet hours from Mon 22:30)",
+        "  Fri 2026-12-04 08:00 CET   = 2026-12-04 07:00 UTC  (moved by quiet hours from Thu 22:30)",
+    ]
+    assert schedule_report(config, NOW, client_id="sam", count=1) == [
+        "sam (Europe/Paris, cadence evenings; overrides: at)",
+        "  Mon 2026-11-30 19:00 CET   = 2026-11-30 18:00 UTC",
+    ]
+
+
+def test_validate_warns_of_an_override_quiet_hours_move(quiet: tuple[Config, SourceDocument]) -> None:
+    config, document = quiet
+    assert [str(warning) for warning in quiet_hour_warnings(config, document, NOW)] == [
+        "config.yaml:17 clients[1].cadence_overrides.at: lee's check-ins planned at 22:30 by this override fall "
+        "in the quiet hours of cadence 'evenings' (21:00 to 08:00) and are sent at 08:00 the next day"
+    ]
+
+
+def test_validate_leaves_out_times_the_named_cadence_already_puts_in_quiet_hours(tmp_path: Path) -> None:
+    text = QUIET.replace('at: "18:00"', 'at: "22:00"').replace('{at: "19:00"}', "{on: [fri]}")
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    warnings = quiet_hour_warnings(load_config(path), read_mapping(path, "config.yaml"), NOW)
+    assert [warning.path for warning in warnings] == ["clients[1].cadence_overrides.at"]
+
+
+def test_validate_prints_the_quiet_hours_warning(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(QUIET, encoding="utf-8")
+    result = run("validate", cwd=tmp_path, env={"TELEGRAM_BOT_TOKEN": "123:abc"})
+    assert result.returncode == 0, result.stderr
+    assert "warning: config.yaml:17 clients[1].cadence_overrides.at: lee's check-ins planned at 22:30" in result.stdout

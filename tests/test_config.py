@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -223,17 +225,130 @@ def test_unknown_time_zone_with_suggestion() -> None:
     ]
 
 
+def _suggested(issue: str) -> list[str]:
+    """The zones an issue suggests, in order."""
+    return re.findall(r"'([A-Za-z_+-]+/[A-Za-z_/+-]+)'", issue)
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_abbreviation_suggests_the_zones_that_use_it() -> None:
+    [issue] = issues_of(BASE.replace("Europe/Paris", "AEST"))
+    assert issue.startswith(
+        "config.yaml:18 clients[0].timezone: unknown time zone 'AEST' (AEST is an abbreviation; "
+        "did you mean 'Australia/Sydney', "
+    )
+    suggested = _suggested(issue)
+    assert len(suggested) == 3
+    assert {"Australia/Melbourne", "Australia/Brisbane"} & set(suggested[1:])
+    assert "'EST'" not in issue
+    for zone in suggested:  # each really is on AEST in winter or summer
+        names = {datetime(2026, month, 15, 12, tzinfo=ZoneInfo(zone)).tzname() for month in (1, 7)}
+        assert "AEST" in names
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_abbreviation_in_lower_case_for_a_coach() -> None:
+    [issue] = issues_of(BASE.replace("Europe/London", "bst"))
+    assert issue == (
+        "config.yaml:12 coaches[0].timezone: unknown time zone 'bst' (bst is an abbreviation; "
+        "did you mean 'Europe/London'?)"
+    )
+
+
+@pytest.mark.usefixtures("in_tmp")
+@pytest.mark.parametrize(
+    ("written", "what"),
+    [("Germany", "a country"), ("DE", "the country code of Germany"), ("germany", "a country")],
+)
+def test_country_suggests_its_zones(written: str, what: str) -> None:
+    [issue] = issues_of(BASE.replace("Europe/Paris", written))
+    assert issue.startswith(
+        f"config.yaml:18 clients[0].timezone: unknown time zone '{written}' ({written} is {what}; "
+        "did you mean 'Europe/Berlin'"
+    )
+
+
+@pytest.mark.usefixtures("in_tmp")
+def test_large_country_names_three_zones_and_the_rest_by_number() -> None:
+    [issue] = issues_of(BASE.replace("Europe/London", "Australia"))
+    assert issue.startswith(
+        "config.yaml:12 coaches[0].timezone: unknown time zone 'Australia' (Australia is a country; "
+    )
+    suggested = _suggested(issue)
+    assert len(suggested) == 3
+    assert all(zone.startswith(("Australia/", "Antarctica/")) for zone in suggested)
+    assert re.search(r" or one of [0-9]+ more\?\)$", issue)
+
+
 @pytest.mark.usefixtures("in_tmp")
 def test_yaml_syntax_error_has_its_line() -> None:
     assert issues_of(BASE.replace("    every: 1w\n", "    every: 1w\n   bad indent: x\n")) == [
-        "config.yaml:7: YAML syntax error: expected <block end>, but found '<block mapping start>'"
+        "config.yaml:7:4: this line is indented differently from the lines above it; "
+        "line up each key with the other keys of its section (spaces, not tabs)"
     ]
 
 
 @pytest.mark.usefixtures("in_tmp")
 def test_yaml_syntax_error_exact_line() -> None:
     [issue] = issues_of("coaches:\n  - id: maya\n    name: 'unterminated\n")
-    assert issue == "config.yaml:4: YAML syntax error: found unexpected end of stream"
+    assert issue == "config.yaml:3:11: this quote is never closed; add the closing ' at the end of the value"
+
+
+@pytest.mark.usefixtures("in_tmp")
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "coaches:\n  - id: maya\n    name: Maya: the coach\n",
+            "config.yaml:3:15: a ':' appears inside a value; put the value in quotes, as in key: \"a: b\"",
+        ),
+        (
+            "coaches:\n  - id: maya\n    name Maya\n    digest: off\n",
+            "config.yaml:3:5: this line has no ':' after its key; write key: value, with a space after the ':'",
+        ),
+        (
+            "coaches:\n  - id: maya\n\tname: Maya\n",
+            "config.yaml:3:1: a tab character; YAML indents with spaces only",
+        ),
+        (
+            'coaches:\n  - id: "maya\n    name: Maya\n',
+            'config.yaml:2:9: this quote is never closed; add the closing " at the end of the value',
+        ),
+        (
+            "coaches: [{id: maya, name: Maya}\nclients: []\n",
+            "config.yaml:1:10: this '[' is never closed; add the ']' that ends the list",
+        ),
+        (
+            "coaches:\n  - {id: maya, name: Maya\nclients: []\n",
+            "config.yaml:2:5: this '{' is never closed; add the '}' that ends the mapping",
+        ),
+        (
+            "coaches:\n  - id: maya\n  - name: Maya\n  name: x\n",
+            "config.yaml:4:3: this line is indented differently from the lines above it; "
+            "line up each key with the other keys of its section (spaces, not tabs)",
+        ),
+        (
+            "cadences:\n  weekly:\n    every: 1w\n    - mon\n",
+            "config.yaml:4:5: a list item ('- ') where a key was expected; "
+            "give it a key, or indent it under the key it belongs to",
+        ),
+        (
+            'coaches:\n  - id: maya\n    name: "Maya" Chen\n',
+            "config.yaml:3:18: text after the closing quote; put the whole value inside the quotes",
+        ),
+        (
+            "coaches:\n  - id: maya\n    name: @maya\n",
+            "config.yaml:3:11: a value cannot start with '@'; put the value in quotes",
+        ),
+        (
+            'coaches:\n  - id: maya\n    name: "C:\\Users"\n',
+            "config.yaml:3:14: '\\U' is not an escape YAML knows between double quotes; "
+            "use single quotes, or write \\\\ for a backslash",
+        ),
+    ],
+)
+def test_yaml_syntax_errors_in_plain_words(text: str, expected: str) -> None:
+    assert issues_of(text) == [expected]
 
 
 @pytest.mark.usefixtures("in_tmp")
@@ -314,8 +429,16 @@ def test_duplicate_mapping_keys_are_errors() -> None:
         ("# only a comment\n", "config.yaml: the file is empty"),
         ("- a\n- b\n", "config.yaml:1: expected a mapping of settings (key: value), found a list"),
         ("just words\n", "config.yaml:1: expected a mapping of settings (key: value), found a single value"),
-        ("a: *nowhere\n", "config.yaml:1: YAML syntax error: found undefined alias 'nowhere'"),
-        ("--- {}\n--- {}\n", "config.yaml:2: YAML syntax error: but found another document"),
+        (
+            "a: *nowhere\n",
+            "config.yaml:1:4: '*nowhere' refers to an anchor '&nowhere' that is not defined above it; "
+            "put the value in quotes if the '*' is meant literally",
+        ),
+        (
+            "--- {}\n--- {}\n",
+            "config.yaml:2:1: a second YAML document ('---'); the file must hold one document only",
+        ),
+        ("a:\n  b: 1\n  c: 2\n  b: 3\n", "config.yaml:4 a.b: duplicate key (first given on line 2)"),
     ],
 )
 def test_unusable_files(text: str, expected: str) -> None:

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import Alerts
+from bot.config.message_files import load_texts
 from bot.config.question_sets import load_builtin_question_sets
 from bot.contract.messages import InboundText
-from bot.conversation.texts import load_texts
 from bot.signals.detectors import load_risk_phrases
 from bot.signals.digest import ClientDigest, compose, is_due, period_start
 from bot.signals.history import HistoryEntry

@@ -10,6 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.config.message_files import load_texts
+from bot.config.question_schema import QuestionSetSchema
 from bot.conversation.engine import (
     ChoiceReply,
     ClearAnswer,
@@ -27,8 +29,6 @@ from bot.conversation.engine import (
     handle,
     handle_idle,
 )
-from bot.conversation.questions import QuestionSet
-from bot.conversation.texts import load_texts
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 GOALS = (GoalRef("delegate", "Delegate the quarterly planning"), GoalRef("board", "Prepare the board offsite"))
@@ -38,7 +38,7 @@ RELATIONSHIP = ("hope", "focus", "trust", "perspective", "support")
 @pytest.fixture(scope="module")
 def ctx() -> Context:
     with open("prompts/question_sets/default.yaml", encoding="utf-8") as f:
-        question_set = QuestionSet.model_validate(yaml.safe_load(f))
+        question_set = QuestionSetSchema.model_validate(yaml.safe_load(f)).build()
     return Context(question_set, load_texts(), ZoneInfo("Europe/Paris"), "Dana", "Maya")
 
 
@@ -284,7 +284,7 @@ replies = st.one_of(
 @given(st.lists(replies, max_size=25), st.booleans())
 def test_any_sequence_of_replies_keeps_a_valid_state(replies_seen: list[str], with_goals: bool) -> None:
     with open("prompts/question_sets/default.yaml", encoding="utf-8") as f:
-        question_set = QuestionSet.model_validate(yaml.safe_load(f))
+        question_set = QuestionSetSchema.model_validate(yaml.safe_load(f)).build()
     context = Context(question_set, load_texts(), ZoneInfo("Asia/Tokyo"), "Dana", "Maya")
     t = begin(context, GOALS if with_goals else (), first_checkin=False)
     history = [t]

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.config import ConfigError, load_config
-from bot.config.yamlsource import format_path
+from bot.config.yamlsource import format_path, parse_mapping
 from tests.test_cli_validate import run
 
 GOOD: dict[str, Any] = {
@@ -188,6 +188,20 @@ def test_a_hostile_unknown_key_is_reported_on_one_line(tmp_path: Path, key: str)
         assert [issue.line is not None for issue in issues] == [True]
 
 
+#: Text made mostly of what YAML reads as syntax, with every kind of line break it knows and some it does not.
+YAML_SOUP = st.text(alphabet=":-\"'[]{}#&*!|>?,%@`\\ \t\n\r\x85\u2028\u2029\x0b\x0cab1", max_size=80)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=YAML_SOUP)
+def test_any_broken_yaml_becomes_readable_issues(text: str) -> None:
+    """Explaining a syntax error must never itself fail, whatever the file holds."""
+    try:
+        parse_mapping(text, "config.yaml")
+    except ConfigError as exc:
+        assert_readable(list(exc.issues))
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -224,7 +238,7 @@ def test_an_rtl_name_with_emoji_and_combining_marks_is_fine(tmp_path: Path) -> N
         (b"coaches: []\r\nclients: []\r\n", None),
         (
             b"coaches:\n\t- id: maya\n",
-            "config.yaml:2: YAML syntax error: found character '\\t' that cannot start any token",
+            "config.yaml:2:1: a tab character; YAML indents with spaces only",
         ),
         (b"coaches: []\nname: a\x00b\n", "config.yaml:2: the file contains a character YAML does not allow (U+0000)"),
         (b"coaches: []\nname: \x1b[2J\n", "config.yaml:2: the file contains a character YAML does not allow (U+001B)"),

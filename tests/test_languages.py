@@ -6,6 +6,7 @@ import logging
 import shutil
 import string
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ import yaml
 from bot.app.builder import Bot
 from bot.config import ConfigError, load_config
 from bot.config.language_report import language_warnings
+from bot.config.message_files import load_catalog
 from bot.config.question_files import validate_question_set
 from bot.config.question_sets import load_builtin_question_sets, load_question_sets
 from bot.config.yamlsource import parse_mapping
@@ -23,7 +25,7 @@ from bot.contract.messages import InboundText
 from bot.conversation.engine import Context, PauseClient, TextReply, handle_idle
 from bot.conversation.questions import QuestionSet
 from bot.conversation.replies import parse_command, parse_duration, parse_scale
-from bot.conversation.texts import PLACEHOLDERS, load_catalog
+from bot.conversation.texts import PLACEHOLDERS
 from bot.store import repository
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
@@ -85,9 +87,9 @@ def test_the_german_default_set_changes_words_only() -> None:
         (q.id, q.kind, q.dimension, q.ask_if) for q in default.questions
     ]
     assert all(g.text != e.text for g, e in zip(german.questions, default.questions, strict=True))
-    assert german.question("hope").scale == default.question("hope").scale.model_copy(
-        update={"labels": {1: "Gar nicht", 5: "Sehr zuversichtlich"}}
-    )
+    english_scale = default.question("hope").scale
+    assert english_scale is not None
+    assert german.question("hope").scale == replace(english_scale, labels={1: "Gar nicht", 5: "Sehr zuversichtlich"})
     assert default.in_language("en") is default
     assert default.in_language("fr") is default
     assert default.in_language("de-AT") == german

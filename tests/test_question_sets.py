@@ -119,7 +119,7 @@ def test_set_file_syntax_errors_and_config_errors_come_together(practice: Path) 
     practice.write_text(CONFIG.replace("timezone: UTC, cadence", "timezone: Mars/Base, cadence"), encoding="utf-8")
     assert issues(practice) == [
         "config.yaml:11 clients[0].timezone: unknown time zone 'Mars/Base'",
-        "sets/leadership.yaml:3: YAML syntax error: expected the node content, but found '<stream end>'",
+        "sets/leadership.yaml:2:12: this '[' is never closed; add the ']' that ends the list",
     ]
 
 

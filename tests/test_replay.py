@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import load_config
-from bot.config.models import Alerts
+from bot.config.alerts import Alerts
+from bot.config.message_files import load_texts
 from bot.config.question_sets import load_builtin_question_sets, load_question_sets
-from bot.conversation.texts import load_texts
 from bot.signals.replay import LineProblem, ReplaySetup, replay
 
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)

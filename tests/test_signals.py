@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config.models import Alerts, DropSettings, WithdrawalSettings
+from bot.config.alerts import Alerts, DropSettings, WithdrawalSettings
+from bot.config.message_files import load_texts
 from bot.config.question_sets import load_builtin_question_sets
-from bot.conversation.questions import QuestionSet
-from bot.conversation.texts import load_texts
+from bot.conversation.questions import QuestionSet, Scale
 from bot.signals.detectors import detect
 from bot.signals.detectors.words import RiskPhrasesError, detect_words, load_risk_phrases, parse_risk_phrases
 from bot.signals.history import HistoryEntry, HistoryStatus
@@ -164,11 +165,9 @@ def test_relationship_questions_left_out() -> None:
 
 
 def mixed_scale_set() -> QuestionSet:
-    data = DEFAULT.model_dump()
-    for question in data["questions"]:
-        if question["id"] == "trust":
-            question["scale"] = {"min": 1, "max": 7, "labels": {1: "Not freely", 7: "Completely freely"}}
-    return QuestionSet.model_validate(data)
+    seven = Scale(min=1, max=7, labels={1: "Not freely", 7: "Completely freely"})
+    questions = tuple(replace(q, scale=seven) if q.id == "trust" else q for q in DEFAULT.questions)
+    return replace(DEFAULT, questions=questions)
 
 
 def test_mixed_scales_are_compared_on_one_scale() -> None:

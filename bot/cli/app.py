@@ -34,18 +34,20 @@ from bot.app.serve import serve, serve_console
 from bot.coaching.status import ClientStatus, client_state, client_statuses
 from bot.config import Client as ClientConfig
 from bot.config import Config, ConfigError, MissingSecretError, load_config, resolve_secret, unset_variables
+from bot.config.alerts import Alerts
 from bot.config.errors import did_you_mean
+from bot.config.fields import Duration
 from bot.config.language_report import language_warnings
-from bot.config.models import Alerts, Duration
+from bot.config.message_files import load_catalog, load_texts
 from bot.config.question_sets import load_builtin_question_sets, load_question_sets
 from bot.config.yamlsource import read_mapping
 from bot.contract.adapter import Adapter, AdapterStartError
 from bot.conversation.questions import QuestionSet
-from bot.conversation.texts import TextCatalog, load_catalog, load_texts
+from bot.conversation.texts import TextCatalog
 from bot.observability.logs import configure_logging
 from bot.observability.server import ListenError
 from bot.scheduling.client_schedule import UnknownClientError
-from bot.scheduling.report import schedule_report, session_notes
+from bot.scheduling.report import quiet_hour_warnings, schedule_report, session_notes
 from bot.signals.detectors.common import alliance_index, relationship_questions
 from bot.signals.detectors.words import RiskPhrasesError, load_risk_phrases
 from bot.signals.history import HistoryEntry
@@ -153,8 +155,9 @@ def validate(
 ) -> None:
     """Check a configuration file and its question sets; list every problem with its line.
 
-    Warnings (a client's language without texts, a translation that lacks some) do not change the exit status:
-    the bot runs, and those clients read English.
+    Warnings (a client's language without texts, a translation that lacks some, a cadence override whose time
+    quiet hours move) do not change the exit status: the bot runs, those clients read English, and quiet hours
+    hold.
     """
     if path is not None and config is not None:
         typer.echo("checkin validate: give the file as an argument or with --config, not both", err=True)
@@ -177,7 +180,10 @@ def validate(
     for note in session_notes(loaded, datetime.now(UTC)):
         typer.echo(note)
     catalog = _catalog()
-    for warning in language_warnings(read_mapping(chosen, str(chosen)), loaded, question_sets, catalog):
+    document = read_mapping(chosen, str(chosen))
+    for warning in quiet_hour_warnings(loaded, document, datetime.now(UTC)):
+        typer.echo(f"warning: {warning}")
+    for warning in language_warnings(document, loaded, question_sets, catalog):
         typer.echo(f"warning: {warning}")
 
 

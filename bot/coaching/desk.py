@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.coaching import commands
 from bot.coaching.status import ClientStatus, client_state, client_statuses
-from bot.config.models import Alerts
+from bot.config.alerts import Alerts
 from bot.contract.messages import Choice
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts

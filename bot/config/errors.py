@@ -18,15 +18,22 @@ _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 @dataclass(frozen=True)
 class ConfigIssue:
-    """One problem, rendered as ``file:line path: message`` like a compiler diagnostic."""
+    """One problem, rendered as ``file:line path: message`` like a compiler diagnostic.
+
+    ``column`` is given for YAML syntax errors, where the line alone does not say which character to change;
+    it is rendered ``file:line:column``, the form editors jump to.
+    """
 
     file: str
     line: int | None
     path: str
     message: str
+    column: int | None = None
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
+        if self.line is not None and self.column is not None:
+            where += f":{self.column}"
         text = f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
         # Keys and values come from the admin's file; keep each issue on one visible line whatever they contain.
         return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)

@@ -12,6 +12,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from bot.config.errors import ConfigError
+from bot.config.question_schema import QuestionSetSchema
 from bot.config.validation import validate_document
 from bot.config.yamlsource import SourceDocument, read_mapping
 from bot.conversation.questions import QuestionSet
@@ -40,11 +41,11 @@ def load_question_set_file(path: Path, file: str, name: str) -> QuestionSet:
 
 
 def validate_question_set(document: SourceDocument, name: str) -> QuestionSet:
-    question_set, issues = validate_document(QuestionSet, document)
-    if question_set is not None and question_set.id != name:
-        message = f"the set's id '{question_set.id}' must match its name in the config, '{name}'"
+    schema, issues = validate_document(QuestionSetSchema, document)
+    if schema is not None and schema.id != name:
+        message = f"the set's id '{schema.id}' must match its name in the config, '{name}'"
         issues.append(document.issue(("id",), message))
     if issues:
         raise ConfigError(issues)
-    assert question_set is not None
-    return question_set
+    assert schema is not None
+    return schema.build()

@@ -18,6 +18,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.config.errors import ConfigError, ConfigIssue
+from bot.config.yamlerrors import explain
 
 #: A value's address: mapping keys and list indices from the document root.
 DataPath = tuple[Any, ...]
@@ -130,9 +131,8 @@ def parse_mapping(text: str, file: str) -> SourceDocument:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise _fail(file, line, f"YAML syntax error: {exc.problem or exc.context}") from None
+        problem = explain(exc, text)
+        raise ConfigError([ConfigIssue(file, problem.line, "", problem.message, problem.column)]) from None
     except yaml.reader.ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
         code = exc.character if isinstance(exc.character, int) else ord(exc.character)

@@ -7,19 +7,18 @@ which is why the relationship ids below are fixed names rather than configurable
 A set is written once, in its own ``language``; ``translations`` give other languages' texts (question
 texts, scale labels, the set's name) by question id, so ids, dimensions and scales are never repeated and
 cannot drift apart between languages. A text a translation lacks is asked in the set's own words.
+
+These are plain values the conversation engine reads; ``bot.config.question_schema`` checks a set file and
+builds them, so everything here may assume a set that makes sense (a scale question has a scale, and so on).
 """
 
 from __future__ import annotations
 
-import re
-import string
 from collections.abc import Mapping
-from typing import Any, Literal, Self
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
-
-from bot.conversation.languages import ENGLISH, LANGUAGE_TAG, candidates
+from bot.conversation.languages import ENGLISH, candidates
 
 #: The five practices that hold the coaching relationship up (DESIGN §1).
 Practice = Literal["hope", "focus", "relationship", "trust", "perspective"]
@@ -36,157 +35,65 @@ RELATIONSHIP_PRACTICES: dict[str, Practice] = {
 
 Dimension = Literal["progress", "hope", "focus", "relationship", "trust", "perspective", "note", "repair"]
 
-_ID = r"^[a-z][a-z0-9_]*$"
-#: A question id travels in Telegram's 64-byte button data with the check-in, a goal id of up to 32 characters
-#: and the value ("{check-in}:{question}:{goal}:skip"), which leaves it 16.
-MAX_QUESTION_ID_LENGTH = 16
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Scale(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class Scale:
     """A numeric scale whose ends, at least, carry words, so a button row is never just numbers."""
 
     min: int = 1
     max: int = 5
-    labels: dict[int, str]
-
-    @model_validator(mode="after")
-    def _labelled_ends(self) -> Self:
-        if self.max <= self.min:
-            raise ValueError(f"max ({self.max}) must be greater than min ({self.min})")
-        if self.max - self.min > 10:
-            raise ValueError("a scale may have at most 11 points, or it stops fitting on a phone")
-        missing = [end for end in (self.min, self.max) if end not in self.labels]
-        if missing:
-            raise ValueError(f"labels must name both ends of the scale; missing {missing}")
-        outside = sorted(point for point in self.labels if not self.min <= point <= self.max)
-        if outside:
-            raise ValueError(f"labels {outside} lie outside the scale {self.min}..{self.max}")
-        return self
+    labels: Mapping[int, str]
 
     def points(self) -> range:
         return range(self.min, self.max + 1)
 
 
-class AskIf(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class AskIf:
     """Ask a follow-up only when one of ``questions`` was answered at or below ``at_most``."""
 
-    any_of: tuple[str, ...] = Field(min_length=1)
+    any_of: tuple[str, ...]
     at_most: int
 
 
-class Question(_Strict):
-    id: str = Field(pattern=_ID, max_length=MAX_QUESTION_ID_LENGTH)
+@dataclass(frozen=True, kw_only=True)
+class Question:
+    id: str
     kind: Literal["scale", "text"]
     dimension: Dimension
-    text: str = Field(min_length=1)
+    text: str
     per_goal: bool = False
     optional: bool = False
     scale: Scale | None = None
     ask_if: AskIf | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.kind == "scale" and self.scale is None:
-            raise ValueError("a scale question needs a 'scale'")
-        if self.kind == "text" and self.scale is not None:
-            raise ValueError("a text question cannot have a 'scale'")
-        placeholders = _placeholders(self.text)
-        allowed = {"goal"} if self.per_goal else set()
-        unknown = placeholders - allowed
-        if unknown:
-            hint = " (only per_goal questions may use {goal})" if "goal" in unknown else ""
-            raise ValueError(f"unknown placeholder(s) {sorted(unknown)} in text{hint}")
-        if self.per_goal and "goal" not in placeholders:
-            raise ValueError("a per_goal question must name the goal with {goal} in its text")
-        return self
 
     @property
     def practice(self) -> Practice | None:
         return RELATIONSHIP_PRACTICES.get(self.id)
 
 
-class QuestionTexts(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class QuestionTexts:
     """One question's words in another language; what is left out stays in the set's own words."""
 
-    text: str | None = Field(None, min_length=1)
-    labels: dict[int, str] = {}
+    text: str | None = None
+    labels: Mapping[int, str] = field(default_factory=dict)
 
 
-class Translation(_Strict):
-    name: str | None = Field(None, min_length=1)
-    questions: dict[str, QuestionTexts] = {}
+@dataclass(frozen=True, kw_only=True)
+class Translation:
+    name: str | None = None
+    questions: Mapping[str, QuestionTexts] = field(default_factory=dict)
 
 
-class QuestionSet(_Strict):
-    id: str = Field(pattern=_ID)
-    name: str = Field(min_length=1)
+@dataclass(frozen=True, kw_only=True)
+class QuestionSet:
+    id: str
+    name: str
     #: The language the texts above are written in.
-    language: str = Field(ENGLISH, pattern=LANGUAGE_TAG)
-    questions: tuple[Question, ...] = Field(min_length=1)
-    translations: dict[str, Translation] = {}
-
-    @field_validator("translations")
-    @classmethod
-    def _translations_fit(cls, translations: dict[str, Translation], info: ValidationInfo) -> dict[str, Translation]:
-        """Each translation names questions of this set, labels points on their scales, and keeps placeholders.
-
-        A field validator rather than a model validator so that each problem is reported at its own line.
-        """
-        questions: tuple[Question, ...] | None = info.data.get("questions")
-        if questions is None:
-            return translations  # the questions failed and are reported on their own
-        by_id = {question.id: question for question in questions}
-        errors: list[InitErrorDetails] = []
-
-        def problem(loc: tuple[str | int, ...], message: str, value: Any) -> None:
-            kind = PydanticCustomError("translation", "{message}", {"message": message})
-            errors.append(InitErrorDetails(type=kind, loc=loc, input=value))
-
-        for language, translation in translations.items():
-            if not _is_tag(language):
-                problem((language,), "must be a language tag such as 'de' or 'pt-BR'", language)
-            elif language.casefold() == str(info.data.get("language", "")).casefold():
-                problem((language,), f"'{language}' is the set's own language; translate into another", language)
-            for question_id, texts in translation.questions.items():
-                question = by_id.get(question_id)
-                if question is None:
-                    problem((language, "questions", question_id), f"no question '{question_id}' in this set", texts)
-                    continue
-                if texts.text is not None and _placeholders(texts.text) != _placeholders(question.text):
-                    wanted = sorted(_placeholders(question.text)) or "none"
-                    problem((language, "questions", question_id, "text"), f"placeholders must be {wanted}", texts.text)
-                points = question.scale.points() if question.scale is not None else range(0)
-                outside = sorted(point for point in texts.labels if point not in points)
-                if outside:
-                    where = f"scale {points.start}..{points.stop - 1}" if points else "a text question"
-                    message = f"labels {outside} are not points of {where}"
-                    problem((language, "questions", question_id, "labels"), message, texts.labels)
-        if errors:
-            raise ValidationError.from_exception_data(cls.__name__, errors)
-        return translations
-
-    @model_validator(mode="after")
-    def _references(self) -> Self:
-        seen: dict[str, Question] = {}
-        for question in self.questions:
-            if question.id in seen:
-                raise ValueError(f"question id '{question.id}' is used twice")
-            if question.ask_if is not None:
-                for ref in question.ask_if.any_of:
-                    earlier = seen.get(ref)
-                    if earlier is None:
-                        raise ValueError(
-                            f"question '{question.id}' asks if '{ref}' was low, "
-                            "but no scale question with that id comes before it"
-                        )
-                    if earlier.kind != "scale":
-                        raise ValueError(f"question '{question.id}' depends on '{ref}', which is not a scale")
-            seen[question.id] = question
-        return self
+    language: str = ENGLISH
+    questions: tuple[Question, ...]
+    translations: Mapping[str, Translation] = field(default_factory=dict)
 
     def _translation(self, language: str) -> tuple[str, Translation] | None:
         """The translation (and its tag) a client with ``language`` reads; ``None`` for the set's own words."""
@@ -204,13 +111,12 @@ class QuestionSet(_Strict):
         if found is None:
             return self
         tag, translation = found
-        return self.model_copy(
-            update={
-                "name": translation.name or self.name,
-                "language": tag,
-                "questions": tuple(_translated(q, translation.questions.get(q.id)) for q in self.questions),
-                "translations": {},
-            }
+        return replace(
+            self,
+            name=translation.name or self.name,
+            language=tag,
+            questions=tuple(_translated(q, translation.questions.get(q.id)) for q in self.questions),
+            translations={},
         )
 
     def untranslated(self, language: str) -> list[str]:
@@ -234,21 +140,11 @@ class QuestionSet(_Strict):
         raise KeyError(question_id)
 
 
-def _placeholders(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
-
-
-def _is_tag(value: str) -> bool:
-    return re.fullmatch(LANGUAGE_TAG, value) is not None
-
-
 def _translated(question: Question, texts: QuestionTexts | None) -> Question:
     if texts is None:
         return question
-    update: dict[str, object] = {}
-    if texts.text is not None:
-        update["text"] = texts.text
+    translated = question if texts.text is None else replace(question, text=texts.text)
     if question.scale is not None and texts.labels:
-        labels: Mapping[int, str] = {**question.scale.labels, **texts.labels}
-        update["scale"] = question.scale.model_copy(update={"labels": dict(labels)})
-    return question.model_copy(update=update)
+        scale = replace(question.scale, labels={**question.scale.labels, **texts.labels})
+        translated = replace(translated, scale=scale)
+    return translated

@@ -11,9 +11,15 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.config import CadenceFields, Client, Config
+from bot.config import CadenceFields, Client, Config, ConfigIssue
+from bot.config.yamlsource import SourceDocument
 from bot.scheduling.client_schedule import ClientSchedule, UnknownClientError, schedule_for, slots_after
-from bot.timing.cadence import SEARCH_HORIZON
+from bot.timing.cadence import SEARCH_HORIZON, next_slots, quiet_hour_moves
+
+#: How many upcoming slots ``checkin validate`` looks at for times that quiet hours move.
+_CHECKED_SLOTS = 10
+#: Which overridden key a quiet-hours warning points at, when several are written: the likeliest cause first.
+_CAUSES = ("at", "after_sessions", "cron", "quiet_hours")
 
 
 def schedule_report(config: Config, now: datetime, *, client_id: str | None = None, count: int = 5) -> list[str]:
@@ -49,6 +55,47 @@ def session_notes(config: Config, now: datetime) -> list[str]:
     return notes
 
 
+def quiet_hour_warnings(config: Config, document: SourceDocument, now: datetime) -> list[ConfigIssue]:
+    """Warnings for clients whose ``cadence_overrides`` plan check-ins inside quiet hours, which move them.
+
+    The bot sends such a check-in when the quiet hours end, which is rarely what the admin who wrote the time
+    meant. Times the named cadence itself already plans inside its quiet hours are not the override's doing.
+    """
+    warnings = []
+    for index, client in enumerate(config.clients):
+        overrides = client.cadence_overrides
+        if overrides is None:
+            continue
+        schedule = schedule_for(config, client.id)
+        quiet, zone = schedule.cadence.quiet_hours, schedule.timezone
+        if quiet is None:
+            continue
+        upcoming = next_slots(schedule.cadence, zone, now, _CHECKED_SLOTS, sessions=schedule.sessions)
+        if not upcoming:
+            continue
+        moved = quiet_hour_moves(schedule.cadence, zone, now, upcoming[-1], sessions=schedule.sessions)
+        named = config.cadences[client.cadence]
+        named_moves = quiet_hour_moves(named, zone, now, upcoming[-1], sessions=schedule.sessions)
+        already = {wall.time() for wall in named_moves.values()}
+        moves: dict[time, tuple[time, bool]] = {}
+        for instant, wall in sorted(moved.items()):
+            local = instant.astimezone(zone)
+            if wall.time() not in already:
+                moves.setdefault(wall.time(), (local.time(), local.date() > wall.date()))
+        written = overrides.model_fields_set
+        cause = next((key for key in _CAUSES if key in written), None)
+        path = ("clients", index, "cadence_overrides", *((cause,) if cause else ()))
+        whose = "set by the override" if "quiet_hours" in written else f"of cadence '{client.cadence}'"
+        for planned, (sent, next_day) in moves.items():
+            message = (
+                f"{client.id}'s check-ins planned at {planned:%H:%M} by this override fall in the quiet hours "
+                f"{whose} ({quiet.start:%H:%M} to {quiet.end:%H:%M}) and are sent at {sent:%H:%M}"
+                f"{' the next day' if next_day else ''}"
+            )
+            warnings.append(document.issue(path, message))
+    return warnings
+
+
 def _client_block(config: Config, client: Client, now: datetime, count: int) -> list[str]:
     schedule = schedule_for(config, client.id)
     lines = [f"{client.id} ({client.timezone}, cadence {client.cadence}{_overridden(client.cadence_overrides)})"]
@@ -57,7 +104,15 @@ def _client_block(config: Config, client: Client, now: datetime, count: int) -> 
     today = now.astimezone(schedule.timezone).date()
     lines += [f"  no check-ins from {first} to {last} (pause)" for first, last in schedule.pauses if last >= today]
     slots = slots_after(schedule, now, count)
-    lines += [f"  {_local(slot, schedule.timezone)} = {slot:%Y-%m-%d %H:%M} UTC" for slot in slots]
+    moved = (
+        quiet_hour_moves(schedule.cadence, schedule.timezone, now, slots[-1], sessions=schedule.sessions)
+        if slots
+        else {}
+    )
+    for slot in slots:
+        line = f"  {_local(slot, schedule.timezone)} = {slot:%Y-%m-%d %H:%M} UTC"
+        planned = moved.get(slot)
+        lines.append(line if planned is None else f"{line}  (moved by quiet hours from {planned:%a %H:%M})")
     if len(slots) < count:
         lines.append(f"  {_why_no_more(schedule, now, bool(slots))}")
     return lines

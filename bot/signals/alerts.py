@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
 
-from bot.config.models import Alerts
+from bot.config.alerts import Alerts
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
 from bot.signals.detectors import RiskPhrases, detect

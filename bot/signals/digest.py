@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bot.config.models import Alerts
+from bot.config.alerts import Alerts
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
 from bot.signals.detectors import RiskPhrases, detect

@@ -15,7 +15,7 @@ from datetime import datetime
 from statistics import fmean
 from typing import get_args
 
-from bot.config.models import Alerts, Client, Config
+from bot.config import Alerts, Client, Config
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
 from bot.signals.alerts import AlertMemory, evaluate

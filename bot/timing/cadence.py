@@ -32,13 +32,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-
-if TYPE_CHECKING:
-    from bot.config.models import Cadence, QuietHours
 
 #: How far ahead a search looks before concluding that a cadence has no more slots: four years and a
 #: little, so that a cron on 29 February still finds its next slot.
@@ -46,6 +43,55 @@ SEARCH_HORIZON = timedelta(days=4 * 366 + 2)
 
 _EPOCH = date(1970, 1, 1)
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+class Interval(Protocol):
+    """``every: 2w``: a count of days or weeks."""
+
+    @property
+    def count(self) -> int: ...
+    @property
+    def unit(self) -> Literal["d", "w"]: ...
+
+
+class SessionRule(Protocol):
+    """``after_sessions: {days: 3, at: "09:00"}``."""
+
+    @property
+    def days(self) -> int: ...
+    @property
+    def at(self) -> time: ...
+
+
+class QuietHours(Protocol):
+    """Local times between which nothing is sent; ``end`` before ``start`` wraps midnight."""
+
+    @property
+    def start(self) -> time: ...
+    @property
+    def end(self) -> time: ...
+
+
+class Cadence(Protocol):
+    """The cadence settings slot maths reads, as ``bot.config`` checks them (one of every, cron, after_sessions).
+
+    A protocol rather than the config model, so that timing, the lowest layer, depends on no configuration code.
+    """
+
+    @property
+    def every(self) -> Interval | None: ...
+    @property
+    def cron(self) -> str | None: ...
+    @property
+    def after_sessions(self) -> SessionRule | None: ...
+    @property
+    def on(self) -> Sequence[str] | None: ...
+    @property
+    def at(self) -> time | None: ...
+    @property
+    def start(self) -> date | None: ...
+    @property
+    def quiet_hours(self) -> QuietHours | None: ...
 
 
 def next_slots(
@@ -102,6 +148,32 @@ def _slots(
             return
         if slot > after:
             yield slot
+
+
+def quiet_hour_moves(
+    cadence: Cadence,
+    tz: ZoneInfo,
+    after: datetime,
+    until: datetime,
+    *,
+    sessions: Sequence[date] = (),
+) -> dict[datetime, datetime]:
+    """The slots in ``(after, until]`` that quiet hours moved: UTC instant sent -> local wall time planned.
+
+    For telling an admin that a time they wrote is not the time a check-in goes out. Slots that quiet hours
+    collapse into one keep the first planned time.
+    """
+    if cadence.quiet_hours is None:
+        return {}
+    after, until = after.astimezone(UTC), until.astimezone(UTC)
+    local_after = after.astimezone(tz).replace(tzinfo=None) - timedelta(days=2)
+    local_until = until.astimezone(tz).replace(tzinfo=None) + timedelta(days=1)
+    moves: dict[datetime, datetime] = {}
+    for wall in _wall_times(cadence, local_after, local_until, sessions):
+        sent = _place(wall, tz, cadence.quiet_hours)
+        if sent != _instant(wall, tz) and after < sent <= until:
+            moves.setdefault(sent, wall)
+    return moves
 
 
 def cron_trigger(expression: str) -> CronTrigger:

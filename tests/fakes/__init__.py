@@ -12,10 +12,10 @@ from pathlib import Path
 
 from bot.app.builder import Bot, build_bot
 from bot.config import load_config
+from bot.config.message_files import load_catalog
 from bot.config.question_sets import load_question_sets
 from bot.contract.adapter import Adapter, SendError
 from bot.contract.messages import InboundSink, OutboundMessage
-from bot.conversation.texts import load_catalog
 from bot.store import Database
 from bot.timing.clock import Clock
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.config.models import Alerts
+from bot.config.alerts import Alerts
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
 from bot.signals.detectors.common import relationship_questions

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from math import inf, sqrt
 from statistics import fmean
 
-from bot.config.models import DowntrendSettings
+from bot.config.alerts import DowntrendSettings
 from bot.conversation.questions import Question
 from bot.conversation.texts import Texts
 from bot.signals.detectors.common import indexed, item_scores, number

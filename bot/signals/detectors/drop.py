@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from math import sqrt
 from statistics import fmean, stdev
 
-from bot.config.models import DropSettings
+from bot.config.alerts import DropSettings
 from bot.conversation.questions import Question
 from bot.conversation.texts import Texts
 from bot.signals.detectors.common import indexed, item_scores, number

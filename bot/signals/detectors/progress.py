@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.config.models import StalledProgressSettings
+from bot.config.alerts import StalledProgressSettings
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
 from bot.signals.detectors.common import number, to_common

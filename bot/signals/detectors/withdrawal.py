@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from statistics import median
 
-from bot.config.models import WithdrawalSettings
+from bot.config.alerts import WithdrawalSettings
 from bot.conversation.questions import Question
 from bot.conversation.texts import Texts
 from bot.signals.detectors.common import day, item_scores, number

@@ -1,0 +1,97 @@
+"""How the bot itself runs: its database, the scheduler's sweep, the outbox and its sending limits, logs and metrics."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from bot.config.fields import Duration, Strict
+from bot.config.secrets import is_reference
+
+#: A host name or an IPv4/IPv6 address to bind to: letters, digits, '.', '-', ':' (no scheme, no port).
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$")
+
+
+class Database(Strict):
+    url: str = "sqlite+aiosqlite:///./checkin.sqlite3"
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, url: str) -> str:
+        if is_reference(url):
+            return url
+        if "://" not in url:
+            raise ValueError("expected a database URL such as sqlite+aiosqlite:///./checkin.sqlite3")
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            raise ValueError("the database URL cannot be parsed") from None
+        if password:
+            raise ValueError(
+                "the URL contains a password; write url: ${CHECKIN_DATABASE_URL} "
+                "and put the URL in that environment variable"
+            )
+        return url
+
+
+class Scheduling(Strict):
+    """When a missed check-in is still worth sending, and how often the safety-net sweep runs."""
+
+    catch_up_grace: Duration = timedelta(hours=6)
+    sweep_interval: Duration = timedelta(seconds=60)
+
+    @field_validator("sweep_interval")
+    @classmethod
+    def _sensible_sweep(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=5) <= value <= timedelta(hours=1):
+            raise ValueError("the sweep interval must be between 5s and 1h: reminders and expiry run on it")
+        return value
+
+
+class RateLimitOverrides(Strict):
+    """Any of a platform's sending limits, replacing the built-in default for that one value."""
+
+    global_per_second: float | None = Field(None, gt=0, le=1000)
+    global_burst: int | None = Field(None, ge=1, le=1000)
+    per_recipient_per_second: float | None = Field(None, gt=0, le=100)
+    per_recipient_burst: int | None = Field(None, ge=1, le=100)
+
+
+class Outbox(Strict):
+    """Sending: how long a replica may hold a message before another takes it over, and the platforms' limits."""
+
+    lease: Duration = timedelta(seconds=60)
+    rate_limits: dict[Literal["slack", "telegram"], RateLimitOverrides] = Field(default_factory=dict)
+
+    @field_validator("lease")
+    @classmethod
+    def _sensible_lease(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=5) <= value <= timedelta(hours=1):
+            raise ValueError("the lease must be between 5s and 1h: longer than one send, short enough to recover")
+        return value
+
+
+class ObservabilityHttp(Strict):
+    """Where ``/healthz`` and ``/metrics`` are served: loopback by default, since metrics are for the operator."""
+
+    listen: str = "127.0.0.1"
+    port: int = Field(9108, ge=1, le=65535)
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, listen: str) -> str:
+        if not _HOST.match(listen):
+            raise ValueError("expected an address to listen on, such as 127.0.0.1, 0.0.0.0 or ::")
+        return listen
+
+
+class Observability(Strict):
+    """How the bot reports on itself: log lines as text or JSON, and an optional health and metrics server."""
+
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    http: ObservabilityHttp | None = None

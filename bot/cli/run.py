@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -191,24 +190,22 @@ def demo(
     if player is None:
         known = ", ".join(c.id for c in loaded.clients)
         fail(f"unknown client '{client}'; the config has: {known}")
-    with tempfile.TemporaryDirectory(prefix="checkin-demo-") as scratch:
-        database_path = db if db is not None else Path(scratch) / "demo.sqlite3"
-        try:
-            status = asyncio.run(
-                run_demo(
-                    config=loaded,
-                    question_sets=question_sets,
-                    texts=catalog(),
-                    client=player,
-                    database_path=database_path,
-                    clock=SystemClock(),
-                    stdin=sys.stdin,
-                    stdout=sys.stdout,
-                )
+    try:
+        status = asyncio.run(
+            run_demo(
+                config=loaded,
+                question_sets=question_sets,
+                texts=catalog(),
+                client=player,
+                database_path=db,
+                clock=SystemClock(),
+                stdin=sys.stdin,
+                stdout=sys.stdout,
             )
-        except KeyboardInterrupt:
-            typer.echo("\nDemo stopped.")
-            status = EXIT_INTERRUPTED
+        )
+    except KeyboardInterrupt:
+        typer.echo("\nDemo stopped.")
+        status = EXIT_INTERRUPTED
     raise typer.Exit(status)
 
 

@@ -195,4 +195,9 @@ def _write_pid_file(path: Path | None) -> None:
     try:
         path.write_text(f"{os.getpid()}\n", encoding="ascii")
     except OSError as exc:
-        log.warning("pid file %s not written (%s); `checkin reload` will need --pid", path, exc.strerror or exc)
+        log.warning(
+            "pid file %s not written (%s); reload with: .venv/bin/checkin reload --pid %d",
+            path,
+            exc.strerror or exc,
+            os.getpid(),
+        )

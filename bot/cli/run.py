@@ -67,7 +67,7 @@ def run(
         bool,
         typer.Option(
             "--console",
-            help="Use the terminal for every chat: messages are printed, 'CLIENT: text' lines answer as that client.",
+            help="Use the terminal for every chat: messages are printed, 'ID: text' lines speak as that client or coach.",
         ),
     ] = False,
     pid_file: PidFileOption = None,
@@ -133,7 +133,7 @@ def _platform_adapters(config: Config) -> dict[str, Adapter]:
     if not adapters:
         fail(
             "checkin run: no chat platform is configured; add platforms.slack or platforms.telegram, "
-            "or run with --console"
+            "or use the terminal: .venv/bin/checkin run --console"
         )
     return adapters
 
@@ -163,7 +163,11 @@ def _read_pid(path: Path) -> int:
     try:
         return int(path.read_text(encoding="ascii").strip())
     except (OSError, ValueError):
-        fail(f"checkin reload: no usable pid file at {path}; is the bot running? (or give --pid)", EXIT_UNAVAILABLE)
+        fail(
+            f"checkin reload: no usable pid file at {path}; is the bot running? "
+            "(or name its process: .venv/bin/checkin reload --pid PID)",
+            EXIT_UNAVAILABLE,
+        )
 
 
 def demo(

@@ -67,7 +67,7 @@ def run(
         bool,
         typer.Option(
             "--console",
-            help="Use the terminal for every chat: messages are printed, 'ID: text' lines speak as that client or coach.",
+            help="Use the terminal for every chat: messages are printed, 'ID: text' lines speak as that person.",
         ),
     ] = False,
     pid_file: PidFileOption = None,

@@ -49,12 +49,6 @@ clients:
 NOW = datetime(2026, 11, 24, 21, 30, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Commands run in the test's own folder, where ./config.yaml is the default config."""
-    monkeypatch.chdir(tmp_path)
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     path = tmp_path / "config.yaml"
@@ -116,7 +110,7 @@ _SLOT_LINE = re.compile(
 
 def test_command_lists_the_clients(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
-    result = run("schedule")
+    result = run("schedule", cwd=tmp_path)
     assert (result.exit_code, result.stderr) == (0, "")
     blocks = [block.splitlines() for block in result.stdout.split("\n\n")]
     assert [block[0] for block in blocks] == [
@@ -135,7 +129,7 @@ def test_command_lists_the_clients(tmp_path: Path) -> None:
 
 def test_command_for_one_client_with_a_count(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
-    result = run("schedule", "--client", "dana", "--next", "2")
+    result = run("schedule", "--client", "dana", "--next", "2", cwd=tmp_path)
     assert result.exit_code == 0, result.stderr
     header, *slots = result.stdout.splitlines()
     assert header == "dana (Europe/Paris, cadence weekly)"
@@ -145,26 +139,26 @@ def test_command_for_one_client_with_a_count(tmp_path: Path) -> None:
 
 def test_unknown_client_exits_2_with_a_suggestion(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
-    result = run("schedule", "--client", "dnaa")
+    result = run("schedule", "--client", "dnaa", cwd=tmp_path)
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == "checkin schedule: unknown client 'dnaa' (did you mean 'dana'?)\n"
 
 
 def test_invalid_config_and_bad_count_exit_2(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text(CONFIG.replace("on: [mon]", "on: []"), encoding="utf-8")
-    result = run("schedule", "--config", "bad.yaml")
+    result = run("schedule", "--config", "bad.yaml", cwd=tmp_path)
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "bad.yaml:17 clients[1].cadence_overrides: with these overrides of cadence 'weekly': "
         "this cadence never fires (no slot in the four years)"
     ]
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
-    assert run("schedule", "--next", "0").exit_code == 2
+    assert run("schedule", "--next", "0", cwd=tmp_path).exit_code == 2
 
 
 def test_validate_prints_the_session_note(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
-    result = run("validate", env={"TELEGRAM_BOT_TOKEN": "123:abc"})
+    result = run("validate", env={"TELEGRAM_BOT_TOKEN": "123:abc"}, cwd=tmp_path)
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "config.yaml: OK — 1 coach, 5 clients, 3 cadences, 1 question set"

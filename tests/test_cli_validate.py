@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -41,23 +42,18 @@ clients:
 """
 
 
-def run(*args: str, env: Mapping[str, str] | None = None) -> Result:
-    """``checkin ARGS`` in the current folder, with no Slack, Telegram or checkin variables but ``env``."""
+def run(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> Result:
+    """``checkin ARGS`` in folder ``cwd``, with no Slack, Telegram or checkin variables but ``env``."""
     clean: dict[str, str | None] = {
         key: None for key in os.environ if key.startswith(("SLACK_", "TELEGRAM_", "CHECKIN_"))
     }
-    return checkin(*args, env={**clean, **(env or {})})
-
-
-@pytest.fixture(autouse=True)
-def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Commands run in the test's own folder, where ./config.yaml is the default config."""
-    monkeypatch.chdir(tmp_path)
+    with contextlib.chdir(cwd):
+        return checkin(*args, env={**clean, **(env or {})})
 
 
 def test_good_file_prints_a_summary_and_unset_variables(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(GOOD, encoding="utf-8")
-    result = run("validate", "config.yaml")
+    result = run("validate", "config.yaml", cwd=tmp_path)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
         "config.yaml: OK — 1 coach, 1 client, 1 cadence, 1 question set",
@@ -68,19 +64,19 @@ def test_good_file_prints_a_summary_and_unset_variables(tmp_path: Path) -> None:
 
 def test_no_note_when_every_variable_is_set(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(GOOD, encoding="utf-8")
-    result = run("validate", env={"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_APP_TOKEN": "xapp-test"})
+    result = run("validate", env={"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_APP_TOKEN": "xapp-test"}, cwd=tmp_path)
     assert (result.exit_code, result.stdout) == (0, "config.yaml: OK — 1 coach, 1 client, 1 cadence, 1 question set\n")
 
 
 def test_the_example_validates(tmp_path: Path) -> None:
-    result = run("validate", "--config", str(ROOT / "config.example.yaml"))
+    result = run("validate", "--config", str(ROOT / "config.example.yaml"), cwd=tmp_path)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith(f"{ROOT / 'config.example.yaml'}: OK — 2 coaches, 4 clients, 3 cadences")
 
 
 def test_bad_file_lists_every_issue_on_stderr(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(BAD, encoding="utf-8")
-    result = run("validate", "config.yaml")
+    result = run("validate", "config.yaml", cwd=tmp_path)
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
@@ -95,14 +91,14 @@ def test_bad_file_lists_every_issue_on_stderr(tmp_path: Path) -> None:
 def test_config_path_comes_from_option_then_environment_then_default(tmp_path: Path) -> None:
     (tmp_path / "good.yaml").write_text(GOOD, encoding="utf-8")
     (tmp_path / "config.yaml").write_text(BAD, encoding="utf-8")
-    assert run("validate", "--config", "good.yaml").exit_code == 0
-    assert run("validate", env={"CHECKIN_CONFIG": "good.yaml"}).exit_code == 0
-    assert run("validate", "-c", "config.yaml", env={"CHECKIN_CONFIG": "good.yaml"}).exit_code == 2
-    assert run("validate").exit_code == 2
+    assert run("validate", "--config", "good.yaml", cwd=tmp_path).exit_code == 0
+    assert run("validate", env={"CHECKIN_CONFIG": "good.yaml"}, cwd=tmp_path).exit_code == 0
+    assert run("validate", "-c", "config.yaml", env={"CHECKIN_CONFIG": "good.yaml"}, cwd=tmp_path).exit_code == 2
+    assert run("validate", cwd=tmp_path).exit_code == 2
 
 
 def test_argument_and_option_together_are_refused(tmp_path: Path) -> None:
-    result = run("validate", "a.yaml", "--config", "b.yaml")
+    result = run("validate", "a.yaml", "--config", "b.yaml", cwd=tmp_path)
     assert result.exit_code == 2
     assert result.stderr == "checkin validate: give the file as an argument or with --config, not both\n"
 
@@ -151,12 +147,12 @@ def test_the_installed_script_and_python_dash_m_run(tmp_path: Path) -> None:
 def test_hostile_input_exits_2_without_a_traceback(tmp_path: Path, content: bytes | None, expected: str) -> None:
     if content is not None:
         (tmp_path / "config.yaml").write_bytes(content)
-    result = run("validate")
+    result = run("validate", cwd=tmp_path)
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [expected]
 
 
 def test_a_directory_is_not_a_config(tmp_path: Path) -> None:
     (tmp_path / "conf").mkdir()
-    result = run("validate", "conf")
+    result = run("validate", "conf", cwd=tmp_path)
     assert (result.exit_code, result.stderr) == (2, "conf: is a directory, not a YAML file\n")

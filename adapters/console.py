@@ -2,7 +2,9 @@
 
 It fulfils the same adapter contract as Slack and Telegram, so what runs through it is the real runtime,
 store, outbox, scheduler and alert path. Buttons become numbered options: typing the number presses the
-button.
+button, for a client's answers and a coach's alert buttons alike. The numbers stay those of the latest
+message with buttons, as buttons stay pressable in a chat while other messages arrive. Enter on an empty
+line, as in any terminal, takes the only button a question offers: the Skip of an optional question.
 
 Two ways to speak: with a ``player`` (the demo) every line is that person's; without one (``checkin run
 --console``) a line names its speaker, ``dana: 4``, and every message for anyone is printed with its
@@ -71,12 +73,11 @@ class ConsoleAdapter:
         self._out.flush()
         if message.choices:
             self._last_question[message.recipient] = message
-        else:
-            self._last_question.pop(message.recipient, None)
         return reference
 
     async def type_line(self, line: str) -> None:
-        """Hand one typed line to the bot; a bare option number presses that option's button."""
+        """Hand one typed line to the bot; a bare option number presses that option's button, and an empty
+        line the only button there is."""
         if self._sink is None:
             raise RuntimeError("the console adapter is not started")
         speaker, text = self._speaker(line)
@@ -85,7 +86,7 @@ class ConsoleAdapter:
             self._out.flush()
             return
         key = f"line-{next(self._event_keys)}"
-        choice = self._numbered_choice(speaker, text, key)
+        choice = self._pressed(speaker, text, key)
         await self._sink(choice if choice is not None else InboundText(self.name, speaker, key, text))
 
     def _speaker(self, line: str) -> tuple[str | None, str]:
@@ -96,13 +97,17 @@ class ConsoleAdapter:
             return None, line
         return speaker.strip(), text.strip()
 
-    def _numbered_choice(self, speaker: str, text: str, key: str) -> InboundChoice | None:
+    def _pressed(self, speaker: str, text: str, key: str) -> InboundChoice | None:
+        """The button a line presses on the speaker's latest message with buttons, if it presses one."""
         question = self._last_question.get(speaker)
-        text = text.strip()
-        if question is None or question.checkin_id is None or question.step_key is None or not text.isdecimal():
+        if question is None or question.checkin_id is None or question.step_key is None:
             return None
-        index = int(text) - 1
-        if not 0 <= index < len(question.choices):
+        text = text.strip()
+        if not text and len(question.choices) == 1:
+            index = 0
+        elif text.isdecimal() and 1 <= int(text) <= len(question.choices):
+            index = int(text) - 1
+        else:
             return None
         value = question.choices[index].value
         return InboundChoice(self.name, speaker, key, question.checkin_id, question.step_key, value)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import asyncio
 import struct
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +16,7 @@ from bot.signals.charts import render_trend
 from bot.signals.detectors.common import alliance_index, relationship_questions
 from bot.signals.history import HistoryEntry, HistoryStatus
 from bot.store import Database, repository
+from tests.checkin_cli import checkin
 from tests.test_history_store import COACH, DANA, add_checkin
 from tests.test_history_store import T0 as STORE_T0
 
@@ -145,40 +144,36 @@ async def seed(database_path: Path) -> None:
         await database.stop()
 
 
-def checkin(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-    )
+@pytest.fixture
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`checkin trend` writes its default file into the current folder: the test's own."""
+    monkeypatch.chdir(tmp_path)
 
 
+@pytest.mark.usefixtures("in_tmp_path")
 async def test_checkin_trend_writes_the_chart_and_sums_it_up(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG.format(database=tmp_path / "checkin.sqlite3"), encoding="utf-8")
     await seed(tmp_path / "checkin.sqlite3")
 
-    result = checkin("trend", "dana", "--config", str(config), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    result = await asyncio.to_thread(checkin, "trend", "dana", "--config", str(config))
+    assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == ["dana-trend.png", "Dana Whitfield: 3 check-ins, latest alliance index 2.3"]
     assert png_size((tmp_path / "dana-trend.png").read_bytes()) == (1080, 720)
 
     chosen = tmp_path / "charts" / "d.png"
     chosen.parent.mkdir()
-    again = checkin("trend", "dana", "--out", str(chosen), "--config", str(config), cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
+    again = await asyncio.to_thread(checkin, "trend", "dana", "--out", str(chosen), "--config", str(config))
+    assert again.exit_code == 0, again.stderr
     assert again.stdout.splitlines()[0] == str(chosen)
     assert chosen.read_bytes() == (tmp_path / "dana-trend.png").read_bytes()
 
 
+@pytest.mark.usefixtures("in_tmp_path")
 def test_checkin_trend_names_the_client_it_meant(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG.format(database=tmp_path / "checkin.sqlite3"), encoding="utf-8")
-    result = checkin("trend", "dnaa", "--config", str(config), cwd=tmp_path)
-    assert result.returncode == 2
+    result = checkin("trend", "dnaa", "--config", str(config))
+    assert result.exit_code == 2
     assert result.stderr.strip() == "checkin trend: unknown client 'dnaa' (did you mean 'dana'?)"
     assert not list(tmp_path.glob("*.png"))

@@ -1,4 +1,5 @@
-"""The admin commands as an admin runs them: `checkin` processes against SQLite and PostgreSQL.
+"""The admin commands as an admin runs them (in-process), against SQLite and PostgreSQL; `reload` signals a
+real `checkin run` process.
 
 `status`, `send-now`, `pause`, `resume`, `export`, `forget`, `purge` and `reload`, each checked for what it
 prints and for what it changed in the database.
@@ -28,6 +29,7 @@ from bot.contract.messages import InboundText
 from bot.store import Database
 from bot.store.models import Alert, Answer, CheckIn, Client, OutboxMessage
 from bot.timing.clock import ManualClock
+from tests.checkin_cli import checkin
 from tests.fakes import CollectingAdapter, runtime_for
 
 CONFIG = """
@@ -53,18 +55,6 @@ DANA = """\
 """
 NOTE = "Be more direct with me"
 LOW_TRUST = ["4", "4", "4", "1", "4", "4", NOTE, "Thanks"]
-
-
-def checkin(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        input=stdin,
-        env=os.environ.copy(),
-    )
 
 
 def write_config(path: Path, url: str, extra_clients: str = DANA) -> Path:
@@ -119,7 +109,7 @@ async def seeded(tmp_path: Path, cli_database_url: str) -> tuple[Path, str]:
 async def test_status_shows_how_it_goes_and_nothing_anybody_said(seeded: tuple[Path, str]) -> None:
     config, _ = seeded
     result = await asyncio.to_thread(checkin, "status", "--config", str(config))
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     header, *rows = result.stdout.splitlines()
     assert header.split() == ["CLIENT", "COACH", "STATE", "LAST", "CHECK-IN", "REPLIED", "TREND", "OPEN", "ALERTS"]
     dana = next(r for r in rows if r.startswith("dana"))
@@ -127,13 +117,13 @@ async def test_status_shows_how_it_goes_and_nothing_anybody_said(seeded: tuple[P
     assert next(r for r in rows if r.startswith("ravi")).split() == ["ravi", "maya", "active", "-", "-", "·", "0"]
     assert NOTE not in result.stdout
     unknown = await asyncio.to_thread(checkin, "status", "--coach", "nobody", "--config", str(config))
-    assert unknown.returncode == 2 and "no coach 'nobody'" in unknown.stderr
+    assert unknown.exit_code == 2 and "no coach 'nobody'" in unknown.stderr
 
 
 async def test_export_has_everything_in_json_and_answers_in_csv(seeded: tuple[Path, str], tmp_path: Path) -> None:
     config, _ = seeded
     result = await asyncio.to_thread(checkin, "export", "dana", "--config", str(config))
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     exported = json.loads(result.stdout)
     assert exported["client"]["id"] == "dana" and exported["goals"][0]["id"] == "delegate"
     [checkin_record] = exported["checkins"]
@@ -143,26 +133,26 @@ async def test_export_has_everything_in_json_and_answers_in_csv(seeded: tuple[Pa
 
     out = tmp_path / "dana.csv"
     as_csv = await asyncio.to_thread(checkin, "export", "dana", "--format", "csv", "-o", str(out), "-c", str(config))
-    assert as_csv.returncode == 0, as_csv.stderr
+    assert as_csv.exit_code == 0, as_csv.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert len(rows) == len(checkin_record["answers"])
     assert {r["question_id"]: r["text"] for r in rows}["repair"] == NOTE
 
     bad = await asyncio.to_thread(checkin, "export", "dana", "--format", "xml", "-c", str(config))
-    assert bad.returncode == 2 and "json or csv" in bad.stderr
+    assert bad.exit_code == 2 and "json or csv" in bad.stderr
     nobody = await asyncio.to_thread(checkin, "export", "nobody", "-c", str(config))
-    assert nobody.returncode == 2 and "nothing about a client 'nobody'" in nobody.stderr
+    assert nobody.exit_code == 2 and "nothing about a client 'nobody'" in nobody.stderr
 
 
 async def test_pause_resume_and_send_now(seeded: tuple[Path, str]) -> None:
     config, url = seeded
     tomorrow = (datetime.now(UTC) + timedelta(days=2)).date()
     paused = await asyncio.to_thread(checkin, "pause", "ravi", "--until", tomorrow.isoformat(), "-c", str(config))
-    assert paused.returncode == 0, paused.stderr
+    assert paused.exit_code == 0, paused.stderr
     row = await client_row(url, "ravi")
     assert row is not None and row.paused_until == datetime.combine(tomorrow, datetime.min.time(), UTC)
     not_sent = await asyncio.to_thread(checkin, "send-now", "ravi", "-c", str(config))
-    assert not_sent.returncode == 2 and "no check-in started: ravi is paused" in not_sent.stderr
+    assert not_sent.exit_code == 2 and "no check-in started: ravi is paused" in not_sent.stderr
 
     resumed = await asyncio.to_thread(checkin, "resume", "ravi", "-c", str(config))
     assert resumed.stdout.strip() == "ravi: resumed"
@@ -170,7 +160,7 @@ async def test_pause_resume_and_send_now(seeded: tuple[Path, str]) -> None:
     assert again.stdout.strip() == "ravi: not paused (active)"
     before = await counts(url)
     sent = await asyncio.to_thread(checkin, "send-now", "ravi", "-c", str(config))
-    assert sent.returncode == 0, sent.stderr
+    assert sent.exit_code == 0, sent.stderr
     assert sent.stdout.strip().endswith("queued; the running bot sends it")
     after = await counts(url)
     assert after["CheckIn"] == before["CheckIn"] + 1 and after["OutboxMessage"] > before["OutboxMessage"]
@@ -185,19 +175,19 @@ async def test_pause_resume_and_send_now(seeded: tuple[Path, str]) -> None:
     ]
 
     past = await asyncio.to_thread(checkin, "pause", "ravi", "--until", "2020-01-01", "-c", str(config))
-    assert past.returncode == 2 and "not in the future" in past.stderr
+    assert past.exit_code == 2 and "not in the future" in past.stderr
     typo = await asyncio.to_thread(checkin, "pause", "rav", "--until", tomorrow.isoformat(), "-c", str(config))
-    assert typo.returncode == 2 and "did you mean 'ravi'?" in typo.stderr
+    assert typo.exit_code == 2 and "did you mean 'ravi'?" in typo.stderr
 
 
 async def test_forget_asks_then_erases_everything_about_the_client(seeded: tuple[Path, str], tmp_path: Path) -> None:
     config, url = seeded
     declined = await asyncio.to_thread(checkin, "forget", "dana", "-c", str(config), stdin="n\n")
-    assert declined.returncode == 1 and "nothing erased" in declined.stdout
+    assert declined.exit_code == 1 and "nothing erased" in declined.stdout
     assert (await counts(url))["Answer"] > 0
 
     erased = await asyncio.to_thread(checkin, "forget", "dana", "--yes", "-c", str(config))
-    assert erased.returncode == 0, erased.stderr
+    assert erased.exit_code == 0, erased.stderr
     assert erased.stdout.startswith("dana: erased 1 check-in, 8 answers, 1 alert,")
     assert "still in the config" in erased.stdout
     left = await counts(url)
@@ -208,7 +198,7 @@ async def test_forget_asks_then_erases_everything_about_the_client(seeded: tuple
 
     without_dana = write_config(tmp_path / "later.yaml", url, extra_clients="")
     removed = await asyncio.to_thread(checkin, "forget", "dana", "--yes", "-c", str(without_dana))
-    assert removed.returncode == 0, removed.stderr
+    assert removed.exit_code == 0, removed.stderr
     assert "still in the config" not in removed.stdout
     assert await client_row(url, "dana") is None
 
@@ -230,9 +220,9 @@ async def test_purge_deletes_only_what_is_older(tmp_path: Path, cli_database_url
     recent = await asyncio.to_thread(checkin, "purge", "--older-than", "60", "--yes", "-c", str(config))
     assert recent.stdout.startswith("purged 0 check-ins, 0 answers, 0 alerts"), recent.stderr
     declined = await asyncio.to_thread(checkin, "purge", "--older-than", "30", "-c", str(config), stdin="n\n")
-    assert declined.returncode == 1 and (await counts(cli_database_url))["Answer"] == 8
+    assert declined.exit_code == 1 and (await counts(cli_database_url))["Answer"] == 8
     purged = await asyncio.to_thread(checkin, "purge", "--older-than", "30", "--yes", "-c", str(config))
-    assert purged.returncode == 0, purged.stderr
+    assert purged.exit_code == 0, purged.stderr
     assert purged.stdout.startswith("purged 1 check-in, 8 answers, 1 alert,")
     left = await counts(cli_database_url)
     assert (left["CheckIn"], left["Answer"], left["Alert"], left["Client"]) == (0, 0, 0, 2)
@@ -306,7 +296,7 @@ def test_reload_takes_a_valid_config_and_refuses_a_broken_one(tmp_path: Path, bo
     eli = "  - {id: eli, name: Eli Stone, coach: maya, timezone: UTC, cadence: weekly, slack: {user_id: U0ELI00001}}\n"
     write_config(config, url, DANA + eli)
     reloaded = checkin("reload", "-c", str(config), "--pid-file", str(pid_file))
-    assert reloaded.returncode == 0, reloaded.stderr
+    assert reloaded.exit_code == 0, reloaded.stderr
     assert reloaded.stdout.strip() == f"{config}: valid; reload signalled to process {bot.process.pid}"
     bot.wait_for("config reloaded")
     bot.say("eli: help")
@@ -314,7 +304,7 @@ def test_reload_takes_a_valid_config_and_refuses_a_broken_one(tmp_path: Path, bo
 
     config.write_text(config.read_text().replace("cadence: weekly", "cadence: hourly"), encoding="utf-8")
     refused = checkin("reload", "-c", str(config), "--pid-file", str(pid_file))
-    assert refused.returncode == 2
+    assert refused.exit_code == 2
     assert "clients[0].cadence: unknown cadence 'hourly'" in refused.stderr, refused.stderr
     bot.process.send_signal(signal.SIGHUP)  # as systemd's ExecReload would, without the check in front
     bot.wait_for("config reload refused")
@@ -325,4 +315,4 @@ def test_reload_takes_a_valid_config_and_refuses_a_broken_one(tmp_path: Path, bo
     assert bot.process.wait(timeout=30) == 0
     assert not pid_file.exists()
     gone = checkin("reload", "-c", str(write_config(config, url)), "--pid-file", str(pid_file))
-    assert gone.returncode == 69 and "is the bot running?" in gone.stderr
+    assert gone.exit_code == 69 and "is the bot running?" in gone.stderr

@@ -1,4 +1,5 @@
-"""`checkin db upgrade` and `checkin run` at the command line: set-up, refusals and clear failures."""
+"""`checkin db upgrade` and `checkin session` (in-process) and `checkin run` (a real process): set-up, refusals
+and clear failures."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+
+from tests.checkin_cli import checkin
 
 CONFIG = """
 database: {{url: "{url}"}}
@@ -29,7 +32,7 @@ def write_config(tmp_path: Path, url: str) -> Path:
     return path
 
 
-def checkin(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def checkin_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
         capture_output=True,
@@ -44,18 +47,18 @@ def test_db_upgrade_creates_the_schema_and_says_its_revision(tmp_path: Path) -> 
     database = tmp_path / "checkin.sqlite3"
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{database}")
     result = checkin("db", "upgrade", "--config", str(config))
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert result.stdout.strip().endswith("schema at revision 0002")
     assert database.exists()
     again = checkin("db", "upgrade", "--config", str(config))
-    assert again.returncode == 0
+    assert again.exit_code == 0
     assert "revision 0002" in again.stdout
 
 
 def test_an_unset_database_variable_is_named(tmp_path: Path) -> None:
     config = write_config(tmp_path, "${CHECKIN_TEST_UNSET_URL}")
     result = checkin("db", "upgrade", "--config", str(config))
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert "CHECKIN_TEST_UNSET_URL" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -64,7 +67,7 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> 
     config = write_config(tmp_path, "${CHECKIN_TEST_DEAD_URL}")
     dead = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
     result = checkin("db", "upgrade", "--config", str(config), env={"CHECKIN_TEST_DEAD_URL": dead})
-    assert result.returncode == 69
+    assert result.exit_code == 69
     assert result.stderr.startswith("database postgresql+asyncpg://postgres@127.0.0.1:1/nowhere: ")
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
@@ -72,7 +75,7 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> 
 
 def test_run_names_a_missing_platform_token(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
-    result = checkin("run", "--config", str(config), env={"SLACK_BOT_TOKEN": ""})
+    result = checkin_process("run", "--config", str(config), env={"SLACK_BOT_TOKEN": ""})
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "platforms.slack.bot_token: environment variable SLACK_BOT_TOKEN is not set "
@@ -116,13 +119,13 @@ def test_run_answers_a_client_and_stops_cleanly_on_sigterm(tmp_path: Path) -> No
 def test_a_recorded_session_is_kept_once(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
     first = checkin("session", "dana", "2026-11-30", "--config", str(config))
-    assert first.returncode == 0, first.stderr
+    assert first.exit_code == 0, first.stderr
     assert first.stdout.strip() == "dana: session on Mon 2026-11-30 recorded"
     again = checkin("session", "dana", "2026-11-30", "--config", str(config))
     assert again.stdout.strip() == "dana: session on Mon 2026-11-30 was already recorded"
     bad_date = checkin("session", "dana", "30/11/2026", "--config", str(config))
-    assert bad_date.returncode == 2
+    assert bad_date.exit_code == 2
     assert "'30/11/2026' is not a date; write it as YYYY-MM-DD" in bad_date.stderr
     unknown = checkin("session", "dnaa", "2026-11-30", "--config", str(config))
-    assert unknown.returncode == 2
+    assert unknown.exit_code == 2
     assert "did you mean 'dana'?" in unknown.stderr

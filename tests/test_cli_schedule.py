@@ -1,4 +1,4 @@
-"""``checkin schedule``: the listing at a fixed instant, and the real command in a subprocess."""
+"""``checkin schedule``: the listing at a fixed instant, and the command as an admin runs it (in-process)."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ _SLOT_LINE = re.compile(
 def test_command_lists_the_clients(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
     result = run("schedule", cwd=tmp_path)
-    assert (result.returncode, result.stderr) == (0, "")
+    assert (result.exit_code, result.stderr) == (0, "")
     blocks = [block.splitlines() for block in result.stdout.split("\n\n")]
     assert [block[0] for block in blocks] == [
         "dana (Europe/Paris, cadence weekly)",
@@ -131,7 +131,7 @@ def test_command_lists_the_clients(tmp_path: Path) -> None:
 def test_command_for_one_client_with_a_count(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
     result = run("schedule", "--client", "dana", "--next", "2", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     header, *slots = result.stdout.splitlines()
     assert header == "dana (Europe/Paris, cadence weekly)"
     assert len(slots) == 2 and all(_SLOT_LINE.match(line) for line in slots)
@@ -141,26 +141,26 @@ def test_command_for_one_client_with_a_count(tmp_path: Path) -> None:
 def test_unknown_client_exits_2_with_a_suggestion(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
     result = run("schedule", "--client", "dnaa", cwd=tmp_path)
-    assert (result.returncode, result.stdout) == (2, "")
+    assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == "checkin schedule: unknown client 'dnaa' (did you mean 'dana'?)\n"
 
 
 def test_invalid_config_and_bad_count_exit_2(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text(CONFIG.replace("on: [mon]", "on: []"), encoding="utf-8")
     result = run("schedule", "--config", "bad.yaml", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "bad.yaml:17 clients[1].cadence_overrides: with these overrides of cadence 'weekly': "
         "this cadence never fires (no slot in the four years)"
     ]
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
-    assert run("schedule", "--next", "0", cwd=tmp_path).returncode == 2
+    assert run("schedule", "--next", "0", cwd=tmp_path).exit_code == 2
 
 
 def test_validate_prints_the_session_note(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
-    result = run("validate", cwd=tmp_path, env={"TELEGRAM_BOT_TOKEN": "123:abc"})
-    assert result.returncode == 0, result.stderr
+    result = run("validate", env={"TELEGRAM_BOT_TOKEN": "123:abc"}, cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "config.yaml: OK — 1 coach, 5 clients, 3 cadences, 1 question set"
     assert any(

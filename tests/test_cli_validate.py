@@ -1,13 +1,18 @@
-"""``checkin validate`` as an admin runs it: the real console script in a subprocess."""
+"""``checkin validate`` as an admin runs it: the command in-process, and the installed script once."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from typer.testing import Result
+
+from tests.checkin_cli import checkin
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKIN = Path(sys.executable).parent / "checkin"
@@ -37,28 +42,19 @@ clients:
 """
 
 
-def run(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, module: bool = False
-) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "TELEGRAM_", "CHECKIN_"))}
-    command = [sys.executable, "-m", "bot.cli"] if module else [str(CHECKIN)]
-    result = subprocess.run(
-        [*command, *args],
-        cwd=cwd,
-        env={**clean, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr
-    return result
+def run(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> Result:
+    """``checkin ARGS`` in folder ``cwd``, with no Slack, Telegram or checkin variables but ``env``."""
+    clean: dict[str, str | None] = {
+        key: None for key in os.environ if key.startswith(("SLACK_", "TELEGRAM_", "CHECKIN_"))
+    }
+    with contextlib.chdir(cwd):
+        return checkin(*args, env={**clean, **(env or {})})
 
 
 def test_good_file_prints_a_summary_and_unset_variables(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(GOOD, encoding="utf-8")
     result = run("validate", "config.yaml", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
         "config.yaml: OK — 1 coach, 1 client, 1 cadence, 1 question set",
         "note: not set in this environment (needed when the bot runs): SLACK_BOT_TOKEN, SLACK_APP_TOKEN",
@@ -68,20 +64,20 @@ def test_good_file_prints_a_summary_and_unset_variables(tmp_path: Path) -> None:
 
 def test_no_note_when_every_variable_is_set(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(GOOD, encoding="utf-8")
-    result = run("validate", cwd=tmp_path, env={"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_APP_TOKEN": "xapp-test"})
-    assert (result.returncode, result.stdout) == (0, "config.yaml: OK — 1 coach, 1 client, 1 cadence, 1 question set\n")
+    result = run("validate", env={"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_APP_TOKEN": "xapp-test"}, cwd=tmp_path)
+    assert (result.exit_code, result.stdout) == (0, "config.yaml: OK — 1 coach, 1 client, 1 cadence, 1 question set\n")
 
 
 def test_the_example_validates(tmp_path: Path) -> None:
     result = run("validate", "--config", str(ROOT / "config.example.yaml"), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith(f"{ROOT / 'config.example.yaml'}: OK — 2 coaches, 4 clients, 3 cadences")
 
 
 def test_bad_file_lists_every_issue_on_stderr(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(BAD, encoding="utf-8")
     result = run("validate", "config.yaml", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
         "config.yaml:3 platforms.slack.bot_token: secrets must not be written in the config; "
@@ -95,23 +91,34 @@ def test_bad_file_lists_every_issue_on_stderr(tmp_path: Path) -> None:
 def test_config_path_comes_from_option_then_environment_then_default(tmp_path: Path) -> None:
     (tmp_path / "good.yaml").write_text(GOOD, encoding="utf-8")
     (tmp_path / "config.yaml").write_text(BAD, encoding="utf-8")
-    assert run("validate", "--config", "good.yaml", cwd=tmp_path).returncode == 0
-    assert run("validate", cwd=tmp_path, env={"CHECKIN_CONFIG": "good.yaml"}).returncode == 0
-    assert run("validate", "-c", "config.yaml", cwd=tmp_path, env={"CHECKIN_CONFIG": "good.yaml"}).returncode == 2
-    assert run("validate", cwd=tmp_path).returncode == 2
+    assert run("validate", "--config", "good.yaml", cwd=tmp_path).exit_code == 0
+    assert run("validate", env={"CHECKIN_CONFIG": "good.yaml"}, cwd=tmp_path).exit_code == 0
+    assert run("validate", "-c", "config.yaml", env={"CHECKIN_CONFIG": "good.yaml"}, cwd=tmp_path).exit_code == 2
+    assert run("validate", cwd=tmp_path).exit_code == 2
 
 
 def test_argument_and_option_together_are_refused(tmp_path: Path) -> None:
     result = run("validate", "a.yaml", "--config", "b.yaml", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert result.stderr == "checkin validate: give the file as an argument or with --config, not both\n"
 
 
-def test_python_dash_m_works(tmp_path: Path) -> None:
+def test_the_installed_script_and_python_dash_m_run(tmp_path: Path) -> None:
+    """The one check of the entry points themselves; every other test runs the commands in-process."""
     (tmp_path / "config.yaml").write_text(GOOD, encoding="utf-8")
-    result = run("validate", cwd=tmp_path, module=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("config.yaml: OK")
+    for command in ([str(CHECKIN)], [sys.executable, "-m", "bot.cli"]):
+        result = subprocess.run(
+            [*command, "validate"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={key: value for key, value in os.environ.items() if not key.startswith("CHECKIN_")},
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("config.yaml: OK")
+        assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -141,11 +148,11 @@ def test_hostile_input_exits_2_without_a_traceback(tmp_path: Path, content: byte
     if content is not None:
         (tmp_path / "config.yaml").write_bytes(content)
     result = run("validate", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert result.stderr.splitlines() == [expected]
 
 
 def test_a_directory_is_not_a_config(tmp_path: Path) -> None:
     (tmp_path / "conf").mkdir()
     result = run("validate", "conf", cwd=tmp_path)
-    assert (result.returncode, result.stderr) == (2, "conf: is a directory, not a YAML file\n")
+    assert (result.exit_code, result.stderr) == (2, "conf: is a directory, not a YAML file\n")

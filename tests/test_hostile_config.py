@@ -264,9 +264,9 @@ def test_hostile_files_through_checkin_validate(tmp_path: Path, content: bytes, 
     (tmp_path / "config.yaml").write_bytes(content)
     result = run("validate", cwd=tmp_path)
     if expected is None:
-        assert result.returncode == 0, result.stderr
+        assert result.exit_code == 0, result.stderr
     else:
-        assert result.returncode == 2
+        assert result.exit_code == 2
         assert result.stderr.splitlines()[0] == expected
 
 
@@ -275,7 +275,7 @@ def test_checkin_validate_shows_a_hostile_value_escaped(tmp_path: Path) -> None:
     data["clients"][0]["name"] = "\x1b[2J\x00"
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     result = run("validate", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "config.yaml:19 clients[0].name: must be one line without control characters (found U+001B)",
         "config.yaml:21 clients[0].timezone: unknown time zone 'Europe/Paris\\x00\\u202e'"

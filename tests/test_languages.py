@@ -416,7 +416,7 @@ def test_validate_warns_about_languages_and_still_succeeds(tmp_path: Path) -> No
     (tmp_path / "config.yaml").write_text(VALIDATE, encoding="utf-8")
     (tmp_path / "leadership.yaml").write_text(SET, encoding="utf-8")
     result = run("validate", "config.yaml", cwd=tmp_path, env={"TELEGRAM_BOT_TOKEN": "123:test"})
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines() == [
         "config.yaml: OK — 1 coach, 3 clients, 1 cadence, 2 question sets",
         "warning: config.yaml:16 clients[1].language: no texts for 'pt-BR'; English is used",

@@ -1,23 +1,24 @@
 """`checkin replay`: history lines in, alert lines out, bad lines reported and skipped.
 
-Run in-process for the details and through `python -m bot.cli` for what a coach sees in a terminal.
+Run through the replay function for the details and through the `checkin replay` command (in-process) for
+what a coach sees in a terminal.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from typer.testing import Result
 
 from bot.config import load_config
 from bot.config.alerts import Alerts
 from bot.config.message_files import load_texts
 from bot.config.question_sets import load_builtin_question_sets, load_question_sets
 from bot.signals.replay import LineProblem, ReplaySetup, replay
+from tests.checkin_cli import checkin
 
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 ITEMS = ("hope", "focus", "trust", "perspective", "support")
@@ -147,23 +148,23 @@ def test_config_thresholds_and_names(tmp_path: Path) -> None:
     assert [a["client"] for a in alerts] == ["dana", "stranger"]  # floor 3 from the config, for everyone
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "replay", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-    )
+def run_cli(*args: str) -> Result:
+    """``checkin replay ARGS`` in the current folder, with no ``$CHECKIN_CONFIG``."""
+    return checkin("replay", *args, env={"CHECKIN_CONFIG": None})
 
 
+@pytest.fixture
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command runs in the test's own folder, where ./config.yaml would be found."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.usefixtures("in_tmp_path")
 def test_cli_prints_only_json_and_reports_bad_lines(tmp_path: Path) -> None:
     history = tmp_path / "history.jsonl"
     history.write_text("\n".join([line("dana", 0, trust=2), "oops", '{"client": 3}']) + "\n", encoding="utf-8")
-    done = run_cli(str(history), cwd=tmp_path)
-    assert done.returncode == 1
+    done = run_cli(str(history))
+    assert done.exit_code == 1
     (alert,) = [json.loads(out) for out in done.stdout.splitlines()]
     assert alert["client"] == "dana" and alert["severity"] == "watch"
     assert done.stderr.splitlines() == [
@@ -172,21 +173,23 @@ def test_cli_prints_only_json_and_reports_bad_lines(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.usefixtures("in_tmp_path")
 def test_cli_clean_file_exits_zero_and_honours_config(tmp_path: Path) -> None:
     history = tmp_path / "history.jsonl"
     history.write_text(line("dana", 0, trust=3) + "\n", encoding="utf-8")
-    done = run_cli(str(history), cwd=tmp_path)  # no config anywhere: the defaults, floor 2
-    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    done = run_cli(str(history))  # no config anywhere: the defaults, floor 2
+    assert (done.exit_code, done.stdout, done.stderr) == (0, "", "")
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
-    done = run_cli(str(history), cwd=tmp_path)  # ./config.yaml is found on its own
-    assert done.returncode == 0 and json.loads(done.stdout)["client"] == "dana" and done.stderr == ""
+    done = run_cli(str(history))  # ./config.yaml is found on its own
+    assert done.exit_code == 0 and json.loads(done.stdout)["client"] == "dana" and done.stderr == ""
 
 
+@pytest.mark.usefixtures("in_tmp_path")
 def test_cli_missing_file_or_config_is_one_line(tmp_path: Path) -> None:
-    done = run_cli(str(tmp_path / "nope.jsonl"), cwd=tmp_path)
-    assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr
+    done = run_cli(str(tmp_path / "nope.jsonl"))
+    assert done.exit_code == 2 and done.stdout == "" and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"checkin replay: {tmp_path / 'nope.jsonl'}: No such file")
     history = tmp_path / "history.jsonl"
     history.write_text("", encoding="utf-8")
-    done = run_cli(str(history), "--config", str(tmp_path / "missing.yaml"), cwd=tmp_path)
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    done = run_cli(str(history), "--config", str(tmp_path / "missing.yaml"))
+    assert done.exit_code == 2 and "Traceback" not in done.stderr

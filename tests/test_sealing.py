@@ -20,7 +20,8 @@ from bot.store.sealing import KEY_ENV, PLAIN, Sealer, SealingKeyError, Unreadabl
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
-from tests.test_cli_run import checkin, write_config
+from tests.test_cli_run import checkin_process as checkin
+from tests.test_cli_run import write_config
 from tests.test_log_privacy import raw_values
 from tests.test_runtime import CONFIG as RUNTIME_CONFIG
 from tests.test_runtime import MAYA, SLOT, say

@@ -28,7 +28,7 @@ from adapters.slack import HttpSettings, SlackAdapter
 from adapters.slack_blocks import button_value, escape, parse_button_value
 from adapters.telegram import TelegramAdapter
 from bot.app.builder import Bot
-from bot.cli.app import _platform_adapters
+from bot.app.platforms import platform_adapters
 from bot.config import load_config
 from bot.contract.adapter import AdapterStartError, SendError
 from bot.contract.messages import Choice, InboundChoice, InboundEvent, InboundText, OutboundMessage
@@ -738,7 +738,7 @@ def test_a_config_with_slack_and_telegram_runs_both(tmp_path: Path, monkeypatch:
         "TELEGRAM_BOT_TOKEN": "123456:TEST",
     }.items():
         monkeypatch.setenv(variable, value)
-    adapters = _platform_adapters(load_config(config))
+    adapters = platform_adapters(load_config(config))
     assert set(adapters) == {"slack", "telegram"}
     assert isinstance(adapters["slack"], SlackAdapter) and isinstance(adapters["telegram"], TelegramAdapter)
 

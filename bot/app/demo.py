@@ -3,11 +3,12 @@
 It runs the production runtime (engine, store, outbox, alert path) with the console adapter standing in for
 every platform, so what the demo shows is what a client and a coach would get. With a pipe on standard
 input it reads one answer per line and stops when the check-in is over, which makes it scriptable:
-``printf '4\\n5\\n…' | checkin demo``.
+``printf '4\\n5\\n…' | .venv/bin/checkin demo``; an empty line leaves out an optional question, as Enter does.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
@@ -30,15 +31,35 @@ async def run_demo(
     question_sets: Mapping[str, QuestionSet],
     texts: TextCatalog,
     client: ClientConfig,
-    database_path: Path,
+    database_path: Path | None,
     clock: Clock,
     stdin: TextIO,
     stdout: TextIO,
 ) -> int:
     """Play one check-in as ``client``; return 0 when it finished, 1 when input ran out first.
 
+    The database is kept in ``database_path``, or in a temporary file removed at the end when it is ``None``.
     The player reads the demo's lines in the client's language; the coach's view is in English, as coaches get it.
     """
+    if database_path is not None:
+        return await _play(config, question_sets, texts, client, database_path, clock, stdin, stdout, kept=True)
+    with tempfile.TemporaryDirectory(prefix="checkin-demo-") as scratch:
+        temporary = Path(scratch) / "demo.sqlite3"
+        return await _play(config, question_sets, texts, client, temporary, clock, stdin, stdout, kept=False)
+
+
+async def _play(
+    config: Config,
+    question_sets: Mapping[str, QuestionSet],
+    texts: TextCatalog,
+    client: ClientConfig,
+    database_path: Path,
+    clock: Clock,
+    stdin: TextIO,
+    stdout: TextIO,
+    *,
+    kept: bool,
+) -> int:
     player = texts.for_language(client.language)
     coach = next(c for c in config.coaches if c.id == client.coach)
     console = ConsoleAdapter(stdout, player=client.id)
@@ -69,7 +90,12 @@ async def run_demo(
                 stdout.flush()
             line = await read_line(stdin)
             if not line:
-                stdout.write("\n" + player.render("demo_input_ended", database=database_path) + "\n")
+                ended = (
+                    player.render("demo_input_ended", database=database_path)
+                    if kept
+                    else player.render("demo_input_ended_discarded")
+                )
+                stdout.write("\n" + ended + "\n")
                 return 1
             await console.type_line(line.rstrip("\r\n"))
             await runtime.outbox.drain()

@@ -23,6 +23,7 @@ from typing import TextIO
 
 from adapters.console import ConsoleAdapter
 from bot.app.builder import Bot, build_bot
+from bot.app.stand_in import standing_in
 from bot.config import Config, ConfigError, load_config
 from bot.config.question_sets import load_question_sets
 from bot.contract.adapter import Adapter
@@ -86,16 +87,21 @@ async def serve(
     pid_file: Path | None = None,
     sealer: Sealer = PLAIN,
 ) -> None:
-    """Run until SIGTERM or SIGINT with the given platform adapters (the CLI builds them from the config).
+    """Run until SIGTERM or SIGINT with the given platform adapters (``bot.app.platforms`` builds them).
 
+    With ``address_platform`` that one adapter stands in for every platform: people are addressed through it
+    by id, and messages queued for a platform address reach the person behind it there (``standing_in``).
     ``config_path`` is what SIGHUP reloads; ``pid_file`` tells `checkin reload` whom to signal; ``sealer``
     seals the free text the bot stores (``CHECKIN_ENCRYPTION_KEY``, read by the CLI).
     """
+    database = Database(database_url, sealer=sealer)
+    if address_platform is not None:
+        adapters = standing_in(adapters[address_platform], database)
     bot = build_bot(
         config=config,
         question_sets=question_sets,
         texts=texts,
-        database=Database(database_url, sealer=sealer),
+        database=database,
         adapters=adapters,
         clock=clock,
         worker_id=worker_id(),
@@ -187,4 +193,9 @@ def _write_pid_file(path: Path | None) -> None:
     try:
         path.write_text(f"{os.getpid()}\n", encoding="ascii")
     except OSError as exc:
-        log.warning("pid file %s not written (%s); `checkin reload` will need --pid", path, exc.strerror or exc)
+        log.warning(
+            "pid file %s not written (%s); reload with: .venv/bin/checkin reload --pid %d",
+            path,
+            exc.strerror or exc,
+            os.getpid(),
+        )

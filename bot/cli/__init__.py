@@ -1,5 +1,28 @@
-"""The `checkin` command; the only place that exits the process."""
+"""The `checkin` command line: the only package that talks to the terminal and exits the process.
 
-from bot.cli.app import main
+Commands live in modules by what they are about (``reports``, ``run``, ``people``, ``data``) and share
+``common`` for finding the config, opening the database and one-line errors. Commands that read the
+configuration take ``ConfigOption`` and call ``config_path``, so ``--config``, ``$CHECKIN_CONFIG`` and
+``./config.yaml`` are honoured the same way everywhere.
+"""
 
-__all__ = ["main"]
+import typer
+
+from bot.cli import data, people, reports, run
+
+app = typer.Typer(
+    help="Between-session check-ins for coaching clients.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+for commands in (reports, run, people, data):
+    commands.register(app)
+
+
+def main() -> None:
+    """The installed `checkin` entry point (and `python -m bot.cli`)."""
+    app()
+
+
+__all__ = ["app", "main"]

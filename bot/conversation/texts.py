@@ -83,6 +83,7 @@ PLACEHOLDERS: Final[Mapping[str, frozenset[str]]] = {
     "demo_banner": frozenset({"client_name", "coach_name", "database"}),
     "demo_not_started": frozenset({"client_name"}),
     "demo_input_ended": frozenset({"database"}),
+    "demo_input_ended_discarded": frozenset(),
     "demo_coach_view": frozenset({"client_name", "status"}),
     "demo_answer": frozenset({"question", "answer"}),
     "demo_skipped": frozenset(),

@@ -1,0 +1,204 @@
+"""Commands about one person at a time: invite, pause, resume, session, send-now."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+
+import typer
+from pydantic import TypeAdapter, ValidationError
+
+from bot.app.builder import Bot, build_bot
+from bot.app.platforms import PlatformSetupError, telegram_bot_username
+from bot.cli.common import (
+    EXIT_UNAVAILABLE,
+    ClientArgument,
+    ConfigOption,
+    catalog,
+    config_path,
+    database_url,
+    fail,
+    known_client,
+    load,
+    people_transaction,
+    sealer,
+    with_database_errors,
+)
+from bot.coaching.status import client_state
+from bot.config import Config
+from bot.config.errors import did_you_mean
+from bot.config.fields import Duration
+from bot.conversation.questions import QuestionSet
+from bot.store import Database, repository
+from bot.store.models import Client as ClientRow
+from bot.timing.clock import SystemClock
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(invite)
+    app.command("send-now")(send_now)
+    app.command()(pause)
+    app.command()(resume)
+    app.command()(session)
+
+
+def invite(
+    person: Annotated[str, typer.Argument(help="The id of a client or coach in the config who uses Telegram.")],
+    expires: Annotated[str, typer.Option("--expires", help="How long the link stays valid: 30m, 24h, 7d, 2w")] = "7d",
+    config: ConfigOption = None,
+) -> None:
+    """Print a one-time Telegram link that connects PERSON's chat to the bot when they open it.
+
+    The link works once and expires; send it to the person yourself (e-mail, a message). Opening it starts the
+    bot in Telegram, which binds that chat to them and greets them.
+    """
+    loaded, _ = load(config_path(config))
+    kinds = {c.id: ("coach", c.telegram is not None) for c in loaded.coaches}
+    kinds |= {c.id: ("client", c.telegram is not None) for c in loaded.clients}
+    if person not in kinds:
+        fail(f"checkin invite: unknown person '{person}'{did_you_mean(person, list(kinds))}")
+    kind, on_telegram = kinds[person]
+    if not on_telegram or loaded.platforms.telegram is None:
+        fail(f"checkin invite: {person} is not on Telegram in the config (add 'telegram: {{}}')")
+    try:
+        lifetime = TypeAdapter(Duration).validate_python(expires)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        fail(f"checkin invite: --expires {expires}: {reason}")
+    token = secrets.token_urlsafe(24)  # 32 characters: well inside the 64 a /start parameter may have
+    username = _bot_username(loaded)
+    url = database_url(loaded)
+    with_database_errors(url, _store_invite(url, loaded, token, kind, person, lifetime))
+    typer.echo(f"https://t.me/{username}?start={token}")
+
+
+def _bot_username(config: Config) -> str:
+    try:
+        return asyncio.run(telegram_bot_username(config))
+    except PlatformSetupError as exc:
+        fail(str(exc))
+    except ConnectionError as exc:
+        fail(f"checkin invite: {exc}", EXIT_UNAVAILABLE)
+
+
+async def _store_invite(url: str, config: Config, token: str, kind: str, person: str, lifetime: timedelta) -> None:
+    async with people_transaction(url, config, "invite") as (session, now):
+        await repository.create_telegram_invite(
+            session, token, "coach" if kind == "coach" else "client", person, now + lifetime
+        )
+
+
+@asynccontextmanager
+async def _admin_runtime(url: str, config: Config, question_sets: dict[str, QuestionSet]) -> AsyncIterator[Bot]:
+    """The bot's runtime without adapters or sending: what it queues, the running bot's outbox sends."""
+    runtime = build_bot(
+        config=config,
+        question_sets=question_sets,
+        texts=catalog(),
+        database=Database(url, sealer=sealer("send-now")),
+        adapters={},
+        clock=SystemClock(),
+        worker_id=f"admin:{os.getpid()}",
+        outbox_loop=False,
+    )
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+def send_now(client: ClientArgument, config: ConfigOption = None) -> None:
+    """Start a check-in for a client now; the running bot sends it within a second or two."""
+    loaded, question_sets = load(config_path(config))
+    known_client("send-now", loaded, client)
+    url = database_url(loaded)
+
+    async def start() -> tuple[int | None, str]:
+        async with _admin_runtime(url, loaded, question_sets) as runtime:
+            now = datetime.now(UTC)
+            checkin_id = await runtime.lifecycle.start_checkin(client, now)
+            async with runtime.database.session() as session:
+                row = await session.get(ClientRow, client)
+                return checkin_id, client_state(row, now) if row is not None else "removed"
+
+    checkin_id, state = with_database_errors(url, start())
+    if checkin_id is None:
+        reason = "has no address yet (no Telegram invite redeemed)" if state == "active" else f"is {state}"
+        fail(f"checkin send-now: no check-in started: {client} {reason}")
+    typer.echo(f"{client}: check-in {checkin_id} queued; the running bot sends it")
+
+
+def pause(
+    client: ClientArgument,
+    until: Annotated[
+        str, typer.Option("--until", metavar="DATE", help="Back on this day (YYYY-MM-DD, client's time).")
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Pause a client's check-ins until a date; an open check-in is left to expire."""
+    loaded, _ = load(config_path(config))
+    person = known_client("pause", loaded, client)
+    try:
+        day = date.fromisoformat(until)
+    except ValueError:
+        fail(f"checkin pause: '{until}' is not a date; write it as YYYY-MM-DD")
+    back = datetime.combine(day, time.min, person.zone)
+    if back <= datetime.now(UTC):
+        fail(f"checkin pause: {day} is not in the future")
+    url = database_url(loaded)
+
+    async def set_pause() -> None:
+        async with people_transaction(url, loaded, "pause") as (session, _):
+            await repository.set_client_pause(session, client, back)
+
+    with_database_errors(url, set_pause())
+    typer.echo(f"{client}: paused until {day:%a %Y-%m-%d}")
+
+
+def resume(client: ClientArgument, config: ConfigOption = None) -> None:
+    """End a client's pause. A client who sent "stop" themselves can only restart by sending "resume"."""
+    loaded, _ = load(config_path(config))
+    known_client("resume", loaded, client)
+    url = database_url(loaded)
+
+    async def clear() -> str:
+        async with people_transaction(url, loaded, "resume") as (session, now):
+            row = await session.get(ClientRow, client)
+            assert row is not None  # synced from the config just now
+            state = client_state(row, now)
+            if state == "paused":
+                await repository.set_client_pause(session, client, None)
+            return state
+
+    state = with_database_errors(url, clear())
+    if state == "stopped":
+        fail(f"checkin resume: {client} stopped the check-ins themselves; only they can restart them")
+    typer.echo(f"{client}: " + ("resumed" if state == "paused" else f"not paused ({state})"))
+
+
+def session(
+    client: ClientArgument,
+    day: Annotated[str, typer.Argument(metavar="DATE", help="The session's date, YYYY-MM-DD, in the client's time.")],
+    config: ConfigOption = None,
+) -> None:
+    """Record a coaching session, for cadences that check in a few days after each session."""
+    loaded, _ = load(config_path(config))
+    known_client("session", loaded, client)
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        fail(f"checkin session: '{day}' is not a date; write it as YYYY-MM-DD")
+    url = database_url(loaded)
+    added = with_database_errors(url, _record_session(url, loaded, client, when))
+    typer.echo(f"{client}: session on {when:%a %Y-%m-%d} " + ("recorded" if added else "was already recorded"))
+
+
+async def _record_session(url: str, config: Config, client_id: str, day: date) -> bool:
+    async with people_transaction(url, config, "session") as (session, now):
+        return await repository.record_session(session, client_id, day, "admin", now)

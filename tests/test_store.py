@@ -12,33 +12,16 @@ import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store import CheckIn, Client, Coach, Database, Goal, OutboxMessage, repository
-from bot.store.repository import (
-    Claim,
-    ClientRecord,
-    CoachRecord,
-    GoalRecord,
-    OutboxRow,
-    alerts_for_client,
-    answers_for,
-    create_alert,
-    create_telegram_invite,
-    delete_answer,
-    due_outbox,
-    find_client_by_identity,
-    find_coach_by_identity,
-    mark_failed,
-    mark_privacy_notice_sent,
-    mark_retry,
-    mark_sent,
-    open_checkin_for_update,
-    redeem_telegram_invite,
-    remember_event,
-    set_client_opt_out,
-    set_client_pause,
-    sync_people,
-    upsert_answer,
-)
+from bot.store import CheckIn, Client, Coach, Database, Goal, OutboxMessage, checkins, outbox
+from bot.store.alerts import alerts_for_client, create_alert
+from bot.store.answers import answers_for, delete_answer, upsert_answer
+from bot.store.checkins import Claim, open_checkin_for_update
+from bot.store.clients import mark_privacy_notice_sent, set_client_opt_out, set_client_pause
+from bot.store.events import remember_event
+from bot.store.identities import find_client_by_identity, find_coach_by_identity
+from bot.store.invites import create_telegram_invite, redeem_telegram_invite
+from bot.store.outbox import OutboxRow, due_outbox, mark_failed, mark_retry, mark_sent
+from bot.store.people import ClientRecord, CoachRecord, GoalRecord, sync_people
 
 if TYPE_CHECKING:
     from conftest import DatabaseTarget
@@ -50,7 +33,7 @@ async def claim_checkin(
     session: AsyncSession, client_id: str, slot: datetime, question_set: str, now: datetime
 ) -> CheckIn | None:
     """One claim through the batch API; the row when this call won it, else None."""
-    won = await repository.claim_checkins(session, [Claim(client_id, slot, question_set, {"v": 1})], now)
+    won = await checkins.claim_checkins(session, [Claim(client_id, slot, question_set, {"v": 1})], now)
     return await session.get(CheckIn, won[client_id]) if client_id in won else None
 
 
@@ -58,7 +41,7 @@ async def enqueue(
     session: AsyncSession, platform: str, recipient: str, payload: dict[str, Any], key: str, now: datetime
 ) -> OutboxMessage | None:
     """One message through the batch API; the row when it was new, else None."""
-    if not await repository.enqueue(session, [OutboxRow(platform, recipient, payload, key)], now):
+    if not await outbox.enqueue(session, [OutboxRow(platform, recipient, payload, key)], now):
         return None
     return await session.scalar(sa.select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
 

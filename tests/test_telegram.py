@@ -24,7 +24,7 @@ from adapters.telegram import TelegramAdapter, WebhookSettings, callback_data, p
 from bot.contract.adapter import SendError
 from bot.contract.messages import InboundEvent, InboundText, OutboundMessage
 from bot.runtime.core import Runtime
-from bot.store import Database, repository
+from bot.store import Database, invites
 from bot.store.models import Answer, Client, OutboxMessage, ProcessedEvent, TelegramInvite
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
@@ -98,7 +98,7 @@ async def setup(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterato
 
 async def invite(s: Setup, kind: str, person_id: str, token: str) -> None:
     async with s.database.transaction() as session:
-        await repository.create_telegram_invite(session, token, kind, person_id, s.clock.now() + timedelta(days=7))  # type: ignore[arg-type]
+        await invites.create_telegram_invite(session, token, kind, person_id, s.clock.now() + timedelta(days=7))  # type: ignore[arg-type]
 
 
 async def bot_says(s: Setup, chat_id: int, before: int) -> list[SentMessage]:

@@ -51,7 +51,7 @@ from bot.signals.detectors.words import RiskPhrasesError, load_risk_phrases
 from bot.signals.history import HistoryEntry
 from bot.signals.replay import ReplaySetup
 from bot.signals.replay import replay as replay_history
-from bot.store import Database, admin, repository
+from bot.store import Database, admin, clients, coaching_sessions, invites, people
 from bot.store.history import alert_times, client_history
 from bot.store.models import Client as ClientRow
 from bot.store.people import people_from_config
@@ -478,13 +478,13 @@ async def _people_transaction(url: str, config: Config, command: str) -> AsyncIt
     """
     async with _open_database(url, command) as database, database.transaction() as session:
         now = datetime.now(UTC)
-        await repository.sync_people(session, *people_from_config(config), now)
+        await people.sync_people(session, *people_from_config(config), now)
         yield session, now
 
 
 async def _store_invite(url: str, config: Config, token: str, kind: str, person: str, lifetime: timedelta) -> None:
     async with _people_transaction(url, config, "invite") as (session, now):
-        await repository.create_telegram_invite(
+        await invites.create_telegram_invite(
             session, token, "coach" if kind == "coach" else "client", person, now + lifetime
         )
 
@@ -547,7 +547,7 @@ def session(
 
 async def _record_session(url: str, config: Config, client_id: str, day: date) -> bool:
     async with _people_transaction(url, config, "session") as (session, now):
-        return await repository.record_session(session, client_id, day, "admin", now)
+        return await coaching_sessions.record_session(session, client_id, day, "admin", now)
 
 
 async def _read_trend(url: str, client_id: str) -> tuple[list[HistoryEntry], list[datetime]]:
@@ -813,7 +813,7 @@ def pause(
 
     async def set_pause() -> None:
         async with _people_transaction(url, loaded, "pause") as (session, _):
-            await repository.set_client_pause(session, client, back)
+            await clients.set_client_pause(session, client, back)
 
     _with_database_errors(url, set_pause())
     typer.echo(f"{client}: paused until {day:%a %Y-%m-%d}")
@@ -832,7 +832,7 @@ def resume(client: ClientArgument, config: ConfigOption = None) -> None:
             assert row is not None  # synced from the config just now
             state = client_state(row, now)
             if state == "paused":
-                await repository.set_client_pause(session, client, None)
+                await clients.set_client_pause(session, client, None)
             return state
 
     state = _with_database_errors(url, clear())

@@ -25,7 +25,7 @@ from bot.config.models import Alerts
 from bot.contract.messages import Choice
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
-from bot.store import repository
+from bot.store import alerts, clients, coaching_sessions
 from bot.store.history import alert_times, client_history
 from bot.store.models import Alert, Client, Coach
 
@@ -75,7 +75,7 @@ class CoachDesk:
         if isinstance(command, commands.ListClients):
             return await self._list_clients(session, coach, now, zone)
         if isinstance(command, commands.Acknowledge) and command.client is None:
-            count = await repository.acknowledge_alerts(session, coach.id, now, alert_id=command.alert_id)
+            count = await alerts.acknowledge_alerts(session, coach.id, now, alert_id=command.alert_id)
             return self._acknowledged(count)
         found = await self._resolve(session, coach, command.client or "")
         if isinstance(found, CoachReply):
@@ -83,26 +83,24 @@ class CoachDesk:
         client = found
         match command:
             case commands.Acknowledge():
-                return self._acknowledged(
-                    await repository.acknowledge_alerts(session, coach.id, now, client_id=client.id)
-                )
+                return self._acknowledged(await alerts.acknowledge_alerts(session, coach.id, now, client_id=client.id))
             case commands.ShowTrend():
                 return await self._trend(session, client, now, zone)
             case commands.SendCheckIn():
                 return await self._send_checkin(session, client, now, zone)
             case commands.PauseClient(duration=duration):
                 until = now + duration
-                await repository.set_client_pause(session, client.id, until)
+                await clients.set_client_pause(session, client.id, until)
                 return self._say("coach_paused", client_name=client.name, date=_day(until, zone))
             case commands.ResumeClient():
                 return await self._resume(session, client, now)
             case commands.RecordSession(day=day):
-                new = await repository.record_session(session, client.id, day, f"coach:{coach.id}", now)
+                new = await coaching_sessions.record_session(session, client.id, day, f"coach:{coach.id}", now)
                 key = "coach_session_recorded" if new else "coach_session_known"
                 return self._say(key, client_name=client.name, date=_day(day, zone))
             case commands.SnoozeAlerts(duration=duration):
                 until = now + duration
-                await repository.set_alerts_snoozed(session, client.id, until)
+                await clients.set_alerts_snoozed(session, client.id, until)
                 return self._say("coach_snoozed", client_name=client.name, date=_day(until, zone))
         raise AssertionError(f"unhandled coach command {command!r}")
 
@@ -179,7 +177,7 @@ class CoachDesk:
             return self._say("coach_resume_stopped", client_name=client.name)
         if client.paused_until is None or client.paused_until <= now:
             return self._say("coach_resume_not_paused", client_name=client.name)
-        await repository.set_client_pause(session, client.id, None)
+        await clients.set_client_pause(session, client.id, None)
         return self._say("coach_resumed", client_name=client.name)
 
     # ---- helpers --------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from bot.observability.metrics import Metrics, count_on_commit
 from bot.signals import alerts as alert_policy
 from bot.signals import digest
 from bot.signals.detectors import RiskPhrases
-from bot.store import Database, repository
+from bot.store import Database, alerts, clients, outbox
 from bot.store.history import client_history
 from bot.store.models import CheckIn, Client, Coach
 
@@ -66,7 +66,7 @@ class CoachNotices:
         settings = self._config.alerts
         question_set = self._question_sets[checkin.question_set]
         history = await client_history(session, client.id)
-        past = await repository.alerts_for_client(session, client.id)
+        past = await alerts.alerts_for_client(session, client.id)
         outcome = alert_policy.evaluate(
             history,
             settings=settings,
@@ -81,7 +81,7 @@ class CoachNotices:
         )
         if outcome.alert is None:
             return
-        alert = await repository.create_alert(
+        alert = await alerts.create_alert(
             session, client.id, checkin.id, outcome.alert.severity, outcome.alert.records(), now
         )
         count_on_commit(session, self._metrics.alerts.labels(outcome.alert.severity))
@@ -113,17 +113,17 @@ class CoachNotices:
         """
         resent = 0
         older = now - self._config.alerts.resend_urgent_after
-        for alert in await repository.unacknowledged_urgent_alerts(session, older):
-            original = await repository.outbox_row(session, f"alert:{alert.id}:0")
-            if original is None or not await repository.mark_alert_resent(session, alert.id, now):
+        for alert in await alerts.unacknowledged_urgent_alerts(session, older):
+            original = await outbox.outbox_row(session, f"alert:{alert.id}:0")
+            if original is None or not await alerts.mark_alert_resent(session, alert.id, now):
                 continue
             message = OutboundMessage.from_payload(original.platform, original.recipient, original.payload)
             preface = self._texts.render("alert_unacknowledged")
             again = replace(message, text=f"{preface}\n{message.text}")
-            row = repository.OutboxRow(
+            row = outbox.OutboxRow(
                 original.platform, original.recipient, again.to_payload(), f"alert:{alert.id}:resent"
             )
-            await repository.enqueue(session, [row], now)
+            await outbox.enqueue(session, [row], now)
             resent += 1
         return resent
 
@@ -140,7 +140,7 @@ class CoachNotices:
             period = digest.period_start(coach.digest, now, coach.zone)
             key = f"digest:{coach.id}:{period.isoformat()}"
             async with database.transaction() as session:
-                if await repository.outbox_row(session, f"{key}:0") is not None:
+                if await outbox.outbox_row(session, f"{key}:0") is not None:
                     continue
                 row = await session.get(Coach, coach.id)
                 address = self._address_of(row) if row is not None else None
@@ -164,7 +164,7 @@ class CoachNotices:
 
     async def _client_digests(self, session: AsyncSession, coach_id: str) -> list[digest.ClientDigest]:
         clients = await session.scalars(select(Client).where(Client.coach_id == coach_id, Client.active))
-        open_alerts = await repository.open_alert_counts(session, coach_id)
+        open_alerts = await alerts.open_alert_counts(session, coach_id)
         return [
             digest.ClientDigest(
                 client.name,
@@ -179,7 +179,7 @@ class CoachNotices:
         self, session: AsyncSession, message: OutboundMessage, reason: str, now: datetime
     ) -> bool:
         """The platform refused a client for good: mark them and tell their coach, once; False if nothing changed."""
-        client = await repository.mark_unreachable(session, message.platform, message.recipient, reason, now)
+        client = await clients.mark_unreachable(session, message.platform, message.recipient, reason, now)
         if client is None:
             return False  # a coach or a stranger, or the client was already marked
         coach = await session.get(Coach, client.coach_id)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.conversation.questions import QuestionSet
 from bot.signals.digest import trend_arrow
-from bot.store import repository
+from bot.store import alerts
 from bot.store.history import client_history
 from bot.store.models import CheckIn, Client
 
@@ -70,7 +70,7 @@ async def client_statuses(
     if client_ids is not None:
         query = query.where(Client.id.in_(client_ids))
     clients = list((await session.scalars(query)).all())
-    open_alerts = await repository.open_alert_counts(session, coach_id)
+    open_alerts = await alerts.open_alert_counts(session, coach_id)
     latest = await _last_checkins(session, [c.id for c in clients])
     rows = []
     for client in clients:

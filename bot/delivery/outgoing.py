@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.contract.messages import OutboundMessage
 from bot.conversation import engine
-from bot.store import repository
+from bot.store import outbox
 
 #: Where a message goes: (platform, recipient).
 Address = tuple[str, str]
@@ -26,11 +26,11 @@ def outbox_rows(
     key_prefix: str,
     audience: str = "client",
     image_png: bytes | None = None,
-) -> list[repository.OutboxRow]:
+) -> list[outbox.OutboxRow]:
     """Outbox rows for messages to one recipient; the key makes re-running the same cause a no-op."""
     platform, recipient = address
     return [
-        repository.OutboxRow(
+        outbox.OutboxRow(
             platform,
             recipient,
             OutboundMessage(
@@ -53,4 +53,4 @@ async def queue(
     audience: str = "client",
     image_png: bytes | None = None,
 ) -> None:
-    await repository.enqueue(session, outbox_rows(address, messages, checkin_id, key_prefix, audience, image_png), now)
+    await outbox.enqueue(session, outbox_rows(address, messages, checkin_id, key_prefix, audience, image_png), now)

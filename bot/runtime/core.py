@@ -42,7 +42,7 @@ from bot.delivery.outbox import OutboxWorker
 from bot.delivery.ratelimit import RateLimits
 from bot.observability.metrics import Metrics, count_on_commit
 from bot.signals.detectors.words import load_risk_phrases
-from bot.store import Database, admin, repository
+from bot.store import Database, admin, alerts, answers, checkins, clients, events, identities, invites, outbox, people
 from bot.store.models import Alert, Answer, CheckIn, Client, Coach, Goal, TelegramInvite
 from bot.store.people import address_of, people_from_config
 from bot.timing.clock import Clock
@@ -114,7 +114,7 @@ class Runtime:
         await self.database.start()
         coaches, clients = people_from_config(self.config)
         async with self.database.transaction() as session:
-            await repository.sync_people(session, coaches, clients, self._clock.now())
+            await people.sync_people(session, coaches, clients, self._clock.now())
         if self._outbox_loop:
             await self.outbox.start()
         try:
@@ -131,7 +131,7 @@ class Runtime:
         """
         coaches, clients = people_from_config(config)
         async with self.database.transaction() as session:
-            await repository.sync_people(session, coaches, clients, self._clock.now())
+            await people.sync_people(session, coaches, clients, self._clock.now())
         self.config = config
         self._coach_names = {coach.id: coach.name for coach in config.coaches}
         self._question_sets = question_sets
@@ -185,12 +185,12 @@ class Runtime:
     ) -> dict[str, int]:
         """``start_checkins`` inside the caller's transaction (a coach's or client's "checkin now" uses it)."""
         ids = [client_id for client_id, _ in due]
-        clients = {c.id: c for c in await session.scalars(select(Client).where(Client.id.in_(ids)))}
+        by_id = {c.id: c for c in await session.scalars(select(Client).where(Client.id.in_(ids)))}
         goals = await self._active_goals(session, ids)
         plans: dict[str, tuple[Client, tuple[str, str], engine.Transition]] = {}
-        claims: list[repository.Claim] = []
+        claims: list[checkins.Claim] = []
         for client_id, slot in due:
-            client = clients.get(client_id)
+            client = by_id.get(client_id)
             address = self._address(client) if client is not None else None
             if client is None or address is None or not self._reachable(client, now):
                 log.info("check-in for %s not started: removed, paused, opted out or unreachable", client_id)
@@ -199,10 +199,10 @@ class Runtime:
             transition = engine.begin(self._context(client), goals.get(client_id, []), first_checkin=first)
             assert transition.state is not None
             plans[client_id] = (client, address, transition)
-            claims.append(repository.Claim(client_id, slot, client.question_set, transition.state.to_json()))
-        won = await repository.claim_checkins(session, claims, now)
-        await repository.expire_superseded(session, won)
-        await repository.mark_privacy_notice_sent(
+            claims.append(checkins.Claim(client_id, slot, client.question_set, transition.state.to_json()))
+        won = await checkins.claim_checkins(session, claims, now)
+        await checkins.expire_superseded(session, won)
+        await clients.mark_privacy_notice_sent(
             session, [c for c in won if plans[c][0].privacy_notice_sent_at is None], now
         )
         rows = [
@@ -212,7 +212,7 @@ class Runtime:
                 plans[client_id][1], plans[client_id][2].messages, checkin_id, f"checkin:{checkin_id}:open"
             )
         ]
-        await repository.enqueue(session, rows, now)
+        await outbox.enqueue(session, rows, now)
         count_on_commit(session, self.metrics.checkins_sent, len(won))
         return won
 
@@ -298,7 +298,7 @@ class Runtime:
     async def forget_old_events(self) -> int:
         """Keep the inbound de-duplication table small: drop event ids no platform will re-deliver."""
         async with self.database.transaction() as session:
-            return await repository.forget_processed_events(session, self._clock.now() - EVENT_MEMORY)
+            return await events.forget_processed_events(session, self._clock.now() - EVENT_MEMORY)
 
     async def send_due_digests(self) -> int:
         """Queue each coach's digest once its period has begun; return how many were queued."""
@@ -324,14 +324,14 @@ class Runtime:
         async with self.database.transaction() as session:
             person = await self._identify(session, event)
             if person is not None:
-                if not await repository.remember_event(session, event.platform, event.event_key, now):
+                if not await events.remember_event(session, event.platform, event.event_key, now):
                     log.info("duplicate %s event %s ignored", event.platform, event.event_key)
                     return
                 if isinstance(person, Coach):
                     await self._serve_coach(session, person, event, now)
                 else:
                     if person.unreachable_at is not None:  # they wrote to us, so they can be reached again
-                        await repository.clear_unreachable(session, person.id)
+                        await clients.clear_unreachable(session, person.id)
                     await self._converse(session, person, event, now)
         if person is None:
             await self._refuse(event)
@@ -341,10 +341,10 @@ class Runtime:
     async def _identify(self, session: AsyncSession, event: InboundReply) -> Client | Coach | None:
         """The client or coach behind an event. Someone who is both is the coach for whole coach commands and
         alert buttons, and the client otherwise; the coach is looked up only when the event could be theirs."""
-        client = await repository.find_client_by_identity(session, event.platform, event.sender, event.sender_email)
+        client = await identities.find_client_by_identity(session, event.platform, event.sender, event.sender_email)
         if client is not None and not self._is_for_coach(event):
             return client
-        coach = await repository.find_coach_by_identity(session, event.platform, event.sender, event.sender_email)
+        coach = await identities.find_coach_by_identity(session, event.platform, event.sender, event.sender_email)
         return coach if coach is not None else client
 
     def _is_for_coach(self, event: InboundReply) -> bool:
@@ -368,7 +368,7 @@ class Runtime:
 
     async def _converse(self, session: AsyncSession, client: Client, event: InboundReply, now: datetime) -> None:
         context = self._context(client)
-        checkin = await repository.open_checkin_for_update(session, client.id)
+        checkin = await checkins.open_checkin_for_update(session, client.id)
         reply = _as_engine_event(event, checkin)
         if checkin is None or checkin.state is None:
             paused = client.paused_until is not None and client.paused_until > now
@@ -400,7 +400,7 @@ class Runtime:
         for effect in effects:
             match effect:
                 case engine.RecordAnswer() if checkin is not None:
-                    await repository.upsert_answer(
+                    await answers.upsert_answer(
                         session,
                         checkin.id,
                         effect.step_key,
@@ -412,7 +412,7 @@ class Runtime:
                         now,
                     )
                 case engine.ClearAnswer() if checkin is not None:
-                    await repository.delete_answer(session, checkin.id, effect.step_key)
+                    await answers.delete_answer(session, checkin.id, effect.step_key)
                 case engine.FinishCheckIn() if checkin is not None:
                     checkin.status = effect.status
                     checkin.completed_at = now
@@ -420,12 +420,12 @@ class Runtime:
                         count_on_commit(session, self.metrics.checkins_completed)
                         await self._notices.raise_alert(session, client, checkin, now)
                 case engine.PauseClient():
-                    await repository.set_client_pause(session, client.id, effect.until)
+                    await clients.set_client_pause(session, client.id, effect.until)
                 case engine.OptOut():
-                    await repository.set_client_opt_out(session, client.id, now)
+                    await clients.set_client_opt_out(session, client.id, now)
                 case engine.Resume():
-                    await repository.set_client_pause(session, client.id, None)
-                    await repository.set_client_opt_out(session, client.id, None)
+                    await clients.set_client_pause(session, client.id, None)
+                    await clients.set_client_opt_out(session, client.id, None)
                 case engine.RequestCheckIn():
                     await self._start_checkins_in(session, [(client.id, now)], now)
                 case _:
@@ -434,7 +434,7 @@ class Runtime:
     async def redeem_invite(self, event: InboundText, token: str) -> None:
         """``/start TOKEN`` from a Telegram deep link: bind the chat to the invited person and greet them.
 
-        The invite is single-use and expires (``repository.redeem_telegram_invite``); an unknown, used or
+        The invite is single-use and expires (``invites.redeem_telegram_invite``); an unknown, used or
         expired token gets a polite refusal and nothing is stored, as for any stranger.
         """
         now = self._clock.now()
@@ -445,14 +445,14 @@ class Runtime:
         greeting: str | None = None
         if chat_id is not None:
             async with self.database.transaction() as session:
-                invite = await repository.redeem_telegram_invite(session, token, chat_id, now)
+                invite = await invites.redeem_telegram_invite(session, token, chat_id, now)
                 if invite is None:
                     used = await session.get(TelegramInvite, token)
                     if used is not None and used.chat_id == chat_id:
                         log.info("invite already redeemed by this chat; %s ignored", event.event_key)
                         return  # a re-delivered /start, or the same link tapped twice
                 else:
-                    await repository.remember_event(session, event.platform, event.event_key, now)
+                    await events.remember_event(session, event.platform, event.event_key, now)
                     greeting = await self._welcome(session, invite.person_kind, invite.person_id)
                     address = (event.platform, event.sender)
                     key = f"invite:{event.platform}:{event.event_key}"
@@ -503,9 +503,9 @@ class Runtime:
             checkin = await session.get(CheckIn, checkin_id)
             if checkin is None:
                 raise KeyError(checkin_id)
-            answers = await repository.answers_for(session, checkin_id)
-            alerts = await repository.alerts_for_checkin(session, checkin_id)
-            return CheckInRecord(checkin, tuple(answers), tuple(alerts))
+            given = await answers.answers_for(session, checkin_id)
+            raised = await alerts.alerts_for_checkin(session, checkin_id)
+            return CheckInRecord(checkin, tuple(given), tuple(raised))
 
     # ---- helpers --------------------------------------------------------------------------------------
 

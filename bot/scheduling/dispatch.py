@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import QuietHours
 from bot.runtime.core import Runtime
 from bot.scheduling.client_schedule import ClientSchedule, schedule_for, slots_between
-from bot.store import Client, repository
+from bot.store import Client, checkins, coaching_sessions
 from bot.timing.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Dispatcher:
         """The effective schedule of each active client: config cadence plus what the database knows."""
         async with self._runtime.database.session() as session:
             facts = await self._facts(session, client_ids)
-            sessions = await repository.recorded_sessions(session)
+            sessions = await coaching_sessions.recorded_sessions(session)
         return [
             schedule_for(
                 self._runtime.config, c.id, sessions=sessions.get(c.id, ()), paused_until=facts[c.id].paused_until
@@ -86,8 +86,8 @@ class Dispatcher:
         now = self._clock.now()
         async with self._runtime.database.session() as session:
             facts = await self._facts(session, client_ids)
-            claimed = await repository.last_slots(session, client_ids)
-            sessions = await repository.recorded_sessions(session, client_ids)
+            claimed = await checkins.last_slots(session, client_ids)
+            sessions = await coaching_sessions.recorded_sessions(session, client_ids)
         owed: list[tuple[str, datetime]] = []
         missed = 0
         for client in self._runtime.config.clients:
@@ -127,7 +127,7 @@ class Dispatcher:
         """Send due reminders, close expired check-ins, repeat unacknowledged urgent alerts, send digests."""
         now = self._clock.now()
         async with self._runtime.database.session() as session:
-            open_checkins = await repository.open_checkins(session)
+            open_checkins = await checkins.open_checkins(session)
             rows = await session.execute(sa.select(Client.id, Client.timezone))
             zones = {client_id: zone for client_id, zone in rows}
         cadences = {c.id: schedule_for(self._runtime.config, c.id).cadence for c in self._runtime.config.clients}

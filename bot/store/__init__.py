@@ -1,11 +1,12 @@
 """Persistence: what happens to whom, kept in SQLite (one process) or PostgreSQL (many replicas).
 
-Queries live in ``bot.store.repository``; callers use them as ``repository.<name>`` so a reader sees at the
-call site that the database is involved.
+Only this package speaks SQL. Its queries live in one module per concern (``checkins``, ``answers``,
+``outbox``, ``alerts``, ``people``, ``identities``, ``clients``, ``invites``, ``coaching_sessions``,
+``events``); callers use them as ``<module>.<name>`` so a reader sees at the call site that the database is
+involved, and hold the transaction as a ``Session`` without importing SQLAlchemy themselves.
 """
 
-from bot.store import repository
-from bot.store.database import Database, alembic_config
+from bot.store.database import Database, Session, alembic_config
 from bot.store.models import (
     Alert,
     Answer,
@@ -22,7 +23,7 @@ from bot.store.models import (
     ProcessedEvent,
     TelegramInvite,
 )
-from bot.store.repository import ClientRecord, CoachRecord, GoalRecord
+from bot.store.people import ClientRecord, CoachRecord, GoalRecord
 from bot.store.types import UTCDateTime
 
 __all__ = [
@@ -43,8 +44,8 @@ __all__ = [
     "OutboxStatus",
     "PersonKind",
     "ProcessedEvent",
+    "Session",
     "TelegramInvite",
     "UTCDateTime",
     "alembic_config",
-    "repository",
 ]

@@ -15,7 +15,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store import repository
+from bot.store.alerts import alerts_for_client
+from bot.store.answers import answers_for
+from bot.store.coaching_sessions import recorded_sessions
+from bot.store.events import forget_processed_events
 from bot.store.models import (
     Alert,
     Answer,
@@ -50,7 +53,7 @@ async def export_client(session: AsyncSession, client_id: str) -> dict[str, Any]
     if client is None:
         raise LookupError(client_id)
     goals = await session.scalars(sa.select(Goal).where(Goal.client_id == client_id).order_by(Goal.position))
-    sessions = await repository.recorded_sessions(session, [client_id])
+    sessions = await recorded_sessions(session, [client_id])
     checkins = (
         await session.scalars(sa.select(CheckIn).where(CheckIn.client_id == client_id).order_by(CheckIn.slot))
     ).all()
@@ -80,7 +83,7 @@ async def export_client(session: AsyncSession, client_id: str) -> dict[str, Any]
                 "status": c.status,
                 "sent_at": _iso(c.sent_at),
                 "completed_at": _iso(c.completed_at),
-                "answers": [_answer(a) for a in await repository.answers_for(session, c.id)],
+                "answers": [_answer(a) for a in await answers_for(session, c.id)],
             }
             for c in checkins
         ],
@@ -94,7 +97,7 @@ async def export_client(session: AsyncSession, client_id: str) -> dict[str, Any]
                 "acknowledged_at": _iso(a.acknowledged_at),
                 "acknowledged_by": a.acknowledged_by,
             }
-            for a in await repository.alerts_for_client(session, client_id)
+            for a in await alerts_for_client(session, client_id)
         ],
     }
 
@@ -135,7 +138,7 @@ async def forget_client(session: AsyncSession, client_id: str, *, keep_client: b
     if client is None:
         raise LookupError(client_id)
     checkin_ids = sa.select(CheckIn.id).where(CheckIn.client_id == client_id).scalar_subquery()
-    alert_ids = [a.id for a in await repository.alerts_for_client(session, client_id)]
+    alert_ids = [a.id for a in await alerts_for_client(session, client_id)]
     answers = await _delete(session, sa.delete(Answer).where(Answer.checkin_id.in_(checkin_ids)))
     alerts = await _delete(session, sa.delete(Alert).where(Alert.client_id == client_id))
     checkins = await _delete(session, sa.delete(CheckIn).where(CheckIn.client_id == client_id))
@@ -198,7 +201,7 @@ async def purge_older_than(session: AsyncSession, cutoff: datetime) -> Purged:
             OutboxMessage.created_at < cutoff, OutboxMessage.status.in_(("sent", "failed", "cancelled"))
         ),
     )
-    events = await repository.forget_processed_events(session, cutoff)
+    events = await forget_processed_events(session, cutoff)
     invites = await _delete(session, sa.delete(TelegramInvite).where(TelegramInvite.expires_at < cutoff))
     return Purged(checkins, answers, alerts, messages, events, invites)
 

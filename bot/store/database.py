@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from alembic import command
 from alembic.config import Config
@@ -23,6 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from bot.store.sealing import PLAIN, Sealer
+
+#: The transaction a caller holds and passes back into the store's queries; outside the store it is opaque,
+#: so code above the store names it without importing SQLAlchemy.
+Session: TypeAlias = AsyncSession
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 

@@ -16,24 +16,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.coaching import commands
 from bot.coaching.status import ClientStatus, client_state, client_statuses
 from bot.config.models import Alerts
 from bot.contract.messages import Choice
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
-from bot.store import alerts, clients, coaching_sessions
+from bot.store import Session, alerts, clients, coaching_sessions
 from bot.store.history import alert_times, client_history
-from bot.store.models import Alert, Client, Coach
+from bot.store.models import Client, Coach
 
 #: ``step_key`` of the alert buttons: a press with it is a coach command, not an answer.
 COACH_STEP = "coach"
 
 #: Starts check-ins inside the caller's transaction; returns client id -> check-in id for those started.
-StartCheckIns = Callable[[AsyncSession, Sequence[tuple[str, datetime]], datetime], Awaitable[dict[str, int]]]
+StartCheckIns = Callable[[Session, Sequence[tuple[str, datetime]], datetime], Awaitable[dict[str, int]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +62,7 @@ class CoachDesk:
         self._alerts = alerts
         self._start_checkins = start_checkins
 
-    async def handle(self, session: AsyncSession, coach: Coach, text: str, now: datetime) -> CoachReply:
+    async def handle(self, session: Session, coach: Coach, text: str, now: datetime) -> CoachReply:
         zone = ZoneInfo(coach.timezone)
         command = commands.parse_coach_command(text, now.astimezone(zone).date())
         if isinstance(command, commands.CoachHelp):
@@ -106,7 +103,7 @@ class CoachDesk:
 
     # ---- commands -------------------------------------------------------------------------------------
 
-    async def _list_clients(self, session: AsyncSession, coach: Coach, now: datetime, zone: ZoneInfo) -> CoachReply:
+    async def _list_clients(self, session: Session, coach: Coach, now: datetime, zone: ZoneInfo) -> CoachReply:
         rows = await client_statuses(session, self._question_sets, now, coach_id=coach.id)
         if not rows:
             return self._say("coach_no_clients")
@@ -139,7 +136,7 @@ class CoachDesk:
             return self._texts.render("coach_state_paused", date=_day(paused_until, zone))
         return self._texts.render(f"coach_state_{state}")
 
-    async def _trend(self, session: AsyncSession, client: Client, now: datetime, zone: ZoneInfo) -> CoachReply:
+    async def _trend(self, session: Session, client: Client, now: datetime, zone: ZoneInfo) -> CoachReply:
         from bot.signals.charts import render_trend  # matplotlib is slow to import: only a chart pays for it
 
         history = await client_history(session, client.id)
@@ -159,7 +156,7 @@ class CoachDesk:
         text = self._texts.render("coach_trend", client_name=client.name, arrow=row.arrow, last=last, alerts=alerts)
         return CoachReply(text, chart)
 
-    async def _send_checkin(self, session: AsyncSession, client: Client, now: datetime, zone: ZoneInfo) -> CoachReply:
+    async def _send_checkin(self, session: Session, client: Client, now: datetime, zone: ZoneInfo) -> CoachReply:
         state = client_state(client, now)
         if state != "active":
             return self._say(
@@ -172,7 +169,7 @@ class CoachDesk:
             return self._say("coach_checkin_no_address", client_name=client.name)
         return self._say("coach_checkin_sent", client_name=client.name)
 
-    async def _resume(self, session: AsyncSession, client: Client, now: datetime) -> CoachReply:
+    async def _resume(self, session: Session, client: Client, now: datetime) -> CoachReply:
         if client.opted_out_at is not None:
             return self._say("coach_resume_stopped", client_name=client.name)
         if client.paused_until is None or client.paused_until <= now:
@@ -182,21 +179,19 @@ class CoachDesk:
 
     # ---- helpers --------------------------------------------------------------------------------------
 
-    async def _resolve(self, session: AsyncSession, coach: Coach, name: str) -> Client | CoachReply:
+    async def _resolve(self, session: Session, coach: Coach, name: str) -> Client | CoachReply:
         """The coach's own active client ``name`` refers to: an id, a full or first name, or ``#<alert id>``."""
-        own = sa.select(Client).where(Client.coach_id == coach.id, Client.active)
         wanted = name.casefold().strip()
         if wanted.startswith("#") and wanted[1:].isdecimal():
             if int(wanted[1:]) > commands.MAX_ALERT_ID:
                 return self._say("coach_unknown_client", name=name)
-            alert_client = sa.select(Alert.client_id).where(Alert.id == int(wanted[1:])).scalar_subquery()
-            found = (await session.scalars(own.where(Client.id == alert_client))).first()
+            found = await clients.coachs_client_alerted_in(session, coach.id, int(wanted[1:]))
             return found if found is not None else self._say("coach_unknown_client", name=name)
-        clients = list((await session.scalars(own.order_by(Client.id))).all())
+        own = sorted(await clients.active_clients(session, coach_id=coach.id), key=lambda c: c.id)
         for matches in (
-            [c for c in clients if c.id == wanted],
-            [c for c in clients if c.name.casefold() == wanted],
-            [c for c in clients if c.name.split()[0].casefold() == wanted],
+            [c for c in own if c.id == wanted],
+            [c for c in own if c.name.casefold() == wanted],
+            [c for c in own if c.name.split()[0].casefold() == wanted],
         ):
             if len(matches) == 1:
                 return matches[0]

@@ -12,9 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.coaching.desk import COACH_STEP, alert_buttons
 from bot.config import Config
 from bot.contract.messages import OutboundMessage
@@ -26,7 +23,7 @@ from bot.observability.metrics import Metrics, count_on_commit
 from bot.signals import alerts as alert_policy
 from bot.signals import digest
 from bot.signals.detectors import RiskPhrases
-from bot.store import Database, alerts, clients, outbox
+from bot.store import Database, Session, alerts, clients, coaches, outbox
 from bot.store.history import client_history
 from bot.store.models import CheckIn, Client, Coach
 
@@ -54,7 +51,7 @@ class CoachNotices:
         self._metrics = metrics
         self._address_of = address_of
 
-    async def raise_alert(self, session: AsyncSession, client: Client, checkin: CheckIn, now: datetime) -> None:
+    async def raise_alert(self, session: Session, client: Client, checkin: CheckIn, now: datetime) -> None:
         """Run the detectors over the client's history ending with this check-in; tell the coach if it calls for it.
 
         Runs when a check-in completes and when it expires, since missed check-ins are a signal too.
@@ -88,7 +85,7 @@ class CoachNotices:
         if client.alerts_snoozed_until is not None and client.alerts_snoozed_until > now:
             log.info("alert %s stored, not sent: the coach snoozed alerts about %s", alert.id, client.id)
             return
-        coach = await session.get(Coach, client.coach_id)
+        coach = await coaches.coach_by_id(session, client.coach_id)
         coach_address = self._address_of(coach) if coach is not None else None
         if coach_address is None:
             log.warning("alert %s stored; coach %s has no reachable address yet", alert.id, client.coach_id)
@@ -105,7 +102,7 @@ class CoachNotices:
             session, coach_address, (message,), checkin.id, f"alert:{alert.id}", now, audience="coach", image_png=chart
         )
 
-    async def resend_unacknowledged(self, session: AsyncSession, now: datetime) -> int:
+    async def resend_unacknowledged(self, session: Session, now: datetime) -> int:
         """Send each urgent alert nobody acknowledged within ``alerts.resend_urgent_after`` once more.
 
         The alert's own outbox payload is sent again behind a short preface, so the coach reads the same
@@ -142,7 +139,7 @@ class CoachNotices:
             async with database.transaction() as session:
                 if await outbox.outbox_row(session, f"{key}:0") is not None:
                     continue
-                row = await session.get(Coach, coach.id)
+                row = await coaches.coach_by_id(session, coach.id)
                 address = self._address_of(row) if row is not None else None
                 if address is None:
                     continue
@@ -162,8 +159,8 @@ class CoachNotices:
                 queued += 1
         return queued
 
-    async def _client_digests(self, session: AsyncSession, coach_id: str) -> list[digest.ClientDigest]:
-        clients = await session.scalars(select(Client).where(Client.coach_id == coach_id, Client.active))
+    async def _client_digests(self, session: Session, coach_id: str) -> list[digest.ClientDigest]:
+        own = await clients.active_clients(session, coach_id=coach_id)
         open_alerts = await alerts.open_alert_counts(session, coach_id)
         return [
             digest.ClientDigest(
@@ -172,17 +169,15 @@ class CoachNotices:
                 await client_history(session, client.id),
                 open_alerts.get(client.id, 0),
             )
-            for client in clients
+            for client in own
         ]
 
-    async def client_unreachable(
-        self, session: AsyncSession, message: OutboundMessage, reason: str, now: datetime
-    ) -> bool:
+    async def client_unreachable(self, session: Session, message: OutboundMessage, reason: str, now: datetime) -> bool:
         """The platform refused a client for good: mark them and tell their coach, once; False if nothing changed."""
         client = await clients.mark_unreachable(session, message.platform, message.recipient, reason, now)
         if client is None:
             return False  # a coach or a stranger, or the client was already marked
-        coach = await session.get(Coach, client.coach_id)
+        coach = await coaches.coach_by_id(session, client.coach_id)
         address = self._address_of(coach) if coach is not None else None
         if address is None:
             log.warning("client %s is unreachable; their coach cannot be told yet", client.id)

@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.contract.messages import OutboundMessage
 from bot.conversation import engine
-from bot.store import outbox
+from bot.store import Session, outbox
 
 #: Where a message goes: (platform, recipient).
 Address = tuple[str, str]
@@ -43,7 +41,7 @@ def outbox_rows(
 
 
 async def queue(
-    session: AsyncSession,
+    session: Session,
     address: Address,
     messages: Sequence[engine.Outgoing],
     checkin_id: int | None,

@@ -18,13 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.config import QuietHours
 from bot.runtime.core import Runtime
 from bot.scheduling.client_schedule import ClientSchedule, schedule_for, slots_between
-from bot.store import Client, checkins, coaching_sessions
+from bot.store import Session, checkins, clients, coaching_sessions
 from bot.timing.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -128,8 +125,7 @@ class Dispatcher:
         now = self._clock.now()
         async with self._runtime.database.session() as session:
             open_checkins = await checkins.open_checkins(session)
-            rows = await session.execute(sa.select(Client.id, Client.timezone))
-            zones = {client_id: zone for client_id, zone in rows}
+            zones = await clients.time_zones(session)
         cadences = {c.id: schedule_for(self._runtime.config, c.id).cadence for c in self._runtime.config.clients}
         reminded = expired = 0
         for checkin in open_checkins:
@@ -162,12 +158,9 @@ class Dispatcher:
             log.info("retention purge: %s", purged)
         return purged.total if purged is not None else 0
 
-    async def _facts(self, session: AsyncSession, client_ids: Collection[str] | None) -> dict[str, _ClientFacts]:
-        query = sa.select(Client.id, Client.created_at, Client.paused_until).where(Client.active)
-        if client_ids is not None:
-            query = query.where(Client.id.in_(client_ids))
-        rows = await session.execute(query)
-        return {client_id: _ClientFacts(created, paused) for client_id, created, paused in rows}
+    async def _facts(self, session: Session, client_ids: Collection[str] | None) -> dict[str, _ClientFacts]:
+        facts = await clients.schedule_facts(session, client_ids)
+        return {client_id: _ClientFacts(created, paused) for client_id, (created, paused) in facts.items()}
 
 
 def _in_quiet_hours(quiet: QuietHours | None, now: datetime, zone: ZoneInfo) -> bool:

@@ -107,3 +107,17 @@ async def open_checkins(session: AsyncSession) -> list[CheckIn]:
     """Check-ins still waiting for the client, for the reminder and expiry sweep."""
     query = sa.select(CheckIn).where(CheckIn.status.in_(OPEN_CHECKIN_STATUSES)).order_by(CheckIn.id)
     return list((await session.scalars(query)).all())
+
+
+async def latest_checkins(session: AsyncSession, client_ids: Collection[str]) -> dict[str, CheckIn]:
+    """Each client's latest check-in by slot, in one query rather than one per client."""
+    newest = (
+        sa.select(CheckIn.client_id, sa.func.max(CheckIn.slot).label("slot"))
+        .where(CheckIn.client_id.in_(client_ids))
+        .group_by(CheckIn.client_id)
+        .subquery()
+    )
+    query = sa.select(CheckIn).join(
+        newest, sa.and_(CheckIn.client_id == newest.c.client_id, CheckIn.slot == newest.c.slot)
+    )
+    return {checkin.client_id: checkin for checkin in await session.scalars(query)}

@@ -6,7 +6,7 @@ rows it causes commit together (DESIGN §6).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.identities import find_client_by_identity
 from bot.store.models import (
+    Alert,
     Client,
 )
 
@@ -67,3 +68,41 @@ async def clear_unreachable(session: AsyncSession, client_id: str) -> None:
 
 async def set_alerts_snoozed(session: AsyncSession, client_id: str, until: datetime | None) -> None:
     await _update_client(session, client_id, alerts_snoozed_until=until)
+
+
+async def client_by_id(session: AsyncSession, client_id: str) -> Client | None:
+    return await session.get(Client, client_id)
+
+
+async def active_clients(
+    session: AsyncSession, *, coach_id: str | None = None, client_ids: Collection[str] | None = None
+) -> list[Client]:
+    """Active clients (of one coach, or those named, or all) by name, then id."""
+    query = sa.select(Client).where(Client.active).order_by(Client.name, Client.id)
+    if coach_id is not None:
+        query = query.where(Client.coach_id == coach_id)
+    if client_ids is not None:
+        query = query.where(Client.id.in_(client_ids))
+    return list((await session.scalars(query)).all())
+
+
+async def coachs_client_alerted_in(session: AsyncSession, coach_id: str, alert_id: int) -> Client | None:
+    """The coach's own active client an alert is about; None for another coach's client or an unknown alert."""
+    alert_client = sa.select(Alert.client_id).where(Alert.id == alert_id).scalar_subquery()
+    query = sa.select(Client).where(Client.coach_id == coach_id, Client.active, Client.id == alert_client)
+    return (await session.scalars(query)).first()
+
+
+async def time_zones(session: AsyncSession) -> dict[str, str]:
+    """Every client's time zone name, removed clients included (their open check-ins still close)."""
+    return {client_id: zone for client_id, zone in await session.execute(sa.select(Client.id, Client.timezone))}
+
+
+async def schedule_facts(
+    session: AsyncSession, client_ids: Collection[str] | None = None
+) -> dict[str, tuple[datetime, datetime | None]]:
+    """When each active client (all, or those named) was added and until when they are paused."""
+    query = sa.select(Client.id, Client.created_at, Client.paused_until).where(Client.active)
+    if client_ids is not None:
+        query = query.where(Client.id.in_(client_ids))
+    return {client_id: (created, paused) for client_id, created, paused in await session.execute(query)}

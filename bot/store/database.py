@@ -188,6 +188,11 @@ class Database:
         async with self.session() as session, session.begin():
             yield session
 
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query, for the health check."""
+        async with self.session() as session:
+            await session.execute(text("SELECT 1"))
+
     def _engine_options(self) -> dict[str, Any]:
         # A database error's message would otherwise carry the statement's parameters, which can be what a
         # client wrote; errors are logged, and logs never hold answers (DESIGN §7).

@@ -26,6 +26,7 @@ from bot.store.statements import chunks, insert_for
 #: Why an outbox row was not sent (``outbox.last_error``): cancelled by the client's ``stop``, or unreadable.
 OPTED_OUT = "the client said stop before it was sent"
 UNREADABLE = "its text was sealed with a key the configuration no longer holds"
+UNSENT = ("pending", "sending")
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,3 +249,9 @@ async def outbox_row(session: AsyncSession, idempotency_key: str) -> OutboxMessa
         opened = open_payload(sealer_of(session), row.payload, f"outbox row {row.id}")
         set_committed_value(row, "payload", opened if opened is not None else {**row.payload, "text": ""})
     return row
+
+
+async def unsent_count(session: AsyncSession) -> int:
+    """Messages not yet sent (pending or being sent), across every replica: the outbox depth."""
+    query = sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(UNSENT))
+    return int(await session.scalar(query) or 0)

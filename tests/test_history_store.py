@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store import CheckIn, CheckInStatus, Database, alerts, checkins, people
+from bot.contract.statuses import CheckInStatus
+from bot.store import CheckIn, Database, alerts, checkins, people
 from bot.store.answers import upsert_answer
 from bot.store.checkins import Claim
 from bot.store.history import alert_times, client_history

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.contract.statuses import Severity
 from bot.store import CheckIn, Client, Coach, Database, Goal, OutboxMessage, checkins, outbox
 from bot.store.alerts import alerts_for_client, create_alert
 from bot.store.answers import answers_for, delete_answer, upsert_answer
@@ -480,14 +481,16 @@ async def test_alerts_create_and_list(database: Database) -> None:
     async with database.transaction() as session:
         checkin = await claim_checkin(session, "anna", T0, "standard", T0)
         assert checkin is not None
-        later = await create_alert(session, "anna", None, "low", [{"kind": "withdrawal"}], T0 + timedelta(days=1))
-        first = await create_alert(session, "anna", checkin.id, "high", signals, T0)
-        await create_alert(session, "ben", None, "low", [], T0)
+        later = await create_alert(
+            session, "anna", None, Severity.WATCH, [{"kind": "withdrawal"}], T0 + timedelta(days=1)
+        )
+        first = await create_alert(session, "anna", checkin.id, Severity.URGENT, signals, T0)
+        await create_alert(session, "ben", None, Severity.WATCH, [], T0)
     async with database.session() as session:
         alerts = await alerts_for_client(session, "anna")
     assert [a.id for a in alerts] == [first.id, later.id]
     assert (alerts[0].severity, alerts[0].signals, alerts[0].checkin_id, alerts[0].created_at) == (
-        "high",
+        Severity.URGENT,
         signals,
         checkin.id,
         T0,

@@ -15,10 +15,11 @@ from typing import TextIO
 from adapters.console import ConsoleAdapter, read_line
 from bot.config import Client as ClientConfig
 from bot.config import Config
+from bot.contract.statuses import OPEN_CHECKIN_STATUSES
 from bot.conversation.engine import ConversationState
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog, Texts
-from bot.runtime.core import OPEN_STATUSES, CheckInRecord, Runtime
+from bot.runtime.core import CheckInRecord, Runtime
 from bot.store import Database
 from bot.timing.clock import Clock
 
@@ -62,7 +63,7 @@ async def run_demo(
             return 1
         await runtime.outbox.drain()
         interactive = stdin.isatty()
-        while (record := await runtime.checkin_record(checkin_id)).checkin.status in OPEN_STATUSES:
+        while (record := await runtime.checkin_record(checkin_id)).checkin.status in OPEN_CHECKIN_STATUSES:
             if interactive:
                 stdout.write("> ")
                 stdout.flush()

@@ -39,6 +39,7 @@ from bot.config.models import Alerts, Duration
 from bot.config.question_sets import load_builtin_question_sets, load_question_sets
 from bot.config.yamlsource import read_mapping
 from bot.contract.adapter import Adapter, AdapterStartError
+from bot.contract.statuses import PersonKind
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog, load_catalog, load_texts
 from bot.observability.logs import configure_logging
@@ -485,7 +486,7 @@ async def _people_transaction(url: str, config: Config, command: str) -> AsyncIt
 async def _store_invite(url: str, config: Config, token: str, kind: str, person: str, lifetime: timedelta) -> None:
     async with _people_transaction(url, config, "invite") as (session, now):
         await invites.create_telegram_invite(
-            session, token, "coach" if kind == "coach" else "client", person, now + lifetime
+            session, token, PersonKind.COACH if kind == "coach" else PersonKind.CLIENT, person, now + lifetime
         )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from bot.contract.statuses import CheckInStatus
 from bot.conversation.questions import QuestionSet
 from bot.signals.digest import trend_arrow
 from bot.store import Session, alerts, checkins, clients
@@ -68,8 +69,8 @@ async def client_statuses(
     for client in listed:
         history = await client_history(session, client.id, limit=RATE_WINDOW)
         last = latest.get(client.id)
-        finished = [e for e in history if e.status in ("completed", "expired")]
-        rate = sum(e.status == "completed" for e in finished) / len(finished) if finished else None
+        finished = [e for e in history if e.status in (CheckInStatus.COMPLETED, CheckInStatus.EXPIRED)]
+        rate = sum(e.status == CheckInStatus.COMPLETED for e in finished) / len(finished) if finished else None
         question_set = question_sets.get(client.question_set)
         state = client_state(client, now)
         rows.append(

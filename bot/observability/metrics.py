@@ -22,11 +22,12 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, ProcessCollector, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from bot.contract.statuses import Severity
 from bot.store import Session, hooks
 
 #: Kinds of failed sends, as the outbox decides what happens next (see ``OutboxWorker._record_failure``).
 SEND_FAILURE_KINDS = ("retry", "ambiguous", "permanent")
-SEVERITIES = ("watch", "urgent")
+SEVERITIES = tuple(Severity)
 
 
 class _OutboxDepth:

@@ -34,6 +34,7 @@ from bot.contract.messages import (
     InboundText,
     OutboundMessage,
 )
+from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
 from bot.conversation import engine
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 EVENT_MEMORY = timedelta(days=7)
 
 #: Check-in statuses in which the client is still expected to answer.
-OPEN_STATUSES = ("sent", "in_progress")
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +251,7 @@ class Runtime:
             checkin, client, state = found
             transition = engine.expire(self._context(client), state)
             assert transition.state is not None
-            checkin.status = "expired"
+            checkin.status = CheckInStatus.EXPIRED
             checkin.last_activity_at = now
             checkin.state = transition.state.to_json()
             await self._enqueue_to(session, client, transition, checkin.id, f"checkin:{checkin.id}:expired", now)
@@ -266,7 +266,7 @@ class Runtime:
     ) -> tuple[CheckIn, Client, engine.ConversationState] | None:
         """The check-in, row-locked, with its client and state, if it is still waiting for answers."""
         checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
-        if checkin is None or checkin.status not in OPEN_STATUSES or checkin.state is None:
+        if checkin is None or checkin.status not in OPEN_CHECKIN_STATUSES or checkin.state is None:
             return None
         client = await session.get(Client, checkin.client_id)
         assert client is not None  # a foreign key
@@ -380,7 +380,7 @@ class Runtime:
             transition = engine.handle(context, state, reply, now)
             assert transition.state is not None
             checkin.state = transition.state.to_json()
-            checkin.status = "in_progress"
+            checkin.status = CheckInStatus.IN_PROGRESS
             checkin.last_activity_at = now
         address = (event.platform, event.sender)
         key = f"reply:{event.platform}:{event.event_key}"
@@ -416,7 +416,7 @@ class Runtime:
                 case engine.FinishCheckIn() if checkin is not None:
                     checkin.status = effect.status
                     checkin.completed_at = now
-                    if effect.status == "completed":
+                    if effect.status == CheckInStatus.COMPLETED:
                         count_on_commit(session, self.metrics.checkins_completed)
                         await self._notices.raise_alert(session, client, checkin, now)
                 case engine.PauseClient():

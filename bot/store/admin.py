@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.contract.statuses import CLOSED_CHECKIN_STATUSES, SETTLED_OUTBOX_STATUSES, PersonKind
 from bot.store.alerts import alerts_for_client
 from bot.store.answers import answers_for
 from bot.store.coaching_sessions import recorded_sessions
@@ -30,9 +31,6 @@ from bot.store.models import (
     TelegramInvite,
 )
 from bot.store.people import address_of
-
-#: Check-in statuses that are over; purge never removes a conversation still in progress.
-CLOSED_STATUSES = ("completed", "expired", "skipped", "failed")
 
 EXPORT_FIELDS = (
     "checkin_id",
@@ -145,7 +143,9 @@ async def forget_client(session: AsyncSession, client_id: str, *, keep_client: b
     await _delete(session, sa.delete(CoachingSession).where(CoachingSession.client_id == client_id))
     await _delete(
         session,
-        sa.delete(TelegramInvite).where(TelegramInvite.person_kind == "client", TelegramInvite.person_id == client_id),
+        sa.delete(TelegramInvite).where(
+            TelegramInvite.person_kind == PersonKind.CLIENT, TelegramInvite.person_id == client_id
+        ),
     )
     about: list[sa.ColumnElement[bool]] = [OutboxMessage.idempotency_key.like(f"alert:{i}:%") for i in alert_ids]
     about.append(OutboxMessage.idempotency_key.like(f"unreachable:{client_id}:%"))
@@ -191,14 +191,14 @@ class Purged:
 async def purge_older_than(session: AsyncSession, cutoff: datetime) -> Purged:
     """Delete what is older than ``cutoff``: closed check-ins with their answers, alerts, delivered, failed or
     cancelled messages, de-duplication records and spent invites. Open check-ins and pending messages stay."""
-    old_checkins = sa.select(CheckIn.id).where(CheckIn.slot < cutoff, CheckIn.status.in_(CLOSED_STATUSES))
+    old_checkins = sa.select(CheckIn.id).where(CheckIn.slot < cutoff, CheckIn.status.in_(CLOSED_CHECKIN_STATUSES))
     answers = await _delete(session, sa.delete(Answer).where(Answer.checkin_id.in_(old_checkins.scalar_subquery())))
     alerts = await _delete(session, sa.delete(Alert).where(Alert.created_at < cutoff))
     checkins = await _delete(session, sa.delete(CheckIn).where(CheckIn.id.in_(old_checkins.scalar_subquery())))
     messages = await _delete(
         session,
         sa.delete(OutboxMessage).where(
-            OutboxMessage.created_at < cutoff, OutboxMessage.status.in_(("sent", "failed", "cancelled"))
+            OutboxMessage.created_at < cutoff, OutboxMessage.status.in_(SETTLED_OUTBOX_STATUSES)
         ),
     )
     events = await forget_processed_events(session, cutoff)

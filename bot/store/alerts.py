@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from bot.contract.statuses import Severity
 from bot.store.database import sealer_of
 from bot.store.models import (
     Alert,
@@ -21,7 +22,7 @@ async def create_alert(
     session: AsyncSession,
     client_id: str,
     checkin_id: int | None,
-    severity: str,
+    severity: Severity,
     signals: list[dict[str, Any]],
     now: datetime,
 ) -> Alert:
@@ -58,7 +59,7 @@ async def unacknowledged_urgent_alerts(session: AsyncSession, created_before: da
     query = (
         sa.select(Alert)
         .where(
-            Alert.severity == "urgent",
+            Alert.severity == Severity.URGENT,
             Alert.acknowledged_at.is_(None),
             Alert.resent_at.is_(None),
             Alert.created_at <= created_before,

@@ -14,12 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
 from bot.store.models import (
     CheckIn,
 )
 from bot.store.statements import chunks, insert_for
-
-OPEN_CHECKIN_STATUSES = ("sent", "in_progress")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +45,7 @@ async def claim_checkins(session: AsyncSession, claims: Sequence[Claim], now: da
             {
                 "client_id": c.client_id,
                 "slot": c.slot,
-                "status": "sent",
+                "status": CheckInStatus.SENT,
                 "question_set": c.question_set,
                 "state": c.state,
                 "created_at": now,
@@ -76,7 +75,7 @@ async def expire_superseded(session: AsyncSession, newest: dict[str, int]) -> No
                 CheckIn.status.in_(OPEN_CHECKIN_STATUSES),
                 CheckIn.id.not_in(newest.values()),
             )
-            .values(status="expired")
+            .values(status=CheckInStatus.EXPIRED)
             .execution_options(synchronize_session=False)
         )
 

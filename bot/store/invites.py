@@ -7,10 +7,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.contract.statuses import PersonKind
 from bot.store.models import (
     Client,
     Coach,
-    PersonKind,
     TelegramInvite,
 )
 
@@ -41,6 +41,6 @@ async def redeem_telegram_invite(
     invite = redeemed.first()
     if invite is None:
         return None
-    person: type[Client] | type[Coach] = Client if invite.person_kind == "client" else Coach
+    person: type[Client] | type[Coach] = Client if invite.person_kind == PersonKind.CLIENT else Coach
     await session.execute(sa.update(person).where(person.id == invite.person_id).values(telegram_chat_id=chat_id))
     return invite

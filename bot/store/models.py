@@ -9,17 +9,13 @@ compares the two on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bot.store.types import UTCDateTime, json_type
-
-CheckInStatus = Literal["due", "sent", "in_progress", "completed", "expired", "skipped", "failed"]
-#: ``cancelled``: never sent because the client said ``stop`` after it was queued.
-OutboxStatus = Literal["pending", "sending", "sent", "failed", "cancelled"]
-PersonKind = Literal["client", "coach"]
+from bot.contract.statuses import CheckInStatus, DigestCadence, OutboxStatus, PersonKind, Severity
+from bot.store.types import NamedState, UTCDateTime, json_type
 
 # Explicit constraint names keep the hand-written migration and the models comparable, and let later
 # migrations drop or alter a constraint by name on both backends.
@@ -46,7 +42,7 @@ class Coach(Base):
     slack_email: Mapped[str | None] = mapped_column(sa.String())
     # Bound at runtime by a Telegram invite; config sync never touches it.
     telegram_chat_id: Mapped[int | None] = mapped_column(sa.BigInteger())
-    digest: Mapped[str] = mapped_column(sa.String())
+    digest: Mapped[DigestCadence] = mapped_column(NamedState(DigestCadence))
     active: Mapped[bool] = mapped_column(sa.Boolean())
     # Last time config sync changed this row.
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -124,7 +120,7 @@ class CheckIn(Base):
     id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=True)
     client_id: Mapped[str] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
     slot: Mapped[datetime] = mapped_column(UTCDateTime())
-    status: Mapped[CheckInStatus] = mapped_column(sa.String())
+    status: Mapped[CheckInStatus] = mapped_column(NamedState(CheckInStatus))
     question_set: Mapped[str] = mapped_column(sa.String())
     # The conversation engine's serialized state. Assign a new dict to change it: in-place mutation
     # of a JSON column is not tracked.
@@ -159,7 +155,7 @@ class Alert(Base):
     id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=True)
     client_id: Mapped[str] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
     checkin_id: Mapped[int | None] = mapped_column(sa.ForeignKey("checkins.id", ondelete="SET NULL"))
-    severity: Mapped[str] = mapped_column(sa.String())
+    severity: Mapped[Severity] = mapped_column(NamedState(Severity))
     signals: Mapped[list[dict[str, Any]]] = mapped_column(json_type())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -183,7 +179,7 @@ class OutboxMessage(Base):
     recipient: Mapped[str] = mapped_column(sa.String())
     payload: Mapped[dict[str, Any]] = mapped_column(json_type())
     idempotency_key: Mapped[str] = mapped_column(sa.String(), unique=True)
-    status: Mapped[OutboxStatus] = mapped_column(sa.String())
+    status: Mapped[OutboxStatus] = mapped_column(NamedState(OutboxStatus))
     # Incremented each time a worker leases the row, so a message that crashes its sender is still
     # counted and can be given up on.
     attempts: Mapped[int] = mapped_column(sa.Integer(), default=0)
@@ -211,7 +207,7 @@ class TelegramInvite(Base):
     __tablename__ = "telegram_invites"
 
     token: Mapped[str] = mapped_column(sa.String(), primary_key=True)
-    person_kind: Mapped[PersonKind] = mapped_column(sa.String())
+    person_kind: Mapped[PersonKind] = mapped_column(NamedState(PersonKind))
     person_id: Mapped[str] = mapped_column(sa.String())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

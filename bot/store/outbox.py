@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
+from bot.contract.statuses import UNSENT_OUTBOX_STATUSES, OutboxStatus
 from bot.store.database import sealer_of
 from bot.store.models import (
     Client,
@@ -26,7 +27,6 @@ from bot.store.statements import chunks, insert_for
 #: Why an outbox row was not sent (``outbox.last_error``): cancelled by the client's ``stop``, or unreadable.
 OPTED_OUT = "the client said stop before it was sent"
 UNREADABLE = "its text was sealed with a key the configuration no longer holds"
-UNSENT = ("pending", "sending")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetim
                 "recipient": r.recipient,
                 "payload": seal_payload(sealer, r.payload),
                 "idempotency_key": r.idempotency_key,
-                "status": "pending",
+                "status": OutboxStatus.PENDING,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
@@ -101,8 +101,8 @@ async def due_outbox(
             else:
                 set_committed_value(row, "payload", payload)
                 sendable.append(row)
-        await _settle(session, cancelled, status="cancelled", last_error=OPTED_OUT)
-        await _settle(session, unreadable, status="failed", last_error=UNREADABLE)
+        await _settle(session, cancelled, status=OutboxStatus.CANCELLED, last_error=OPTED_OUT)
+        await _settle(session, unreadable, status=OutboxStatus.FAILED, last_error=UNREADABLE)
         if sendable or not (cancelled or unreadable):
             return sendable
 
@@ -165,7 +165,7 @@ async def _lease_outbox(
             earlier.platform == OutboxMessage.platform,
             earlier.recipient == OutboxMessage.recipient,
             earlier.id < OutboxMessage.id,
-            earlier.status.in_(("pending", "sending")),
+            earlier.status.in_(UNSENT_OUTBOX_STATUSES),
         )
         .correlate(OutboxMessage)
     )
@@ -173,8 +173,8 @@ async def _lease_outbox(
         sa.select(OutboxMessage.id)
         .where(
             sa.or_(
-                sa.and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
-                sa.and_(OutboxMessage.status == "sending", OutboxMessage.lease_until <= now),
+                sa.and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now),
+                sa.and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.lease_until <= now),
             ),
             ~queued_behind,
         )
@@ -186,7 +186,7 @@ async def _lease_outbox(
         sa.update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()))
         .values(
-            status="sending",
+            status=OutboxStatus.SENDING,
             lease_until=now + lease,
             leased_by=worker_id,
             attempts=OutboxMessage.attempts + 1,
@@ -201,7 +201,7 @@ async def _finish_sending(session: AsyncSession, outbox_id: int, **values: Any) 
     # Only a row still in "sending" may be settled: a late worker must not undo another's outcome.
     updated = await session.scalars(
         sa.update(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id, OutboxMessage.status == "sending")
+        .where(OutboxMessage.id == outbox_id, OutboxMessage.status == OutboxStatus.SENDING)
         .values(lease_until=None, leased_by=None, **values)
         .returning(OutboxMessage.id)
         .execution_options(synchronize_session=False)
@@ -221,8 +221,10 @@ async def mark_sent(session: AsyncSession, sent: Sequence[tuple[int, str | None]
     assert isinstance(table, sa.Table)
     result = await session.execute(
         sa.update(table)
-        .where(table.c.id == sa.bindparam("row_id"), table.c.status == "sending")
-        .values(status="sent", platform_ref=sa.bindparam("ref"), sent_at=now, lease_until=None, leased_by=None),
+        .where(table.c.id == sa.bindparam("row_id"), table.c.status == OutboxStatus.SENDING)
+        .values(
+            status=OutboxStatus.SENT, platform_ref=sa.bindparam("ref"), sent_at=now, lease_until=None, leased_by=None
+        ),
         [{"row_id": outbox_id, "ref": ref} for outbox_id, ref in sent],
     )
     return int(getattr(result, "rowcount", 0) or 0)
@@ -230,12 +232,12 @@ async def mark_sent(session: AsyncSession, sent: Sequence[tuple[int, str | None]
 
 async def mark_retry(session: AsyncSession, outbox_id: int, error: str, next_attempt_at: datetime) -> bool:
     return await _finish_sending(
-        session, outbox_id, status="pending", last_error=error, next_attempt_at=next_attempt_at
+        session, outbox_id, status=OutboxStatus.PENDING, last_error=error, next_attempt_at=next_attempt_at
     )
 
 
 async def mark_failed(session: AsyncSession, outbox_id: int, error: str) -> bool:
-    return await _finish_sending(session, outbox_id, status="failed", last_error=error)
+    return await _finish_sending(session, outbox_id, status=OutboxStatus.FAILED, last_error=error)
 
 
 async def outbox_row(session: AsyncSession, idempotency_key: str) -> OutboxMessage | None:
@@ -253,5 +255,7 @@ async def outbox_row(session: AsyncSession, idempotency_key: str) -> OutboxMessa
 
 async def unsent_count(session: AsyncSession) -> int:
     """Messages not yet sent (pending or being sent), across every replica: the outbox depth."""
-    query = sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(UNSENT))
+    query = (
+        sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(UNSENT_OUTBOX_STATUSES))
+    )
     return int(await session.scalar(query) or 0)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Client as ClientConfig
 from bot.config import Config
+from bot.contract.statuses import DigestCadence
 from bot.store.models import (
     Client,
     Coach,
@@ -32,7 +33,7 @@ class CoachRecord:
     id: str
     name: str
     timezone: str
-    digest: str
+    digest: DigestCadence
     slack_user_id: str | None = None
     slack_email: str | None = None
 
@@ -214,7 +215,7 @@ def people_from_config(config: Config) -> tuple[list[CoachRecord], list[ClientRe
             id=c.id,
             name=c.name,
             timezone=c.timezone,
-            digest=c.digest,
+            digest=DigestCadence(c.digest),
             slack_user_id=c.slack.user_id if c.slack else None,
             slack_email=c.slack.email if c.slack else None,
         )

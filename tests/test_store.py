@@ -13,7 +13,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.contract.statuses import Severity
-from bot.store import CheckIn, Client, Coach, Database, Goal, OutboxMessage, checkins, outbox
+from bot.store import CheckIn, Client, Coach, Database, Goal, IdentityKind, OutboxMessage, checkins, outbox
 from bot.store.alerts import alerts_for_client, create_alert
 from bot.store.answers import answers_for, delete_answer, upsert_answer
 from bot.store.checkins import Claim, open_checkin_for_update
@@ -87,7 +87,7 @@ async def test_start_twice_and_second_instance_are_noops(database_target: Databa
     await second.start()
     async with second.session() as session:
         versions = (await session.scalars(sa.text("SELECT version_num FROM alembic_version"))).all()
-    assert versions == ["0002"]
+    assert versions == ["0003"]
 
 
 async def test_sync_people_inserts_updates_and_deactivates(database: Database) -> None:
@@ -100,7 +100,12 @@ async def test_sync_people_inserts_updates_and_deactivates(database: Database) -
     async with database.session() as session:
         anna = await session.get(Client, "anna")
         assert anna is not None
-        assert (anna.platform, anna.slack_user_id, anna.active, anna.created_at) == ("slack", "UANNA", True, T0)
+        assert (anna.platform, anna.identity("slack", IdentityKind.USER_ID), anna.active, anna.created_at) == (
+            "slack",
+            "UANNA",
+            True,
+            T0,
+        )
         goals = (await session.scalars(sa.select(Goal).order_by(Goal.position))).all()
         assert [(g.client_id, g.id, g.position, g.active) for g in goals] == [
             ("anna", "delegate", 0, True),
@@ -159,7 +164,7 @@ async def test_sync_keeps_runtime_owned_columns(database: Database) -> None:
         ben = await session.get(Client, "ben")
         assert anna is not None and ben is not None
         assert (anna.paused_until, anna.privacy_notice_sent_at, anna.updated_at) == (own_pause, T0, T0)
-        assert (ben.opted_out_at, ben.telegram_chat_id) == (T0, 4242)
+        assert (ben.opted_out_at, ben.identity("telegram", IdentityKind.CHAT_ID)) == (T0, "4242")
 
     config_pause = T0 + timedelta(days=3)
     paused = replace(ANNA, paused_until=config_pause)
@@ -169,6 +174,36 @@ async def test_sync_keeps_runtime_owned_columns(database: Database) -> None:
         anna = await session.get(Client, "anna")
         assert anna is not None
         assert (anna.paused_until, anna.updated_at) == (config_pause, T0 + timedelta(hours=2))
+
+
+async def test_sync_follows_config_slack_identities_and_keeps_a_bound_chat(database: Database) -> None:
+    """A changed Slack identity is a change of the person (updated_at moves); a bound Telegram chat stays put."""
+    await seed(database)
+    async with database.transaction() as session:
+        await create_telegram_invite(session, "tok", "client", "anna", T0 + timedelta(days=1))
+        assert await redeem_telegram_invite(session, "tok", -100777, T0) is not None
+    later = T0 + timedelta(hours=1)
+    by_email = replace(ANNA, slack_user_id=None, slack_email="anna@example.com")
+    async with database.transaction() as session:
+        await sync_people(session, [COACH], [by_email, BEN], later)
+    async with database.session() as session:
+        anna = await session.get(Client, "anna")
+        coach = await session.get(Coach, "maria")
+        assert anna is not None and coach is not None
+        assert [(i.platform, i.kind, i.value) for i in anna.identities] == [
+            ("telegram", IdentityKind.CHAT_ID, "-100777"),
+            ("slack", IdentityKind.EMAIL, "anna@example.com"),
+        ]
+        assert (anna.updated_at, coach.updated_at) == (later, T0)
+        assert await find_client_by_identity(session, "slack", "UANNA") is None
+        found = await find_client_by_identity(session, "slack", "UANY", email="Anna@Example.com")
+        assert found is not None and found.id == "anna"
+
+    async with database.transaction() as session:
+        await sync_people(session, [COACH], [by_email, BEN], later + timedelta(hours=1))
+    async with database.session() as session:
+        anna = await session.get(Client, "anna")
+        assert anna is not None and anna.updated_at == later
 
 
 async def test_client_flags(database: Database) -> None:

@@ -20,6 +20,7 @@ from bot.store.alerts import alerts_for_client
 from bot.store.answers import answers_for
 from bot.store.coaching_sessions import recorded_sessions
 from bot.store.events import forget_processed_events
+from bot.store.identities import forget_identities
 from bot.store.models import (
     Alert,
     Answer,
@@ -27,6 +28,7 @@ from bot.store.models import (
     Client,
     CoachingSession,
     Goal,
+    IdentityKind,
     OutboxMessage,
     TelegramInvite,
 )
@@ -63,9 +65,11 @@ async def export_client(session: AsyncSession, client_id: str) -> dict[str, Any]
             "timezone": client.timezone,
             "language": client.language,
             "platform": client.platform,
-            "slack_user_id": client.slack_user_id,
-            "slack_email": client.slack_email,
-            "telegram_chat_id": client.telegram_chat_id,
+            "slack_user_id": client.identity("slack", IdentityKind.USER_ID),
+            "slack_email": client.identity("slack", IdentityKind.EMAIL),
+            "telegram_chat_id": int(chat_id)
+            if (chat_id := client.identity("telegram", IdentityKind.CHAT_ID))
+            else None,
             "paused_until": _iso(client.paused_until),
             "opted_out_at": _iso(client.opted_out_at),
             "privacy_notice_sent_at": _iso(client.privacy_notice_sent_at),
@@ -155,11 +159,11 @@ async def forget_client(session: AsyncSession, client_id: str, *, keep_client: b
             about.append(sa.and_(OutboxMessage.platform == address[0], OutboxMessage.recipient == address[1]))
     messages = await _delete(session, sa.delete(OutboxMessage).where(sa.or_(*about)))
     if keep_client:
+        await forget_identities(session, PersonKind.CLIENT, client_id, "telegram")
         await session.execute(
             sa.update(Client)
             .where(Client.id == client_id)
             .values(
-                telegram_chat_id=None,
                 paused_until=None,
                 opted_out_at=None,
                 privacy_notice_sent_at=None,
@@ -170,6 +174,7 @@ async def forget_client(session: AsyncSession, client_id: str, *, keep_client: b
         )
     else:
         await _delete(session, sa.delete(Goal).where(Goal.client_id == client_id))
+        await forget_identities(session, PersonKind.CLIENT, client_id)
         await _delete(session, sa.delete(Client).where(Client.id == client_id))
     return Erased(checkins, answers, alerts, messages, client_removed=not keep_client)
 

@@ -8,9 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.contract.statuses import PersonKind
+from bot.store.identities import bind_telegram_chat
 from bot.store.models import (
-    Client,
-    Coach,
     TelegramInvite,
 )
 
@@ -41,6 +40,5 @@ async def redeem_telegram_invite(
     invite = redeemed.first()
     if invite is None:
         return None
-    person: type[Client] | type[Coach] = Client if invite.person_kind == PersonKind.CLIENT else Coach
-    await session.execute(sa.update(person).where(person.id == invite.person_id).values(telegram_chat_id=chat_id))
+    await bind_telegram_chat(session, invite.person_kind, invite.person_id, chat_id)
     return invite

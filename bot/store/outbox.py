@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bot.contract.statuses import UNSENT_OUTBOX_STATUSES, OutboxStatus
+from bot.contract.statuses import UNSENT_OUTBOX_STATUSES, OutboxStatus, PersonKind
 from bot.store.database import sealer_of
+from bot.store.identities import address_key, addresses_of, people_at
 from bot.store.models import (
     Client,
     OutboxMessage,
@@ -93,7 +94,7 @@ async def due_outbox(
         cancelled: list[int] = []
         unreadable: list[int] = []
         for row in leased:
-            opted_out = stopped.get(_address_key(row.platform, row.recipient))
+            opted_out = stopped.get(address_key(row.platform, row.recipient))
             if row.payload.get("audience") == "client" and opted_out is not None and row.created_at < opted_out:
                 cancelled.append(row.id)
             elif (payload := open_payload(sealer, row.payload, f"outbox row {row.id}")) is None:
@@ -117,41 +118,21 @@ async def _settle(session: AsyncSession, outbox_ids: Sequence[int], **values: An
         )
 
 
-def _address_key(platform: str, recipient: str) -> tuple[str, str]:
-    # Slack e-mail addresses match whatever their case, as in ``_identity_clause``.
-    return (platform, recipient.lower() if recipient.startswith("email:") else recipient)
-
-
-def _addresses(client: Client) -> set[tuple[str, str]]:
-    """Every address a message to this client may have been queued under (``people.address_of``, the console)."""
-    addresses = {("console", client.id)}
-    if client.slack_user_id:
-        addresses.add(("slack", client.slack_user_id))
-    if client.slack_email:
-        addresses.add(_address_key("slack", f"email:{client.slack_email}"))
-    if client.telegram_chat_id is not None:
-        addresses.add(("telegram", str(client.telegram_chat_id)))
-    return addresses
-
-
 async def _opted_out_at(session: AsyncSession, rows: Sequence[OutboxMessage]) -> dict[tuple[str, str], datetime]:
     """When the clients behind these rows' addresses said ``stop``, for those who did, in one query."""
-    wanted = {_address_key(r.platform, r.recipient) for r in rows}
-    chats = [int(r) for p, r in wanted if p == "telegram" and r.lstrip("-").isdigit()]
-    matches = [
-        Client.id.in_([r for p, r in wanted if p == "console"]),
-        Client.slack_user_id.in_([r for p, r in wanted if p == "slack" and not r.startswith("email:")]),
-        sa.func.lower(Client.slack_email).in_([r.removeprefix("email:") for p, r in wanted if r.startswith("email:")]),
-        Client.telegram_chat_id.in_(chats),
-    ]
+    wanted = {address_key(r.platform, r.recipient) for r in rows}
     if not wanted:
         return {}
-    clients = await session.scalars(sa.select(Client).where(Client.opted_out_at.is_not(None), sa.or_(*matches)))
+    reached = sa.or_(
+        Client.id.in_([r for p, r in wanted if p == "console"]),
+        Client.id.in_(people_at(PersonKind.CLIENT, wanted)),
+    )
+    clients = await session.scalars(sa.select(Client).where(Client.opted_out_at.is_not(None), reached))
     return {
         address: client.opted_out_at
         for client in clients
         if client.opted_out_at is not None
-        for address in _addresses(client) & wanted
+        for address in addresses_of(client) & wanted
     }
 
 

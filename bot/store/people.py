@@ -17,11 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Client as ClientConfig
 from bot.config import Config
-from bot.contract.statuses import DigestCadence
+from bot.contract.statuses import DigestCadence, PersonKind
+from bot.store.identities import sync_slack_identities
 from bot.store.models import (
     Client,
     Coach,
     Goal,
+    IdentityKind,
 )
 from bot.store.statements import insert_for
 
@@ -87,8 +89,9 @@ async def sync_people(
     """Make the people tables match config without losing history.
 
     Rows are upserted in id order (so replicas syncing at once lock in the same order and cannot
-    deadlock); people and goals missing from config become inactive, never deleted. Runtime-owned
-    columns (Telegram binding, opt-out, privacy notice, a self-set pause) are not written.
+    deadlock); people and goals missing from config become inactive, never deleted. Their Slack identities
+    follow config too (a changed one counts as a change of the person). Runtime-owned state (Telegram
+    binding, opt-out, privacy notice, a self-set pause) is not written.
     """
     known_coaches = dict((await session.execute(sa.select(Coach.id, Coach.active))).all())
     known_clients = dict((await session.execute(sa.select(Client.id, Client.active))).all())
@@ -100,8 +103,6 @@ async def sync_people(
             "id": c.id,
             "name": c.name,
             "timezone": c.timezone,
-            "slack_user_id": c.slack_user_id,
-            "slack_email": c.slack_email,
             "digest": c.digest,
             "active": True,
             "updated_at": now,
@@ -110,7 +111,7 @@ async def sync_people(
     ]
     if coach_rows:
         stmt = insert_for(session, Coach)
-        synced = ["name", "timezone", "slack_user_id", "slack_email", "digest", "active"]
+        synced = ["name", "timezone", "digest", "active"]
         coach_table = Coach.__table__
         assert isinstance(coach_table, sa.Table)
         await session.execute(
@@ -132,8 +133,6 @@ async def sync_people(
             "question_set": c.question_set,
             "language": c.language,
             "platform": c.platform,
-            "slack_user_id": c.slack_user_id,
-            "slack_email": c.slack_email,
             "paused_until": c.paused_until,
             "active": True,
             "created_at": now,
@@ -153,8 +152,6 @@ async def sync_people(
             "question_set",
             "language",
             "platform",
-            "slack_user_id",
-            "slack_email",
             "active",
         ]
         paused_until = sa.func.coalesce(stmt.excluded.paused_until, client_table.c.paused_until)
@@ -172,6 +169,13 @@ async def sync_people(
             ),
             client_rows,
         )
+
+    declared = [(PersonKind.COACH, c.id, c.slack_user_id, c.slack_email) for c in coaches]
+    declared += [(PersonKind.CLIENT, c.id, c.slack_user_id, c.slack_email) for c in clients]
+    readdressed = await sync_slack_identities(session, declared)
+    for person, changed in ((Coach, readdressed[PersonKind.COACH]), (Client, readdressed[PersonKind.CLIENT])):
+        if changed:
+            await session.execute(sa.update(person).where(person.id.in_(sorted(changed))).values(updated_at=now))
 
     # Every goal goes inactive and the declared ones come back in the upsert below; inside one
     # transaction nobody sees the gap, and it needs no parameter per goal.
@@ -246,13 +250,16 @@ def _client_record(client: ClientConfig) -> ClientRecord:
 
 
 def address_of(person: Client | Coach, platform: str | None = None) -> tuple[str, str] | None:
-    """The (platform, recipient) to send to, or ``None`` while the person cannot be reached yet."""
+    """The (platform, recipient) to send to, or ``None`` while the person cannot be reached yet.
+
+    Reads the identities loaded with the person, so it needs no session and no await.
+    """
     chosen = platform or (person.platform if isinstance(person, Client) else None)
     if chosen in (None, "slack"):
-        if person.slack_user_id:
-            return ("slack", person.slack_user_id)
-        if person.slack_email:
-            return ("slack", f"email:{person.slack_email}")
-    if chosen in (None, "telegram") and person.telegram_chat_id is not None:
-        return ("telegram", str(person.telegram_chat_id))
+        if user_id := person.identity("slack", IdentityKind.USER_ID):
+            return ("slack", user_id)
+        if email := person.identity("slack", IdentityKind.EMAIL):
+            return ("slack", f"email:{email}")
+    if chosen in (None, "telegram") and (chat_id := person.identity("telegram", IdentityKind.CHAT_ID)) is not None:
+        return ("telegram", chat_id)
     return None

@@ -146,7 +146,9 @@ async def sync_slack_identities(session: AsyncSession, declared: Sequence[Declar
         changed[kind].add(person_id)
     if stale:
         await session.execute(
-            sa.delete(Identity).where(Identity.id.in_(sorted(stale.values()))).execution_options(synchronize_session=False)
+            sa.delete(Identity)
+            .where(Identity.id.in_(sorted(stale.values())))
+            .execution_options(synchronize_session=False)
         )
     if fresh:
         stmt = insert_for(session, Identity)

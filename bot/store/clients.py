@@ -1,4 +1,4 @@
-"""A client's runtime state: pauses, opt-out, privacy notice, reachability, snoozed alerts.
+"""Clients: finding them, and their runtime state (pauses, opt-out, privacy notice, reachability, snoozes).
 
 Every query takes the caller's session; the caller owns the transaction, so a state change and the outbox
 rows it causes commit together (DESIGN §6).

@@ -104,7 +104,7 @@ class Database:
     def __init__(self, url: str, *, schema: str | None = None, sealer: Sealer = PLAIN, **engine_kwargs: Any) -> None:
         """``schema`` (PostgreSQL only) pins ``search_path`` so tests or tenants can share a database.
 
-        ``sealer`` seals the free text the repository stores; every session carries it (``sealer_of``), so the
+        ``sealer`` seals the free text the store keeps; every session carries it (``sealer_of``), so the
         runtime and the engine never see a sealed value.
         """
         parsed = make_url(url)

@@ -1,7 +1,7 @@
 """Persistence: what happens to whom, kept in SQLite (one process) or PostgreSQL (many replicas).
 
 Only this package speaks SQL. Its queries live in one module per concern (``checkins``, ``answers``,
-``outbox``, ``alerts``, ``people``, ``identities``, ``clients``, ``invites``, ``coaching_sessions``,
+``outbox``, ``alerts``, ``people``, ``identities``, ``clients``, ``coaches``, ``invites``, ``coaching_sessions``,
 ``events``); callers use them as ``<module>.<name>`` so a reader sees at the call site that the database is
 involved, and hold the transaction as a ``Session`` without importing SQLAlchemy themselves.
 """

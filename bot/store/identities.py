@@ -125,7 +125,7 @@ async def sync_slack_identities(session: AsyncSession, declared: Sequence[Declar
     order, so replicas syncing at once lock in the same order, and the upsert lets either go first.
     """
     wanted: dict[tuple[PersonKind, str, IdentityKind], str] = {}
-    for kind, person_id, user_id, email in sorted(declared):
+    for kind, person_id, user_id, email in declared:
         if user_id:
             wanted[(kind, person_id, IdentityKind.USER_ID)] = user_id
         if email:

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from bot.contract.messages import OutboundMessage
 from bot.delivery.outbox import OutboxWorker
 from bot.delivery.ratelimit import DEFAULT_RATE_LIMITS
-from bot.store import Database, repository
+from bot.store import Database, outbox
 from bot.store.models import OutboxMessage
 from bot.timing.clock import SystemClock
 from tests.fake_platform import FakePlatform, Rate
@@ -46,9 +46,9 @@ async def _seed(database: Database) -> None:
         recipient = str(100_000 + chat)
         for n in range(PER_RECIPIENT):
             payload = OutboundMessage(PLATFORM, recipient, f"message {n} to chat {chat}").to_payload()
-            queued.append(repository.OutboxRow(PLATFORM, recipient, payload, f"bench-{chat}-{n}"))
+            queued.append(outbox.OutboxRow(PLATFORM, recipient, payload, f"bench-{chat}-{n}"))
     async with database.transaction() as session:
-        await repository.enqueue(session, queued, datetime.now(UTC))
+        await outbox.enqueue(session, queued, datetime.now(UTC))
 
 
 async def _unsent(database: Database) -> int:

@@ -15,7 +15,7 @@ from bot.conversation.questions import Scale
 from bot.signals.charts import render_trend
 from bot.signals.detectors.common import alliance_index, relationship_questions
 from bot.signals.history import HistoryEntry, HistoryStatus
-from bot.store import Database, repository
+from bot.store import Database, alerts, people
 from tests.checkin_cli import checkin
 from tests.test_history_store import COACH, DANA, add_checkin
 from tests.test_history_store import T0 as STORE_T0
@@ -135,11 +135,11 @@ async def seed(database_path: Path) -> None:
     await database.start()
     try:
         async with database.transaction() as session:
-            await repository.sync_people(session, [COACH], [DANA], STORE_T0)
+            await people.sync_people(session, [COACH], [DANA], STORE_T0)
             await add_checkin(session, "dana", 0, "completed", {"hope": 4, "trust": 5, "note": "fine"})
             await add_checkin(session, "dana", 1, "expired")
             second = await add_checkin(session, "dana", 2, "completed", {"hope": 2, "trust": 3, "support": 2})
-            await repository.create_alert(session, "dana", second, "watch", [], STORE_T0 + timedelta(weeks=2, hours=1))
+            await alerts.create_alert(session, "dana", second, "watch", [], STORE_T0 + timedelta(weeks=2, hours=1))
     finally:
         await database.stop()
 

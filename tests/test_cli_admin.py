@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from bot.contract.messages import InboundText
 from bot.store import Database
-from bot.store.models import Alert, Answer, CheckIn, Client, OutboxMessage
+from bot.store.models import Alert, Answer, CheckIn, Client, Identity, OutboxMessage
 from bot.timing.clock import ManualClock
 from tests.checkin_cli import checkin
 from tests.fakes import CollectingAdapter, runtime_for
@@ -195,12 +195,25 @@ async def test_forget_asks_then_erases_everything_about_the_client(seeded: tuple
     assert await _outbox_mentions(url, NOTE) == 0
     row = await client_row(url, "dana")
     assert row is not None and row.privacy_notice_sent_at is None
+    assert await _identities_of(url, "dana") != []  # config still names her Slack identity
 
     without_dana = write_config(tmp_path / "later.yaml", url, extra_clients="")
     removed = await asyncio.to_thread(checkin, "forget", "dana", "--yes", "-c", str(without_dana))
     assert removed.exit_code == 0, removed.stderr
     assert "still in the config" not in removed.stdout
     assert await client_row(url, "dana") is None
+    assert await _identities_of(url, "dana") == []
+
+
+async def _identities_of(url: str, client_id: str) -> list[tuple[str, str]]:
+    database = Database(url)
+    await database.start()
+    try:
+        async with database.session() as session:
+            query = select(Identity.platform, Identity.value).where(Identity.person_id == client_id)
+            return [(platform, value) for platform, value in await session.execute(query)]
+    finally:
+        await database.stop()
 
 
 async def _outbox_mentions(url: str, text: str) -> int:

@@ -28,7 +28,7 @@ from bot.coaching.commands import (
     parse_coach_command,
 )
 from bot.contract.messages import InboundChoice, InboundText, OutboundMessage
-from bot.store import repository
+from bot.store import coaching_sessions
 from bot.store.models import Alert, CheckIn, Client, CoachingSession, OutboxMessage, ProcessedEvent
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
@@ -420,7 +420,7 @@ async def test_a_coach_cannot_reach_another_coachs_client(chat: Chat, slack: Col
     assert (omar.paused_until, omar.alerts_snoozed_until) == (None, None)
     assert len(await checkins_of(chat, "omar")) == 1
     async with chat.runtime.database.session() as session:
-        assert await repository.recorded_sessions(session, ["omar"]) == {}
+        assert await coaching_sessions.recorded_sessions(session, ["omar"]) == {}
     [own] = await chat.press(LEO, f"ack {alert.id}")
     assert own.text == "Acknowledged 1 alert(s)."
 

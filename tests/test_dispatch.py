@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.app.builder import Bot
 from bot.scheduling.dispatch import Dispatcher
-from bot.store import CheckIn, repository
+from bot.store import CheckIn, coaching_sessions
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
@@ -205,7 +205,7 @@ async def test_a_session_recorded_by_the_coach_schedules_the_next_checkin(setup:
     clock.set(datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
     assert (await dispatcher.dispatch()).started == 0  # no session yet, so nothing is owed
     async with runtime.database.transaction() as session:
-        assert await repository.record_session(session, "dana", date(2026, 11, 23), "maya", clock.now())
+        assert await coaching_sessions.record_session(session, "dana", date(2026, 11, 23), "maya", clock.now())
     assert (await dispatcher.dispatch()).started == 1
     [checkin] = await checkins(runtime)
     assert checkin.slot == datetime(2026, 11, 25, 9, 0, tzinfo=UTC)

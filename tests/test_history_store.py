@@ -6,9 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store import CheckIn, CheckInStatus, Database, repository
+from bot.contract.statuses import CheckInStatus
+from bot.store import CheckIn, Database, alerts, checkins, people
+from bot.store.answers import upsert_answer
+from bot.store.checkins import Claim
 from bot.store.history import alert_times, client_history
-from bot.store.repository import Claim, ClientRecord, CoachRecord, GoalRecord
+from bot.store.people import ClientRecord, CoachRecord, GoalRecord
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 COACH = CoachRecord(id="maya", name="Maya Chen", timezone="UTC", digest="weekly")
@@ -44,16 +47,14 @@ async def add_checkin(
 ) -> int:
     """A check-in claimed at its slot, answered a step a minute, and left in ``status``."""
     slot = T0 + timedelta(weeks=week)
-    won = await repository.claim_checkins(session, [Claim(client_id, slot, "default", {"v": 1})], slot)
+    won = await checkins.claim_checkins(session, [Claim(client_id, slot, "default", {"v": 1})], slot)
     checkin_id = won[client_id]
     for minute, (step_key, answer) in enumerate((answers or {}).items(), start=1):
         question_id = step_key.split(":")[0]
         value, text = (answer, None) if isinstance(answer, int) else (None, answer)
         goal_id = step_key.split(":")[1] if ":" in step_key else None
         answered_at = slot + timedelta(minutes=minute)
-        await repository.upsert_answer(
-            session, checkin_id, step_key, question_id, question_id, goal_id, value, text, answered_at
-        )
+        await upsert_answer(session, checkin_id, step_key, question_id, question_id, goal_id, value, text, answered_at)
     checkin = await session.get(CheckIn, checkin_id)
     assert checkin is not None
     checkin.status = status
@@ -63,7 +64,7 @@ async def add_checkin(
 
 async def test_history_is_oldest_first_with_scores_texts_and_times(database: Database) -> None:
     async with database.transaction() as session:
-        await repository.sync_people(session, [COACH], [DANA, BEN], T0)
+        await people.sync_people(session, [COACH], [DANA, BEN], T0)
         await add_checkin(
             session,
             "dana",
@@ -98,7 +99,7 @@ async def test_history_is_oldest_first_with_scores_texts_and_times(database: Dat
 
 async def test_history_keeps_the_last_check_ins(database: Database) -> None:
     async with database.transaction() as session:
-        await repository.sync_people(session, [COACH], [DANA], T0)
+        await people.sync_people(session, [COACH], [DANA], T0)
         for week in range(5):
             await add_checkin(session, "dana", week, "completed", {"hope": week % 5 + 1})
 
@@ -113,11 +114,11 @@ async def test_history_keeps_the_last_check_ins(database: Database) -> None:
 
 async def test_alert_times_are_the_clients_own_oldest_first(database: Database) -> None:
     async with database.transaction() as session:
-        await repository.sync_people(session, [COACH], [DANA, BEN], T0)
+        await people.sync_people(session, [COACH], [DANA, BEN], T0)
         checkin_id = await add_checkin(session, "dana", 0, "completed", {"trust": 1})
         for days in (9, 2):
-            await repository.create_alert(session, "dana", checkin_id, "watch", [], T0 + timedelta(days=days))
-        await repository.create_alert(session, "ben", None, "urgent", [], T0 + timedelta(days=1))
+            await alerts.create_alert(session, "dana", checkin_id, "watch", [], T0 + timedelta(days=days))
+        await alerts.create_alert(session, "ben", None, "urgent", [], T0 + timedelta(days=1))
 
     async with database.session() as session:
         every = await alert_times(session, "dana")

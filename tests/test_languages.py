@@ -26,7 +26,7 @@ from bot.conversation.engine import Context, PauseClient, TextReply, handle_idle
 from bot.conversation.questions import QuestionSet
 from bot.conversation.replies import parse_command, parse_duration, parse_scale
 from bot.conversation.texts import PLACEHOLDERS
-from bot.store import repository
+from bot.store import invites
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
@@ -305,7 +305,7 @@ async def runtime(database_target: DatabaseTarget, tmp_path: Path) -> AsyncItera
             ("t-dana", "client", "dana"),
             ("t-maya", "coach", "maya"),
         ):
-            await repository.create_telegram_invite(session, token, kind, person, NOW + timedelta(days=7))
+            await invites.create_telegram_invite(session, token, kind, person, NOW + timedelta(days=7))
     yield built, telegram
     await built.stop()
 

@@ -12,7 +12,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from bot.store import Base, Database, alembic_config
+from bot.store import Base, Database, alembic_config, identities
+from bot.store.people import address_of
 
 if TYPE_CHECKING:
     from conftest import DatabaseTarget
@@ -45,7 +46,7 @@ async def test_concurrent_starts_on_a_fresh_database_both_succeed(database_targe
     for replica in replicas:
         async with replica.session() as session:
             versions = (await session.scalars(sa.text("SELECT version_num FROM alembic_version"))).all()
-        assert versions == ["0002"]
+        assert versions == ["0003"]
 
 
 def test_schema_is_only_accepted_for_postgresql() -> None:
@@ -69,4 +70,59 @@ async def test_a_database_at_the_first_revision_is_upgraded_with_its_rows(databa
     async with database.engine.connect() as conn:
         assert await conn.run_sync(_schema_diff) == []
         assert (await conn.execute(sa.text("SELECT id FROM coaches"))).scalars().all() == ["maya"]
-        assert (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars().all() == ["0002"]
+        assert (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars().all() == ["0003"]
+
+
+async def test_people_at_the_second_revision_keep_their_platform_identities(database: Database) -> None:
+    """0003 moves the per-platform columns into ``identities`` without losing a value or any history.
+
+    The check-in and goal prove the people tables were altered in place: on SQLite, rebuilding ``clients``
+    with foreign keys on would have deleted the rows that refer to it.
+    """
+    async with database.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0002"))
+        for statement in (
+            "INSERT INTO coaches (id, name, timezone, slack_user_id, telegram_chat_id, digest, active, updated_at) "
+            "VALUES ('maya', 'Maya', 'UTC', 'UMAYA', 5550001, 'weekly', true, CURRENT_TIMESTAMP)",
+            "INSERT INTO clients (id, name, coach_id, timezone, cadence, question_set, language, platform, "
+            "slack_user_id, slack_email, active, created_at, updated_at) VALUES ('dana', 'Dana', 'maya', 'UTC', "
+            "'weekly', 'default', 'en', 'slack', 'UDANA', 'Dana@Example.com', true, CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP)",
+            "INSERT INTO clients (id, name, coach_id, timezone, cadence, question_set, language, platform, "
+            "telegram_chat_id, active, created_at, updated_at) VALUES ('ben', 'Ben', 'maya', 'UTC', 'weekly', "
+            "'default', 'en', 'telegram', -1001234567890, true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            "INSERT INTO goals (client_id, id, title, active, position) VALUES ('ben', 'g1', 'Delegate', true, 0)",
+            "INSERT INTO checkins (client_id, slot, status, question_set, created_at, reminders_sent) "
+            "VALUES ('ben', CURRENT_TIMESTAMP, 'completed', 'default', CURRENT_TIMESTAMP, 0)",
+        ):
+            await conn.execute(sa.text(statement))
+    await database.upgrade()
+    async with database.engine.connect() as conn:
+        assert await conn.run_sync(_schema_diff) == []
+        rows = await conn.execute(sa.text("SELECT person_kind, person_id, platform, kind, value FROM identities"))
+        assert sorted(tuple(row) for row in rows) == [
+            ("client", "ben", "telegram", "chat_id", "-1001234567890"),
+            ("client", "dana", "slack", "email", "Dana@Example.com"),
+            ("client", "dana", "slack", "user_id", "UDANA"),
+            ("coach", "maya", "slack", "user_id", "UMAYA"),
+            ("coach", "maya", "telegram", "chat_id", "5550001"),
+        ]
+        assert (await conn.execute(sa.text("SELECT client_id FROM checkins"))).scalars().all() == ["ben"]
+        assert (await conn.execute(sa.text("SELECT id FROM goals"))).scalars().all() == ["g1"]
+    async with database.session() as session:
+        ben = await identities.find_client_by_identity(session, "telegram", "-1001234567890")
+        dana = await identities.find_client_by_identity(session, "slack", "email:dana@example.com")
+        maya = await identities.find_coach_by_identity(session, "telegram", "5550001")
+        assert (ben and ben.id, dana and dana.id, maya and maya.id) == ("ben", "dana", "maya")
+        assert dana is not None and address_of(dana) == ("slack", "UDANA")
+
+    async with database.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0002"))
+        restored = await conn.execute(
+            sa.text("SELECT id, slack_user_id, slack_email, telegram_chat_id FROM clients ORDER BY id")
+        )
+        assert [tuple(row) for row in restored] == [
+            ("ben", None, None, -1001234567890),
+            ("dana", "UDANA", "Dana@Example.com", None),
+        ]
+        assert (await conn.execute(sa.text("SELECT client_id FROM checkins"))).scalars().all() == ["ben"]

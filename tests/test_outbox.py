@@ -20,7 +20,7 @@ from sqlalchemy import select
 from bot.contract.messages import OutboundMessage
 from bot.delivery.outbox import OutboxWorker, Sleep
 from bot.delivery.ratelimit import RateLimits
-from bot.store import Database, repository
+from bot.store import Database, outbox
 from bot.store.models import OutboxMessage
 from bot.timing.clock import ManualClock, SystemClock
 from tests.fake_platform import FakePlatform, Rate
@@ -77,11 +77,11 @@ def worker(
 async def seed(database: Database, clock: ManualClock | SystemClock, messages: Iterable[tuple[str, str]]) -> list[int]:
     """Queue ``(recipient, text)`` pairs in this order; return their outbox ids, which follow that order."""
     queued = [
-        repository.OutboxRow(PLATFORM, recipient, OutboundMessage(PLATFORM, recipient, text).to_payload(), f"seed-{n}")
+        outbox.OutboxRow(PLATFORM, recipient, OutboundMessage(PLATFORM, recipient, text).to_payload(), f"seed-{n}")
         for n, (recipient, text) in enumerate(messages)
     ]
     async with database.transaction() as session:
-        assert await repository.enqueue(session, queued, clock.now()) == len(queued)
+        assert await outbox.enqueue(session, queued, clock.now()) == len(queued)
     return sorted(await rows(database))
 
 
@@ -166,7 +166,7 @@ async def test_a_crash_between_send_and_mark_sent_resends_after_the_lease(
         await asyncio.Event().wait()  # never returns: the worker dies here
         raise AssertionError("unreachable")
 
-    monkeypatch.setattr(repository, "mark_sent", crash_before_recording)
+    monkeypatch.setattr(outbox, "mark_sent", crash_before_recording)
     first = worker(database, adapter, clock, "first", lease=timedelta(seconds=60))
     await first.start()
     await asyncio.wait_for(reached.wait(), timeout=10)

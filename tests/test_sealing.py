@@ -11,11 +11,12 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, text
 
 from bot.contract.messages import OutboundMessage
-from bot.store import Database, repository
+from bot.store import Database, alerts, answers, checkins, outbox, people
+from bot.store.checkins import Claim
 from bot.store.history import client_history
 from bot.store.models import CheckIn, OutboxMessage
+from bot.store.people import ClientRecord, CoachRecord
 from bot.store.rekey import FieldReport, rekey
-from bot.store.repository import Claim, ClientRecord, CoachRecord
 from bot.store.sealing import KEY_ENV, PLAIN, Sealer, SealingKeyError, UnreadableSealError
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
@@ -116,11 +117,11 @@ async def seed_checkin(database: Database, note: str, *, week: int = 0, status: 
     """A finished check-in of Dana's with one scale answer and ``note`` as free text."""
     slot = T0 + timedelta(weeks=week)
     async with database.transaction() as session:
-        await repository.sync_people(session, [COACH], [DANA], slot)
-        won = await repository.claim_checkins(session, [Claim("dana", slot, "default", {"v": 1})], slot)
+        await people.sync_people(session, [COACH], [DANA], slot)
+        won = await checkins.claim_checkins(session, [Claim("dana", slot, "default", {"v": 1})], slot)
         checkin_id = won["dana"]
-        await repository.upsert_answer(session, checkin_id, "trust", "trust", "trust", None, 4, None, slot)
-        answer = await repository.upsert_answer(session, checkin_id, "note", "note", "note", None, None, note, slot)
+        await answers.upsert_answer(session, checkin_id, "trust", "trust", "trust", None, 4, None, slot)
+        answer = await answers.upsert_answer(session, checkin_id, "note", "note", "note", None, None, note, slot)
         assert answer.text == note  # the caller sees what it wrote
         checkin = await session.get(CheckIn, checkin_id)
         assert checkin is not None
@@ -137,7 +138,7 @@ async def raw(database: Database, sql: str) -> list[str]:
 
 async def notes(database: Database, checkin_id: int) -> list[str | None]:
     async with database.session() as session:
-        return [a.text for a in await repository.answers_for(session, checkin_id) if a.step_key == "note"]
+        return [a.text for a in await answers.answers_for(session, checkin_id) if a.step_key == "note"]
 
 
 async def history_notes(database: Database) -> list[str]:
@@ -194,47 +195,45 @@ async def test_outbox_payloads_and_alert_reasons_are_sealed_at_rest(database_tar
     checkin_id = await seed_checkin(database, NOTE)
     message = OutboundMessage("slack", "U0MAYA0001", f'Dana wrote: "{NOTE}"', audience="coach")
     async with database.transaction() as session:
-        await repository.enqueue(session, [repository.OutboxRow("slack", "U0MAYA0001", message.to_payload(), "k")], T0)
+        await outbox.enqueue(session, [outbox.OutboxRow("slack", "U0MAYA0001", message.to_payload(), "k")], T0)
         reason = {"kind": "words", "practice": "trust", "reason": f'Dana wrote "{NOTE}"'}
-        alert = await repository.create_alert(session, "dana", checkin_id, "watch", [reason], T0)
+        alert = await alerts.create_alert(session, "dana", checkin_id, "watch", [reason], T0)
         assert alert.signals == [reason]
     for column in ("payload", "signals"):
         [stored] = await raw(database, f"SELECT {column} FROM {'outbox' if column == 'payload' else 'alerts'}")
         assert "zebra" not in stored and "fernet:" in stored
     async with database.session() as session:
-        [opened] = await repository.alerts_for_client(session, "dana")
+        [opened] = await alerts.alerts_for_client(session, "dana")
         assert opened.signals == [reason]
-        assert [a.signals for a in await repository.alerts_for_checkin(session, checkin_id)] == [[reason]]
-        again = await repository.outbox_row(session, "k")
+        assert [a.signals for a in await alerts.alerts_for_checkin(session, checkin_id)] == [[reason]]
+        again = await outbox.outbox_row(session, "k")
         assert again is not None and again.payload["text"] == message.text
     async with database.transaction() as session:
-        [leased] = await repository.due_outbox(session, T0, 10, "w", timedelta(seconds=60))
+        [leased] = await outbox.due_outbox(session, T0, 10, "w", timedelta(seconds=60))
         assert OutboundMessage.from_payload(leased.platform, leased.recipient, leased.payload).text == message.text
     # The lease wrote the row, but not the opened text.
     assert all("zebra" not in value for value in await raw(database, "SELECT payload FROM outbox"))
 
 
 async def test_an_outbox_row_no_key_opens_fails_instead_of_blocking(database_target: DatabaseTarget) -> None:
-    def row(words: str, key: str) -> repository.OutboxRow:
-        return repository.OutboxRow(
-            "slack", "U0MAYA0001", OutboundMessage("slack", "U0MAYA0001", words).to_payload(), key
-        )
+    def row(words: str, key: str) -> outbox.OutboxRow:
+        return outbox.OutboxRow("slack", "U0MAYA0001", OutboundMessage("slack", "U0MAYA0001", words).to_payload(), key)
 
     writer = database_target.create(sealer(KEY_A))
     await writer.start()
     async with writer.transaction() as session:
-        await repository.enqueue(session, [row(NOTE, "old")], T0)
+        await outbox.enqueue(session, [row(NOTE, "old")], T0)
     await writer.stop()
     reader = database_target.create(sealer(KEY_B))
     await reader.start()
     async with reader.transaction() as session:
-        await repository.enqueue(session, [row("after", "new")], T0)
+        await outbox.enqueue(session, [row("after", "new")], T0)
     async with reader.transaction() as session:
-        leased = await repository.due_outbox(session, T0, 10, "w", timedelta(seconds=60))
+        leased = await outbox.due_outbox(session, T0, 10, "w", timedelta(seconds=60))
         assert [row.idempotency_key for row in leased] == ["new"]  # the row behind the unreadable one is not stuck
     async with reader.session() as session:
         old = (await session.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == "old"))).one()
-        assert (old.status, old.last_error) == ("failed", repository.UNREADABLE)
+        assert (old.status, old.last_error) == ("failed", outbox.UNREADABLE)
 
 
 async def test_rotation_new_key_first_rekey_then_drop_the_old_key(database_target: DatabaseTarget) -> None:
@@ -247,9 +246,9 @@ async def test_rotation_new_key_first_rekey_then_drop_the_old_key(database_targe
     second = await seed_checkin(old, NOTE, week=1)
     async with old.transaction() as session:
         payload = OutboundMessage("slack", "U0MAYA0001", NOTE, audience="coach").to_payload()
-        await repository.enqueue(session, [repository.OutboxRow("slack", "U0MAYA0001", payload, "k")], T0)
+        await outbox.enqueue(session, [outbox.OutboxRow("slack", "U0MAYA0001", payload, "k")], T0)
         reason = {"kind": "words", "practice": "trust", "reason": NOTE, "value": 1.0}
-        await repository.create_alert(session, "dana", second, "watch", [reason, {"kind": "drop"}], T0)
+        await alerts.create_alert(session, "dana", second, "watch", [reason, {"kind": "drop"}], T0)
     await old.stop()
 
     both = database_target.create(sealer(f"{KEY_B},{KEY_A}"))
@@ -269,9 +268,9 @@ async def test_rotation_new_key_first_rekey_then_drop_the_old_key(database_targe
     assert await notes(new, first) == ["plain before any key"]
     assert await notes(new, second) == [NOTE]
     async with new.session() as session:
-        [alert] = await repository.alerts_for_client(session, "dana")
+        [alert] = await alerts.alerts_for_client(session, "dana")
         assert alert.signals == [reason, {"kind": "drop"}]
-        row = await repository.outbox_row(session, "k")
+        row = await outbox.outbox_row(session, "k")
         assert row is not None and row.payload["text"] == NOTE
     stored = await raw(new, "SELECT text FROM answers WHERE text IS NOT NULL")
     assert all(value.startswith("fernet:") for value in stored)

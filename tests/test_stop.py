@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.app.builder import Bot
 from bot.contract.adapter import SendError
 from bot.contract.messages import InboundText
-from bot.store import repository
+from bot.store import outbox
 from bot.store.models import OutboxMessage
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
@@ -72,7 +72,7 @@ async def test_messages_queued_before_stop_are_cancelled_and_the_confirmation_go
     assert confirmation.text.startswith(STOPPED)
     rows = await statuses(runtime)
     opening = [status for key, status in rows.items() if key.startswith(f"checkin:{checkin_id}:open")]
-    assert opening and all(status == ("cancelled", repository.OPTED_OUT) for status in opening)
+    assert opening and all(status == ("cancelled", outbox.OPTED_OUT) for status in opening)
     assert rows["reply:slack:ev-stop:0"] == ("sent", None)
 
 
@@ -93,7 +93,7 @@ async def test_a_reminder_waiting_for_its_retry_is_not_sent_after_stop(
     await runtime.outbox.drain()
     after = slack.to(DANA)[opened:]
     assert [m.text[: len(STOPPED)] for m in after] == [STOPPED]
-    assert (await statuses(runtime))[f"checkin:{checkin_id}:reminder:1:0"] == ("cancelled", repository.OPTED_OUT)
+    assert (await statuses(runtime))[f"checkin:{checkin_id}:reminder:1:0"] == ("cancelled", outbox.OPTED_OUT)
 
 
 async def test_after_stop_no_reminder_and_no_new_checkin_until_resume(

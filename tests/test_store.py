@@ -12,33 +12,17 @@ import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store import CheckIn, Client, Coach, Database, Goal, OutboxMessage, repository
-from bot.store.repository import (
-    Claim,
-    ClientRecord,
-    CoachRecord,
-    GoalRecord,
-    OutboxRow,
-    alerts_for_client,
-    answers_for,
-    create_alert,
-    create_telegram_invite,
-    delete_answer,
-    due_outbox,
-    find_client_by_identity,
-    find_coach_by_identity,
-    mark_failed,
-    mark_privacy_notice_sent,
-    mark_retry,
-    mark_sent,
-    open_checkin_for_update,
-    redeem_telegram_invite,
-    remember_event,
-    set_client_opt_out,
-    set_client_pause,
-    sync_people,
-    upsert_answer,
-)
+from bot.contract.statuses import Severity
+from bot.store import CheckIn, Client, Coach, Database, Goal, IdentityKind, OutboxMessage, checkins, outbox
+from bot.store.alerts import alerts_for_client, create_alert
+from bot.store.answers import answers_for, delete_answer, upsert_answer
+from bot.store.checkins import Claim, open_checkin_for_update
+from bot.store.clients import mark_privacy_notice_sent, set_client_opt_out, set_client_pause
+from bot.store.events import remember_event
+from bot.store.identities import find_client_by_identity, find_coach_by_identity
+from bot.store.invites import create_telegram_invite, redeem_telegram_invite
+from bot.store.outbox import OutboxRow, due_outbox, mark_failed, mark_retry, mark_sent
+from bot.store.people import ClientRecord, CoachRecord, GoalRecord, sync_people
 
 if TYPE_CHECKING:
     from conftest import DatabaseTarget
@@ -50,7 +34,7 @@ async def claim_checkin(
     session: AsyncSession, client_id: str, slot: datetime, question_set: str, now: datetime
 ) -> CheckIn | None:
     """One claim through the batch API; the row when this call won it, else None."""
-    won = await repository.claim_checkins(session, [Claim(client_id, slot, question_set, {"v": 1})], now)
+    won = await checkins.claim_checkins(session, [Claim(client_id, slot, question_set, {"v": 1})], now)
     return await session.get(CheckIn, won[client_id]) if client_id in won else None
 
 
@@ -58,7 +42,7 @@ async def enqueue(
     session: AsyncSession, platform: str, recipient: str, payload: dict[str, Any], key: str, now: datetime
 ) -> OutboxMessage | None:
     """One message through the batch API; the row when it was new, else None."""
-    if not await repository.enqueue(session, [OutboxRow(platform, recipient, payload, key)], now):
+    if not await outbox.enqueue(session, [OutboxRow(platform, recipient, payload, key)], now):
         return None
     return await session.scalar(sa.select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
 
@@ -103,7 +87,7 @@ async def test_start_twice_and_second_instance_are_noops(database_target: Databa
     await second.start()
     async with second.session() as session:
         versions = (await session.scalars(sa.text("SELECT version_num FROM alembic_version"))).all()
-    assert versions == ["0002"]
+    assert versions == ["0003"]
 
 
 async def test_sync_people_inserts_updates_and_deactivates(database: Database) -> None:
@@ -116,7 +100,12 @@ async def test_sync_people_inserts_updates_and_deactivates(database: Database) -
     async with database.session() as session:
         anna = await session.get(Client, "anna")
         assert anna is not None
-        assert (anna.platform, anna.slack_user_id, anna.active, anna.created_at) == ("slack", "UANNA", True, T0)
+        assert (anna.platform, anna.identity("slack", IdentityKind.USER_ID), anna.active, anna.created_at) == (
+            "slack",
+            "UANNA",
+            True,
+            T0,
+        )
         goals = (await session.scalars(sa.select(Goal).order_by(Goal.position))).all()
         assert [(g.client_id, g.id, g.position, g.active) for g in goals] == [
             ("anna", "delegate", 0, True),
@@ -175,7 +164,7 @@ async def test_sync_keeps_runtime_owned_columns(database: Database) -> None:
         ben = await session.get(Client, "ben")
         assert anna is not None and ben is not None
         assert (anna.paused_until, anna.privacy_notice_sent_at, anna.updated_at) == (own_pause, T0, T0)
-        assert (ben.opted_out_at, ben.telegram_chat_id) == (T0, 4242)
+        assert (ben.opted_out_at, ben.identity("telegram", IdentityKind.CHAT_ID)) == (T0, "4242")
 
     config_pause = T0 + timedelta(days=3)
     paused = replace(ANNA, paused_until=config_pause)
@@ -185,6 +174,36 @@ async def test_sync_keeps_runtime_owned_columns(database: Database) -> None:
         anna = await session.get(Client, "anna")
         assert anna is not None
         assert (anna.paused_until, anna.updated_at) == (config_pause, T0 + timedelta(hours=2))
+
+
+async def test_sync_follows_config_slack_identities_and_keeps_a_bound_chat(database: Database) -> None:
+    """A changed Slack identity is a change of the person (updated_at moves); a bound Telegram chat stays put."""
+    await seed(database)
+    async with database.transaction() as session:
+        await create_telegram_invite(session, "tok", "client", "anna", T0 + timedelta(days=1))
+        assert await redeem_telegram_invite(session, "tok", -100777, T0) is not None
+    later = T0 + timedelta(hours=1)
+    by_email = replace(ANNA, slack_user_id=None, slack_email="anna@example.com")
+    async with database.transaction() as session:
+        await sync_people(session, [COACH], [by_email, BEN], later)
+    async with database.session() as session:
+        anna = await session.get(Client, "anna")
+        coach = await session.get(Coach, "maria")
+        assert anna is not None and coach is not None
+        assert [(i.platform, i.kind, i.value) for i in anna.identities] == [
+            ("telegram", IdentityKind.CHAT_ID, "-100777"),
+            ("slack", IdentityKind.EMAIL, "anna@example.com"),
+        ]
+        assert (anna.updated_at, coach.updated_at) == (later, T0)
+        assert await find_client_by_identity(session, "slack", "UANNA") is None
+        found = await find_client_by_identity(session, "slack", "UANY", email="Anna@Example.com")
+        assert found is not None and found.id == "anna"
+
+    async with database.transaction() as session:
+        await sync_people(session, [COACH], [by_email, BEN], later + timedelta(hours=1))
+    async with database.session() as session:
+        anna = await session.get(Client, "anna")
+        assert anna is not None and anna.updated_at == later
 
 
 async def test_client_flags(database: Database) -> None:
@@ -497,14 +516,16 @@ async def test_alerts_create_and_list(database: Database) -> None:
     async with database.transaction() as session:
         checkin = await claim_checkin(session, "anna", T0, "standard", T0)
         assert checkin is not None
-        later = await create_alert(session, "anna", None, "low", [{"kind": "withdrawal"}], T0 + timedelta(days=1))
-        first = await create_alert(session, "anna", checkin.id, "high", signals, T0)
-        await create_alert(session, "ben", None, "low", [], T0)
+        later = await create_alert(
+            session, "anna", None, Severity.WATCH, [{"kind": "withdrawal"}], T0 + timedelta(days=1)
+        )
+        first = await create_alert(session, "anna", checkin.id, Severity.URGENT, signals, T0)
+        await create_alert(session, "ben", None, Severity.WATCH, [], T0)
     async with database.session() as session:
         alerts = await alerts_for_client(session, "anna")
     assert [a.id for a in alerts] == [first.id, later.id]
     assert (alerts[0].severity, alerts[0].signals, alerts[0].checkin_id, alerts[0].created_at) == (
-        "high",
+        Severity.URGENT,
         signals,
         checkin.id,
         T0,

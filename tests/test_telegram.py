@@ -24,7 +24,7 @@ from adapters.telegram import TelegramAdapter, WebhookSettings, callback_data, p
 from bot.app.builder import Bot
 from bot.contract.adapter import SendError
 from bot.contract.messages import InboundEvent, InboundText, OutboundMessage
-from bot.store import Database, repository
+from bot.store import Database, IdentityKind, invites
 from bot.store.models import Answer, Client, OutboxMessage, ProcessedEvent, TelegramInvite
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
@@ -98,7 +98,7 @@ async def setup(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterato
 
 async def invite(s: Setup, kind: str, person_id: str, token: str) -> None:
     async with s.database.transaction() as session:
-        await repository.create_telegram_invite(session, token, kind, person_id, s.clock.now() + timedelta(days=7))  # type: ignore[arg-type]
+        await invites.create_telegram_invite(session, token, kind, person_id, s.clock.now() + timedelta(days=7))  # type: ignore[arg-type]
 
 
 async def bot_says(s: Setup, chat_id: int, before: int) -> list[SentMessage]:
@@ -149,7 +149,7 @@ async def test_invite_checkin_buttons_note_and_coach_alert(setup: Setup) -> None
     await bind(s, "coach", "maya", MAYA_CHAT)
     async with s.database.session() as session:
         dana = await session.get(Client, "dana")
-        assert dana is not None and dana.telegram_chat_id == DANA_CHAT
+        assert dana is not None and dana.identity("telegram", IdentityKind.CHAT_ID) == str(DANA_CHAT)
 
     checkin_id = await s.runtime.lifecycle.start_checkin("dana", SLOT)
     assert checkin_id is not None
@@ -262,7 +262,7 @@ async def test_an_invite_is_single_use(setup: Setup) -> None:
     assert "not valid" in (s.fake.sent_to(STRANGER_CHAT)[0].text or "")
     async with s.database.session() as session:
         dana = await session.get(Client, "dana")
-        assert dana is not None and dana.telegram_chat_id == DANA_CHAT
+        assert dana is not None and dana.identity("telegram", IdentityKind.CHAT_ID) == str(DANA_CHAT)
 
 
 async def test_a_429_is_retried_by_the_outbox_not_by_the_sdk(setup: Setup) -> None:

@@ -29,7 +29,7 @@ from bot.runtime.lifecycle import Lifecycle
 from bot.runtime.setup import Addresses, LiveSetup, Setup
 from bot.scheduling.dispatch import DEFAULT_GRACE, Dispatcher
 from bot.signals.detectors.words import load_risk_phrases
-from bot.store import Database, repository
+from bot.store import Database, people
 from bot.store.people import people_from_config
 from bot.timing.clock import Clock
 
@@ -112,7 +112,7 @@ class Bot:
     async def _sync_people(self, config: Config) -> None:
         coaches, clients = people_from_config(config)
         async with self.database.transaction() as session:
-            await repository.sync_people(session, coaches, clients, self._clock.now())
+            await people.sync_people(session, coaches, clients, self._clock.now())
 
     def _unique_adapters(self) -> list[Adapter]:
         """Each adapter once, though it may serve several platform names."""

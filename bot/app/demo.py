@@ -17,10 +17,11 @@ from adapters.console import ConsoleAdapter, read_line
 from bot.app.builder import build_bot
 from bot.config import Client as ClientConfig
 from bot.config import Config
+from bot.contract.statuses import OPEN_CHECKIN_STATUSES
 from bot.conversation.engine import ConversationState
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog, Texts
-from bot.runtime.lifecycle import OPEN_STATUSES, CheckInRecord
+from bot.runtime.lifecycle import CheckInRecord
 from bot.store import Database
 from bot.timing.clock import Clock
 
@@ -84,7 +85,7 @@ async def _play(
             return 1
         await runtime.outbox.drain()
         interactive = stdin.isatty()
-        while (record := await runtime.lifecycle.checkin_record(checkin_id)).checkin.status in OPEN_STATUSES:
+        while (record := await runtime.lifecycle.checkin_record(checkin_id)).checkin.status in OPEN_CHECKIN_STATUSES:
             if interactive:
                 stdout.write("> ")
                 stdout.flush()

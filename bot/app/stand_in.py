@@ -17,7 +17,7 @@ from dataclasses import replace
 from bot.app.platforms import CHAT_PLATFORMS
 from bot.contract.adapter import Adapter
 from bot.contract.messages import InboundSink, OutboundMessage
-from bot.store import Database, repository
+from bot.store import Database, identities
 
 
 def standing_in(adapter: Adapter, database: Database) -> Mapping[str, Adapter]:
@@ -54,7 +54,7 @@ class _StandIn:
     async def _person_behind(self, message: OutboundMessage) -> str | None:
         """The id of the coach or client ``message`` is addressed to; a coach first for coach messages, since
         someone can be both and the console tells them apart by id."""
-        finders = [repository.find_client_by_identity, repository.find_coach_by_identity]
+        finders = [identities.find_client_by_identity, identities.find_coach_by_identity]
         if message.audience == "coach":
             finders.reverse()
         async with self._database.session() as session:

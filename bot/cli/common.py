@@ -28,7 +28,7 @@ from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog
 from bot.observability.server import ListenError
 from bot.scheduling.client_schedule import UnknownClientError
-from bot.store import Database, repository
+from bot.store import Database, people
 from bot.store.people import people_from_config
 from bot.store.sealing import Sealer, SealingKeyError
 
@@ -150,7 +150,7 @@ async def people_transaction(url: str, config: Config, command: str) -> AsyncIte
     """
     async with open_database(url, command) as database, database.transaction() as session:
         now = datetime.now(UTC)
-        await repository.sync_people(session, *people_from_config(config), now)
+        await people.sync_people(session, *people_from_config(config), now)
         yield session, now
 
 

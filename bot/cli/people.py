@@ -33,8 +33,9 @@ from bot.coaching.status import client_state
 from bot.config import Config
 from bot.config.errors import did_you_mean
 from bot.config.fields import Duration
+from bot.contract.statuses import PersonKind
 from bot.conversation.questions import QuestionSet
-from bot.store import Database, repository
+from bot.store import Database, clients, coaching_sessions, invites
 from bot.store.models import Client as ClientRow
 from bot.timing.clock import SystemClock
 
@@ -88,8 +89,8 @@ def _bot_username(config: Config) -> str:
 
 async def _store_invite(url: str, config: Config, token: str, kind: str, person: str, lifetime: timedelta) -> None:
     async with people_transaction(url, config, "invite") as (session, now):
-        await repository.create_telegram_invite(
-            session, token, "coach" if kind == "coach" else "client", person, now + lifetime
+        await invites.create_telegram_invite(
+            session, token, PersonKind.COACH if kind == "coach" else PersonKind.CLIENT, person, now + lifetime
         )
 
 
@@ -155,7 +156,7 @@ def pause(
 
     async def set_pause() -> None:
         async with people_transaction(url, loaded, "pause") as (session, _):
-            await repository.set_client_pause(session, client, back)
+            await clients.set_client_pause(session, client, back)
 
     with_database_errors(url, set_pause())
     typer.echo(f"{client}: paused until {day:%a %Y-%m-%d}")
@@ -173,7 +174,7 @@ def resume(client: ClientArgument, config: ConfigOption = None) -> None:
             assert row is not None  # synced from the config just now
             state = client_state(row, now)
             if state == "paused":
-                await repository.set_client_pause(session, client, None)
+                await clients.set_client_pause(session, client, None)
             return state
 
     state = with_database_errors(url, clear())
@@ -201,4 +202,4 @@ def session(
 
 async def _record_session(url: str, config: Config, client_id: str, day: date) -> bool:
     async with people_transaction(url, config, "session") as (session, now):
-        return await repository.record_session(session, client_id, day, "admin", now)
+        return await coaching_sessions.record_session(session, client_id, day, "admin", now)

@@ -16,24 +16,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.coaching import commands
 from bot.coaching.status import ClientStatus, client_state, client_statuses
 from bot.config.alerts import Alerts
 from bot.contract.messages import Choice
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
-from bot.store import repository
+from bot.store import Session, alerts, clients, coaching_sessions
 from bot.store.history import alert_times, client_history
-from bot.store.models import Alert, Client, Coach
+from bot.store.models import Client, Coach
 
 #: ``step_key`` of the alert buttons: a press with it is a coach command, not an answer.
 COACH_STEP = "coach"
 
 #: Starts check-ins inside the caller's transaction; returns client id -> check-in id for those started.
-StartCheckIns = Callable[[AsyncSession, Sequence[tuple[str, datetime]], datetime], Awaitable[dict[str, int]]]
+StartCheckIns = Callable[[Session, Sequence[tuple[str, datetime]], datetime], Awaitable[dict[str, int]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +62,7 @@ class CoachDesk:
         self._alerts = alerts
         self._start_checkins = start_checkins
 
-    async def handle(self, session: AsyncSession, coach: Coach, text: str, now: datetime) -> CoachReply:
+    async def handle(self, session: Session, coach: Coach, text: str, now: datetime) -> CoachReply:
         zone = ZoneInfo(coach.timezone)
         command = commands.parse_coach_command(text, now.astimezone(zone).date())
         if isinstance(command, commands.CoachHelp):
@@ -75,7 +72,7 @@ class CoachDesk:
         if isinstance(command, commands.ListClients):
             return await self._list_clients(session, coach, now, zone)
         if isinstance(command, commands.Acknowledge) and command.client is None:
-            count = await repository.acknowledge_alerts(session, coach.id, now, alert_id=command.alert_id)
+            count = await alerts.acknowledge_alerts(session, coach.id, now, alert_id=command.alert_id)
             return self._acknowledged(count)
         found = await self._resolve(session, coach, command.client or "")
         if isinstance(found, CoachReply):
@@ -83,32 +80,30 @@ class CoachDesk:
         client = found
         match command:
             case commands.Acknowledge():
-                return self._acknowledged(
-                    await repository.acknowledge_alerts(session, coach.id, now, client_id=client.id)
-                )
+                return self._acknowledged(await alerts.acknowledge_alerts(session, coach.id, now, client_id=client.id))
             case commands.ShowTrend():
                 return await self._trend(session, client, now, zone)
             case commands.SendCheckIn():
                 return await self._send_checkin(session, client, now, zone)
             case commands.PauseClient(duration=duration):
                 until = now + duration
-                await repository.set_client_pause(session, client.id, until)
+                await clients.set_client_pause(session, client.id, until)
                 return self._say("coach_paused", client_name=client.name, date=_day(until, zone))
             case commands.ResumeClient():
                 return await self._resume(session, client, now)
             case commands.RecordSession(day=day):
-                new = await repository.record_session(session, client.id, day, f"coach:{coach.id}", now)
+                new = await coaching_sessions.record_session(session, client.id, day, f"coach:{coach.id}", now)
                 key = "coach_session_recorded" if new else "coach_session_known"
                 return self._say(key, client_name=client.name, date=_day(day, zone))
             case commands.SnoozeAlerts(duration=duration):
                 until = now + duration
-                await repository.set_alerts_snoozed(session, client.id, until)
+                await clients.set_alerts_snoozed(session, client.id, until)
                 return self._say("coach_snoozed", client_name=client.name, date=_day(until, zone))
         raise AssertionError(f"unhandled coach command {command!r}")
 
     # ---- commands -------------------------------------------------------------------------------------
 
-    async def _list_clients(self, session: AsyncSession, coach: Coach, now: datetime, zone: ZoneInfo) -> CoachReply:
+    async def _list_clients(self, session: Session, coach: Coach, now: datetime, zone: ZoneInfo) -> CoachReply:
         rows = await client_statuses(session, self._question_sets, now, coach_id=coach.id)
         if not rows:
             return self._say("coach_no_clients")
@@ -141,7 +136,7 @@ class CoachDesk:
             return self._texts.render("coach_state_paused", date=_day(paused_until, zone))
         return self._texts.render(f"coach_state_{state}")
 
-    async def _trend(self, session: AsyncSession, client: Client, now: datetime, zone: ZoneInfo) -> CoachReply:
+    async def _trend(self, session: Session, client: Client, now: datetime, zone: ZoneInfo) -> CoachReply:
         from bot.signals.charts import render_trend  # matplotlib is slow to import: only a chart pays for it
 
         history = await client_history(session, client.id)
@@ -161,7 +156,7 @@ class CoachDesk:
         text = self._texts.render("coach_trend", client_name=client.name, arrow=row.arrow, last=last, alerts=alerts)
         return CoachReply(text, chart)
 
-    async def _send_checkin(self, session: AsyncSession, client: Client, now: datetime, zone: ZoneInfo) -> CoachReply:
+    async def _send_checkin(self, session: Session, client: Client, now: datetime, zone: ZoneInfo) -> CoachReply:
         state = client_state(client, now)
         if state != "active":
             return self._say(
@@ -174,31 +169,29 @@ class CoachDesk:
             return self._say("coach_checkin_no_address", client_name=client.name)
         return self._say("coach_checkin_sent", client_name=client.name)
 
-    async def _resume(self, session: AsyncSession, client: Client, now: datetime) -> CoachReply:
+    async def _resume(self, session: Session, client: Client, now: datetime) -> CoachReply:
         if client.opted_out_at is not None:
             return self._say("coach_resume_stopped", client_name=client.name)
         if client.paused_until is None or client.paused_until <= now:
             return self._say("coach_resume_not_paused", client_name=client.name)
-        await repository.set_client_pause(session, client.id, None)
+        await clients.set_client_pause(session, client.id, None)
         return self._say("coach_resumed", client_name=client.name)
 
     # ---- helpers --------------------------------------------------------------------------------------
 
-    async def _resolve(self, session: AsyncSession, coach: Coach, name: str) -> Client | CoachReply:
+    async def _resolve(self, session: Session, coach: Coach, name: str) -> Client | CoachReply:
         """The coach's own active client ``name`` refers to: an id, a full or first name, or ``#<alert id>``."""
-        own = sa.select(Client).where(Client.coach_id == coach.id, Client.active)
         wanted = name.casefold().strip()
         if wanted.startswith("#") and wanted[1:].isdecimal():
             if int(wanted[1:]) > commands.MAX_ALERT_ID:
                 return self._say("coach_unknown_client", name=name)
-            alert_client = sa.select(Alert.client_id).where(Alert.id == int(wanted[1:])).scalar_subquery()
-            found = (await session.scalars(own.where(Client.id == alert_client))).first()
+            found = await clients.coachs_client_alerted_in(session, coach.id, int(wanted[1:]))
             return found if found is not None else self._say("coach_unknown_client", name=name)
-        clients = list((await session.scalars(own.order_by(Client.id))).all())
+        own = sorted(await clients.active_clients(session, coach_id=coach.id), key=lambda c: c.id)
         for matches in (
-            [c for c in clients if c.id == wanted],
-            [c for c in clients if c.name.casefold() == wanted],
-            [c for c in clients if c.name.split()[0].casefold() == wanted],
+            [c for c in own if c.id == wanted],
+            [c for c in own if c.name.casefold() == wanted],
+            [c for c in own if c.name.split()[0].casefold() == wanted],
         ):
             if len(matches) == 1:
                 return matches[0]

@@ -12,9 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.coaching.desk import COACH_STEP, alert_buttons
 from bot.config import Config
 from bot.contract.messages import OutboundMessage
@@ -26,7 +23,7 @@ from bot.observability.metrics import Metrics, count_on_commit
 from bot.signals import alerts as alert_policy
 from bot.signals import digest
 from bot.signals.detectors import RiskPhrases
-from bot.store import Database, repository
+from bot.store import Database, Session, alerts, clients, coaches, outbox
 from bot.store.history import client_history
 from bot.store.models import CheckIn, Client, Coach
 
@@ -54,7 +51,7 @@ class CoachNotices:
         self._metrics = metrics
         self._address_of = address_of
 
-    async def raise_alert(self, session: AsyncSession, client: Client, checkin: CheckIn, now: datetime) -> None:
+    async def raise_alert(self, session: Session, client: Client, checkin: CheckIn, now: datetime) -> None:
         """Run the detectors over the client's history ending with this check-in; tell the coach if it calls for it.
 
         Runs when a check-in completes and when it expires, since missed check-ins are a signal too.
@@ -66,7 +63,7 @@ class CoachNotices:
         settings = self._config.alerts
         question_set = self._question_sets[checkin.question_set]
         history = await client_history(session, client.id)
-        past = await repository.alerts_for_client(session, client.id)
+        past = await alerts.alerts_for_client(session, client.id)
         outcome = alert_policy.evaluate(
             history,
             settings=settings,
@@ -81,14 +78,14 @@ class CoachNotices:
         )
         if outcome.alert is None:
             return
-        alert = await repository.create_alert(
+        alert = await alerts.create_alert(
             session, client.id, checkin.id, outcome.alert.severity, outcome.alert.records(), now
         )
         count_on_commit(session, self._metrics.alerts.labels(outcome.alert.severity))
         if client.alerts_snoozed_until is not None and client.alerts_snoozed_until > now:
             log.info("alert %s stored, not sent: the coach snoozed alerts about %s", alert.id, client.id)
             return
-        coach = await session.get(Coach, client.coach_id)
+        coach = await coaches.coach_by_id(session, client.coach_id)
         coach_address = self._address_of(coach) if coach is not None else None
         if coach_address is None:
             log.warning("alert %s stored; coach %s has no reachable address yet", alert.id, client.coach_id)
@@ -105,7 +102,7 @@ class CoachNotices:
             session, coach_address, (message,), checkin.id, f"alert:{alert.id}", now, audience="coach", image_png=chart
         )
 
-    async def resend_unacknowledged(self, session: AsyncSession, now: datetime) -> int:
+    async def resend_unacknowledged(self, session: Session, now: datetime) -> int:
         """Send each urgent alert nobody acknowledged within ``alerts.resend_urgent_after`` once more.
 
         The alert's own outbox payload is sent again behind a short preface, so the coach reads the same
@@ -113,17 +110,17 @@ class CoachNotices:
         """
         resent = 0
         older = now - self._config.alerts.resend_urgent_after
-        for alert in await repository.unacknowledged_urgent_alerts(session, older):
-            original = await repository.outbox_row(session, f"alert:{alert.id}:0")
-            if original is None or not await repository.mark_alert_resent(session, alert.id, now):
+        for alert in await alerts.unacknowledged_urgent_alerts(session, older):
+            original = await outbox.outbox_row(session, f"alert:{alert.id}:0")
+            if original is None or not await alerts.mark_alert_resent(session, alert.id, now):
                 continue
             message = OutboundMessage.from_payload(original.platform, original.recipient, original.payload)
             preface = self._texts.render("alert_unacknowledged")
             again = replace(message, text=f"{preface}\n{message.text}")
-            row = repository.OutboxRow(
+            row = outbox.OutboxRow(
                 original.platform, original.recipient, again.to_payload(), f"alert:{alert.id}:resent"
             )
-            await repository.enqueue(session, [row], now)
+            await outbox.enqueue(session, [row], now)
             resent += 1
         return resent
 
@@ -140,9 +137,9 @@ class CoachNotices:
             period = digest.period_start(coach.digest, now, coach.zone)
             key = f"digest:{coach.id}:{period.isoformat()}"
             async with database.transaction() as session:
-                if await repository.outbox_row(session, f"{key}:0") is not None:
+                if await outbox.outbox_row(session, f"{key}:0") is not None:
                     continue
-                row = await session.get(Coach, coach.id)
+                row = await coaches.coach_by_id(session, coach.id)
                 address = self._address_of(row) if row is not None else None
                 if address is None:
                     continue
@@ -162,9 +159,9 @@ class CoachNotices:
                 queued += 1
         return queued
 
-    async def _client_digests(self, session: AsyncSession, coach_id: str) -> list[digest.ClientDigest]:
-        clients = await session.scalars(select(Client).where(Client.coach_id == coach_id, Client.active))
-        open_alerts = await repository.open_alert_counts(session, coach_id)
+    async def _client_digests(self, session: Session, coach_id: str) -> list[digest.ClientDigest]:
+        own = await clients.active_clients(session, coach_id=coach_id)
+        open_alerts = await alerts.open_alert_counts(session, coach_id)
         return [
             digest.ClientDigest(
                 client.name,
@@ -172,17 +169,15 @@ class CoachNotices:
                 await client_history(session, client.id),
                 open_alerts.get(client.id, 0),
             )
-            for client in clients
+            for client in own
         ]
 
-    async def client_unreachable(
-        self, session: AsyncSession, message: OutboundMessage, reason: str, now: datetime
-    ) -> bool:
+    async def client_unreachable(self, session: Session, message: OutboundMessage, reason: str, now: datetime) -> bool:
         """The platform refused a client for good: mark them and tell their coach, once; False if nothing changed."""
-        client = await repository.mark_unreachable(session, message.platform, message.recipient, reason, now)
+        client = await clients.mark_unreachable(session, message.platform, message.recipient, reason, now)
         if client is None:
             return False  # a coach or a stranger, or the client was already marked
-        coach = await session.get(Coach, client.coach_id)
+        coach = await coaches.coach_by_id(session, client.coach_id)
         address = self._address_of(coach) if coach is not None else None
         if address is None:
             log.warning("client %s is unreachable; their coach cannot be told yet", client.id)

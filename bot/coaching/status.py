@@ -11,14 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from bot.contract.statuses import CheckInStatus
 from bot.conversation.questions import QuestionSet
 from bot.signals.digest import trend_arrow
-from bot.store import repository
+from bot.store import Session, alerts, checkins, clients
 from bot.store.history import client_history
-from bot.store.models import CheckIn, Client
+from bot.store.models import Client
 
 #: How many recent check-ins the response rate is taken over.
 RATE_WINDOW = 10
@@ -56,7 +54,7 @@ def client_state(client: Client, now: datetime) -> ClientState:
 
 
 async def client_statuses(
-    session: AsyncSession,
+    session: Session,
     question_sets: Mapping[str, QuestionSet],
     now: datetime,
     *,
@@ -64,20 +62,15 @@ async def client_statuses(
     client_ids: Collection[str] | None = None,
 ) -> list[ClientStatus]:
     """One row per active client (of one coach, or those named, or all), by name."""
-    query = sa.select(Client).where(Client.active).order_by(Client.name, Client.id)
-    if coach_id is not None:
-        query = query.where(Client.coach_id == coach_id)
-    if client_ids is not None:
-        query = query.where(Client.id.in_(client_ids))
-    clients = list((await session.scalars(query)).all())
-    open_alerts = await repository.open_alert_counts(session, coach_id)
-    latest = await _last_checkins(session, [c.id for c in clients])
+    listed = await clients.active_clients(session, coach_id=coach_id, client_ids=client_ids)
+    open_alerts = await alerts.open_alert_counts(session, coach_id)
+    latest = await checkins.latest_checkins(session, [c.id for c in listed])
     rows = []
-    for client in clients:
+    for client in listed:
         history = await client_history(session, client.id, limit=RATE_WINDOW)
         last = latest.get(client.id)
-        finished = [e for e in history if e.status in ("completed", "expired")]
-        rate = sum(e.status == "completed" for e in finished) / len(finished) if finished else None
+        finished = [e for e in history if e.status in (CheckInStatus.COMPLETED, CheckInStatus.EXPIRED)]
+        rate = sum(e.status == CheckInStatus.COMPLETED for e in finished) / len(finished) if finished else None
         question_set = question_sets.get(client.question_set)
         state = client_state(client, now)
         rows.append(
@@ -96,17 +89,3 @@ async def client_statuses(
             )
         )
     return rows
-
-
-async def _last_checkins(session: AsyncSession, client_ids: Collection[str]) -> dict[str, CheckIn]:
-    """Each client's latest check-in by slot, in one query rather than one per client."""
-    newest = (
-        sa.select(CheckIn.client_id, sa.func.max(CheckIn.slot).label("slot"))
-        .where(CheckIn.client_id.in_(client_ids))
-        .group_by(CheckIn.client_id)
-        .subquery()
-    )
-    query = sa.select(CheckIn).join(
-        newest, sa.and_(CheckIn.client_id == newest.c.client_id, CheckIn.slot == newest.c.slot)
-    )
-    return {checkin.client_id: checkin for checkin in await session.scalars(query)}

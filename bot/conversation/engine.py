@@ -19,6 +19,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from bot.contract.messages import Choice
+from bot.contract.statuses import CheckInStatus
 from bot.conversation.questions import Question, QuestionSet
 from bot.conversation.replies import Command, normalize, parse_command, parse_scale
 from bot.conversation.texts import Texts
@@ -93,7 +94,7 @@ class ClearAnswer:
 
 @dataclass(frozen=True, slots=True)
 class FinishCheckIn:
-    status: Literal["completed", "skipped"]
+    status: Literal[CheckInStatus.COMPLETED, CheckInStatus.SKIPPED]
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,11 +259,11 @@ def _handle_command(ctx: Context, state: ConversationState, command: Command, no
     if command.name == "skip":
         return _skip_current(ctx, state)
     if command.name == "skip_all":
-        return _finish(state, "skipped", Outgoing(texts.render("skipped_all")))
+        return _finish(state, CheckInStatus.SKIPPED, Outgoing(texts.render("skipped_all")))
     if command.name == "back":
         return _back(ctx, state)
     if command.name == "stop":
-        finished = _finish(state, "skipped", Outgoing(texts.render("stopped", coach_name=ctx.coach_name)))
+        finished = _finish(state, CheckInStatus.SKIPPED, Outgoing(texts.render("stopped", coach_name=ctx.coach_name)))
         return replace(finished, effects=(OptOut(), *finished.effects))
     if command.name == "resume":
         return _reask(ctx, state, texts.render("already_active"))
@@ -281,7 +282,7 @@ def _pause(ctx: Context, state: ConversationState | None, command: Command, now:
     message = Outgoing(ctx.texts.render("paused", until=ctx.texts.date(local)))
     if state is None:
         return Transition(None, (message,), (PauseClient(until),))
-    finished = _finish(state, "skipped", message)
+    finished = _finish(state, CheckInStatus.SKIPPED, message)
     return replace(finished, effects=(PauseClient(until), *finished.effects))
 
 
@@ -359,13 +360,17 @@ def _advance(ctx: Context, state: ConversationState) -> Transition:
         position += 1
     if position >= len(state.steps):
         done = replace(state, answers=answers, position=len(state.steps))
-        finished = _finish(done, "completed", Outgoing(ctx.texts.render("completed", coach_name=ctx.coach_name)))
+        finished = _finish(
+            done, CheckInStatus.COMPLETED, Outgoing(ctx.texts.render("completed", coach_name=ctx.coach_name))
+        )
         return replace(finished, effects=(*cleared, *finished.effects))
     moved = replace(state, answers=answers, position=position, asked=(*state.asked, position))
     return Transition(moved, (_question_message(ctx, moved),), tuple(cleared))
 
 
-def _finish(state: ConversationState, status: Literal["completed", "skipped"], message: Outgoing) -> Transition:
+def _finish(
+    state: ConversationState, status: Literal[CheckInStatus.COMPLETED, CheckInStatus.SKIPPED], message: Outgoing
+) -> Transition:
     return Transition(replace(state, finished=True), (message,), (FinishCheckIn(status),))
 
 

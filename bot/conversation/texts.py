@@ -119,7 +119,7 @@ PLACEHOLDERS: Final[Mapping[str, frozenset[str]]] = {
     "coach_checkin_sent": frozenset({"client_name"}),
     "coach_checkin_not_sent": frozenset({"client_name", "state"}),
     "coach_checkin_no_address": frozenset({"client_name"}),
-    # One per check-in status (bot.store.models.CheckInStatus), as a coach reads it.
+    # One per check-in status (bot.contract.statuses.CheckInStatus), as a coach reads it.
     "checkin_status_due": frozenset(),
     "checkin_status_sent": frozenset(),
     "checkin_status_in_progress": frozenset(),

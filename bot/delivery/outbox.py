@@ -32,7 +32,7 @@ from bot.contract.adapter import Adapter, SendError
 from bot.contract.messages import OutboundMessage
 from bot.delivery.ratelimit import PlatformLimiter, RateLimits
 from bot.observability.metrics import Metrics
-from bot.store import Database, repository
+from bot.store import Database, outbox
 from bot.timing.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class OutboxWorker:
             return
         delivered, self._delivered = self._delivered, []
         async with self._database.transaction() as session:
-            await repository.mark_sent(session, delivered, self._clock.now())
+            await outbox.mark_sent(session, delivered, self._clock.now())
 
     async def _run(self) -> None:
         while True:
@@ -180,7 +180,7 @@ class OutboxWorker:
     async def _claim(self, limit: int) -> list[tuple[OutboundMessage, int]]:
         """Lease rows; each comes with its attempt count, which the lease has already incremented."""
         async with self._database.transaction() as session:
-            rows = await repository.due_outbox(session, self._clock.now(), limit, self._worker_id, self._lease)
+            rows = await outbox.due_outbox(session, self._clock.now(), limit, self._worker_id, self._lease)
             return [(OutboundMessage.from_payload(r.platform, r.recipient, r.payload, r.id), r.attempts) for r in rows]
 
     def _turnstile(self, platform: str) -> asyncio.Lock:
@@ -202,7 +202,7 @@ class OutboxWorker:
         postponed_to = await self._wait_for_turn(message)
         if postponed_to is not None:
             async with self._database.transaction() as session:
-                await repository.mark_retry(session, message.outbox_id, "waiting for the rate limit", postponed_to)
+                await outbox.mark_retry(session, message.outbox_id, "waiting for the rate limit", postponed_to)
             return
         try:
             reference = await adapter.send(message)
@@ -241,7 +241,7 @@ class OutboxWorker:
         if error.permanent or attempts >= MAX_ATTEMPTS:
             log.warning("outbox: row %s failed for good after %s attempts: %s", outbox_id, attempts, error.reason)
             async with self._database.transaction() as session:
-                settled = await repository.mark_failed(session, outbox_id, error.reason)
+                settled = await outbox.mark_failed(session, outbox_id, error.reason)
             self._metrics.send_failures.labels(message.platform, "permanent").inc()
             # Only the worker that settled the row reports it, so the report is made once.
             if settled and error.permanent:
@@ -258,7 +258,7 @@ class OutboxWorker:
         else:
             log.info("outbox: row %s will be retried in %.1fs: %s", outbox_id, delay.total_seconds(), error.reason)
         async with self._database.transaction() as session:
-            await repository.mark_retry(session, outbox_id, error.reason, self._clock.now() + delay)
+            await outbox.mark_retry(session, outbox_id, error.reason, self._clock.now() + delay)
         self._metrics.send_failures.labels(message.platform, "ambiguous" if error.ambiguous else "retry").inc()
 
     async def _report_permanent_failure(self, message: OutboundMessage, reason: str) -> None:

@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.contract.messages import OutboundMessage
 from bot.conversation import engine
-from bot.store import repository
+from bot.store import Session, outbox
 
 #: Where a message goes: (platform, recipient).
 Address = tuple[str, str]
@@ -26,11 +24,11 @@ def outbox_rows(
     key_prefix: str,
     audience: str = "client",
     image_png: bytes | None = None,
-) -> list[repository.OutboxRow]:
+) -> list[outbox.OutboxRow]:
     """Outbox rows for messages to one recipient; the key makes re-running the same cause a no-op."""
     platform, recipient = address
     return [
-        repository.OutboxRow(
+        outbox.OutboxRow(
             platform,
             recipient,
             OutboundMessage(
@@ -43,7 +41,7 @@ def outbox_rows(
 
 
 async def queue(
-    session: AsyncSession,
+    session: Session,
     address: Address,
     messages: Sequence[engine.Outgoing],
     checkin_id: int | None,
@@ -53,4 +51,4 @@ async def queue(
     audience: str = "client",
     image_png: bytes | None = None,
 ) -> None:
-    await repository.enqueue(session, outbox_rows(address, messages, checkin_id, key_prefix, audience, image_png), now)
+    await outbox.enqueue(session, outbox_rows(address, messages, checkin_id, key_prefix, audience, image_png), now)

@@ -21,12 +21,13 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, ProcessCollector, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.contract.statuses import Severity
+from bot.store import Session, hooks
 
 #: Kinds of failed sends, as the outbox decides what happens next (see ``OutboxWorker._record_failure``).
 SEND_FAILURE_KINDS = ("retry", "ambiguous", "permanent")
-SEVERITIES = ("watch", "urgent")
+SEVERITIES = tuple(Severity)
 
 
 class _OutboxDepth:
@@ -86,6 +87,6 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def count_on_commit(session: AsyncSession, counter: Counter, amount: float = 1) -> None:
+def count_on_commit(session: Session, counter: Counter, amount: float = 1) -> None:
     """Add ``amount`` to ``counter`` once ``session``'s transaction commits; nothing if it rolls back."""
-    event.listen(session.sync_session, "after_commit", lambda _session: counter.inc(amount), once=True)
+    hooks.on_commit(session, lambda: counter.inc(amount))

@@ -14,18 +14,15 @@ from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import func, select, text
 
 from bot.observability.metrics import Metrics
-from bot.store import Database
-from bot.store.models import OutboxMessage
+from bot.store import Database, outbox
 
 log = logging.getLogger(__name__)
 
 #: How long a check may wait for the database: a load balancer's probe usually gives up after about 5 s.
 CHECK_TIMEOUT = 3.0
 #: Outbox rows that still have to go out.
-UNSENT = ("pending", "sending")
 
 
 class ListenError(Exception):
@@ -85,8 +82,8 @@ class ObservabilityServer:
         if not self._scheduler_running():
             problems.append("scheduler not running")
         try:
-            async with asyncio.timeout(CHECK_TIMEOUT), self._database.session() as session:
-                await session.execute(text("SELECT 1"))
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                await self._database.ping()
         except Exception as error:
             problems.append(f"database not answering ({type(error).__name__})")
         healthy = not problems
@@ -107,8 +104,7 @@ class ObservabilityServer:
     async def _outbox_depth(self) -> int | None:
         try:
             async with asyncio.timeout(CHECK_TIMEOUT), self._database.session() as session:
-                query = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(UNSENT))
-                return int(await session.scalar(query) or 0)
+                return await outbox.unsent_count(session)
         except Exception as error:
             log.warning("metrics: the outbox depth could not be read (%s)", type(error).__name__)
             return None

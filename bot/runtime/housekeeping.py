@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from bot.delivery.outbox import OutboxWorker
 from bot.runtime.setup import LiveSetup
-from bot.store import Database, admin, repository
+from bot.store import Database, admin, events
 from bot.timing.clock import Clock
 
 #: How long an inbound event id is remembered. Slack re-delivers within five minutes and Telegram re-sends
@@ -44,7 +44,7 @@ class Housekeeping:
     async def forget_old_events(self) -> int:
         """Keep the inbound de-duplication table small: drop event ids no platform will re-deliver."""
         async with self._database.transaction() as session:
-            return await repository.forget_processed_events(session, self._clock.now() - EVENT_MEMORY)
+            return await events.forget_processed_events(session, self._clock.now() - EVENT_MEMORY)
 
     async def purge_expired_data(self) -> admin.Purged | None:
         """Apply ``retention_days``: delete what is older (see ``admin.purge_older_than``); None when unset."""

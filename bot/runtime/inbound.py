@@ -26,13 +26,14 @@ from bot.contract.messages import (
     InboundText,
     OutboundMessage,
 )
+from bot.contract.statuses import CheckInStatus, PersonKind
 from bot.conversation import engine
 from bot.delivery import outgoing
 from bot.delivery.outbox import OutboxWorker
 from bot.observability.metrics import Metrics, count_on_commit
 from bot.runtime.lifecycle import Lifecycle
 from bot.runtime.setup import LiveSetup, Setup
-from bot.store import Database, repository
+from bot.store import Database, answers, checkins, clients, events, identities, invites
 from bot.store.models import CheckIn, Client, Coach, TelegramInvite
 from bot.timing.clock import Clock
 
@@ -77,14 +78,14 @@ class Inbound:
         async with self._database.transaction() as session:
             person = await self._identify(session, event)
             if person is not None:
-                if not await repository.remember_event(session, event.platform, event.event_key, now):
+                if not await events.remember_event(session, event.platform, event.event_key, now):
                     log.info("duplicate %s event %s ignored", event.platform, event.event_key)
                     return
                 if isinstance(person, Coach):
                     await self._serve_coach(session, setup, person, event, now)
                 else:
                     if person.unreachable_at is not None:  # they wrote to us, so they can be reached again
-                        await repository.clear_unreachable(session, person.id)
+                        await clients.clear_unreachable(session, person.id)
                     await self._converse(session, setup, person, event, now)
         if person is None:
             await self._refuse(event)
@@ -102,7 +103,7 @@ class Inbound:
     async def redeem_invite(self, event: InboundText, token: str) -> None:
         """``/start TOKEN`` from a Telegram deep link: bind the chat to the invited person and greet them.
 
-        The invite is single-use and expires (``repository.redeem_telegram_invite``); an unknown, used or
+        The invite is single-use and expires (``invites.redeem_telegram_invite``); an unknown, used or
         expired token gets a polite refusal and nothing is stored, as for any stranger.
         """
         now = self._clock.now()
@@ -113,18 +114,18 @@ class Inbound:
         greeting: str | None = None
         if chat_id is not None:
             async with self._database.transaction() as session:
-                invite = await repository.redeem_telegram_invite(session, token, chat_id, now)
+                invite = await invites.redeem_telegram_invite(session, token, chat_id, now)
                 if invite is None:
                     used = await session.get(TelegramInvite, token)
                     if used is not None and used.chat_id == chat_id:
                         log.info("invite already redeemed by this chat; %s ignored", event.event_key)
                         return  # a re-delivered /start, or the same link tapped twice
                 else:
-                    await repository.remember_event(session, event.platform, event.event_key, now)
+                    await events.remember_event(session, event.platform, event.event_key, now)
                     greeting = await self._welcome(session, invite.person_kind, invite.person_id)
                     address = (event.platform, event.sender)
                     key = f"invite:{event.platform}:{event.event_key}"
-                    audience = "coach" if invite.person_kind == "coach" else "client"
+                    audience = "coach" if invite.person_kind == PersonKind.COACH else "client"
                     await outgoing.queue(
                         session, address, (engine.Outgoing(greeting),), None, key, now, audience=audience
                     )
@@ -137,10 +138,10 @@ class Inbound:
     async def _identify(self, session: AsyncSession, event: InboundReply) -> Client | Coach | None:
         """The client or coach behind an event. Someone who is both is the coach for whole coach commands and
         alert buttons, and the client otherwise; the coach is looked up only when the event could be theirs."""
-        client = await repository.find_client_by_identity(session, event.platform, event.sender, event.sender_email)
+        client = await identities.find_client_by_identity(session, event.platform, event.sender, event.sender_email)
         if client is not None and not self._is_for_coach(event):
             return client
-        coach = await repository.find_coach_by_identity(session, event.platform, event.sender, event.sender_email)
+        coach = await identities.find_coach_by_identity(session, event.platform, event.sender, event.sender_email)
         return coach if coach is not None else client
 
     def _is_for_coach(self, event: InboundReply) -> bool:
@@ -168,7 +169,7 @@ class Inbound:
         self, session: AsyncSession, setup: Setup, client: Client, event: InboundReply, now: datetime
     ) -> None:
         context = setup.context(client)
-        checkin = await repository.open_checkin_for_update(session, client.id)
+        checkin = await checkins.open_checkin_for_update(session, client.id)
         reply = _as_engine_event(event, checkin)
         if checkin is None or checkin.state is None:
             paused = client.paused_until is not None and client.paused_until > now
@@ -180,7 +181,7 @@ class Inbound:
             transition = engine.handle(context, state, reply, now)
             assert transition.state is not None
             checkin.state = transition.state.to_json()
-            checkin.status = "in_progress"
+            checkin.status = CheckInStatus.IN_PROGRESS
             checkin.last_activity_at = now
         address = (event.platform, event.sender)
         key = f"reply:{event.platform}:{event.event_key}"
@@ -202,7 +203,7 @@ class Inbound:
         for effect in effects:
             match effect:
                 case engine.RecordAnswer() if checkin is not None:
-                    await repository.upsert_answer(
+                    await answers.upsert_answer(
                         session,
                         checkin.id,
                         effect.step_key,
@@ -214,20 +215,20 @@ class Inbound:
                         now,
                     )
                 case engine.ClearAnswer() if checkin is not None:
-                    await repository.delete_answer(session, checkin.id, effect.step_key)
+                    await answers.delete_answer(session, checkin.id, effect.step_key)
                 case engine.FinishCheckIn() if checkin is not None:
                     checkin.status = effect.status
                     checkin.completed_at = now
-                    if effect.status == "completed":
+                    if effect.status == CheckInStatus.COMPLETED:
                         count_on_commit(session, self._metrics.checkins_completed)
                         await setup.notices.raise_alert(session, client, checkin, now)
                 case engine.PauseClient():
-                    await repository.set_client_pause(session, client.id, effect.until)
+                    await clients.set_client_pause(session, client.id, effect.until)
                 case engine.OptOut():
-                    await repository.set_client_opt_out(session, client.id, now)
+                    await clients.set_client_opt_out(session, client.id, now)
                 case engine.Resume():
-                    await repository.set_client_pause(session, client.id, None)
-                    await repository.set_client_opt_out(session, client.id, None)
+                    await clients.set_client_pause(session, client.id, None)
+                    await clients.set_client_opt_out(session, client.id, None)
                 case engine.RequestCheckIn():
                     await self._lifecycle.start_checkins_in(session, [(client.id, now)], now)
                 case _:
@@ -236,7 +237,7 @@ class Inbound:
     async def _welcome(self, session: AsyncSession, kind: str, person_id: str) -> str:
         """The greeting for a freshly bound chat; invites are only issued for people already in the database."""
         setup = self._setup.current
-        if kind == "coach":
+        if kind == PersonKind.COACH:
             coach = await session.get(Coach, person_id)
             assert coach is not None
             return setup.english.render("invite_welcome_coach", coach_name=coach.name)

@@ -16,19 +16,17 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
 from bot.conversation import engine
 from bot.delivery import outgoing
 from bot.delivery.outbox import OutboxWorker
 from bot.observability.metrics import Metrics, count_on_commit
 from bot.runtime.setup import LiveSetup
-from bot.store import Database, repository
+from bot.store import Database, alerts, answers, checkins, clients, outbox
 from bot.store.models import Alert, Answer, CheckIn, Client, Goal
 from bot.timing.clock import Clock
 
 log = logging.getLogger(__name__)
-
-#: Check-in statuses in which the client is still expected to answer.
-OPEN_STATUSES = ("sent", "in_progress")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +74,12 @@ class Lifecycle:
         """``start_checkins`` inside the caller's transaction (a coach's or client's "checkin now" uses it)."""
         setup = self._setup.current
         ids = [client_id for client_id, _ in due]
-        clients = {c.id: c for c in await session.scalars(select(Client).where(Client.id.in_(ids)))}
+        by_id = {c.id: c for c in await session.scalars(select(Client).where(Client.id.in_(ids)))}
         goals = await _active_goals(session, ids)
         plans: dict[str, tuple[Client, tuple[str, str], engine.Transition]] = {}
-        claims: list[repository.Claim] = []
+        claims: list[checkins.Claim] = []
         for client_id, slot in due:
-            client = clients.get(client_id)
+            client = by_id.get(client_id)
             address = setup.addresses(client) if client is not None else None
             if client is None or address is None or not _reachable(client, now):
                 log.info("check-in for %s not started: removed, paused, opted out or unreachable", client_id)
@@ -90,10 +88,10 @@ class Lifecycle:
             transition = engine.begin(setup.context(client), goals.get(client_id, []), first_checkin=first)
             assert transition.state is not None
             plans[client_id] = (client, address, transition)
-            claims.append(repository.Claim(client_id, slot, client.question_set, transition.state.to_json()))
-        won = await repository.claim_checkins(session, claims, now)
-        await repository.expire_superseded(session, won)
-        await repository.mark_privacy_notice_sent(
+            claims.append(checkins.Claim(client_id, slot, client.question_set, transition.state.to_json()))
+        won = await checkins.claim_checkins(session, claims, now)
+        await checkins.expire_superseded(session, won)
+        await clients.mark_privacy_notice_sent(
             session, [c for c in won if plans[c][0].privacy_notice_sent_at is None], now
         )
         rows = [
@@ -103,7 +101,7 @@ class Lifecycle:
                 plans[client_id][1], plans[client_id][2].messages, checkin_id, f"checkin:{checkin_id}:open"
             )
         ]
-        await repository.enqueue(session, rows, now)
+        await outbox.enqueue(session, rows, now)
         count_on_commit(session, self._metrics.checkins_sent, len(won))
         return won
 
@@ -138,7 +136,7 @@ class Lifecycle:
             checkin, client, state = found
             transition = engine.expire(setup.context(client), state)
             assert transition.state is not None
-            checkin.status = "expired"
+            checkin.status = CheckInStatus.EXPIRED
             checkin.last_activity_at = now
             checkin.state = transition.state.to_json()
             await self._enqueue_to(session, client, transition, checkin.id, f"checkin:{checkin.id}:expired", now)
@@ -153,9 +151,9 @@ class Lifecycle:
             checkin = await session.get(CheckIn, checkin_id)
             if checkin is None:
                 raise KeyError(checkin_id)
-            answers = await repository.answers_for(session, checkin_id)
-            alerts = await repository.alerts_for_checkin(session, checkin_id)
-            return CheckInRecord(checkin, tuple(answers), tuple(alerts))
+            given = await answers.answers_for(session, checkin_id)
+            raised = await alerts.alerts_for_checkin(session, checkin_id)
+            return CheckInRecord(checkin, tuple(given), tuple(raised))
 
     async def _enqueue_to(
         self,
@@ -183,7 +181,7 @@ async def _locked_open_checkin(
 ) -> tuple[CheckIn, Client, engine.ConversationState] | None:
     """The check-in, row-locked, with its client and state, if it is still waiting for answers."""
     checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
-    if checkin is None or checkin.status not in OPEN_STATUSES or checkin.state is None:
+    if checkin is None or checkin.status not in OPEN_CHECKIN_STATUSES or checkin.state is None:
         return None
     client = await session.get(Client, checkin.client_id)
     assert client is not None  # a foreign key

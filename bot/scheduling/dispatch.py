@@ -18,15 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.config import QuietHours
 from bot.runtime.housekeeping import Housekeeping
 from bot.runtime.lifecycle import Lifecycle
 from bot.runtime.setup import LiveSetup
 from bot.scheduling.client_schedule import ClientSchedule, schedule_for, slots_between
-from bot.store import Client, Database, repository
+from bot.store import Database, Session, checkins, clients, coaching_sessions
 from bot.timing.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -88,7 +85,7 @@ class Dispatcher:
         """The effective schedule of each active client: config cadence plus what the database knows."""
         async with self._database.session() as session:
             facts = await self._facts(session, client_ids)
-            sessions = await repository.recorded_sessions(session)
+            sessions = await coaching_sessions.recorded_sessions(session)
         config = self._setup.current.config
         return [
             schedule_for(config, c.id, sessions=sessions.get(c.id, ()), paused_until=facts[c.id].paused_until)
@@ -101,8 +98,8 @@ class Dispatcher:
         now = self._clock.now()
         async with self._database.session() as session:
             facts = await self._facts(session, client_ids)
-            claimed = await repository.last_slots(session, client_ids)
-            sessions = await repository.recorded_sessions(session, client_ids)
+            claimed = await checkins.last_slots(session, client_ids)
+            sessions = await coaching_sessions.recorded_sessions(session, client_ids)
         owed: list[tuple[str, datetime]] = []
         missed = 0
         config = self._setup.current.config
@@ -143,9 +140,8 @@ class Dispatcher:
         """Send due reminders, close expired check-ins, repeat unacknowledged urgent alerts, send digests."""
         now = self._clock.now()
         async with self._database.session() as session:
-            open_checkins = await repository.open_checkins(session)
-            rows = await session.execute(sa.select(Client.id, Client.timezone))
-            zones = {client_id: zone for client_id, zone in rows}
+            open_checkins = await checkins.open_checkins(session)
+            zones = await clients.time_zones(session)
         config = self._setup.current.config
         cadences = {c.id: schedule_for(config, c.id).cadence for c in config.clients}
         reminded = expired = 0
@@ -179,12 +175,9 @@ class Dispatcher:
             log.info("retention purge: %s", purged)
         return purged.total if purged is not None else 0
 
-    async def _facts(self, session: AsyncSession, client_ids: Collection[str] | None) -> dict[str, _ClientFacts]:
-        query = sa.select(Client.id, Client.created_at, Client.paused_until).where(Client.active)
-        if client_ids is not None:
-            query = query.where(Client.id.in_(client_ids))
-        rows = await session.execute(query)
-        return {client_id: _ClientFacts(created, paused) for client_id, created, paused in rows}
+    async def _facts(self, session: Session, client_ids: Collection[str] | None) -> dict[str, _ClientFacts]:
+        facts = await clients.schedule_facts(session, client_ids)
+        return {client_id: _ClientFacts(created, paused) for client_id, (created, paused) in facts.items()}
 
 
 def _in_quiet_hours(quiet: QuietHours | None, now: datetime, zone: ZoneInfo) -> bool:

@@ -21,18 +21,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Literal
+from typing import Final
 
 from bot.config.alerts import Alerts
+from bot.contract.statuses import Severity
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
 from bot.signals.detectors import RiskPhrases, detect
 from bot.signals.history import HistoryEntry
 from bot.signals.signal import Signal
 
-Severity = Literal["watch", "urgent"]
-
-_RANK: Final[Mapping[str, int]] = {"watch": 1, "urgent": 2}
+_RANK: Final[Mapping[str, int]] = {Severity.WATCH: 1, Severity.URGENT: 2}
 #: Free-text answers worth quoting to the coach, in the order they are quoted.
 QUOTED_QUESTIONS = ("repair", "note")
 #: How much lower (on the 1–5 scale) a measure must be to count as worse: half a point, so an index wobbling
@@ -72,7 +71,7 @@ class AlertMemory:
         """Rebuild the memory from stored alerts (any order); re-sends of one alert change nothing."""
         by_kind: dict[str, KindAlerted] = {}
         for alert in sorted(alerts, key=lambda a: a.at):
-            severity: Severity = "urgent" if alert.severity == "urgent" else "watch"
+            severity = Severity.URGENT if alert.severity == Severity.URGENT else Severity.WATCH
             values: dict[str, float | None] = {}
             for signal in alert.signals:
                 kind, value = str(signal.get("kind")), signal.get("value")
@@ -135,8 +134,8 @@ def severity_of(signals: Sequence[Signal]) -> Severity | None:
         or len({s.practice for s in relationship}) >= 2
         or len({s.kind for s in relationship}) >= 2
     ):
-        return "urgent"
-    return "watch"
+        return Severity.URGENT
+    return Severity.WATCH
 
 
 def _news(

@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
 from matplotlib.figure import Figure
 
+from bot.contract.statuses import CheckInStatus
 from bot.conversation.questions import Question, QuestionSet
 from bot.signals.detectors.common import COMMON_MAX, COMMON_MIN, alliance_index, item_scores, relationship_questions
 from bot.signals.history import HistoryEntry
@@ -80,7 +81,7 @@ def _draw(
     floor: int,
     alerts_at: Sequence[datetime],
 ) -> None:
-    completed = [(e, item_scores(e, questions)) for e in history if e.status == "completed"]
+    completed = [(e, item_scores(e, questions)) for e in history if e.status == CheckInStatus.COMPLETED]
     for offset, question in zip(_spread(len(questions)), questions, strict=True):
         points = [(_day(e.at), scores[question.id] + offset) for e, scores in completed if question.id in scores]
         if points:
@@ -94,7 +95,7 @@ def _draw(
     else:
         _message(axes, "No answers yet")
 
-    missed = [_day(e.at) for e in history if e.status != "completed"]
+    missed = [_day(e.at) for e in history if e.status != CheckInStatus.COMPLETED]
     missed_y = 0.75
     if missed:
         axes.scatter(missed, [missed_y] * len(missed), color=MISSED_COLOUR, marker="x", s=80, linewidths=2.5)

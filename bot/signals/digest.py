@@ -14,6 +14,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.config.alerts import Alerts
+from bot.contract.statuses import CheckInStatus
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
 from bot.signals.detectors import RiskPhrases, detect
@@ -64,7 +65,7 @@ def compose(
         lines.append(texts.render("digest_no_clients"))
     for client in sorted(clients, key=lambda c: c.name):
         recent = [e for e in client.history if e.at > since]
-        replied = any(e.status == "completed" for e in recent)
+        replied = any(e.status == CheckInStatus.COMPLETED for e in recent)
         status = texts.render("digest_replied" if replied else ("digest_no_reply" if recent else "digest_not_asked"))
         alerts = texts.render("digest_open_alerts", count=client.open_alerts) if client.open_alerts else ""
         arrow = trend_arrow(client.history, client.question_set)

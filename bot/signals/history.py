@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-HistoryStatus = Literal["completed", "expired", "skipped"]
+from bot.contract.statuses import CheckInStatus
+
+#: The check-ins a history holds: the finished ones (open ones have nothing to read yet).
+HistoryStatus = Literal[CheckInStatus.COMPLETED, CheckInStatus.EXPIRED, CheckInStatus.SKIPPED]
 
 
 @dataclass(frozen=True, slots=True)

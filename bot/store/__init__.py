@@ -1,28 +1,28 @@
 """Persistence: what happens to whom, kept in SQLite (one process) or PostgreSQL (many replicas).
 
-Queries live in ``bot.store.repository``; callers use them as ``repository.<name>`` so a reader sees at the
-call site that the database is involved.
+Only this package speaks SQL. Its queries live in one module per concern (``checkins``, ``answers``,
+``outbox``, ``alerts``, ``people``, ``identities``, ``clients``, ``coaches``, ``invites``, ``coaching_sessions``,
+``events``); callers use them as ``<module>.<name>`` so a reader sees at the call site that the database is
+involved, and hold the transaction as a ``Session`` without importing SQLAlchemy themselves.
 """
 
-from bot.store import repository
-from bot.store.database import Database, alembic_config
+from bot.store.database import Database, Session, alembic_config
 from bot.store.models import (
     Alert,
     Answer,
     Base,
     CheckIn,
-    CheckInStatus,
     Client,
     Coach,
     CoachingSession,
     Goal,
+    Identity,
+    IdentityKind,
     OutboxMessage,
-    OutboxStatus,
-    PersonKind,
     ProcessedEvent,
     TelegramInvite,
 )
-from bot.store.repository import ClientRecord, CoachRecord, GoalRecord
+from bot.store.people import ClientRecord, CoachRecord, GoalRecord
 from bot.store.types import UTCDateTime
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "Answer",
     "Base",
     "CheckIn",
-    "CheckInStatus",
     "Client",
     "ClientRecord",
     "Coach",
@@ -39,12 +38,12 @@ __all__ = [
     "Database",
     "Goal",
     "GoalRecord",
+    "Identity",
+    "IdentityKind",
     "OutboxMessage",
-    "OutboxStatus",
-    "PersonKind",
     "ProcessedEvent",
+    "Session",
     "TelegramInvite",
     "UTCDateTime",
     "alembic_config",
-    "repository",
 ]

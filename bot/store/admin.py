@@ -15,7 +15,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store import repository
+from bot.contract.statuses import CLOSED_CHECKIN_STATUSES, SETTLED_OUTBOX_STATUSES, PersonKind
+from bot.store.alerts import alerts_for_client
+from bot.store.answers import answers_for
+from bot.store.coaching_sessions import recorded_sessions
+from bot.store.events import forget_processed_events
+from bot.store.identities import forget_identities
 from bot.store.models import (
     Alert,
     Answer,
@@ -23,13 +28,11 @@ from bot.store.models import (
     Client,
     CoachingSession,
     Goal,
+    IdentityKind,
     OutboxMessage,
     TelegramInvite,
 )
 from bot.store.people import address_of
-
-#: Check-in statuses that are over; purge never removes a conversation still in progress.
-CLOSED_STATUSES = ("completed", "expired", "skipped", "failed")
 
 EXPORT_FIELDS = (
     "checkin_id",
@@ -50,7 +53,7 @@ async def export_client(session: AsyncSession, client_id: str) -> dict[str, Any]
     if client is None:
         raise LookupError(client_id)
     goals = await session.scalars(sa.select(Goal).where(Goal.client_id == client_id).order_by(Goal.position))
-    sessions = await repository.recorded_sessions(session, [client_id])
+    sessions = await recorded_sessions(session, [client_id])
     checkins = (
         await session.scalars(sa.select(CheckIn).where(CheckIn.client_id == client_id).order_by(CheckIn.slot))
     ).all()
@@ -62,9 +65,11 @@ async def export_client(session: AsyncSession, client_id: str) -> dict[str, Any]
             "timezone": client.timezone,
             "language": client.language,
             "platform": client.platform,
-            "slack_user_id": client.slack_user_id,
-            "slack_email": client.slack_email,
-            "telegram_chat_id": client.telegram_chat_id,
+            "slack_user_id": client.identity("slack", IdentityKind.USER_ID),
+            "slack_email": client.identity("slack", IdentityKind.EMAIL),
+            "telegram_chat_id": int(chat_id)
+            if (chat_id := client.identity("telegram", IdentityKind.CHAT_ID))
+            else None,
             "paused_until": _iso(client.paused_until),
             "opted_out_at": _iso(client.opted_out_at),
             "privacy_notice_sent_at": _iso(client.privacy_notice_sent_at),
@@ -80,7 +85,7 @@ async def export_client(session: AsyncSession, client_id: str) -> dict[str, Any]
                 "status": c.status,
                 "sent_at": _iso(c.sent_at),
                 "completed_at": _iso(c.completed_at),
-                "answers": [_answer(a) for a in await repository.answers_for(session, c.id)],
+                "answers": [_answer(a) for a in await answers_for(session, c.id)],
             }
             for c in checkins
         ],
@@ -94,7 +99,7 @@ async def export_client(session: AsyncSession, client_id: str) -> dict[str, Any]
                 "acknowledged_at": _iso(a.acknowledged_at),
                 "acknowledged_by": a.acknowledged_by,
             }
-            for a in await repository.alerts_for_client(session, client_id)
+            for a in await alerts_for_client(session, client_id)
         ],
     }
 
@@ -135,14 +140,16 @@ async def forget_client(session: AsyncSession, client_id: str, *, keep_client: b
     if client is None:
         raise LookupError(client_id)
     checkin_ids = sa.select(CheckIn.id).where(CheckIn.client_id == client_id).scalar_subquery()
-    alert_ids = [a.id for a in await repository.alerts_for_client(session, client_id)]
+    alert_ids = [a.id for a in await alerts_for_client(session, client_id)]
     answers = await _delete(session, sa.delete(Answer).where(Answer.checkin_id.in_(checkin_ids)))
     alerts = await _delete(session, sa.delete(Alert).where(Alert.client_id == client_id))
     checkins = await _delete(session, sa.delete(CheckIn).where(CheckIn.client_id == client_id))
     await _delete(session, sa.delete(CoachingSession).where(CoachingSession.client_id == client_id))
     await _delete(
         session,
-        sa.delete(TelegramInvite).where(TelegramInvite.person_kind == "client", TelegramInvite.person_id == client_id),
+        sa.delete(TelegramInvite).where(
+            TelegramInvite.person_kind == PersonKind.CLIENT, TelegramInvite.person_id == client_id
+        ),
     )
     about: list[sa.ColumnElement[bool]] = [OutboxMessage.idempotency_key.like(f"alert:{i}:%") for i in alert_ids]
     about.append(OutboxMessage.idempotency_key.like(f"unreachable:{client_id}:%"))
@@ -152,11 +159,11 @@ async def forget_client(session: AsyncSession, client_id: str, *, keep_client: b
             about.append(sa.and_(OutboxMessage.platform == address[0], OutboxMessage.recipient == address[1]))
     messages = await _delete(session, sa.delete(OutboxMessage).where(sa.or_(*about)))
     if keep_client:
+        await forget_identities(session, PersonKind.CLIENT, client_id, "telegram")
         await session.execute(
             sa.update(Client)
             .where(Client.id == client_id)
             .values(
-                telegram_chat_id=None,
                 paused_until=None,
                 opted_out_at=None,
                 privacy_notice_sent_at=None,
@@ -167,6 +174,7 @@ async def forget_client(session: AsyncSession, client_id: str, *, keep_client: b
         )
     else:
         await _delete(session, sa.delete(Goal).where(Goal.client_id == client_id))
+        await forget_identities(session, PersonKind.CLIENT, client_id)
         await _delete(session, sa.delete(Client).where(Client.id == client_id))
     return Erased(checkins, answers, alerts, messages, client_removed=not keep_client)
 
@@ -188,17 +196,17 @@ class Purged:
 async def purge_older_than(session: AsyncSession, cutoff: datetime) -> Purged:
     """Delete what is older than ``cutoff``: closed check-ins with their answers, alerts, delivered, failed or
     cancelled messages, de-duplication records and spent invites. Open check-ins and pending messages stay."""
-    old_checkins = sa.select(CheckIn.id).where(CheckIn.slot < cutoff, CheckIn.status.in_(CLOSED_STATUSES))
+    old_checkins = sa.select(CheckIn.id).where(CheckIn.slot < cutoff, CheckIn.status.in_(CLOSED_CHECKIN_STATUSES))
     answers = await _delete(session, sa.delete(Answer).where(Answer.checkin_id.in_(old_checkins.scalar_subquery())))
     alerts = await _delete(session, sa.delete(Alert).where(Alert.created_at < cutoff))
     checkins = await _delete(session, sa.delete(CheckIn).where(CheckIn.id.in_(old_checkins.scalar_subquery())))
     messages = await _delete(
         session,
         sa.delete(OutboxMessage).where(
-            OutboxMessage.created_at < cutoff, OutboxMessage.status.in_(("sent", "failed", "cancelled"))
+            OutboxMessage.created_at < cutoff, OutboxMessage.status.in_(SETTLED_OUTBOX_STATUSES)
         ),
     )
-    events = await repository.forget_processed_events(session, cutoff)
+    events = await forget_processed_events(session, cutoff)
     invites = await _delete(session, sa.delete(TelegramInvite).where(TelegramInvite.expires_at < cutoff))
     return Purged(checkins, answers, alerts, messages, events, invites)
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from alembic import command
 from alembic.config import Config
@@ -23,6 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from bot.store.sealing import PLAIN, Sealer
+
+#: The transaction a caller holds and passes back into the store's queries; outside the store it is opaque,
+#: so code above the store names it without importing SQLAlchemy.
+Session: TypeAlias = AsyncSession
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -100,7 +104,7 @@ class Database:
     def __init__(self, url: str, *, schema: str | None = None, sealer: Sealer = PLAIN, **engine_kwargs: Any) -> None:
         """``schema`` (PostgreSQL only) pins ``search_path`` so tests or tenants can share a database.
 
-        ``sealer`` seals the free text the repository stores; every session carries it (``sealer_of``), so the
+        ``sealer`` seals the free text the store keeps; every session carries it (``sealer_of``), so the
         runtime and the engine never see a sealed value.
         """
         parsed = make_url(url)
@@ -183,6 +187,11 @@ class Database:
         """A session inside one transaction: committed on success, rolled back on any exception."""
         async with self.session() as session, session.begin():
             yield session
+
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query, for the health check."""
+        async with self.session() as session:
+            await session.execute(text("SELECT 1"))
 
     def _engine_options(self) -> dict[str, Any]:
         # A database error's message would otherwise carry the statement's parameters, which can be what a

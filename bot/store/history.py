@@ -1,7 +1,7 @@
 """A client's check-in history read from the store, in the shape the detectors and the charts share.
 
-Kept apart from ``repository`` because it only reads and builds ``HistoryEntry`` values: the runtime's
-transactional queries stay in one place and this module can change with what the readers need.
+Kept apart from ``checkins`` and ``answers`` because it only reads and builds ``HistoryEntry`` values: the
+runtime's transactional queries stay where they are and this module can change with what the readers need.
 """
 
 from __future__ import annotations

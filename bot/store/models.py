@@ -9,17 +9,14 @@ compares the two on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from bot.store.types import UTCDateTime, json_type
-
-CheckInStatus = Literal["due", "sent", "in_progress", "completed", "expired", "skipped", "failed"]
-#: ``cancelled``: never sent because the client said ``stop`` after it was queued.
-OutboxStatus = Literal["pending", "sending", "sent", "failed", "cancelled"]
-PersonKind = Literal["client", "coach"]
+from bot.contract.statuses import CheckInStatus, DigestCadence, OutboxStatus, PersonKind, Severity
+from bot.store.types import NamedState, UTCDateTime, json_type
 
 # Explicit constraint names keep the hand-written migration and the models comparable, and let later
 # migrations drop or alter a constraint by name on both backends.
@@ -36,29 +33,75 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class Coach(Base):
+class IdentityKind(StrEnum):
+    """What an identity's value is, on its platform."""
+
+    #: A Slack user id, as config names it or as the adapter resolved an e-mail address to.
+    USER_ID = "user_id"
+    #: A Slack e-mail address config gave instead of (or besides) a user id; compared without case.
+    EMAIL = "email"
+    #: A Telegram chat id, bound at runtime by an invite; config sync never touches it.
+    CHAT_ID = "chat_id"
+
+
+class Identity(Base):
+    """One way to reach or recognise a coach or client on one platform.
+
+    A new platform adds rows, never columns. Each person has at most one value per (platform, kind); the same
+    value may belong to several people (one Telegram chat can redeem invites for two clients, as before), so
+    lookups take the lowest person id, and ``(platform, kind, value)`` is indexed, not unique.
+    """
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        sa.UniqueConstraint("person_kind", "person_id", "platform", "kind"),
+        sa.Index(None, "platform", "kind", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=True)
+    person_kind: Mapped[PersonKind] = mapped_column(NamedState(PersonKind))
+    person_id: Mapped[str] = mapped_column(sa.String())
+    platform: Mapped[str] = mapped_column(sa.String())
+    kind: Mapped[IdentityKind] = mapped_column(NamedState(IdentityKind))
+    value: Mapped[str] = mapped_column(sa.String())
+
+
+class _Reachable:
+    """A person with identities, loaded with them (``selectin``) so addresses are read without a query."""
+
+    identities: list[Identity]
+
+    def identity(self, platform: str, kind: IdentityKind) -> str | None:
+        return next((i.value for i in self.identities if i.platform == platform and i.kind == kind), None)
+
+
+def _identities_of(kind: PersonKind, owner: str) -> Any:
+    # A person's identities are matched by kind and id rather than a foreign key, since one table serves both.
+    return relationship(
+        Identity,
+        primaryjoin=f"and_(Identity.person_kind == '{kind.value}', foreign(Identity.person_id) == {owner}.id)",
+        lazy="selectin",
+        viewonly=True,
+        order_by=Identity.id,
+    )
+
+
+class Coach(_Reachable, Base):
     __tablename__ = "coaches"
 
     id: Mapped[str] = mapped_column(sa.String(), primary_key=True)
     name: Mapped[str] = mapped_column(sa.String())
     timezone: Mapped[str] = mapped_column(sa.String())
-    slack_user_id: Mapped[str | None] = mapped_column(sa.String())
-    slack_email: Mapped[str | None] = mapped_column(sa.String())
-    # Bound at runtime by a Telegram invite; config sync never touches it.
-    telegram_chat_id: Mapped[int | None] = mapped_column(sa.BigInteger())
-    digest: Mapped[str] = mapped_column(sa.String())
+    digest: Mapped[DigestCadence] = mapped_column(NamedState(DigestCadence))
     active: Mapped[bool] = mapped_column(sa.Boolean())
-    # Last time config sync changed this row.
+    # Last time config sync changed this row (or its Slack identities).
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    identities: Mapped[list[Identity]] = _identities_of(PersonKind.COACH, "Coach")
 
 
-class Client(Base):
+class Client(_Reachable, Base):
     __tablename__ = "clients"
-    __table_args__ = (
-        sa.Index(None, "platform", "slack_user_id"),
-        sa.Index(None, "telegram_chat_id"),
-        sa.Index(None, "coach_id"),
-    )
+    __table_args__ = (sa.Index(None, "coach_id"),)
 
     id: Mapped[str] = mapped_column(sa.String(), primary_key=True)
     name: Mapped[str] = mapped_column(sa.String())
@@ -67,12 +110,10 @@ class Client(Base):
     cadence: Mapped[str] = mapped_column(sa.String())
     question_set: Mapped[str] = mapped_column(sa.String())
     language: Mapped[str] = mapped_column(sa.String())
+    #: Which of the client's identities to write to (``slack`` or ``telegram``), as config chose.
     platform: Mapped[str] = mapped_column(sa.String())
-    slack_user_id: Mapped[str | None] = mapped_column(sa.String())
-    slack_email: Mapped[str | None] = mapped_column(sa.String())
     # The columns below belong to the runtime (the client's own commands, invites); config sync
     # leaves them alone except for a paused_until the config states explicitly.
-    telegram_chat_id: Mapped[int | None] = mapped_column(sa.BigInteger())
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     privacy_notice_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -84,8 +125,9 @@ class Client(Base):
     alerts_snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(sa.Boolean())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Last time config sync changed this row.
+    # Last time config sync changed this row (or its Slack identities).
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    identities: Mapped[list[Identity]] = _identities_of(PersonKind.CLIENT, "Client")
 
 
 class Goal(Base):
@@ -124,7 +166,7 @@ class CheckIn(Base):
     id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=True)
     client_id: Mapped[str] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
     slot: Mapped[datetime] = mapped_column(UTCDateTime())
-    status: Mapped[CheckInStatus] = mapped_column(sa.String())
+    status: Mapped[CheckInStatus] = mapped_column(NamedState(CheckInStatus))
     question_set: Mapped[str] = mapped_column(sa.String())
     # The conversation engine's serialized state. Assign a new dict to change it: in-place mutation
     # of a JSON column is not tracked.
@@ -159,7 +201,7 @@ class Alert(Base):
     id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=True)
     client_id: Mapped[str] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
     checkin_id: Mapped[int | None] = mapped_column(sa.ForeignKey("checkins.id", ondelete="SET NULL"))
-    severity: Mapped[str] = mapped_column(sa.String())
+    severity: Mapped[Severity] = mapped_column(NamedState(Severity))
     signals: Mapped[list[dict[str, Any]]] = mapped_column(json_type())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -183,7 +225,7 @@ class OutboxMessage(Base):
     recipient: Mapped[str] = mapped_column(sa.String())
     payload: Mapped[dict[str, Any]] = mapped_column(json_type())
     idempotency_key: Mapped[str] = mapped_column(sa.String(), unique=True)
-    status: Mapped[OutboxStatus] = mapped_column(sa.String())
+    status: Mapped[OutboxStatus] = mapped_column(NamedState(OutboxStatus))
     # Incremented each time a worker leases the row, so a message that crashes its sender is still
     # counted and can be given up on.
     attempts: Mapped[int] = mapped_column(sa.Integer(), default=0)
@@ -211,7 +253,7 @@ class TelegramInvite(Base):
     __tablename__ = "telegram_invites"
 
     token: Mapped[str] = mapped_column(sa.String(), primary_key=True)
-    person_kind: Mapped[PersonKind] = mapped_column(sa.String())
+    person_kind: Mapped[PersonKind] = mapped_column(NamedState(PersonKind))
     person_id: Mapped[str] = mapped_column(sa.String())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

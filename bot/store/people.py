@@ -1,4 +1,4 @@
-"""Config people -> store records, and where to reach a person.
+"""Config people -> store records, keeping the people tables in step with config, and where to reach a person.
 
 The store knows nothing of the config models (so either can change without the other); this module is the
 one translation between them. Addresses are what the outbox stores: a Slack user id (or ``email:<address>``
@@ -7,11 +7,210 @@ until the Slack adapter has resolved it), or a Telegram chat id once an invite h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Client as ClientConfig
 from bot.config import Config
-from bot.store import Client, ClientRecord, Coach, CoachRecord, GoalRecord
+from bot.contract.statuses import DigestCadence, PersonKind
+from bot.store.identities import sync_slack_identities
+from bot.store.models import (
+    Client,
+    Coach,
+    Goal,
+    IdentityKind,
+)
+from bot.store.statements import insert_for
+
+
+@dataclass(frozen=True, slots=True)
+class CoachRecord:
+    """A coach as config declares them; the runtime builds these so the store needs no config import."""
+
+    id: str
+    name: str
+    timezone: str
+    digest: DigestCadence
+    slack_user_id: str | None = None
+    slack_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GoalRecord:
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRecord:
+    """A client as config declares them. ``paused_until`` is applied only when given, so a pause the
+    client set themselves survives a reload of a config that says nothing about it."""
+
+    id: str
+    name: str
+    coach_id: str
+    timezone: str
+    cadence: str
+    question_set: str
+    language: str
+    platform: str
+    slack_user_id: str | None = None
+    slack_email: str | None = None
+    paused_until: datetime | None = None
+    goals: Sequence[GoalRecord] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What a config sync changed, for the reload log line."""
+
+    added_coaches: list[str] = field(default_factory=list)
+    deactivated_coaches: list[str] = field(default_factory=list)
+    added_clients: list[str] = field(default_factory=list)
+    deactivated_clients: list[str] = field(default_factory=list)
+
+
+def _changed(table: sa.Table, excluded: Any, columns: Sequence[str]) -> sa.ColumnElement[bool]:
+    """True when an upsert would change a column, so unchanged rows keep their updated_at."""
+    return sa.or_(*(table.c[name].is_distinct_from(excluded[name]) for name in columns))
+
+
+async def sync_people(
+    session: AsyncSession,
+    coaches: Sequence[CoachRecord],
+    clients: Sequence[ClientRecord],
+    now: datetime,
+) -> SyncResult:
+    """Make the people tables match config without losing history.
+
+    Rows are upserted in id order (so replicas syncing at once lock in the same order and cannot
+    deadlock); people and goals missing from config become inactive, never deleted. Their Slack identities
+    follow config too (a changed one counts as a change of the person). Runtime-owned state (Telegram
+    binding, opt-out, privacy notice, a self-set pause) is not written.
+    """
+    known_coaches = dict((await session.execute(sa.select(Coach.id, Coach.active))).all())
+    known_clients = dict((await session.execute(sa.select(Client.id, Client.active))).all())
+    declared_coaches = {c.id for c in coaches}
+    declared_clients = {c.id for c in clients}
+
+    coach_rows = [
+        {
+            "id": c.id,
+            "name": c.name,
+            "timezone": c.timezone,
+            "digest": c.digest,
+            "active": True,
+            "updated_at": now,
+        }
+        for c in sorted(coaches, key=lambda c: c.id)
+    ]
+    if coach_rows:
+        stmt = insert_for(session, Coach)
+        synced = ["name", "timezone", "digest", "active"]
+        coach_table = Coach.__table__
+        assert isinstance(coach_table, sa.Table)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Coach.id],
+                set_={name: stmt.excluded[name] for name in [*synced, "updated_at"]},
+                where=_changed(coach_table, stmt.excluded, synced),
+            ),
+            coach_rows,
+        )
+
+    client_rows = [
+        {
+            "id": c.id,
+            "name": c.name,
+            "coach_id": c.coach_id,
+            "timezone": c.timezone,
+            "cadence": c.cadence,
+            "question_set": c.question_set,
+            "language": c.language,
+            "platform": c.platform,
+            "paused_until": c.paused_until,
+            "active": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for c in sorted(clients, key=lambda c: c.id)
+    ]
+    if client_rows:
+        stmt = insert_for(session, Client)
+        client_table = Client.__table__
+        assert isinstance(client_table, sa.Table)
+        synced = [
+            "name",
+            "coach_id",
+            "timezone",
+            "cadence",
+            "question_set",
+            "language",
+            "platform",
+            "active",
+        ]
+        paused_until = sa.func.coalesce(stmt.excluded.paused_until, client_table.c.paused_until)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Client.id],
+                set_={
+                    **{name: stmt.excluded[name] for name in [*synced, "updated_at"]},
+                    "paused_until": paused_until,
+                },
+                where=sa.or_(
+                    _changed(client_table, stmt.excluded, synced),
+                    client_table.c.paused_until.is_distinct_from(paused_until),
+                ),
+            ),
+            client_rows,
+        )
+
+    declared = [(PersonKind.COACH, c.id, c.slack_user_id, c.slack_email) for c in coaches]
+    declared += [(PersonKind.CLIENT, c.id, c.slack_user_id, c.slack_email) for c in clients]
+    readdressed = await sync_slack_identities(session, declared)
+    for person, changed in ((Coach, readdressed[PersonKind.COACH]), (Client, readdressed[PersonKind.CLIENT])):
+        if changed:
+            await session.execute(sa.update(person).where(person.id.in_(sorted(changed))).values(updated_at=now))
+
+    # Every goal goes inactive and the declared ones come back in the upsert below; inside one
+    # transaction nobody sees the gap, and it needs no parameter per goal.
+    await session.execute(sa.update(Goal).where(Goal.active).values(active=False))
+    goal_rows = [
+        {"client_id": c.id, "id": g.id, "title": g.title, "active": True, "position": position}
+        for c in sorted(clients, key=lambda c: c.id)
+        for position, g in enumerate(c.goals)
+    ]
+    if goal_rows:
+        stmt = insert_for(session, Goal)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Goal.client_id, Goal.id],
+                set_={name: stmt.excluded[name] for name in ("title", "active", "position")},
+            ),
+            goal_rows,
+        )
+
+    removed_clients = sorted(i for i, active in known_clients.items() if active and i not in declared_clients)
+    if removed_clients:
+        await session.execute(
+            sa.update(Client).where(Client.id.in_(removed_clients)).values(active=False, updated_at=now)
+        )
+    removed_coaches = sorted(i for i, active in known_coaches.items() if active and i not in declared_coaches)
+    if removed_coaches:
+        await session.execute(
+            sa.update(Coach).where(Coach.id.in_(removed_coaches)).values(active=False, updated_at=now)
+        )
+    return SyncResult(
+        added_coaches=sorted(declared_coaches - known_coaches.keys()),
+        deactivated_coaches=removed_coaches,
+        added_clients=sorted(declared_clients - known_clients.keys()),
+        deactivated_clients=removed_clients,
+    )
 
 
 def people_from_config(config: Config) -> tuple[list[CoachRecord], list[ClientRecord]]:
@@ -20,7 +219,7 @@ def people_from_config(config: Config) -> tuple[list[CoachRecord], list[ClientRe
             id=c.id,
             name=c.name,
             timezone=c.timezone,
-            digest=c.digest,
+            digest=DigestCadence(c.digest),
             slack_user_id=c.slack.user_id if c.slack else None,
             slack_email=c.slack.email if c.slack else None,
         )
@@ -51,13 +250,16 @@ def _client_record(client: ClientConfig) -> ClientRecord:
 
 
 def address_of(person: Client | Coach, platform: str | None = None) -> tuple[str, str] | None:
-    """The (platform, recipient) to send to, or ``None`` while the person cannot be reached yet."""
+    """The (platform, recipient) to send to, or ``None`` while the person cannot be reached yet.
+
+    Reads the identities loaded with the person, so it needs no session and no await.
+    """
     chosen = platform or (person.platform if isinstance(person, Client) else None)
     if chosen in (None, "slack"):
-        if person.slack_user_id:
-            return ("slack", person.slack_user_id)
-        if person.slack_email:
-            return ("slack", f"email:{person.slack_email}")
-    if chosen in (None, "telegram") and person.telegram_chat_id is not None:
-        return ("telegram", str(person.telegram_chat_id))
+        if user_id := person.identity("slack", IdentityKind.USER_ID):
+            return ("slack", user_id)
+        if email := person.identity("slack", IdentityKind.EMAIL):
+            return ("slack", f"email:{email}")
+    if chosen in (None, "telegram") and (chat_id := person.identity("telegram", IdentityKind.CHAT_ID)) is not None:
+        return ("telegram", chat_id)
     return None

@@ -2,7 +2,7 @@
 
 Three places keep what people wrote: an answer's ``text``, the ``reason`` of each signal stored with an alert
 (a ``words`` reason quotes the client), and the ``text`` of an outbox payload (a coach's alert quotes the
-client, and rows stay in the table once sent). The repository seals them on the way in and opens them on the
+client, and rows stay in the table once sent). The store seals them on the way in and opens them on the
 way out, so everything above the store reads plain text. ``checkin rekey`` walks the same fields.
 
 Reading never fails a whole conversation for one value no configured key opens: that value is logged (by row,

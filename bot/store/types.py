@@ -1,5 +1,7 @@
 """Column types shared by the models and the hand-written migrations.
 
+Named states (``bot.contract.statuses``) are stored as their plain text values and read back as enum members.
+
 Every moment in the bot is an aware UTC ``datetime``; SQLite has no time zone type and PostgreSQL's
 ``timestamp without time zone`` would silently drop the offset, so one decorator owns the conversion
 and refuses naive values instead of guessing which zone they meant.
@@ -8,12 +10,15 @@ and refuses naive values instead of guessing which zone they meant.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -54,3 +59,24 @@ def json_type() -> TypeEngine[Any]:
     "no state yet" is testable with ``IS NULL``.
     """
     return sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
+
+
+class NamedState(sa.types.TypeDecorator[E]):
+    """A ``StrEnum`` member in Python, its plain value in a text column.
+
+    The column stays ``VARCHAR`` with no database enum or check constraint, so a new member needs no migration;
+    reading a value the enum does not know fails loudly instead of passing a stray string around.
+    """
+
+    impl = sa.String()
+    cache_ok = True
+
+    def __init__(self, enum: type[E]) -> None:
+        super().__init__()
+        self._enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self._enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self._enum(value)

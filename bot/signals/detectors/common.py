@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from statistics import fmean
 
+from bot.contract.statuses import CheckInStatus
 from bot.conversation.questions import Question, QuestionSet, Scale
 from bot.signals.history import HistoryEntry
 
@@ -46,7 +47,7 @@ def item_scores(entry: HistoryEntry, questions: Sequence[Question]) -> dict[str,
 
 def alliance_index(entry: HistoryEntry, questions: Sequence[Question]) -> float | None:
     """Mean of the relationship answers given; None when the check-in has none (expired, all skipped)."""
-    if entry.status != "completed":
+    if entry.status != CheckInStatus.COMPLETED:
         return None
     scores = item_scores(entry, questions)
     return fmean(scores.values()) if scores else None

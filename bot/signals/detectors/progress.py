@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.config.alerts import StalledProgressSettings
+from bot.contract.statuses import CheckInStatus
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
 from bot.signals.detectors.common import number, to_common
@@ -30,7 +31,7 @@ def detect_stalled_progress(
     points: list[tuple[HistoryEntry, float]] = []
     for entry in history:
         raw = entry.scores.get(PROGRESS)
-        common = to_common(raw, scale) if entry.status == "completed" and raw is not None else None
+        common = to_common(raw, scale) if entry.status == CheckInStatus.COMPLETED and raw is not None else None
         if common is not None:
             points.append((entry, common))
     if len(points) < settings.window or points[-1][0] is not history[-1]:

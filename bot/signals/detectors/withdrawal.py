@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from statistics import median
 
 from bot.config.alerts import WithdrawalSettings
+from bot.contract.statuses import CheckInStatus
 from bot.conversation.questions import Question
 from bot.conversation.texts import Texts
 from bot.signals.detectors.common import day, item_scores, number
@@ -24,7 +25,7 @@ class _Norm:
     """How this client usually answers, from check-ins before the run being judged."""
 
     def __init__(self, earlier: Sequence[HistoryEntry], questions: Sequence[Question], min_history: int) -> None:
-        answered = [e for e in earlier if e.status == "completed"]
+        answered = [e for e in earlier if e.status == CheckInStatus.COMPLETED]
         latencies = [_latency(e) for e in answered]
         timed = [latency for latency in latencies if latency is not None]
         self.latency_hours = median(timed) if len(timed) >= min_history else None
@@ -56,9 +57,9 @@ def _withdrawn(
 ) -> str | None:
     """Why ``entry`` counts as withdrawn, in words, or None when it does not."""
     when = day(entry)
-    if entry.status == "expired":
+    if entry.status == CheckInStatus.EXPIRED:
         return texts.render("withdrawal_missed", date=when)
-    if entry.status == "skipped":
+    if entry.status == CheckInStatus.SKIPPED:
         return texts.render("withdrawal_skipped", date=when)
     latency = _latency(entry)
     if (

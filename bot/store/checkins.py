@@ -1,0 +1,122 @@
+"""Check-ins: claiming slots, finding the open one, sweeping the ones still waiting.
+
+The caller owns the transaction so a claimed check-in and the outbox rows that open it commit together
+(DESIGN §6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
+from bot.store.models import (
+    CheckIn,
+)
+from bot.store.statements import chunks, insert_for
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A check-in to start: the slot it belongs to and the conversation state it opens with."""
+
+    client_id: str
+    slot: datetime
+    question_set: str
+    state: dict[str, Any]
+
+
+async def claim_checkins(session: AsyncSession, claims: Sequence[Claim], now: datetime) -> dict[str, int]:
+    """Insert check-ins for their (client, slot); return client id -> check-in id for the claims won.
+
+    The unique (client, slot) makes this the dispatch idempotency key: a claim someone else (another
+    replica, an earlier pass) already made is silently not returned, and the transaction stays usable.
+    Claimed check-ins start as ``sent`` because their opening messages go into the outbox in the same
+    transaction.
+    """
+    won: dict[str, int] = {}
+    for chunk in chunks(claims, 500):
+        rows = [
+            {
+                "client_id": c.client_id,
+                "slot": c.slot,
+                "status": CheckInStatus.SENT,
+                "question_set": c.question_set,
+                "state": c.state,
+                "created_at": now,
+                "sent_at": now,
+                "last_activity_at": now,
+                "reminders_sent": 0,
+            }
+            for c in chunk
+        ]
+        stmt = (
+            insert_for(session, CheckIn)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[CheckIn.client_id, CheckIn.slot])
+            .returning(CheckIn.client_id, CheckIn.id)
+        )
+        won.update({client_id: checkin_id for client_id, checkin_id in await session.execute(stmt)})
+    return won
+
+
+async def expire_superseded(session: AsyncSession, newest: dict[str, int]) -> None:
+    """Close the still-open check-ins of these clients other than their newest: a new slot replaces them."""
+    if newest:
+        await session.execute(
+            sa.update(CheckIn)
+            .where(
+                CheckIn.client_id.in_(newest),
+                CheckIn.status.in_(OPEN_CHECKIN_STATUSES),
+                CheckIn.id.not_in(newest.values()),
+            )
+            .values(status=CheckInStatus.EXPIRED)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def open_checkin_for_update(session: AsyncSession, client_id: str) -> CheckIn | None:
+    """The client's newest check-in awaiting answers, row-locked so concurrent replies apply in turn."""
+    query = (
+        sa.select(CheckIn)
+        .where(CheckIn.client_id == client_id, CheckIn.status.in_(OPEN_CHECKIN_STATUSES))
+        .order_by(CheckIn.slot.desc(), CheckIn.id.desc())
+        .limit(1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(query)).first()
+
+
+async def last_slots(session: AsyncSession, client_ids: Collection[str] | None = None) -> dict[str, datetime]:
+    """Each client's latest claimed slot: everything up to it has been dispatched or deliberately passed."""
+    # max() keeps the column's type, so the slots come back as aware UTC like any other read.
+    query = sa.select(CheckIn.client_id, sa.func.max(CheckIn.slot)).group_by(CheckIn.client_id)
+    if client_ids is not None:
+        query = query.where(CheckIn.client_id.in_(client_ids))
+    return {client_id: slot for client_id, slot in await session.execute(query)}
+
+
+async def open_checkins(session: AsyncSession) -> list[CheckIn]:
+    """Check-ins still waiting for the client, for the reminder and expiry sweep."""
+    query = sa.select(CheckIn).where(CheckIn.status.in_(OPEN_CHECKIN_STATUSES)).order_by(CheckIn.id)
+    return list((await session.scalars(query)).all())
+
+
+async def latest_checkins(session: AsyncSession, client_ids: Collection[str]) -> dict[str, CheckIn]:
+    """Each client's latest check-in by slot, in one query rather than one per client."""
+    newest = (
+        sa.select(CheckIn.client_id, sa.func.max(CheckIn.slot).label("slot"))
+        .where(CheckIn.client_id.in_(client_ids))
+        .group_by(CheckIn.client_id)
+        .subquery()
+    )
+    query = sa.select(CheckIn).join(
+        newest, sa.and_(CheckIn.client_id == newest.c.client_id, CheckIn.slot == newest.c.slot)
+    )
+    return {checkin.client_id: checkin for checkin in await session.scalars(query)}

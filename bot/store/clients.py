@@ -1,0 +1,108 @@
+"""Clients: finding them, and their runtime state (pauses, opt-out, privacy notice, reachability, snoozes).
+
+Every query takes the caller's session; the caller owns the transaction, so a state change and the outbox
+rows it causes commit together (DESIGN §6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.identities import find_client_by_identity
+from bot.store.models import (
+    Alert,
+    Client,
+)
+
+
+async def _update_client(session: AsyncSession, client_id: str, **values: Any) -> None:
+    updated = await session.scalars(
+        sa.update(Client).where(Client.id == client_id).values(**values).returning(Client.id)
+    )
+    if updated.first() is None:
+        raise LookupError(f"no client {client_id!r}")
+
+
+async def set_client_pause(session: AsyncSession, client_id: str, until: datetime | None) -> None:
+    await _update_client(session, client_id, paused_until=until)
+
+
+async def set_client_opt_out(session: AsyncSession, client_id: str, at: datetime | None) -> None:
+    await _update_client(session, client_id, opted_out_at=at)
+
+
+async def mark_privacy_notice_sent(session: AsyncSession, client_ids: Sequence[str], now: datetime) -> set[str]:
+    """Record that these clients were told what is collected; returns those marked now (not before)."""
+    if not client_ids:
+        return set()
+    updated = await session.scalars(
+        sa.update(Client)
+        .where(Client.id.in_(client_ids), Client.privacy_notice_sent_at.is_(None))
+        .values(privacy_notice_sent_at=now)
+        .returning(Client.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(updated.all())
+
+
+async def mark_unreachable(
+    session: AsyncSession, platform: str, recipient: str, reason: str, now: datetime
+) -> Client | None:
+    """Mark the client behind an address as unreachable; return them only the first time, to tell the coach once."""
+    client = await find_client_by_identity(session, platform, recipient)
+    if client is None or client.unreachable_at is not None:
+        return None
+    client.unreachable_at = now
+    client.unreachable_reason = reason
+    return client
+
+
+async def clear_unreachable(session: AsyncSession, client_id: str) -> None:
+    await _update_client(session, client_id, unreachable_at=None, unreachable_reason=None)
+
+
+async def set_alerts_snoozed(session: AsyncSession, client_id: str, until: datetime | None) -> None:
+    await _update_client(session, client_id, alerts_snoozed_until=until)
+
+
+async def client_by_id(session: AsyncSession, client_id: str) -> Client | None:
+    return await session.get(Client, client_id)
+
+
+async def active_clients(
+    session: AsyncSession, *, coach_id: str | None = None, client_ids: Collection[str] | None = None
+) -> list[Client]:
+    """Active clients (of one coach, or those named, or all) by name, then id."""
+    query = sa.select(Client).where(Client.active).order_by(Client.name, Client.id)
+    if coach_id is not None:
+        query = query.where(Client.coach_id == coach_id)
+    if client_ids is not None:
+        query = query.where(Client.id.in_(client_ids))
+    return list((await session.scalars(query)).all())
+
+
+async def coachs_client_alerted_in(session: AsyncSession, coach_id: str, alert_id: int) -> Client | None:
+    """The coach's own active client an alert is about; None for another coach's client or an unknown alert."""
+    alert_client = sa.select(Alert.client_id).where(Alert.id == alert_id).scalar_subquery()
+    query = sa.select(Client).where(Client.coach_id == coach_id, Client.active, Client.id == alert_client)
+    return (await session.scalars(query)).first()
+
+
+async def time_zones(session: AsyncSession) -> dict[str, str]:
+    """Every client's time zone name, removed clients included (their open check-ins still close)."""
+    return {client_id: zone for client_id, zone in await session.execute(sa.select(Client.id, Client.timezone))}
+
+
+async def schedule_facts(
+    session: AsyncSession, client_ids: Collection[str] | None = None
+) -> dict[str, tuple[datetime, datetime | None]]:
+    """When each active client (all, or those named) was added and until when they are paused."""
+    query = sa.select(Client.id, Client.created_at, Client.paused_until).where(Client.active)
+    if client_ids is not None:
+        query = query.where(Client.id.in_(client_ids))
+    return {client_id: (created, paused) for client_id, created, paused in await session.execute(query)}

@@ -1,0 +1,242 @@
+"""The outbox: messages queued in the transaction that caused them, leased to a sending worker, settled.
+
+Outbox leasing uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas never send the same row at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
+
+from bot.contract.statuses import UNSENT_OUTBOX_STATUSES, OutboxStatus, PersonKind
+from bot.store.database import sealer_of
+from bot.store.identities import address_key, addresses_of, people_at
+from bot.store.models import (
+    Client,
+    OutboxMessage,
+)
+from bot.store.sealed import open_payload, seal_payload
+from bot.store.statements import chunks, insert_for
+
+#: Why an outbox row was not sent (``outbox.last_error``): cancelled by the client's ``stop``, or unreadable.
+OPTED_OUT = "the client said stop before it was sent"
+UNREADABLE = "its text was sealed with a key the configuration no longer holds"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    platform: str
+    recipient: str
+    payload: dict[str, Any]
+    idempotency_key: str
+
+
+async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetime) -> int:
+    """Queue messages for the outbox worker in order; a key queued before (a retried cause) is skipped.
+
+    Returns how many rows were new. Rows are inserted in the order given, so ids, and with them the
+    per-recipient sending order, follow it.
+    """
+    queued = 0
+    sealer = sealer_of(session)
+    for chunk in chunks(rows, 500):
+        values = [
+            {
+                "platform": r.platform,
+                "recipient": r.recipient,
+                "payload": seal_payload(sealer, r.payload),
+                "idempotency_key": r.idempotency_key,
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for r in chunk
+        ]
+        stmt = (
+            insert_for(session, OutboxMessage)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[OutboxMessage.idempotency_key])
+            .returning(OutboxMessage.id)
+        )
+        queued += len((await session.execute(stmt)).all())
+    return queued
+
+
+async def due_outbox(
+    session: AsyncSession, now: datetime, limit: int, worker_id: str, lease: timedelta
+) -> list[OutboxMessage]:
+    """Lease up to ``limit`` sendable messages to this worker, oldest first, their text opened.
+
+    Sendable means pending and due, or stuck in ``sending`` past its lease (its worker died), and first
+    in line for its recipient: a message never overtakes an earlier unsent one to the same person, so a
+    question cannot arrive before the greeting that failed and is waiting for its retry. Each lease
+    counts as an attempt. Rows another worker is leasing right now are skipped, not waited for.
+
+    Two kinds of row are settled here instead of handed over. A message to a client queued before they said
+    ``stop`` is cancelled (``stop`` is honoured at once, even for a reminder already queued; the reply
+    confirming the stop is queued with it and still goes). A message whose text no configured key opens
+    fails. Settling a row unblocks the one queued behind it, so leasing repeats until it finds a row to send
+    or none was settled.
+    """
+    sealer = sealer_of(session)
+    while True:
+        leased = await _lease_outbox(session, now, limit, worker_id, lease)
+        stopped = await _opted_out_at(session, [r for r in leased if r.payload.get("audience") == "client"])
+        sendable: list[OutboxMessage] = []
+        cancelled: list[int] = []
+        unreadable: list[int] = []
+        for row in leased:
+            opted_out = stopped.get(address_key(row.platform, row.recipient))
+            if row.payload.get("audience") == "client" and opted_out is not None and row.created_at < opted_out:
+                cancelled.append(row.id)
+            elif (payload := open_payload(sealer, row.payload, f"outbox row {row.id}")) is None:
+                unreadable.append(row.id)
+            else:
+                set_committed_value(row, "payload", payload)
+                sendable.append(row)
+        await _settle(session, cancelled, status=OutboxStatus.CANCELLED, last_error=OPTED_OUT)
+        await _settle(session, unreadable, status=OutboxStatus.FAILED, last_error=UNREADABLE)
+        if sendable or not (cancelled or unreadable):
+            return sendable
+
+
+async def _settle(session: AsyncSession, outbox_ids: Sequence[int], **values: Any) -> None:
+    if outbox_ids:
+        await session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(outbox_ids))
+            .values(lease_until=None, leased_by=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def _opted_out_at(session: AsyncSession, rows: Sequence[OutboxMessage]) -> dict[tuple[str, str], datetime]:
+    """When the clients behind these rows' addresses said ``stop``, for those who did, in one query."""
+    wanted = {address_key(r.platform, r.recipient) for r in rows}
+    if not wanted:
+        return {}
+    reached = sa.or_(
+        Client.id.in_([r for p, r in wanted if p == "console"]),
+        Client.id.in_(people_at(PersonKind.CLIENT, wanted)),
+    )
+    clients = await session.scalars(sa.select(Client).where(Client.opted_out_at.is_not(None), reached))
+    return {
+        address: client.opted_out_at
+        for client in clients
+        if client.opted_out_at is not None
+        for address in addresses_of(client) & wanted
+    }
+
+
+async def _lease_outbox(
+    session: AsyncSession, now: datetime, limit: int, worker_id: str, lease: timedelta
+) -> list[OutboxMessage]:
+    earlier = aliased(OutboxMessage)
+    queued_behind = (
+        sa.exists()
+        .where(
+            earlier.platform == OutboxMessage.platform,
+            earlier.recipient == OutboxMessage.recipient,
+            earlier.id < OutboxMessage.id,
+            earlier.status.in_(UNSENT_OUTBOX_STATUSES),
+        )
+        .correlate(OutboxMessage)
+    )
+    due = (
+        sa.select(OutboxMessage.id)
+        .where(
+            sa.or_(
+                sa.and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now),
+                sa.and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.lease_until <= now),
+            ),
+            ~queued_behind,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    leased = await session.scalars(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(
+            status=OutboxStatus.SENDING,
+            lease_until=now + lease,
+            leased_by=worker_id,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return sorted(leased.all(), key=lambda message: message.id)
+
+
+async def _finish_sending(session: AsyncSession, outbox_id: int, **values: Any) -> bool:
+    # Only a row still in "sending" may be settled: a late worker must not undo another's outcome.
+    updated = await session.scalars(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id, OutboxMessage.status == OutboxStatus.SENDING)
+        .values(lease_until=None, leased_by=None, **values)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    return updated.first() is not None
+
+
+async def mark_sent(session: AsyncSession, sent: Sequence[tuple[int, str | None]], now: datetime) -> int:
+    """Record deliveries as (outbox id, platform reference) pairs in one statement; returns how many settled.
+
+    One statement for a whole batch: recording each delivery in a transaction of its own would make the
+    database's commit rate the ceiling on sending.
+    """
+    if not sent:
+        return 0
+    table = OutboxMessage.__table__
+    assert isinstance(table, sa.Table)
+    result = await session.execute(
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("row_id"), table.c.status == OutboxStatus.SENDING)
+        .values(
+            status=OutboxStatus.SENT, platform_ref=sa.bindparam("ref"), sent_at=now, lease_until=None, leased_by=None
+        ),
+        [{"row_id": outbox_id, "ref": ref} for outbox_id, ref in sent],
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def mark_retry(session: AsyncSession, outbox_id: int, error: str, next_attempt_at: datetime) -> bool:
+    return await _finish_sending(
+        session, outbox_id, status=OutboxStatus.PENDING, last_error=error, next_attempt_at=next_attempt_at
+    )
+
+
+async def mark_failed(session: AsyncSession, outbox_id: int, error: str) -> bool:
+    return await _finish_sending(session, outbox_id, status=OutboxStatus.FAILED, last_error=error)
+
+
+async def outbox_row(session: AsyncSession, idempotency_key: str) -> OutboxMessage | None:
+    """The outbox row queued under a key, to send its message again; a text no key opens reads as empty."""
+    row = await session.scalar(
+        sa.select(OutboxMessage)
+        .where(OutboxMessage.idempotency_key == idempotency_key)
+        .execution_options(populate_existing=True)
+    )
+    if row is not None:
+        opened = open_payload(sealer_of(session), row.payload, f"outbox row {row.id}")
+        set_committed_value(row, "payload", opened if opened is not None else {**row.payload, "text": ""})
+    return row
+
+
+async def unsent_count(session: AsyncSession) -> int:
+    """Messages not yet sent (pending or being sent), across every replica: the outbox depth."""
+    query = (
+        sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(UNSENT_OUTBOX_STATUSES))
+    )
+    return int(await session.scalar(query) or 0)

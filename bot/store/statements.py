@@ -1,0 +1,24 @@
+"""Statement helpers the store's query modules share.
+
+Races between replicas are settled by the database, not by Python: claims, dedup and upserts use
+``INSERT ... ON CONFLICT`` (which leaves the transaction usable, unlike catching an IntegrityError).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def insert_for(session: AsyncSession, entity: type[Any]) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, which is the one that knows ON CONFLICT."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(entity)
+    return sqlite.insert(entity)
+
+
+def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

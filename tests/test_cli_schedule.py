@@ -238,5 +238,5 @@ def test_validate_leaves_out_times_the_named_cadence_already_puts_in_quiet_hours
 def test_validate_prints_the_quiet_hours_warning(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(QUIET, encoding="utf-8")
     result = run("validate", cwd=tmp_path, env={"TELEGRAM_BOT_TOKEN": "123:abc"})
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert "warning: config.yaml:17 clients[1].cadence_overrides.at: lee's check-ins planned at 22:30" in result.stdout

@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Client as ClientConfig
 from bot.config import Config, ConfigError, MissingSecretError, load_config, resolve_secret
@@ -28,7 +25,7 @@ from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog
 from bot.observability.server import ListenError
 from bot.scheduling.client_schedule import UnknownClientError
-from bot.store import Database, people
+from bot.store import UNAVAILABLE, Database, Session, people, unavailable_reason
 from bot.store.people import people_from_config
 from bot.store.sealing import Sealer, SealingKeyError
 
@@ -125,10 +122,8 @@ def with_database_errors(url: str, work: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(work)
     except (ListenError, AdapterStartError) as exc:
         fail(f"checkin: {exc}", EXIT_UNAVAILABLE)
-    except (OSError, SQLAlchemyError) as exc:
-        shown = make_url(url).render_as_string(hide_password=True)
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        fail(f"database {shown}: {reason}", EXIT_UNAVAILABLE)
+    except UNAVAILABLE as exc:
+        fail(unavailable_reason(url, exc), EXIT_UNAVAILABLE)
 
 
 @asynccontextmanager
@@ -143,7 +138,7 @@ async def open_database(url: str, command: str) -> AsyncIterator[Database]:
 
 
 @asynccontextmanager
-async def people_transaction(url: str, config: Config, command: str) -> AsyncIterator[tuple[AsyncSession, datetime]]:
+async def people_transaction(url: str, config: Config, command: str) -> AsyncIterator[tuple[Session, datetime]]:
     """A transaction on the configured database with the config's people in it, for one admin command.
 
     The bot mirrors people into the database when it starts; an admin command may run before it ever has.

@@ -36,7 +36,6 @@ from bot.config.fields import Duration
 from bot.contract.statuses import PersonKind
 from bot.conversation.questions import QuestionSet
 from bot.store import Database, clients, coaching_sessions, invites
-from bot.store.models import Client as ClientRow
 from bot.timing.clock import SystemClock
 
 
@@ -125,7 +124,7 @@ def send_now(client: ClientArgument, config: ConfigOption = None) -> None:
             now = datetime.now(UTC)
             checkin_id = await runtime.lifecycle.start_checkin(client, now)
             async with runtime.database.session() as session:
-                row = await session.get(ClientRow, client)
+                row = await clients.client_by_id(session, client)
                 return checkin_id, client_state(row, now) if row is not None else "removed"
 
     checkin_id, state = with_database_errors(url, start())
@@ -170,7 +169,7 @@ def resume(client: ClientArgument, config: ConfigOption = None) -> None:
 
     async def clear() -> str:
         async with people_transaction(url, loaded, "resume") as (session, now):
-            row = await session.get(ClientRow, client)
+            row = await clients.client_by_id(session, client)
             assert row is not None  # synced from the config just now
             state = client_state(row, now)
             if state == "paused":

@@ -13,8 +13,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.coaching.commands import is_coach_command
 from bot.coaching.desk import COACH_STEP
 from bot.contract.adapter import Adapter, SendError
@@ -33,8 +31,8 @@ from bot.delivery.outbox import OutboxWorker
 from bot.observability.metrics import Metrics, count_on_commit
 from bot.runtime.lifecycle import Lifecycle
 from bot.runtime.setup import LiveSetup, Setup
-from bot.store import Database, answers, checkins, clients, events, identities, invites
-from bot.store.models import CheckIn, Client, Coach, TelegramInvite
+from bot.store import Database, Session, answers, checkins, clients, coaches, events, identities, invites
+from bot.store.models import CheckIn, Client, Coach
 from bot.timing.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -116,7 +114,7 @@ class Inbound:
             async with self._database.transaction() as session:
                 invite = await invites.redeem_telegram_invite(session, token, chat_id, now)
                 if invite is None:
-                    used = await session.get(TelegramInvite, token)
+                    used = await invites.invite_by_token(session, token)
                     if used is not None and used.chat_id == chat_id:
                         log.info("invite already redeemed by this chat; %s ignored", event.event_key)
                         return  # a re-delivered /start, or the same link tapped twice
@@ -135,7 +133,7 @@ class Inbound:
         else:
             self._outbox.wake()
 
-    async def _identify(self, session: AsyncSession, event: InboundReply) -> Client | Coach | None:
+    async def _identify(self, session: Session, event: InboundReply) -> Client | Coach | None:
         """The client or coach behind an event. Someone who is both is the coach for whole coach commands and
         alert buttons, and the client otherwise; the coach is looked up only when the event could be theirs."""
         client = await identities.find_client_by_identity(session, event.platform, event.sender, event.sender_email)
@@ -150,7 +148,7 @@ class Inbound:
         return is_coach_command(event.text, self._clock.now().date())
 
     async def _serve_coach(
-        self, session: AsyncSession, setup: Setup, coach: Coach, event: InboundReply, now: datetime
+        self, session: Session, setup: Setup, coach: Coach, event: InboundReply, now: datetime
     ) -> None:
         text = event.value if isinstance(event, InboundChoice) else event.text
         reply = await setup.desk.handle(session, coach, text, now)
@@ -166,7 +164,7 @@ class Inbound:
         )
 
     async def _converse(
-        self, session: AsyncSession, setup: Setup, client: Client, event: InboundReply, now: datetime
+        self, session: Session, setup: Setup, client: Client, event: InboundReply, now: datetime
     ) -> None:
         context = setup.context(client)
         checkin = await checkins.open_checkin_for_update(session, client.id)
@@ -192,7 +190,7 @@ class Inbound:
 
     async def _apply(
         self,
-        session: AsyncSession,
+        session: Session,
         setup: Setup,
         client: Client,
         checkin: CheckIn | None,
@@ -234,14 +232,14 @@ class Inbound:
                 case _:
                     raise AssertionError(f"check-in effect {effect!r} arrived without an open check-in")
 
-    async def _welcome(self, session: AsyncSession, kind: str, person_id: str) -> str:
+    async def _welcome(self, session: Session, kind: str, person_id: str) -> str:
         """The greeting for a freshly bound chat; invites are only issued for people already in the database."""
         setup = self._setup.current
         if kind == PersonKind.COACH:
-            coach = await session.get(Coach, person_id)
+            coach = await coaches.coach_by_id(session, person_id)
             assert coach is not None
             return setup.english.render("invite_welcome_coach", coach_name=coach.name)
-        client = await session.get(Client, person_id)
+        client = await clients.client_by_id(session, person_id)
         assert client is not None
         texts = setup.texts.for_language(client.language)
         return texts.render(

@@ -13,17 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
 from bot.conversation import engine
 from bot.delivery import outgoing
 from bot.delivery.outbox import OutboxWorker
 from bot.observability.metrics import Metrics, count_on_commit
 from bot.runtime.setup import LiveSetup
-from bot.store import Database, alerts, answers, checkins, clients, outbox
-from bot.store.models import Alert, Answer, CheckIn, Client, Goal
+from bot.store import Database, Session, alerts, answers, checkins, clients, outbox
+from bot.store import goals as stored_goals
+from bot.store.models import Alert, Answer, CheckIn, Client
 from bot.timing.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -69,13 +67,16 @@ class Lifecycle:
         return won
 
     async def start_checkins_in(
-        self, session: AsyncSession, due: Sequence[tuple[str, datetime]], now: datetime
+        self, session: Session, due: Sequence[tuple[str, datetime]], now: datetime
     ) -> dict[str, int]:
         """``start_checkins`` inside the caller's transaction (a coach's or client's "checkin now" uses it)."""
         setup = self._setup.current
         ids = [client_id for client_id, _ in due]
-        by_id = {c.id: c for c in await session.scalars(select(Client).where(Client.id.in_(ids)))}
-        goals = await _active_goals(session, ids)
+        by_id = await clients.clients_by_id(session, ids)
+        goals = {
+            client_id: [engine.GoalRef(goal.id, goal.title) for goal in active]
+            for client_id, active in (await stored_goals.active_goals(session, ids)).items()
+        }
         plans: dict[str, tuple[Client, tuple[str, str], engine.Transition]] = {}
         claims: list[checkins.Claim] = []
         for client_id, slot in due:
@@ -148,7 +149,7 @@ class Lifecycle:
     async def checkin_record(self, checkin_id: int) -> CheckInRecord:
         """The check-in as the coach sees it (the demo shows it); ``KeyError`` for an unknown id."""
         async with self._database.session() as session:
-            checkin = await session.get(CheckIn, checkin_id)
+            checkin = await checkins.checkin_by_id(session, checkin_id)
             if checkin is None:
                 raise KeyError(checkin_id)
             given = await answers.answers_for(session, checkin_id)
@@ -157,7 +158,7 @@ class Lifecycle:
 
     async def _enqueue_to(
         self,
-        session: AsyncSession,
+        session: Session,
         client: Client,
         transition: engine.Transition,
         checkin_id: int,
@@ -177,22 +178,12 @@ def _reachable(client: Client, now: datetime) -> bool:
 
 
 async def _locked_open_checkin(
-    session: AsyncSession, checkin_id: int
+    session: Session, checkin_id: int
 ) -> tuple[CheckIn, Client, engine.ConversationState] | None:
     """The check-in, row-locked, with its client and state, if it is still waiting for answers."""
-    checkin = await session.get(CheckIn, checkin_id, with_for_update=True)
+    checkin = await checkins.checkin_by_id(session, checkin_id, for_update=True)
     if checkin is None or checkin.status not in OPEN_CHECKIN_STATUSES or checkin.state is None:
         return None
-    client = await session.get(Client, checkin.client_id)
+    client = await clients.client_by_id(session, checkin.client_id)
     assert client is not None  # a foreign key
     return checkin, client, engine.ConversationState.from_json(checkin.state)
-
-
-async def _active_goals(session: AsyncSession, client_ids: Sequence[str]) -> dict[str, list[engine.GoalRef]]:
-    rows = await session.scalars(
-        select(Goal).where(Goal.client_id.in_(client_ids), Goal.active).order_by(Goal.client_id, Goal.position)
-    )
-    goals: dict[str, list[engine.GoalRef]] = {}
-    for goal in rows:
-        goals.setdefault(goal.client_id, []).append(engine.GoalRef(goal.id, goal.title))
-    return goals

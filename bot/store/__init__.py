@@ -6,7 +6,7 @@ Only this package speaks SQL. Its queries live in one module per concern (``chec
 involved, and hold the transaction as a ``Session`` without importing SQLAlchemy themselves.
 """
 
-from bot.store.database import Database, Session, alembic_config
+from bot.store.database import UNAVAILABLE, Database, Session, alembic_config, unavailable_reason
 from bot.store.models import (
     Alert,
     Answer,
@@ -26,6 +26,7 @@ from bot.store.people import ClientRecord, CoachRecord, GoalRecord
 from bot.store.types import UTCDateTime
 
 __all__ = [
+    "UNAVAILABLE",
     "Alert",
     "Answer",
     "Base",
@@ -46,4 +47,5 @@ __all__ = [
     "TelegramInvite",
     "UTCDateTime",
     "alembic_config",
+    "unavailable_reason",
 ]

@@ -120,3 +120,8 @@ async def latest_checkins(session: AsyncSession, client_ids: Collection[str]) ->
         newest, sa.and_(CheckIn.client_id == newest.c.client_id, CheckIn.slot == newest.c.slot)
     )
     return {checkin.client_id: checkin for checkin in await session.scalars(query)}
+
+
+async def checkin_by_id(session: AsyncSession, checkin_id: int, *, for_update: bool = False) -> CheckIn | None:
+    """One check-in; ``for_update`` row-locks it, so replicas sweeping together change it once."""
+    return await session.get(CheckIn, checkin_id, with_for_update=for_update)

@@ -106,3 +106,8 @@ async def schedule_facts(
     if client_ids is not None:
         query = query.where(Client.id.in_(client_ids))
     return {client_id: (created, paused) for client_id, created, paused in await session.execute(query)}
+
+
+async def clients_by_id(session: AsyncSession, client_ids: Collection[str]) -> dict[str, Client]:
+    """The named clients that exist, by id (a check-in batch reads them in one query)."""
+    return {c.id: c for c in await session.scalars(sa.select(Client).where(Client.id.in_(client_ids)))}

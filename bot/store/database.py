@@ -19,6 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
@@ -43,6 +44,17 @@ WAL_ATTEMPTS = 8
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+#: What an unreachable or refusing database raises, for a command that reports it in one line.
+UNAVAILABLE: tuple[type[Exception], ...] = (OSError, SQLAlchemyError)
+
+
+def unavailable_reason(url: str, error: Exception) -> str:
+    """``database <url without password>: <the driver's first line>`` for an ``UNAVAILABLE`` error."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+    return f"database {shown}: {reason}"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -42,3 +42,7 @@ async def redeem_telegram_invite(
         return None
     await bind_telegram_chat(session, invite.person_kind, invite.person_id, chat_id)
     return invite
+
+
+async def invite_by_token(session: AsyncSession, token: str) -> TelegramInvite | None:
+    return await session.get(TelegramInvite, token)

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp import web
@@ -99,6 +100,9 @@ class FakeTelegram(LocalServer):
         self.messages: dict[tuple[int, int], SentMessage] = {}
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
+        #: Where webhook posts go, as the load balancer in front of a bot routes them: the registered URL's path
+        #: on 127.0.0.1 at this port. A test's bot listens on port 0, so only the started adapter knows it.
+        self.webhook_port: int | None = None
 
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
@@ -190,18 +194,26 @@ class FakeTelegram(LocalServer):
         }
         return {"update_id": next(self._update_ids), "my_chat_member": member}
 
+    @property
+    def webhook_delivery_url(self) -> str:
+        """Where an update for the URL given in ``setWebhook`` arrives: its path at ``webhook_port``, if set."""
+        assert self.webhook_url is not None, "setWebhook was not called"
+        if self.webhook_port is None:
+            return self.webhook_url
+        url = urlsplit(self.webhook_url)
+        return urlunsplit(("http", f"127.0.0.1:{self.webhook_port}", url.path, url.query, ""))
+
     async def post_to_webhook(self, update: dict[str, Any], *, secret: str | None = "") -> int:
         """POST an update to the URL given in ``setWebhook``, as Telegram does; the HTTP status.
 
         ``secret`` defaults to the ``secret_token`` registered with ``setWebhook``; ``None`` sends no header.
         """
-        assert self.webhook_url is not None, "setWebhook was not called"
         headers = {}
         if secret is not None:
             headers["X-Telegram-Bot-Api-Secret-Token"] = secret or str(self.webhook_secret)
         async with (
             aiohttp.ClientSession() as session,
-            session.post(self.webhook_url, json=update, headers=headers) as response,
+            session.post(self.webhook_delivery_url, json=update, headers=headers) as response,
         ):
             return response.status
 

@@ -161,6 +161,7 @@ def checkin(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.process
 async def test_checkin_trend_writes_the_chart_and_sums_it_up(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG.format(database=tmp_path / "checkin.sqlite3"), encoding="utf-8")
@@ -179,6 +180,7 @@ async def test_checkin_trend_writes_the_chart_and_sums_it_up(tmp_path: Path) -> 
     assert chosen.read_bytes() == (tmp_path / "dana-trend.png").read_bytes()
 
 
+@pytest.mark.process
 def test_checkin_trend_names_the_client_it_meant(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG.format(database=tmp_path / "checkin.sqlite3"), encoding="utf-8")

@@ -30,6 +30,8 @@ from bot.store.models import Alert, Answer, CheckIn, Client, OutboxMessage
 from bot.timing.clock import ManualClock
 from tests.fakes import CollectingAdapter, runtime_for
 
+pytestmark = pytest.mark.process
+
 CONFIG = """
 database: {{url: "{url}"}}
 scheduling: {{sweep_interval: 5s}}

@@ -9,6 +9,10 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.process
+
 CONFIG = """
 database: {{url: "{url}"}}
 scheduling: {{sweep_interval: 5s}}

@@ -108,6 +108,7 @@ _SLOT_LINE = re.compile(
 )
 
 
+@pytest.mark.process
 def test_command_lists_the_clients(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
     result = run("schedule", cwd=tmp_path)
@@ -127,6 +128,7 @@ def test_command_lists_the_clients(tmp_path: Path) -> None:
     assert blocks[4][1:] == ["  no check-ins in the next four years: the cadence starts on 2990-01-01"]
 
 
+@pytest.mark.process
 def test_command_for_one_client_with_a_count(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
     result = run("schedule", "--client", "dana", "--next", "2", cwd=tmp_path)
@@ -137,6 +139,7 @@ def test_command_for_one_client_with_a_count(tmp_path: Path) -> None:
     assert all(line.startswith("  Thu ") for line in slots)
 
 
+@pytest.mark.process
 def test_unknown_client_exits_2_with_a_suggestion(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
     result = run("schedule", "--client", "dnaa", cwd=tmp_path)
@@ -144,6 +147,7 @@ def test_unknown_client_exits_2_with_a_suggestion(tmp_path: Path) -> None:
     assert result.stderr == "checkin schedule: unknown client 'dnaa' (did you mean 'dana'?)\n"
 
 
+@pytest.mark.process
 def test_invalid_config_and_bad_count_exit_2(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text(CONFIG.replace("on: [mon]", "on: []"), encoding="utf-8")
     result = run("schedule", "--config", "bad.yaml", cwd=tmp_path)
@@ -156,6 +160,7 @@ def test_invalid_config_and_bad_count_exit_2(tmp_path: Path) -> None:
     assert run("schedule", "--next", "0", cwd=tmp_path).returncode == 2
 
 
+@pytest.mark.process
 def test_validate_prints_the_session_note(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(CONFIG, encoding="utf-8")
     result = run("validate", cwd=tmp_path, env={"TELEGRAM_BOT_TOKEN": "123:abc"})

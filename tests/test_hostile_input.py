@@ -120,7 +120,6 @@ HOSTILE = st.one_of(
     st.builds(lambda piece, times: piece * times, st.sampled_from(SAMPLES), st.integers(50, 1000)),
 )
 HYPOTHESIS = settings(
-    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

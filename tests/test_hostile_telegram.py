@@ -40,6 +40,8 @@ from tests.test_telegram import (
     webhook_setup,  # noqa: F401 - a fixture, used by name
 )
 
+pytestmark = pytest.mark.integration
+
 MARKUP = (
     "<b>x</b> *x* _y_ `z` [link](http://evil.example) <https://evil.example|click> <a href='tg://x'>a</a> "
     "@everyone <!channel> \u202eevil\u202c &amp; #tag"
@@ -249,9 +251,9 @@ async def test_odd_updates_are_answered_or_ignored_and_polling_carries_on(tg: Se
 
 
 async def post_raw(s: Setup, body: bytes) -> int:
-    assert s.fake.webhook_url is not None
     headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json"}
-    async with aiohttp.ClientSession() as session, session.post(s.fake.webhook_url, data=body, headers=headers) as r:
+    url = s.fake.webhook_delivery_url
+    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as r:
         return r.status
 
 

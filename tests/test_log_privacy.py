@@ -39,7 +39,9 @@ from tests.test_slack import make_adapter, workspace
 from tests.test_slack import press as slack_press
 from tests.test_slack import say as slack_say
 from tests.test_telegram import CONFIG as TELEGRAM_CONFIG
-from tests.test_telegram import DANA_CHAT, MAYA_CHAT, Setup, bind, bot_says, eventually, free_port, press
+from tests.test_telegram import DANA_CHAT, MAYA_CHAT, Setup, bind, bot_says, eventually, press
+
+pytestmark = pytest.mark.integration
 
 WORDS = "zebra-secret-words"
 NOTE = f"I am not sure these sessions are helping, {WORDS}"
@@ -192,8 +194,7 @@ async def telegram_setup(target: DatabaseTarget, tmp_path: Path, *, webhook: boo
     path = tmp_path / "config.yaml"
     path.write_text(TELEGRAM_CONFIG, encoding="utf-8")
     clock = ManualClock(SLOT)
-    port = free_port()
-    settings = WebhookSettings(f"http://127.0.0.1:{port}/telegram", "127.0.0.1", port, "webhook-secret")
+    settings = WebhookSettings("https://bot.example.test/telegram", "127.0.0.1", 0, "webhook-secret")
     async with FakeTelegram(token=TELEGRAM_TOKEN, per_chat_rate=Rate(1.0, burst=50)) as fake:
         if webhook:
             adapter = TelegramAdapter(fake.token, fake.api_url, mode="webhook", webhook=settings)
@@ -202,6 +203,7 @@ async def telegram_setup(target: DatabaseTarget, tmp_path: Path, *, webhook: boo
         database = database_target_create(target)
         runtime = runtime_for(path, database, clock, {"telegram": adapter})
         await runtime.start()
+        fake.webhook_port = adapter.webhook_port
         try:
             yield Setup(fake, adapter, runtime, clock, database)
         finally:

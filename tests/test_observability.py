@@ -32,6 +32,8 @@ from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget, isolated_target
 from tests.fakes import CollectingAdapter, runtime_for
 
+pytestmark = pytest.mark.integration
+
 CONFIG = """
 platforms:
   slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}

@@ -26,6 +26,8 @@ from bot.timing.clock import ManualClock, SystemClock
 from tests.fake_platform import FakePlatform, Rate
 from tests.http_adapter import HttpAdapter
 
+pytestmark = pytest.mark.integration
+
 PLATFORM = "fake"
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 #: Short, so an ambiguous send costs the test a fraction of a second.

@@ -159,6 +159,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.process
 def test_cli_prints_only_json_and_reports_bad_lines(tmp_path: Path) -> None:
     history = tmp_path / "history.jsonl"
     history.write_text("\n".join([line("dana", 0, trust=2), "oops", '{"client": 3}']) + "\n", encoding="utf-8")
@@ -172,6 +173,7 @@ def test_cli_prints_only_json_and_reports_bad_lines(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.process
 def test_cli_clean_file_exits_zero_and_honours_config(tmp_path: Path) -> None:
     history = tmp_path / "history.jsonl"
     history.write_text(line("dana", 0, trust=3) + "\n", encoding="utf-8")
@@ -182,6 +184,7 @@ def test_cli_clean_file_exits_zero_and_honours_config(tmp_path: Path) -> None:
     assert done.returncode == 0 and json.loads(done.stdout)["client"] == "dana" and done.stderr == ""
 
 
+@pytest.mark.process
 def test_cli_missing_file_or_config_is_one_line(tmp_path: Path) -> None:
     done = run_cli(str(tmp_path / "nope.jsonl"), cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr

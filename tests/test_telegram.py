@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +30,8 @@ from tests.conftest import DatabaseTarget
 from tests.fake_platform import Rate
 from tests.fake_telegram import BOT_USERNAME, FakeTelegram, SentMessage
 from tests.fakes import runtime_for
+
+pytestmark = pytest.mark.integration
 
 CONFIG = """
 platforms:
@@ -367,6 +368,7 @@ async def checkin_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     return process.returncode or 0, out.decode(), err.decode()
 
 
+@pytest.mark.process
 async def test_checkin_invite_prints_a_one_time_link(tmp_path: Path) -> None:
     async with FakeTelegram() as fake:
         path = tmp_path / "config.yaml"
@@ -406,10 +408,9 @@ async def test_checkin_invite_prints_a_one_time_link(tmp_path: Path) -> None:
 WEBHOOK_SECRET = "s3cret-webhook_token"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+#: The public address Telegram is given; the fake routes it to the port the adapter listens on, as a load
+#: balancer would. The adapter listens on port 0, so no other process can take its port first.
+PUBLIC_WEBHOOK = "https://bot.example.test"
 
 
 @pytest.fixture
@@ -417,13 +418,13 @@ async def webhook_setup(database_target: DatabaseTarget, tmp_path: Path) -> Asyn
     path = tmp_path / "config.yaml"
     path.write_text(CONFIG, encoding="utf-8")
     clock = ManualClock(SLOT)
-    port = free_port()
-    settings = WebhookSettings(f"http://127.0.0.1:{port}/telegram", "127.0.0.1", port, WEBHOOK_SECRET)
+    settings = WebhookSettings(f"{PUBLIC_WEBHOOK}/telegram", "127.0.0.1", 0, WEBHOOK_SECRET)
     async with FakeTelegram(per_chat_rate=Rate(1.0, burst=50)) as fake:
         adapter = TelegramAdapter(fake.token, fake.api_url, mode="webhook", webhook=settings)
         database = database_target.create()
         runtime = runtime_for(path, database, clock, {"telegram": adapter})
         await runtime.start()
+        fake.webhook_port = adapter.webhook_port
         try:
             yield Setup(fake, adapter, runtime, clock, database)
         finally:
@@ -516,8 +517,7 @@ async def test_a_user_blocking_the_bot_marks_them_unreachable(webhook_setup: Set
 
 async def test_webhook_answers_500_when_handling_fails_so_telegram_retries() -> None:
     async with FakeTelegram() as fake:
-        port = free_port()
-        settings = WebhookSettings(f"http://127.0.0.1:{port}/hook", "127.0.0.1", port, WEBHOOK_SECRET)
+        settings = WebhookSettings(f"{PUBLIC_WEBHOOK}/hook", "127.0.0.1", 0, WEBHOOK_SECRET)
         adapter = TelegramAdapter(fake.token, fake.api_url, mode="webhook", webhook=settings)
         handled: list[InboundEvent] = []
 
@@ -528,6 +528,7 @@ async def test_webhook_answers_500_when_handling_fails_so_telegram_retries() -> 
             handled.append(event)
 
         await adapter.start(flaky_sink)
+        fake.webhook_port = adapter.webhook_port
         try:
             update = fake.text_update(DANA_CHAT, "note")
             assert await fake.post_to_webhook(update) == 500

@@ -22,6 +22,8 @@ from bot.store.models import Alert
 from tests.fake_platform import Rate
 from tests.fake_telegram import FakeTelegram, SentMessage
 
+pytestmark = pytest.mark.process
+
 DANA_CHAT, MAYA_CHAT = 5001, 6001
 
 CONFIG = """

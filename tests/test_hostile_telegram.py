@@ -23,9 +23,9 @@ from adapters.telegram import TelegramAdapter, fit_text, telegram_length
 from bot.store.models import Answer, OutboxMessage, ProcessedEvent
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
-from tests.fake_platform import Rate
-from tests.fake_telegram import BOT_ID, BOT_USERNAME, FakeTelegram, SentMessage
 from tests.fakes import runtime_for
+from tests.fakes.fake_platform import Rate
+from tests.fakes.fake_telegram import BOT_ID, BOT_USERNAME, FakeTelegram, SentMessage
 from tests.test_telegram import (
     CONFIG,
     DANA_CHAT,

@@ -25,10 +25,10 @@ from bot.store import Database
 from bot.store.sealing import KEY_ENV, PLAIN, Sealer
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
-from tests.fake_platform import Rate
-from tests.fake_telegram import FakeTelegram
 from tests.fakes import CollectingAdapter, runtime_for
+from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_slack import FakeSlack
+from tests.fakes.fake_telegram import FakeTelegram
 from tests.test_runtime import CONFIG, DANA, MAYA, SLOT
 from tests.test_slack import CONFIG as SLACK_CONFIG
 from tests.test_slack import DANA as SLACK_DANA

@@ -23,8 +23,8 @@ from bot.delivery.ratelimit import RateLimits
 from bot.store import Database, repository
 from bot.store.models import OutboxMessage
 from bot.timing.clock import ManualClock, SystemClock
-from tests.fake_platform import FakePlatform, Rate
-from tests.http_adapter import HttpAdapter
+from tests.fakes.fake_platform import FakePlatform, Rate
+from tests.fakes.http_adapter import HttpAdapter
 
 pytestmark = pytest.mark.integration
 

@@ -36,8 +36,8 @@ from bot.store import Database
 from bot.store.models import Answer, OutboxMessage, ProcessedEvent
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
-from tests.fake_platform import Rate
 from tests.fakes import runtime_for
+from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_slack import BOT_ID, BOT_USER, FakeSlack, Posted
 
 pytestmark = pytest.mark.integration

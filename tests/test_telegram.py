@@ -27,9 +27,9 @@ from bot.store import Database, repository
 from bot.store.models import Answer, Client, OutboxMessage, ProcessedEvent, TelegramInvite
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
-from tests.fake_platform import Rate
-from tests.fake_telegram import BOT_USERNAME, FakeTelegram, SentMessage
 from tests.fakes import runtime_for
+from tests.fakes.fake_platform import Rate
+from tests.fakes.fake_telegram import BOT_USERNAME, FakeTelegram, SentMessage
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from bot.store import Database
 from bot.store.models import Alert
-from tests.fake_platform import Rate
-from tests.fake_telegram import FakeTelegram, SentMessage
+from tests.fakes.fake_platform import Rate
+from tests.fakes.fake_telegram import FakeTelegram, SentMessage
 
 pytestmark = pytest.mark.process
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from aiohttp import web
 
-from tests.fake_platform import LocalServer, Rate, _Gcra
+from tests.fakes.fake_platform import LocalServer, Rate, _Gcra
 
 BOT_ID = 7000000001
 BOT_USERNAME = "checkin_test_bot"

@@ -217,6 +217,7 @@ def test_an_rtl_name_with_emoji_and_combining_marks_is_fine(tmp_path: Path) -> N
     assert config.clients[0].name == name
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
@@ -256,6 +257,7 @@ def test_hostile_files_through_checkin_validate(tmp_path: Path, content: bytes, 
         assert result.stderr.splitlines()[0] == expected
 
 
+@pytest.mark.process
 def test_checkin_validate_shows_a_hostile_value_escaped(tmp_path: Path) -> None:
     data = with_value(("clients", 0, "timezone"), "Europe/Paris\x00\u202e")
     data["clients"][0]["name"] = "\x1b[2J\x00"

@@ -410,6 +410,7 @@ clients:
 """
 
 
+@pytest.mark.process
 def test_validate_warns_about_languages_and_still_succeeds(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(VALIDATE, encoding="utf-8")
     (tmp_path / "leadership.yaml").write_text(SET, encoding="utf-8")

@@ -290,6 +290,7 @@ async def test_rekey_counts_values_no_key_opens(database_target: DatabaseTarget)
 # ---- the command line (SQLite, like the other command-line tests) --------------------------------------
 
 
+@pytest.mark.process
 def test_rekey_at_the_command_line(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
     unset = checkin("rekey", "--config", str(config), env={KEY_ENV: ""})
@@ -305,6 +306,7 @@ def test_rekey_at_the_command_line(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.process
 def test_run_refuses_a_malformed_key_before_starting(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
     result = checkin("run", "--console", "--config", str(config), env={KEY_ENV: f"{KEY_A},zebra-not-a-key"})
@@ -316,6 +318,7 @@ def test_run_refuses_a_malformed_key_before_starting(tmp_path: Path) -> None:
     assert not (tmp_path / "c.sqlite3").exists()
 
 
+@pytest.mark.process
 async def test_rekey_at_the_command_line_reports_values_it_cannot_open(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}"
     database = Database(url, sealer=sealer(KEY_A))

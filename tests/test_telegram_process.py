@@ -29,6 +29,8 @@ DANA_CHAT, MAYA_CHAT = 5001, 6001
 CONFIG = """
 database: {{url: "{url}"}}
 scheduling: {{sweep_interval: 5s}}
+# The one-message-a-second pacing per chat has tests of its own; here it would only make every reply wait.
+outbox: {{rate_limits: {{telegram: {{per_recipient_burst: 50}}}}}}
 platforms:
   telegram: {{bot_token: "${{TELEGRAM_BOT_TOKEN}}", api_url: "{api_url}"}}
 cadences:

@@ -29,6 +29,9 @@ from sqlalchemy.pool import NullPool
 
 from bot.store import Database
 from bot.store.sealing import PLAIN, Sealer
+from bot.timing.clock import ManualClock
+from tests.fakes import CollectingAdapter
+from tests.support.practice import SLOT
 
 # Property tests: a few dozen examples each in `make test`; `HYPOTHESIS_PROFILE=thorough` (or `make test-thorough`)
 # tries many more, for a change to the code they cover. Tests set no example counts of their own.
@@ -163,6 +166,21 @@ async def cli_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> As
         return
     async with fresh_postgres_database("this command-line test") as url:
         yield url
+
+
+# ---- the shared stand-ins ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """Time as the test sets it, starting at ``SLOT``: a check-in of the practice is due."""
+    return ManualClock(SLOT)
+
+
+@pytest.fixture
+def slack() -> CollectingAdapter:
+    """A platform named slack that records what it is asked to send."""
+    return CollectingAdapter("slack")
 
 
 # ---- tiers ----------------------------------------------------------------------------------------------

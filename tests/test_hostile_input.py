@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,7 @@ from bot.store.models import Answer, CheckIn, Client, OutboxMessage
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
+from tests.support.practice import DANA, SLOT
 
 CONFIG = """
 platforms:
@@ -47,8 +48,6 @@ clients:
     goals: [{id: delegate, title: Delegate the quarterly planning}]
 """
 
-SLOT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-DANA = "U0DANA0001"
 #: Answers that walk a check-in of the default set to each step: ``trust`` answered 1 makes ``repair`` apply.
 PATHS = {
     "progress:delegate": [],

@@ -29,7 +29,7 @@ from tests.fakes import CollectingAdapter, runtime_for
 from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.fake_telegram import FakeTelegram
-from tests.test_runtime import CONFIG, DANA, MAYA, SLOT
+from tests.support.practice import CONFIG, DANA, MAYA, SLOT
 from tests.test_slack import CONFIG as SLACK_CONFIG
 from tests.test_slack import DANA as SLACK_DANA
 from tests.test_slack import MAYA as SLACK_MAYA

@@ -47,11 +47,6 @@ def virtual_sleep(clock: ManualClock) -> Sleep:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
-
-
-@pytest.fixture
 async def platform(clock: ManualClock) -> AsyncIterator[FakePlatform]:
     async with FakePlatform(now=lambda: clock.now().timestamp()) as fake:
         yield fake

@@ -14,7 +14,7 @@ from bot.store.models import Client
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
-from tests.test_runtime import CONFIG, SLOT
+from tests.support.practice import CONFIG, SLOT
 
 ELI = """\
   - {id: eli, name: Eli Stone, coach: maya, timezone: UTC, cadence: weekly, slack: {user_id: U0ELI00001}}

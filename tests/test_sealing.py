@@ -20,10 +20,11 @@ from bot.store.sealing import KEY_ENV, PLAIN, Sealer, SealingKeyError, Unreadabl
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
+from tests.support.practice import CONFIG as RUNTIME_CONFIG
+from tests.support.practice import MAYA, SLOT
 from tests.test_cli_run import checkin, write_config
 from tests.test_log_privacy import raw_values
-from tests.test_runtime import CONFIG as RUNTIME_CONFIG
-from tests.test_runtime import MAYA, SLOT, say
+from tests.test_runtime import say
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()

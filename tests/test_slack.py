@@ -39,6 +39,7 @@ from tests.conftest import DatabaseTarget
 from tests.fakes import runtime_for
 from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_slack import BOT_ID, BOT_USER, FakeSlack, Posted
+from tests.support.practice import DANA, MAYA, SLOT
 
 pytestmark = pytest.mark.integration
 
@@ -81,9 +82,6 @@ METHOD_SCOPES = {
 }
 UNSCOPED = {"auth.test", "apps.connections.open"}
 
-SLOT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-DANA = "U0DANA0001"
-MAYA = "U0MAYA0001"
 STRANGER = "U0WHO00001"
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -30,6 +30,7 @@ from tests.conftest import DatabaseTarget
 from tests.fakes import runtime_for
 from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_telegram import BOT_USERNAME, FakeTelegram, SentMessage
+from tests.support.practice import SLOT
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +59,6 @@ clients:
         title: Delegate the quarterly planning
 """
 
-SLOT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 DANA_CHAT = 5001
 MAYA_CHAT = 6001
 STRANGER_CHAT = 9009

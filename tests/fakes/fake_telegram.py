@@ -96,6 +96,7 @@ class FakeTelegram(LocalServer):
         self._message_ids = itertools.count(100)
         self._callback_ids = itertools.count(1)
         self._new_update = asyncio.Condition()
+        self._stopping = False
         self.calls: list[Call] = []
         self.messages: dict[tuple[int, int], SentMessage] = {}
         self.webhook_url: str | None = None
@@ -108,6 +109,7 @@ class FakeTelegram(LocalServer):
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
 
     async def before_stop(self) -> None:
+        self._stopping = True
         async with self._new_update:  # long polls waiting for an update return at once
             self._new_update.notify_all()
 
@@ -264,7 +266,7 @@ class FakeTelegram(LocalServer):
             pending = (self._redelivered + self._updates)[:limit]
             self._redelivered = []
             remaining = deadline - time.monotonic()
-            if pending or remaining <= 0 or self._runner is None:
+            if pending or remaining <= 0 or self._stopping:
                 return _ok(pending)
             async with self._new_update:
                 with contextlib.suppress(TimeoutError):

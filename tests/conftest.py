@@ -192,7 +192,7 @@ def slack() -> CollectingAdapter:
 # A module or test says ``process`` or ``integration`` with a mark; a test that asks for a database fixture
 # is ``integration``; the rest are ``unit``. The tier is enforced while the test runs (set-up and tear-down
 # too): a unit test that opens a network socket, or a non-process test that starts a subprocess, fails and
-# says which mark it needs.
+# says which mark it needs; so does a process test that passes without starting one.
 
 TIERS = ("unit", "integration", "process")
 DATABASE_FIXTURES = frozenset({"database_target", "database", "cli_database_url"})
@@ -218,11 +218,23 @@ class TierBreach(AssertionError):
     """A test did what its tier rules out."""
 
 
+#: Whether the running test started a subprocess (set-up included).
+STARTED_A_PROCESS = pytest.StashKey[list[bool]]()
+
+
 def _refuse(what: str, needed: str) -> Callable[..., object]:
     def refuse(*args: object, **kwargs: object) -> object:
         raise TierBreach(f"{what}: mark the test or its module `pytest.mark.{needed}` (see tests/conftest.py)")
 
     return refuse
+
+
+def _noting(original: Callable[..., object], started: list[bool]) -> Callable[..., object]:
+    def note(*args: object, **kwargs: object) -> object:
+        started.append(True)
+        return original(*args, **kwargs)
+
+    return note
 
 
 def _network_only(original: Callable[..., object], what: str) -> Callable[..., object]:
@@ -237,10 +249,23 @@ def _network_only(original: Callable[..., object], what: str) -> Callable[..., o
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
     tier = tier_of(item)
+    started = item.stash[STARTED_A_PROCESS] = []
     with pytest.MonkeyPatch.context() as patch:
-        if tier != "process":
+        execute_child = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+        if tier == "process":
+            patch.setattr(subprocess.Popen, "_execute_child", _noting(execute_child, started))
+        else:
             patch.setattr(subprocess.Popen, "_execute_child", _refuse("a subprocess was started", "process"))
         if tier == "unit":
             for name, what in (("connect", "connected"), ("connect_ex", "connected"), ("bind", "bound")):
                 patch.setattr(socket.socket, name, _network_only(getattr(socket.socket, name), what))
         return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A process test that passed without starting one (say, a command now run in-process) belongs in a
+    faster tier: it fails, naming the mark to drop."""
+    yield
+    if tier_of(item) == "process" and not item.stash[STARTED_A_PROCESS]:
+        raise TierBreach("a process test started no subprocess: drop its `pytest.mark.process`")

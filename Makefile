@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # pytest-xdist workers; the suite is safe in parallel (tmp_path files, a PostgreSQL schema or database per test,
-# port 0 everywhere). WORKERS=0 runs in one process, which is easier to debug.
+# port 0 everywhere); an idle worker steals queued tests from a busy one. WORKERS=0 runs in one process.
 WORKERS ?= 2
-PYTEST := $(BIN)/pytest -n $(WORKERS)
+PYTEST := $(BIN)/pytest -n $(WORKERS) --dist worksteal
 
 .PHONY: demo test test-fast test-thorough lint typecheck unit suite bench clean
 

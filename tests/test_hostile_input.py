@@ -118,7 +118,10 @@ HOSTILE = st.one_of(
     st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=80),
     st.builds(lambda piece, times: piece * times, st.sampled_from(SAMPLES), st.integers(50, 1000)),
 )
+# Each example is a whole conversation on a database, so these take a third of the profile's examples
+# (10 in `make test`, many more with HYPOTHESIS_PROFILE=thorough).
 HYPOTHESIS = settings(
+    max_examples=max(10, settings.default.max_examples // 3),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -29,7 +29,7 @@ from bot.store.models import Answer, CheckIn, Client, OutboxMessage
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
-from tests.support.practice import DANA, SLOT
+from tests.support.practice import DANA, SLOT, write_config
 
 CONFIG = """
 platforms:
@@ -241,8 +241,7 @@ class Chat:
 
 @pytest.fixture
 async def chat(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Chat]:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, CONFIG)
     clock = ManualClock(SLOT)
     slack = CollectingAdapter("slack")
     runtime = runtime_for(path, database_target.create(), clock, {"slack": slack})

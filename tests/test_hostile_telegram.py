@@ -26,6 +26,7 @@ from tests.conftest import DatabaseTarget
 from tests.fakes import runtime_for
 from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_telegram import BOT_ID, BOT_USERNAME, FakeTelegram, SentMessage
+from tests.support.practice import write_config
 from tests.test_telegram import (
     CONFIG,
     DANA_CHAT,
@@ -50,8 +51,7 @@ MARKUP = (
 
 @pytest.fixture
 async def tg(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Setup]:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, CONFIG)
     clock = ManualClock(SLOT)
     async with FakeTelegram(per_chat_rate=Rate(1.0, burst=50)) as fake:
         adapter = TelegramAdapter(fake.token, fake.api_url)

@@ -29,7 +29,7 @@ from tests.fakes import CollectingAdapter, runtime_for
 from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_slack import FakeSlack
 from tests.fakes.fake_telegram import FakeTelegram
-from tests.support.practice import CONFIG, DANA, MAYA, SLOT
+from tests.support.practice import DANA, MAYA, SLOT, write_config
 from tests.test_slack import CONFIG as SLACK_CONFIG
 from tests.test_slack import DANA as SLACK_DANA
 from tests.test_slack import MAYA as SLACK_MAYA
@@ -115,8 +115,7 @@ async def test_a_checkin_with_an_alert_logs_no_words_or_token(
     sealed: bool,
 ) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", SLACK_TOKEN)
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path)
     sealer = Sealer([Fernet.generate_key()]) if sealed else PLAIN
     slack = CollectingAdapter("slack")
     database = database_target.create(sealer)
@@ -151,8 +150,7 @@ async def test_a_checkin_with_an_alert_logs_no_words_or_token(
 async def test_a_dropped_key_is_logged_by_row_not_by_content(
     database_target: DatabaseTarget, tmp_path: Path, every_logger_at_debug: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path)
     slack = CollectingAdapter("slack")
     old = runtime_for(
         path, database_target.create(Sealer([Fernet.generate_key()])), ManualClock(SLOT), {"slack": slack}
@@ -191,8 +189,7 @@ async def test_a_dropped_key_is_logged_by_row_not_by_content(
 @asynccontextmanager
 async def telegram_setup(target: DatabaseTarget, tmp_path: Path, *, webhook: bool) -> AsyncIterator[Setup]:
     """Dana and Maya on Telegram, the bot's token distinctive and its free text sealed."""
-    path = tmp_path / "config.yaml"
-    path.write_text(TELEGRAM_CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, TELEGRAM_CONFIG)
     clock = ManualClock(SLOT)
     settings = WebhookSettings("https://bot.example.test/telegram", "127.0.0.1", 0, "webhook-secret")
     async with FakeTelegram(token=TELEGRAM_TOKEN, per_chat_rate=Rate(1.0, burst=50)) as fake:
@@ -267,8 +264,7 @@ async def test_slack_checkin_logs_no_words_or_token(
     database_target: DatabaseTarget, tmp_path: Path, run_logging: pytest.LogCaptureFixture
 ) -> None:
     """Through the real Slack adapter and its SDK clients, with a distinctive bot token the fake accepts."""
-    path = tmp_path / "config.yaml"
-    path.write_text(SLACK_CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, SLACK_CONFIG)
     async with FakeSlack(per_channel_rate=Rate(1.0, burst=50)) as fake:
         fake.bot_token = SLACK_TOKEN
         workspace(fake)

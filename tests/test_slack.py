@@ -39,7 +39,7 @@ from tests.conftest import DatabaseTarget
 from tests.fakes import runtime_for
 from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_slack import BOT_ID, BOT_USER, FakeSlack, Posted
-from tests.support.practice import DANA, MAYA, SLOT
+from tests.support.practice import DANA, MAYA, SLOT, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -147,8 +147,7 @@ def make_adapter(fake: FakeSlack, mode: str, **options: Any) -> SlackAdapter:
 async def setup(
     request: pytest.FixtureRequest, database_target: DatabaseTarget, tmp_path: Path
 ) -> AsyncIterator[Setup]:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, CONFIG)
     clock = ManualClock(SLOT)
     # A check-in opens with several messages at once; the per-channel limit is the subject of its own test.
     async with FakeSlack(per_channel_rate=Rate(1.0, burst=50)) as fake:

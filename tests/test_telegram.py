@@ -30,7 +30,7 @@ from tests.conftest import DatabaseTarget
 from tests.fakes import runtime_for
 from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_telegram import BOT_USERNAME, FakeTelegram, SentMessage
-from tests.support.practice import SLOT
+from tests.support.practice import SLOT, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -82,8 +82,7 @@ async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
 
 @pytest.fixture
 async def setup(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Setup]:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, CONFIG)
     clock = ManualClock(SLOT)
     # A check-in opens with three messages at once; the per-chat limit is the subject of its own test.
     async with FakeTelegram(per_chat_rate=Rate(1.0, burst=50)) as fake:
@@ -415,8 +414,7 @@ PUBLIC_WEBHOOK = "https://bot.example.test"
 
 @pytest.fixture
 async def webhook_setup(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Setup]:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, CONFIG)
     clock = ManualClock(SLOT)
     settings = WebhookSettings(f"{PUBLIC_WEBHOOK}/telegram", "127.0.0.1", 0, WEBHOOK_SECRET)
     async with FakeTelegram(per_chat_rate=Rate(1.0, burst=50)) as fake:

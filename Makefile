@@ -1,10 +1,15 @@
-# Two entry points for humans and CI: `make demo` and `make test`. Both build .venv on first use.
+# Entry points for humans and CI: `make demo`, `make test` (everything; CI runs it) and `make test-fast` (lint and
+# the unit tier, for while you work). All build .venv on first use.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest-xdist workers; the suite is safe in parallel (tmp_path files, a PostgreSQL schema or database per test,
+# port 0 everywhere); an idle worker steals queued tests from a busy one. WORKERS=0 runs in one process.
+WORKERS ?= 2
+PYTEST := $(BIN)/pytest -n $(WORKERS) --dist worksteal
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test test-fast test-thorough lint typecheck unit suite bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,10 +28,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The tiers (tests/conftest.py): unit, integration, process. PostgreSQL cases run when the server answers.
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(PYTEST) -m unit
 
-test: lint typecheck unit
+suite: $(STAMP)
+	$(PYTEST)
+
+test-fast: lint unit
+
+test: lint typecheck suite
+
+# More examples for every property test: worth it after changing what they cover.
+test-thorough: $(STAMP)
+	HYPOTHESIS_PROFILE=thorough $(PYTEST)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -29,8 +29,8 @@ from bot.delivery.ratelimit import DEFAULT_RATE_LIMITS
 from bot.store import Database, outbox
 from bot.store.models import OutboxMessage
 from bot.timing.clock import SystemClock
-from tests.fake_platform import FakePlatform, Rate
-from tests.http_adapter import HttpAdapter
+from tests.fakes.fake_platform import FakePlatform, Rate
+from tests.fakes.http_adapter import HttpAdapter
 
 PLATFORM = "telegram"
 RECIPIENTS = 400

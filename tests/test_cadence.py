@@ -167,7 +167,7 @@ _ZONES = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(
     plan=TIMED_CADENCES,
     zone=_ZONES,

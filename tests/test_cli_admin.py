@@ -295,6 +295,7 @@ def bot_processes() -> Iterator[list[Bot]]:
         bot.process.wait(timeout=30)
 
 
+@pytest.mark.process
 def test_reload_takes_a_valid_config_and_refuses_a_broken_one(tmp_path: Path, bot_processes: list[Bot]) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
     config = write_config(tmp_path / "config.yaml", url)

@@ -10,6 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from tests.checkin_cli import checkin
 
 CONFIG = """
@@ -63,6 +65,7 @@ def test_an_unset_database_variable_is_named(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.integration
 def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     config = write_config(tmp_path, "${CHECKIN_TEST_DEAD_URL}")
     dead = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
@@ -73,6 +76,7 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> 
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.process
 def test_run_names_a_missing_platform_token(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
     result = checkin_process("run", "--config", str(config), env={"SLACK_BOT_TOKEN": ""})
@@ -83,6 +87,7 @@ def test_run_names_a_missing_platform_token(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.process
 def test_run_answers_a_client_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
     process = subprocess.Popen(

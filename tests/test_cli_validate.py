@@ -103,6 +103,7 @@ def test_argument_and_option_together_are_refused(tmp_path: Path) -> None:
     assert result.stderr == "checkin validate: give the file as an argument or with --config, not both\n"
 
 
+@pytest.mark.process
 def test_the_installed_script_and_python_dash_m_run(tmp_path: Path) -> None:
     """The one check of the entry points themselves; every other test runs the commands in-process."""
     (tmp_path / "config.yaml").write_text(GOOD, encoding="utf-8")

@@ -176,7 +176,7 @@ def _schedules(draw: st.DrawFn) -> tuple[ClientSchedule, datetime]:
     return schedule, after
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(case=_schedules(), count=st.integers(1, 12), data=st.data())
 def test_client_slots_respect_every_rule(
     case: tuple[ClientSchedule, datetime], count: int, data: st.DataObject

@@ -81,16 +81,6 @@ RuntimeFactory = Callable[[str], Bot]
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(NOW)
-
-
-@pytest.fixture
-def slack() -> CollectingAdapter:
-    return CollectingAdapter("slack")
-
-
-@pytest.fixture
 async def make_runtime(
     database_target: DatabaseTarget, tmp_path: Path, clock: ManualClock, slack: CollectingAdapter
 ) -> AsyncIterator[RuntimeFactory]:

@@ -538,7 +538,7 @@ def _load_or_config_error(path: Path) -> None:
     assert all("\n" not in str(issue) for issue in issues)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(max_size=400))
 def test_arbitrary_text_never_crashes(tmp_path: Path, text: str) -> None:
     path = tmp_path / "config.yaml"
@@ -601,7 +601,7 @@ _YAMLISH = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.dictionaries(_KEYS, _YAMLISH, max_size=6))
 def test_structured_yaml_never_crashes(tmp_path: Path, data: dict[str, object]) -> None:
     path = tmp_path / "config.yaml"
@@ -609,7 +609,7 @@ def test_structured_yaml_never_crashes(tmp_path: Path, data: dict[str, object]) 
     _load_or_config_error(path)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     drop=st.sets(st.integers(min_value=0, max_value=120), max_size=4), junk=st.text(max_size=6), at=st.integers(0, 120)
 )

@@ -48,6 +48,14 @@ def test_every_bad_value_is_reported_at_its_line() -> None:
     ]
 
 
+def test_port_0_leaves_the_port_to_the_system_and_a_negative_one_is_refused() -> None:
+    config = load_config(write("observability:\n  http: {port: 0}\n" + BASE))
+    assert config.observability.http is not None and config.observability.http.port == 0
+    assert issues_of("observability:\n  http: {port: -1}\n" + BASE) == [
+        "config.yaml:2 observability.http.port: input should be greater than or equal to 0"
+    ]
+
+
 @pytest.mark.parametrize("listen", ["0.0.0.0", "::", "::1", "10.1.2.3", "metrics.internal", "localhost"])
 def test_addresses_and_host_names_are_accepted(listen: str) -> None:
     config = load_config(write(f'observability:\n  http: {{listen: "{listen}"}}\n' + BASE))

@@ -6,8 +6,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from bot.config import Alerts
 from bot.config.message_files import load_texts
 from bot.config.question_sets import load_builtin_question_sets
@@ -78,11 +76,6 @@ def test_the_digest_lists_every_client_with_reply_trend_alerts_and_notes() -> No
         '    – The note speaks of a hard time outside the coaching: "Brutal week at home, my father is in hospital"'
     )
     assert len(lines) == 6  # no notes for the others
-
-
-@pytest.fixture
-def slack() -> CollectingAdapter:
-    return CollectingAdapter("slack")
 
 
 async def test_a_weekly_digest_goes_out_once_per_week(

@@ -61,11 +61,6 @@ class Build(Protocol):
 
 
 @pytest.fixture
-def slack() -> CollectingAdapter:
-    return CollectingAdapter("slack")
-
-
-@pytest.fixture
 async def setup(database_target: DatabaseTarget, tmp_path: Path, slack: CollectingAdapter) -> AsyncIterator[Build]:
     """Builds (runtime, dispatcher) pairs on one database for a config text; several make replicas."""
     runtimes: list[Bot] = []

@@ -280,7 +280,7 @@ replies = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.lists(replies, max_size=25), st.booleans())
 def test_any_sequence_of_replies_keeps_a_valid_state(replies_seen: list[str], with_goals: bool) -> None:
     with open("prompts/question_sets/default.yaml", encoding="utf-8") as f:

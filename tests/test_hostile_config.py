@@ -146,7 +146,7 @@ def is_showable(label: str) -> bool:
     return bool(visible) and all(unicodedata.category(ch) != "Cc" for ch in label) and len(label) <= 200
 
 
-CONFIG_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+CONFIG_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @CONFIG_SETTINGS

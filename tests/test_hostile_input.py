@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,7 @@ from bot.store.models import Answer, CheckIn, Client, OutboxMessage
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
+from tests.support.practice import DANA, SLOT, write_config
 
 CONFIG = """
 platforms:
@@ -47,8 +48,6 @@ clients:
     goals: [{id: delegate, title: Delegate the quarterly planning}]
 """
 
-SLOT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-DANA = "U0DANA0001"
 #: Answers that walk a check-in of the default set to each step: ``trust`` answered 1 makes ``repair`` apply.
 PATHS = {
     "progress:delegate": [],
@@ -119,8 +118,10 @@ HOSTILE = st.one_of(
     st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=80),
     st.builds(lambda piece, times: piece * times, st.sampled_from(SAMPLES), st.integers(50, 1000)),
 )
+# Each example is a whole conversation on a database, so these take a third of the profile's examples
+# (10 in `make test`, many more with HYPOTHESIS_PROFILE=thorough).
 HYPOTHESIS = settings(
-    max_examples=30,
+    max_examples=max(10, settings.default.max_examples // 3),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -240,8 +241,7 @@ class Chat:
 
 @pytest.fixture
 async def chat(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Chat]:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, CONFIG)
     clock = ManualClock(SLOT)
     slack = CollectingAdapter("slack")
     runtime = runtime_for(path, database_target.create(), clock, {"slack": slack})

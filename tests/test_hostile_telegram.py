@@ -23,9 +23,10 @@ from adapters.telegram import TelegramAdapter, fit_text, telegram_length
 from bot.store.models import Answer, OutboxMessage, ProcessedEvent
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
-from tests.fake_platform import Rate
-from tests.fake_telegram import BOT_ID, BOT_USERNAME, FakeTelegram, SentMessage
 from tests.fakes import runtime_for
+from tests.fakes.fake_platform import Rate
+from tests.fakes.fake_telegram import BOT_ID, BOT_USERNAME, FakeTelegram, SentMessage
+from tests.support.practice import write_config
 from tests.test_telegram import (
     CONFIG,
     DANA_CHAT,
@@ -40,6 +41,8 @@ from tests.test_telegram import (
     webhook_setup,  # noqa: F401 - a fixture, used by name
 )
 
+pytestmark = pytest.mark.integration
+
 MARKUP = (
     "<b>x</b> *x* _y_ `z` [link](http://evil.example) <https://evil.example|click> <a href='tg://x'>a</a> "
     "@everyone <!channel> \u202eevil\u202c &amp; #tag"
@@ -48,8 +51,7 @@ MARKUP = (
 
 @pytest.fixture
 async def tg(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Setup]:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, CONFIG)
     clock = ManualClock(SLOT)
     async with FakeTelegram(per_chat_rate=Rate(1.0, burst=50)) as fake:
         adapter = TelegramAdapter(fake.token, fake.api_url)
@@ -249,9 +251,9 @@ async def test_odd_updates_are_answered_or_ignored_and_polling_carries_on(tg: Se
 
 
 async def post_raw(s: Setup, body: bytes) -> int:
-    assert s.fake.webhook_url is not None
     headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json"}
-    async with aiohttp.ClientSession() as session, session.post(s.fake.webhook_url, data=body, headers=headers) as r:
+    url = s.fake.webhook_delivery_url
+    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers=headers) as r:
         return r.status
 
 

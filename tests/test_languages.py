@@ -30,6 +30,7 @@ from bot.store import invites
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
+from tests.support.practice import write_config
 from tests.test_cli_validate import run
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
@@ -294,8 +295,7 @@ JONAS, DANA, MAYA = "1001", "1002", "1003"
 
 @pytest.fixture
 async def runtime(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[tuple[Bot, CollectingAdapter]]:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, CONFIG)
     telegram = CollectingAdapter("telegram")
     built = runtime_for(path, database_target.create(), ManualClock(NOW), {"telegram": telegram})
     await built.start()

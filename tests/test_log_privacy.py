@@ -25,11 +25,11 @@ from bot.store import Database
 from bot.store.sealing import KEY_ENV, PLAIN, Sealer
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
-from tests.fake_platform import Rate
-from tests.fake_telegram import FakeTelegram
 from tests.fakes import CollectingAdapter, runtime_for
+from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_slack import FakeSlack
-from tests.test_runtime import CONFIG, DANA, MAYA, SLOT
+from tests.fakes.fake_telegram import FakeTelegram
+from tests.support.practice import DANA, MAYA, SLOT, write_config
 from tests.test_slack import CONFIG as SLACK_CONFIG
 from tests.test_slack import DANA as SLACK_DANA
 from tests.test_slack import MAYA as SLACK_MAYA
@@ -39,7 +39,9 @@ from tests.test_slack import make_adapter, workspace
 from tests.test_slack import press as slack_press
 from tests.test_slack import say as slack_say
 from tests.test_telegram import CONFIG as TELEGRAM_CONFIG
-from tests.test_telegram import DANA_CHAT, MAYA_CHAT, Setup, bind, bot_says, eventually, free_port, press
+from tests.test_telegram import DANA_CHAT, MAYA_CHAT, Setup, bind, bot_says, eventually, press
+
+pytestmark = pytest.mark.integration
 
 WORDS = "zebra-secret-words"
 NOTE = f"I am not sure these sessions are helping, {WORDS}"
@@ -113,8 +115,7 @@ async def test_a_checkin_with_an_alert_logs_no_words_or_token(
     sealed: bool,
 ) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", SLACK_TOKEN)
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path)
     sealer = Sealer([Fernet.generate_key()]) if sealed else PLAIN
     slack = CollectingAdapter("slack")
     database = database_target.create(sealer)
@@ -149,8 +150,7 @@ async def test_a_checkin_with_an_alert_logs_no_words_or_token(
 async def test_a_dropped_key_is_logged_by_row_not_by_content(
     database_target: DatabaseTarget, tmp_path: Path, every_logger_at_debug: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path)
     slack = CollectingAdapter("slack")
     old = runtime_for(
         path, database_target.create(Sealer([Fernet.generate_key()])), ManualClock(SLOT), {"slack": slack}
@@ -189,11 +189,9 @@ async def test_a_dropped_key_is_logged_by_row_not_by_content(
 @asynccontextmanager
 async def telegram_setup(target: DatabaseTarget, tmp_path: Path, *, webhook: bool) -> AsyncIterator[Setup]:
     """Dana and Maya on Telegram, the bot's token distinctive and its free text sealed."""
-    path = tmp_path / "config.yaml"
-    path.write_text(TELEGRAM_CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, TELEGRAM_CONFIG)
     clock = ManualClock(SLOT)
-    port = free_port()
-    settings = WebhookSettings(f"http://127.0.0.1:{port}/telegram", "127.0.0.1", port, "webhook-secret")
+    settings = WebhookSettings("https://bot.example.test/telegram", "127.0.0.1", 0, "webhook-secret")
     async with FakeTelegram(token=TELEGRAM_TOKEN, per_chat_rate=Rate(1.0, burst=50)) as fake:
         if webhook:
             adapter = TelegramAdapter(fake.token, fake.api_url, mode="webhook", webhook=settings)
@@ -202,6 +200,7 @@ async def telegram_setup(target: DatabaseTarget, tmp_path: Path, *, webhook: boo
         database = database_target_create(target)
         runtime = runtime_for(path, database, clock, {"telegram": adapter})
         await runtime.start()
+        fake.webhook_port = adapter.webhook_port
         try:
             yield Setup(fake, adapter, runtime, clock, database)
         finally:
@@ -265,8 +264,7 @@ async def test_slack_checkin_logs_no_words_or_token(
     database_target: DatabaseTarget, tmp_path: Path, run_logging: pytest.LogCaptureFixture
 ) -> None:
     """Through the real Slack adapter and its SDK clients, with a distinctive bot token the fake accepts."""
-    path = tmp_path / "config.yaml"
-    path.write_text(SLACK_CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, SLACK_CONFIG)
     async with FakeSlack(per_channel_rate=Rate(1.0, burst=50)) as fake:
         fake.bot_token = SLACK_TOKEN
         workspace(fake)

@@ -10,7 +10,7 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -30,6 +30,9 @@ from bot.store import Database
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget, isolated_target
 from tests.fakes import CollectingAdapter, runtime_for
+from tests.support.practice import DANA, SLOT
+
+pytestmark = pytest.mark.integration
 
 CONFIG = """
 platforms:
@@ -48,9 +51,6 @@ clients:
     goals: [{id: delegate, title: Delegate the quarterly planning}]
   - {id: sam, name: Sam Okafor, coach: maya, timezone: Europe/Paris, cadence: weekly, slack: {user_id: U0SAM00001}}
 """
-
-SLOT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-DANA = "U0DANA0001"
 
 
 def sample(metrics: Metrics, name: str, **labels: str) -> float:
@@ -127,16 +127,6 @@ def test_text_logs_at_warning_leave_info_out() -> None:
 
 
 # ---- metrics through the runtime ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def slack() -> CollectingAdapter:
-    return CollectingAdapter("slack")
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(SLOT)
 
 
 @pytest.fixture

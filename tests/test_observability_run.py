@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,11 +24,7 @@ from bot.store import Database
 from bot.timing.clock import ManualClock
 from tests.fakes import runtime_for
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+pytestmark = pytest.mark.process
 
 
 @pytest.fixture
@@ -42,14 +39,14 @@ def http_get(port: int, path: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-async def due_config(tmp_path: Path, database_url: str) -> tuple[Path, int]:
-    """A config with the server on a free port and one client owed a check-in; returns it and the port."""
+async def due_config(tmp_path: Path, database_url: str) -> Path:
+    """A config with one client owed a check-in and the server on port 0: the bot binds a free port itself and
+    logs which, so no other process can take it between a test's choosing and the bot's binding."""
     slot = (datetime.now(UTC) - timedelta(minutes=30)).replace(second=0, microsecond=0)
-    port = free_port()
     config = tmp_path / "config.yaml"
     config.write_text(
         f"database: {{url: '{database_url}'}}\n"
-        f"observability: {{log_format: text, http: {{listen: 127.0.0.1, port: {port}}}}}\n"
+        "observability: {log_format: text, http: {listen: 127.0.0.1, port: 0}}\n"
         'platforms:\n  slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}\n'
         f'cadences:\n  daily: {{every: 1d, at: "{slot:%H:%M}"}}\n'
         "coaches:\n  - {id: maya, name: Maya Chen, timezone: UTC, slack: {user_id: U0MAYA0001}}\n"
@@ -60,11 +57,14 @@ async def due_config(tmp_path: Path, database_url: str) -> tuple[Path, int]:
     seeding = runtime_for(config, Database(database_url), ManualClock(slot - timedelta(hours=1)), {})
     await seeding.start()
     await seeding.stop()
-    return config, port
+    return config
 
 
-def test_run_serves_health_and_metrics_and_logs_json(due_config: tuple[Path, int]) -> None:
-    config, port = due_config
+SERVED = re.compile(r"^health and metrics served on 127\.0\.0\.1:(\d+) ")
+
+
+def test_run_serves_health_and_metrics_and_logs_json(due_config: Path) -> None:
+    config = due_config
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run", "--console", "--config", str(config)],
         stdin=subprocess.PIPE,
@@ -83,6 +83,7 @@ def test_run_serves_health_and_metrics_and_logs_json(due_config: tuple[Path, int
             line = process.stderr.readline()
             assert line, "the bot exited before it was running"
             logged.append(json.loads(line))
+        [port] = [int(m.group(1)) for line in logged if (m := SERVED.match(line["message"]))]
         # The start-up catch-up has claimed Dana's check-in, and the scheduler runs.
         assert http_get(port, "/healthz") == (200, "ok")
         status, metrics = http_get(port, "/metrics")

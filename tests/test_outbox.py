@@ -23,8 +23,10 @@ from bot.delivery.ratelimit import RateLimits
 from bot.store import Database, outbox
 from bot.store.models import OutboxMessage
 from bot.timing.clock import ManualClock, SystemClock
-from tests.fake_platform import FakePlatform, Rate
-from tests.http_adapter import HttpAdapter
+from tests.fakes.fake_platform import FakePlatform, Rate
+from tests.fakes.http_adapter import HttpAdapter
+
+pytestmark = pytest.mark.integration
 
 PLATFORM = "fake"
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -42,11 +44,6 @@ def virtual_sleep(clock: ManualClock) -> Sleep:
             clock.set(target)
 
     return sleep
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
 
 
 @pytest.fixture

@@ -12,11 +12,6 @@ from bot.timing.clock import ManualClock
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
-
-
 def send_when_allowed(limiter: PlatformLimiter, clock: ManualClock, recipient: str) -> float:
     """Wait (by moving the clock) as the outbox does, send, and return how long the wait was."""
     began = clock.now()

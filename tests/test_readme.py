@@ -146,6 +146,7 @@ def _run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 RUN_IN_ORDER = [command for command in readme_commands() if _key(command) in {_key(listed) for listed in RUNS}]
 
 
+@pytest.mark.process  # the README's commands run as processes, as a newcomer runs them
 @pytest.mark.parametrize("command", RUN_IN_ORDER)
 def test_readme_command_runs_as_shown(command: str, clone_root: Path) -> None:
     # A command may rely on a file an earlier one creates (validate reads the config cp wrote): make those first,

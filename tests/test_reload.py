@@ -13,7 +13,7 @@ from bot.store.models import Client
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
-from tests.test_runtime import CONFIG, SLOT
+from tests.support.practice import CONFIG, SLOT, write_config
 
 ELI = """\
   - {id: eli, name: Eli Stone, coach: maya, timezone: UTC, cadence: weekly, slack: {user_id: U0ELI00001}}
@@ -23,8 +23,7 @@ ELI = """\
 async def test_reload_applies_a_valid_file_and_keeps_the_old_config_otherwise(
     database_target: DatabaseTarget, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path)
     clock = ManualClock(SLOT)
     runtime = runtime_for(path, database_target.create(), clock, {"slack": CollectingAdapter("slack")})
     await runtime.start()

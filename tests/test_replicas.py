@@ -26,7 +26,7 @@ from bot.timing.clock import ManualClock
 from tests.conftest import fresh_postgres_database
 from tests.fakes import runtime_for
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.process, pytest.mark.postgres]
 
 CLIENTS = 500
 QUESTION = re.compile(r"^\[to client (c\d+)\]: \(1/\d+\) ")

@@ -12,7 +12,7 @@ from bot.store.models import CheckIn
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
-from tests.test_runtime import CONFIG, DANA
+from tests.support.practice import DANA, write_config
 
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
@@ -20,8 +20,7 @@ START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 async def test_the_sweep_purges_once_a_day_what_is_older_than_the_retention(
     database_target: DatabaseTarget, tmp_path: Path
 ) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG + "retention_days: 30\n", encoding="utf-8")
+    path = write_config(tmp_path, retention_days=30)
     clock = ManualClock(START)
     runtime = runtime_for(path, database_target.create(), clock, {"slack": CollectingAdapter("slack")})
     await runtime.start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,47 +17,9 @@ from bot.store.models import Alert, Answer, CheckIn, Client, OutboxMessage, Proc
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
-
-CONFIG = """
-platforms:
-  slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}
-cadences:
-  weekly:
-    every: 1w
-    on: [mon]
-    at: "09:00"
-coaches:
-  - id: maya
-    name: Maya Chen
-    timezone: Europe/London
-    slack: {user_id: U0MAYA0001}
-clients:
-  - id: dana
-    name: Dana Whitfield
-    coach: maya
-    timezone: Europe/Paris
-    cadence: weekly
-    slack: {user_id: U0DANA0001}
-    goals:
-      - id: delegate
-        title: Delegate the quarterly planning
-"""
-
-SLOT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-DANA = "U0DANA0001"
-MAYA = "U0MAYA0001"
+from tests.support.practice import CONFIG, DANA, MAYA, SLOT
 
 RuntimeFactory = Callable[[], Bot]
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(SLOT)
-
-
-@pytest.fixture
-def slack() -> CollectingAdapter:
-    return CollectingAdapter("slack")
 
 
 @pytest.fixture

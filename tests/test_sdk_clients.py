@@ -17,6 +17,8 @@ from telegram.error import NetworkError, RetryAfter
 
 from adapters.sdk_clients import slack_web_client, telegram_bot
 
+pytestmark = pytest.mark.integration
+
 
 @dataclass
 class HangingUpServer:

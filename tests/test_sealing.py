@@ -21,11 +21,12 @@ from bot.store.sealing import KEY_ENV, PLAIN, Sealer, SealingKeyError, Unreadabl
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
+from tests.support.practice import CONFIG as RUNTIME_CONFIG
+from tests.support.practice import MAYA, SLOT
 from tests.test_cli_run import checkin_process as checkin
 from tests.test_cli_run import write_config
 from tests.test_log_privacy import raw_values
-from tests.test_runtime import CONFIG as RUNTIME_CONFIG
-from tests.test_runtime import MAYA, SLOT, say
+from tests.test_runtime import say
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()
@@ -290,6 +291,7 @@ async def test_rekey_counts_values_no_key_opens(database_target: DatabaseTarget)
 # ---- the command line (SQLite, like the other command-line tests) --------------------------------------
 
 
+@pytest.mark.process
 def test_rekey_at_the_command_line(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
     unset = checkin("rekey", "--config", str(config), env={KEY_ENV: ""})
@@ -305,6 +307,7 @@ def test_rekey_at_the_command_line(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.process
 def test_run_refuses_a_malformed_key_before_starting(tmp_path: Path) -> None:
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}")
     result = checkin("run", "--console", "--config", str(config), env={KEY_ENV: f"{KEY_A},zebra-not-a-key"})
@@ -316,6 +319,7 @@ def test_run_refuses_a_malformed_key_before_starting(tmp_path: Path) -> None:
     assert not (tmp_path / "c.sqlite3").exists()
 
 
+@pytest.mark.process
 async def test_rekey_at_the_command_line_reports_values_it_cannot_open(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}"
     database = Database(url, sealer=sealer(KEY_A))

@@ -36,9 +36,12 @@ from bot.store import Database
 from bot.store.models import Answer, OutboxMessage, ProcessedEvent
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
-from tests.fake_platform import Rate
 from tests.fakes import runtime_for
+from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_slack import BOT_ID, BOT_USER, FakeSlack, Posted
+from tests.support.practice import DANA, MAYA, SLOT, write_config
+
+pytestmark = pytest.mark.integration
 
 CONFIG = """
 platforms:
@@ -79,16 +82,7 @@ METHOD_SCOPES = {
 }
 UNSCOPED = {"auth.test", "apps.connections.open"}
 
-SLOT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-DANA = "U0DANA0001"
-MAYA = "U0MAYA0001"
 STRANGER = "U0WHO00001"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
@@ -144,7 +138,7 @@ def make_adapter(fake: FakeSlack, mode: str, **options: Any) -> SlackAdapter:
         mode="http",
         signing_secret=fake.signing_secret,
         api_url=fake.api_url,
-        http=HttpSettings("127.0.0.1", free_port()),
+        http=HttpSettings("127.0.0.1", 0),  # the system's pick, read back as adapter.http_port
         **options,
     )
 
@@ -153,8 +147,7 @@ def make_adapter(fake: FakeSlack, mode: str, **options: Any) -> SlackAdapter:
 async def setup(
     request: pytest.FixtureRequest, database_target: DatabaseTarget, tmp_path: Path
 ) -> AsyncIterator[Setup]:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, CONFIG)
     clock = ManualClock(SLOT)
     # A check-in opens with several messages at once; the per-channel limit is the subject of its own test.
     async with FakeSlack(per_channel_rate=Rate(1.0, burst=50)) as fake:
@@ -646,6 +639,7 @@ def test_button_values_round_trip() -> None:
 # ---- `checkin run` with Slack, as a real process -------------------------------------------------------
 
 
+@pytest.mark.process
 async def test_checkin_run_sends_a_due_checkin_over_slack_and_stops_on_sigterm(fake: FakeSlack, tmp_path: Path) -> None:
     now = datetime.now(UTC)
     slot = (now - timedelta(minutes=2)).replace(second=0, microsecond=0)
@@ -701,6 +695,7 @@ async def test_checkin_run_sends_a_due_checkin_over_slack_and_stops_on_sigterm(f
     assert fake.sent_to(DANA)[-1].metadata is not None
 
 
+@pytest.mark.process
 async def test_checkin_run_with_a_refused_token_says_so_in_one_line(fake: FakeSlack, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(

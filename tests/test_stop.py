@@ -22,19 +22,10 @@ from bot.store.models import OutboxMessage
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
-from tests.test_runtime import CONFIG, DANA, MAYA, SLOT, say
+from tests.support.practice import CONFIG, DANA, MAYA, SLOT
+from tests.test_runtime import say
 
 STOPPED = "Done: you will get no more check-ins."
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(SLOT)
-
-
-@pytest.fixture
-def slack() -> CollectingAdapter:
-    return CollectingAdapter("slack")
 
 
 @pytest.fixture

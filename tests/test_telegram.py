@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -28,9 +27,12 @@ from bot.store import Database, IdentityKind, invites
 from bot.store.models import Answer, Client, OutboxMessage, ProcessedEvent, TelegramInvite
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
-from tests.fake_platform import Rate
-from tests.fake_telegram import BOT_USERNAME, FakeTelegram, SentMessage
 from tests.fakes import runtime_for
+from tests.fakes.fake_platform import Rate
+from tests.fakes.fake_telegram import BOT_USERNAME, FakeTelegram, SentMessage
+from tests.support.practice import SLOT, write_config
+
+pytestmark = pytest.mark.integration
 
 CONFIG = """
 platforms:
@@ -57,7 +59,6 @@ clients:
         title: Delegate the quarterly planning
 """
 
-SLOT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 DANA_CHAT = 5001
 MAYA_CHAT = 6001
 STRANGER_CHAT = 9009
@@ -81,8 +82,7 @@ async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
 
 @pytest.fixture
 async def setup(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Setup]:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, CONFIG)
     clock = ManualClock(SLOT)
     # A check-in opens with three messages at once; the per-chat limit is the subject of its own test.
     async with FakeTelegram(per_chat_rate=Rate(1.0, burst=50)) as fake:
@@ -367,6 +367,7 @@ async def checkin_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     return process.returncode or 0, out.decode(), err.decode()
 
 
+@pytest.mark.process
 async def test_checkin_invite_prints_a_one_time_link(tmp_path: Path) -> None:
     async with FakeTelegram() as fake:
         path = tmp_path / "config.yaml"
@@ -406,24 +407,22 @@ async def test_checkin_invite_prints_a_one_time_link(tmp_path: Path) -> None:
 WEBHOOK_SECRET = "s3cret-webhook_token"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+#: The public address Telegram is given; the fake routes it to the port the adapter listens on, as a load
+#: balancer would. The adapter listens on port 0, so no other process can take its port first.
+PUBLIC_WEBHOOK = "https://bot.example.test"
 
 
 @pytest.fixture
 async def webhook_setup(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[Setup]:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path = write_config(tmp_path, CONFIG)
     clock = ManualClock(SLOT)
-    port = free_port()
-    settings = WebhookSettings(f"http://127.0.0.1:{port}/telegram", "127.0.0.1", port, WEBHOOK_SECRET)
+    settings = WebhookSettings(f"{PUBLIC_WEBHOOK}/telegram", "127.0.0.1", 0, WEBHOOK_SECRET)
     async with FakeTelegram(per_chat_rate=Rate(1.0, burst=50)) as fake:
         adapter = TelegramAdapter(fake.token, fake.api_url, mode="webhook", webhook=settings)
         database = database_target.create()
         runtime = runtime_for(path, database, clock, {"telegram": adapter})
         await runtime.start()
+        fake.webhook_port = adapter.webhook_port
         try:
             yield Setup(fake, adapter, runtime, clock, database)
         finally:
@@ -516,8 +515,7 @@ async def test_a_user_blocking_the_bot_marks_them_unreachable(webhook_setup: Set
 
 async def test_webhook_answers_500_when_handling_fails_so_telegram_retries() -> None:
     async with FakeTelegram() as fake:
-        port = free_port()
-        settings = WebhookSettings(f"http://127.0.0.1:{port}/hook", "127.0.0.1", port, WEBHOOK_SECRET)
+        settings = WebhookSettings(f"{PUBLIC_WEBHOOK}/hook", "127.0.0.1", 0, WEBHOOK_SECRET)
         adapter = TelegramAdapter(fake.token, fake.api_url, mode="webhook", webhook=settings)
         handled: list[InboundEvent] = []
 
@@ -528,6 +526,7 @@ async def test_webhook_answers_500_when_handling_fails_so_telegram_retries() -> 
             handled.append(event)
 
         await adapter.start(flaky_sink)
+        fake.webhook_port = adapter.webhook_port
         try:
             update = fake.text_update(DANA_CHAT, "note")
             assert await fake.post_to_webhook(update) == 500

@@ -19,14 +19,18 @@ from sqlalchemy import select
 
 from bot.store import Database
 from bot.store.models import Alert
-from tests.fake_platform import Rate
-from tests.fake_telegram import FakeTelegram, SentMessage
+from tests.fakes.fake_platform import Rate
+from tests.fakes.fake_telegram import FakeTelegram, SentMessage
+
+pytestmark = pytest.mark.process
 
 DANA_CHAT, MAYA_CHAT = 5001, 6001
 
 CONFIG = """
 database: {{url: "{url}"}}
 scheduling: {{sweep_interval: 5s}}
+# The one-message-a-second pacing per chat has tests of its own; here it would only make every reply wait.
+outbox: {{rate_limits: {{telegram: {{per_recipient_burst: 50}}}}}}
 platforms:
   telegram: {{bot_token: "${{TELEGRAM_BOT_TOKEN}}", api_url: "{api_url}"}}
 cadences:

@@ -79,7 +79,8 @@ class ObservabilityHttp(Strict):
     """Where ``/healthz`` and ``/metrics`` are served: loopback by default, since metrics are for the operator."""
 
     listen: str = "127.0.0.1"
-    port: int = Field(9108, ge=1, le=65535)
+    #: 0 lets the system pick a free port; the start-up log line says which (how tests run several bots at once).
+    port: int = Field(9108, ge=0, le=65535)
 
     @field_validator("listen")
     @classmethod

@@ -1,7 +1,13 @@
-"""In-process fakes for core tests: an adapter that records what it is asked to send, and a runtime builder.
+"""The test doubles, all in this folder: fake servers on 127.0.0.1 and in-process stand-ins.
 
-Platform adapters are tested against fake Slack and Telegram servers instead; this one stands in for "some
-platform" when what is under test is the runtime, the store and the outbox.
+- ``fake_slack``, ``fake_telegram``: the platforms' Web/Bot APIs (and Socket Mode, webhooks) over real HTTP, for
+  driving the real SDK clients in the adapters;
+- ``fake_platform``: a plain rate-limited chat platform, with ``http_adapter`` the adapter that speaks to it,
+  for outbox tests and the rate-limit benchmark;
+- here: ``CollectingAdapter``, which records what it is asked to send, and a runtime builder, for when what is
+  under test is the runtime, the store and the outbox rather than a platform.
+
+Every fake server binds port 0 and reports the port it got, so tests never race for a port.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from tests.fake_platform import LocalServer, Rate, _Gcra
+from tests.fakes.fake_platform import LocalServer, Rate, _Gcra
 
 BOT_TOKEN = "xoxb-test"
 APP_TOKEN = "xapp-test"

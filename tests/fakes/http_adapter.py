@@ -1,4 +1,4 @@
-"""A real ``Adapter`` over HTTP for the fake platform in ``tests/fake_platform.py``.
+"""A real ``Adapter`` over HTTP for the fake platform in ``tests/fakes/fake_platform.py``.
 
 It is not the Slack or Telegram adapter; it exists so outbox tests exercise real sockets, real timeouts and
 real status codes instead of a fake that raises on cue. Its job is the one every platform adapter has: say

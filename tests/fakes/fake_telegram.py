@@ -25,11 +25,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp import web
 
-from tests.fake_platform import LocalServer, Rate, _Gcra
+from tests.fakes.fake_platform import LocalServer, Rate, _Gcra
 
 BOT_ID = 7000000001
 BOT_USERNAME = "checkin_test_bot"
@@ -95,15 +96,20 @@ class FakeTelegram(LocalServer):
         self._message_ids = itertools.count(100)
         self._callback_ids = itertools.count(1)
         self._new_update = asyncio.Condition()
+        self._stopping = False
         self.calls: list[Call] = []
         self.messages: dict[tuple[int, int], SentMessage] = {}
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
+        #: Where webhook posts go, as the load balancer in front of a bot routes them: the registered URL's path
+        #: on 127.0.0.1 at this port. A test's bot listens on port 0, so only the started adapter knows it.
+        self.webhook_port: int | None = None
 
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
 
     async def before_stop(self) -> None:
+        self._stopping = True
         async with self._new_update:  # long polls waiting for an update return at once
             self._new_update.notify_all()
 
@@ -190,18 +196,26 @@ class FakeTelegram(LocalServer):
         }
         return {"update_id": next(self._update_ids), "my_chat_member": member}
 
+    @property
+    def webhook_delivery_url(self) -> str:
+        """Where an update for the URL given in ``setWebhook`` arrives: its path at ``webhook_port``, if set."""
+        assert self.webhook_url is not None, "setWebhook was not called"
+        if self.webhook_port is None:
+            return self.webhook_url
+        url = urlsplit(self.webhook_url)
+        return urlunsplit(("http", f"127.0.0.1:{self.webhook_port}", url.path, url.query, ""))
+
     async def post_to_webhook(self, update: dict[str, Any], *, secret: str | None = "") -> int:
         """POST an update to the URL given in ``setWebhook``, as Telegram does; the HTTP status.
 
         ``secret`` defaults to the ``secret_token`` registered with ``setWebhook``; ``None`` sends no header.
         """
-        assert self.webhook_url is not None, "setWebhook was not called"
         headers = {}
         if secret is not None:
             headers["X-Telegram-Bot-Api-Secret-Token"] = secret or str(self.webhook_secret)
         async with (
             aiohttp.ClientSession() as session,
-            session.post(self.webhook_url, json=update, headers=headers) as response,
+            session.post(self.webhook_delivery_url, json=update, headers=headers) as response,
         ):
             return response.status
 
@@ -252,7 +266,7 @@ class FakeTelegram(LocalServer):
             pending = (self._redelivered + self._updates)[:limit]
             self._redelivered = []
             remaining = deadline - time.monotonic()
-            if pending or remaining <= 0 or self._runner is None:
+            if pending or remaining <= 0 or self._stopping:
                 return _ok(pending)
             async with self._new_update:
                 with contextlib.suppress(TimeoutError):

@@ -103,6 +103,7 @@ class Runtime:
             clock,
             worker_id=worker_id,
             lease=config.outbox.lease,
+            give_up_after=config.outbox.give_up_after,
             rate_limits=rate_limits,
             on_permanent_failure=self.client_unreachable,
             metrics=self.metrics,
@@ -202,14 +203,16 @@ class Runtime:
             claims.append(repository.Claim(client_id, slot, client.question_set, transition.state.to_json()))
         won = await repository.claim_checkins(session, claims, now)
         await repository.expire_superseded(session, won)
-        await repository.mark_privacy_notice_sent(
-            session, [c for c in won if plans[c][0].privacy_notice_sent_at is None], now
-        )
         rows = [
             row
             for client_id, checkin_id in won.items()
             for row in outgoing.outbox_rows(
-                plans[client_id][1], plans[client_id][2].messages, checkin_id, f"checkin:{checkin_id}:open"
+                plans[client_id][1],
+                plans[client_id][2].messages,
+                checkin_id,
+                f"checkin:{checkin_id}:open",
+                # The outbox records the notice as given once it is delivered.
+                notice_for=client_id if plans[client_id][0].privacy_notice_sent_at is None else None,
             )
         ]
         await repository.enqueue(session, rows, now)

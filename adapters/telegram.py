@@ -313,6 +313,12 @@ class TelegramAdapter:
                 log.warning("Telegram getUpdates failed (%s); polling again in %.1fs", error.message, wait)
                 await self._pause(wait)
                 continue
+            except Exception:  # whatever else goes wrong, polling must not end while the bot runs
+                failures += 1
+                wait = _retry_wait(failures)
+                log.exception("Telegram getUpdates failed unexpectedly; polling again in %.1fs", wait)
+                await self._pause(wait)
+                continue
             finally:
                 self._fetching = False
             self._unconfirmed = False

@@ -45,11 +45,11 @@ def test_db_upgrade_creates_the_schema_and_says_its_revision(tmp_path: Path) -> 
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{database}")
     result = checkin("db", "upgrade", "--config", str(config))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith("schema at revision 0002")
+    assert result.stdout.strip().endswith("schema at revision 0003")
     assert database.exists()
     again = checkin("db", "upgrade", "--config", str(config))
     assert again.returncode == 0
-    assert "revision 0002" in again.stdout
+    assert "revision 0003" in again.stdout
 
 
 def test_an_unset_database_variable_is_named(tmp_path: Path) -> None:

@@ -1,13 +1,21 @@
 """Telegram through python-telegram-bot's ``Application``, sharing the bot's asyncio loop.
 
-The application is driven with its lifecycle methods (``initialize``, ``start``, ``updater.start_polling``
-and, in reverse, ``updater.stop``, ``stop``, ``shutdown``) rather than ``run_polling``, which would own the
-loop. Long polling is the default. In webhook mode (what several replicas need, since only one process may
-poll a bot) the adapter runs its own aiohttp server instead: ``POST <path>`` checks the
-``X-Telegram-Bot-Api-Secret-Token`` header (403 without the right one), hands the update to the same
-handlers as polling and answers 200 only once it has been handled, so Telegram re-delivers an update the
-bot failed on; ``GET /healthz`` answers 200 for a load balancer. Every replica may receive every update;
-the runtime de-duplicates them by ``update_id``.
+The application is driven with its lifecycle methods (``initialize``, ``start`` and, in reverse, ``stop``,
+``shutdown``) rather than ``run_polling``, which would own the loop. Long polling is the default, and the
+adapter polls itself rather than through the library's ``Updater``: the updater confirms a batch (asks for the
+next one with a higher ``offset``) as soon as it has fetched it, so an update that the runtime failed on (the
+database was down) or that a crash interrupted was lost for good. Here each update is handed to the runtime,
+which commits before it returns, and only then is its ``update_id`` confirmed by the next ``getUpdates``; an
+update the runtime failed on is handed over again, with backoff, until it succeeds, and later updates wait
+behind it. Telegram keeps unconfirmed updates for 24 hours, so a database outage up to that long or a kill -9 at
+any instant loses no answer; an update handled but not yet confirmed when the process died comes again, and
+the runtime's processed-events de-duplication absorbs it.
+
+In webhook mode (what several replicas need, since only one process may poll a bot) the adapter runs its own
+aiohttp server instead: ``POST <path>`` checks the ``X-Telegram-Bot-Api-Secret-Token`` header (403 without
+the right one), hands the update to the same handlers as polling and answers 200 only once it has been
+handled, so Telegram re-delivers an update the bot failed on; ``GET /healthz`` answers 200 for a load
+balancer. Every replica may receive every update; the runtime de-duplicates them by ``update_id``.
 
 Inbound: a message in a private chat becomes ``InboundText`` (``/start TOKEN`` included: the runtime redeems
 invites; a sticker or photo becomes its caption or an empty text, so it is answered with a hint; edits of
@@ -18,8 +26,9 @@ groups and channels are ignored: the bot serves private chats only. ``event_key`
 runtime acts on each once. A ``my_chat_member`` update saying a private chat is now "kicked" (the user blocked
 the bot) becomes ``InboundBlocked``.
 
-Stopping loses nothing already fetched: the updater stops polling first, then ``Application.stop`` handles
-every update still in its queue (each awaits the runtime), and only then does the application shut down.
+Stopping loses nothing already fetched: a long poll still waiting is abandoned, a batch being handled is
+handled to its end (each update awaits the runtime), one last ``getUpdates`` confirms what was handled, and
+only then does the application shut down.
 
 Outbound: each call is one Bot API request with no retry of its own (see ``adapters.sdk_clients``); errors
 are classified into ``SendError`` for the outbox, which owns pacing and retries. Text is sent without
@@ -29,6 +38,8 @@ formatting or a link; a text over Telegram's limit is shortened (``fit_text``) r
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import copy
 import hmac
@@ -42,7 +53,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -71,6 +90,10 @@ TEXT_LIMIT = 4096
 ELLIPSIS = "…"
 #: Seconds one ``getUpdates`` long poll waits for an update.
 POLL_TIMEOUT = 10
+#: Seconds before handing an update the runtime failed on over again, and before polling again after
+#: ``getUpdates`` failed; doubled after each failure in a row, up to ``RETRY_CAP``.
+RETRY_FIRST = 0.5
+RETRY_CAP = 30.0
 #: The update kinds the bot asks Telegram for, polling or webhook.
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 #: The header Telegram sends the webhook's ``secret_token`` in.
@@ -95,7 +118,7 @@ class WebhookSettings:
         return self.path or urlsplit(self.url).path or "/"
 
 
-#: Set by the webhook handler while an update is processed: whether handing it to the runtime failed.
+#: Set while an update is processed (webhook or polling): whether handing it to the runtime failed.
 _delivery_failed: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar("delivery_failed", default=None)
 
 
@@ -199,12 +222,9 @@ class TelegramAdapter:
             raise ValueError("Telegram webhook mode needs WebhookSettings with a secret_token")
         self._mode = mode
         self._webhook = webhook if mode == "webhook" else None
-        # Webhook mode never polls, so it needs no updater.
+        # No updater in either mode: polling is the adapter's own loop (see the module's docstring).
         bot = telegram_bot(token, api_url, updates_request=_PollingRequest() if mode == "polling" else None)
-        builder = Application.builder().bot(bot)
-        if mode == "webhook":
-            builder = builder.updater(None)
-        self._application = builder.build()
+        self._application = Application.builder().bot(bot).updater(None).build()
         self._application.add_handler(
             MessageHandler(
                 filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.StatusUpdate.ALL, self._on_text
@@ -214,6 +234,14 @@ class TelegramAdapter:
         self._application.add_handler(ChatMemberHandler(self._on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
         self._sink: InboundSink | None = None
         self._runner: web.AppRunner | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        #: Whether the poller is waiting for ``getUpdates`` (and may be cancelled) rather than handling updates.
+        self._fetching = False
+        #: The ``offset`` of the next ``getUpdates``: one past the last update handled.
+        self._offset: int | None = None
+        #: Whether an update was handled since ``_offset`` was last sent to Telegram.
+        self._unconfirmed = False
 
     @property
     def webhook_port(self) -> int | None:
@@ -243,9 +271,15 @@ class TelegramAdapter:
         if self._webhook is not None:
             await self._start_webhook(self._webhook)
             return
-        updater = application.updater
-        assert updater is not None  # the builder makes one unless told not to
-        await updater.start_polling(timeout=timedelta(seconds=POLL_TIMEOUT), allowed_updates=ALLOWED_UPDATES)
+        try:
+            # Telegram serves getUpdates only while no webhook is set; pending updates are kept.
+            await application.bot.delete_webhook()
+        except TelegramError as error:
+            await application.stop()
+            await application.shutdown()
+            raise AdapterStartError(f"Telegram could not be reached: {error.message}") from error
+        self._stopping.clear()
+        self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
 
     async def stop(self) -> None:
         application = self._application
@@ -255,12 +289,88 @@ class TelegramAdapter:
             # Stops listening, waits for requests in flight (each awaits the runtime), then closes.
             await self._runner.cleanup()
             self._runner = None
-        updater = application.updater
-        if updater is not None and updater.running:
-            await updater.stop()  # no more fetching; what was fetched is still queued
-        await application.stop()  # handles every queued update, awaiting the sink for each
+        if self._poller is not None:
+            await self._stop_polling(self._poller)
+            self._poller = None
+        await application.stop()
         await application.shutdown()
         self._sink = None
+
+    # ---- polling ----------------------------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        """Fetch updates and hand each to the runtime; confirm an update only once the runtime has it."""
+        failures = 0
+        while not self._stopping.is_set():
+            self._fetching = True
+            try:
+                updates = await self._application.bot.get_updates(
+                    offset=self._offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES
+                )
+            except TelegramError as error:
+                failures += 1
+                wait = _retry_wait(failures, error)
+                log.warning("Telegram getUpdates failed (%s); polling again in %.1fs", error.message, wait)
+                await self._pause(wait)
+                continue
+            except Exception:  # whatever else goes wrong, polling must not end while the bot runs
+                failures += 1
+                wait = _retry_wait(failures)
+                log.exception("Telegram getUpdates failed unexpectedly; polling again in %.1fs", wait)
+                await self._pause(wait)
+                continue
+            finally:
+                self._fetching = False
+            self._unconfirmed = False
+            failures = 0
+            for update in updates:  # a batch fetched is handled to its end, even while stopping
+                if not await self._handle_until_done(update):
+                    return  # stopping while the runtime fails: Telegram delivers it again later
+                self._offset = update.update_id + 1
+                self._unconfirmed = True
+
+    async def _handle_until_done(self, update: Update) -> bool:
+        """Hand ``update`` to the runtime until it succeeds; False if stopping cut the retries short."""
+        failures = 0
+        while True:
+            if await self._process(update):
+                return True
+            if self._stopping.is_set():
+                return False
+            failures += 1
+            wait = _retry_wait(failures)
+            log.warning("Telegram update %s not handled; handing it over again in %.1fs", update.update_id, wait)
+            await self._pause(wait)
+
+    async def _process(self, update: Update) -> bool:
+        """Run the handlers on ``update``; whether the runtime took it (or it was not for the runtime)."""
+        failed: list[bool] = []
+        token = _delivery_failed.set(failed)
+        try:
+            await self._application.process_update(update)  # the handlers run here and await the runtime
+        finally:
+            _delivery_failed.reset(token)
+        return not failed
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the adapter is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _stop_polling(self, poller: asyncio.Task[None]) -> None:
+        """Let a batch being handled finish, abandon a long poll, then confirm what was handled."""
+        self._stopping.set()
+        if self._fetching:
+            poller.cancel()  # nothing was handled from this poll: Telegram still holds whatever it returns
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
+        if self._unconfirmed and self._offset is not None:
+            try:
+                await self._application.bot.get_updates(
+                    offset=self._offset, timeout=0, limit=1, allowed_updates=ALLOWED_UPDATES
+                )
+            except TelegramError as error:  # the handled updates come again and are recognised as duplicates
+                log.info("Telegram: handled updates not confirmed on stopping: %s", error.message)
 
     # ---- webhook ----------------------------------------------------------------------------------------
 
@@ -301,28 +411,28 @@ class TelegramAdapter:
             # Only the id: the update may hold what a client wrote, which logs must never contain.
             log.warning("Telegram webhook: update %s could not be read and is ignored", data.get("update_id"))
             return web.Response(text="ignored")
-        failed: list[bool] = []
-        token = _delivery_failed.set(failed)
-        try:
-            await self._application.process_update(update)  # the handlers run here and await the runtime
-        finally:
-            _delivery_failed.reset(token)
-        if failed:
+        if not await self._process(update):
             return web.Response(status=500, text="not handled")  # Telegram delivers it again
         return web.Response(text="ok")
 
     # ---- inbound ----------------------------------------------------------------------------------------
 
-    async def _deliver(self, event: InboundEvent) -> None:
-        """Hand an event to the runtime; in webhook mode a failure turns the answer to Telegram into a 500."""
+    async def _deliver(self, event: InboundEvent) -> bool:
+        """Hand an event to the runtime; whether it took it.
+
+        A failure is marked for ``_process``, so the update is not confirmed (polling) or is answered 500
+        (webhook) and comes again. Only the error's type is logged: its message may quote what a client wrote.
+        """
         assert self._sink is not None
         try:
             await self._sink(event)
-        except Exception:
+        except Exception as error:
+            log.warning("Telegram event %s not handled: %s", event.event_key, type(error).__name__)
             failed = _delivery_failed.get()
             if failed is not None:
                 failed.append(True)
-            raise
+            return False
+        return True
 
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -359,8 +469,7 @@ class TelegramAdapter:
         checkin_id, step_key, value = parsed
         # Keyed by the callback query's id, which a re-delivered update and a repeated query share.
         event = InboundChoice(self.name, str(chat_id), f"callback:{query.id}", checkin_id, step_key, value)
-        await self._deliver(event)
-        if isinstance(message, Message):
+        if await self._deliver(event) and isinstance(message, Message):
             await self._show_choice(message, query.data or "")
 
     @staticmethod
@@ -417,6 +526,14 @@ class TelegramAdapter:
         except TelegramError as error:
             raise classify(error) from error
         return str(sent.message_id)
+
+
+def _retry_wait(failures: int, error: TelegramError | None = None) -> float:
+    """Seconds to wait after ``failures`` failures in a row; never less than a flood-control wait."""
+    wait: float = min(RETRY_CAP, RETRY_FIRST * 2.0 ** (failures - 1))
+    if isinstance(error, RetryAfter):
+        wait = max(wait, float(classify(error).retry_after or 0.0))
+    return wait
 
 
 def classify(error: TelegramError) -> SendError:

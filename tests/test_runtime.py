@@ -230,9 +230,11 @@ async def test_a_client_who_blocked_the_bot_is_marked_and_their_coach_told_once(
     make_runtime: RuntimeFactory, slack: CollectingAdapter, clock: ManualClock
 ) -> None:
     runtime = await started(make_runtime)
-    slack.failures.extend([SendError("403 blocked", permanent=True), SendError("403 blocked", permanent=True)])
+    # The refused notice takes the greeting and question queued behind it along, so they are not tried at all.
+    slack.failures.append(SendError("403 blocked", permanent=True))
     await runtime.lifecycle.start_checkin("dana", SLOT)
     await runtime.outbox.drain()
+    assert slack.to(DANA) == []
     [to_coach] = slack.to(MAYA)
     assert to_coach.audience == "coach"
     assert "Dana Whitfield can no longer be reached on slack (403 blocked)" in to_coach.text

@@ -173,6 +173,7 @@ def build_bot(
         clock,
         worker_id=worker_id,
         lease=config.outbox.lease,
+        give_up_after=config.outbox.give_up_after,
         rate_limits=rate_limits,
         on_permanent_failure=lambda message, reason: inbound.client_unreachable(message, reason),
         metrics=metrics,

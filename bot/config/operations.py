@@ -62,9 +62,11 @@ class RateLimitOverrides(Strict):
 
 
 class Outbox(Strict):
-    """Sending: how long a replica may hold a message before another takes it over, and the platforms' limits."""
+    """Sending: how long a replica may hold a message before another takes it over, how long a message that
+    keeps failing is retried before it is given up, and the platforms' limits."""
 
     lease: Duration = timedelta(seconds=60)
+    give_up_after: Duration = timedelta(hours=24)
     rate_limits: dict[Literal["slack", "telegram"], RateLimitOverrides] = Field(default_factory=dict)
 
     @field_validator("lease")
@@ -72,6 +74,13 @@ class Outbox(Strict):
     def _sensible_lease(cls, value: timedelta) -> timedelta:
         if not timedelta(seconds=5) <= value <= timedelta(hours=1):
             raise ValueError("the lease must be between 5s and 1h: longer than one send, short enough to recover")
+        return value
+
+    @field_validator("give_up_after")
+    @classmethod
+    def _sensible_horizon(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=10) <= value <= timedelta(days=7):
+            raise ValueError("give_up_after must be between 10m and 7d: long enough to outlast a platform outage")
         return value
 
 

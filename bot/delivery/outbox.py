@@ -14,9 +14,17 @@ the platform's ``PlatformLimiter``, so the platform's published limits are kept 
 Delivery is at-least-once. A crash after the platform accepted a message but before the row is marked sent
 re-sends it after the lease expires, and a send that timed out after the request went out (``ambiguous``) is
 retried as well: neither Slack nor Telegram offers an idempotency key for posting a message, so a duplicate
-is the price of never losing one. Failures are retried with full-jitter exponential backoff, never sooner
-than a platform's own ``Retry-After``; a platform-wide 429 also pauses every send to that platform.
-Permanent failures stop at once and are reported through ``on_permanent_failure``.
+is the price of never losing one. Without a crash a live worker does not let another re-send its rows: it
+renews the leases of the rows it holds while their sends are in flight, and keeps the deliveries it could not
+record (the database failed) until it has recorded them.
+
+Failures are retried with full-jitter exponential backoff for ``give_up_after`` (a day by default) from when
+the message was queued, never sooner than a platform's own ``Retry-After``; a wait the platform or our own
+rate limit asked for is not a failure and does not count as an attempt. A platform-wide 429 also pauses every
+send to that platform. A message given up (refused for good, or still failing past the horizon) takes the
+messages queued behind it to the same recipient with it, so none of them arrives without it; each is logged
+as an error, a client's check-in among them is marked undelivered, and a permanent refusal is also reported
+through ``on_permanent_failure``. A client's privacy notice is recorded as given only once it was delivered.
 """
 
 from __future__ import annotations
@@ -26,18 +34,21 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.contract.adapter import Adapter, SendError
 from bot.contract.messages import OutboundMessage
+from bot.delivery.outgoing import PRIVACY_NOTICE_FOR
 from bot.delivery.ratelimit import PlatformLimiter, RateLimits
 from bot.observability.metrics import Metrics
-from bot.store import Database, outbox
+from bot.store import Database, clients, outbox
 from bot.timing.clock import Clock
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
+#: How long a message that keeps failing is retried, from when it was queued (``outbox.give_up_after``).
+GIVE_UP_AFTER = timedelta(hours=24)
 BASE_BACKOFF = timedelta(seconds=2)
 MAX_BACKOFF = timedelta(minutes=30)
 
@@ -58,6 +69,18 @@ async def _ignore_permanent_failure(message: OutboundMessage, reason: str) -> No
     """The default: the failed row itself is the record."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """A leased row: its message, the failed attempts before this one plus one, and when it was queued."""
+
+    outbox_id: int
+    message: OutboundMessage
+    attempts: int
+    created_at: datetime
+    #: The client this message gives the privacy notice to, if it is that message.
+    notice_for: str | None
+
+
 class OutboxWorker:
     def __init__(
         self,
@@ -72,6 +95,8 @@ class OutboxWorker:
         sleep: Sleep = asyncio.sleep,
         batch_size: int = 100,
         lease: timedelta = timedelta(seconds=60),
+        give_up_after: timedelta = GIVE_UP_AFTER,
+        renew_every: float | None = None,
         poll_interval: float = 1.0,
         rng: random.Random | None = None,
         metrics: Metrics | None = None,
@@ -83,8 +108,11 @@ class OutboxWorker:
 
         ``sleep`` waits for the rate limiter in ``clock``'s time: tests with a ``ManualClock`` pass one that
         advances it. ``on_permanent_failure`` runs once for each row that failed permanently, after it is marked
-        failed; a row given up after ``MAX_ATTEMPTS`` transient failures does not say the recipient is unreachable,
-        so it is not reported.
+        failed; a row given up after ``give_up_after`` of transient failures does not say the recipient is
+        unreachable, so it is not reported there (it is logged and its check-in marked).
+
+        ``renew_every`` is how often, in seconds of real time, the leases of rows still being sent are renewed
+        (a third of the lease by default), so a send slower than the lease is not taken over and sent again.
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -100,6 +128,8 @@ class OutboxWorker:
         self._sleep = sleep
         self._batch_size = batch_size
         self._lease = lease
+        self._give_up_after = give_up_after
+        self._renew_every = renew_every if renew_every is not None else lease.total_seconds() / 3
         # A row waits for its turn while leased; a wait longer than this goes back to the table instead, so
         # the lease cannot run out under a row that is merely waiting.
         self._max_hold = lease.total_seconds() / 2
@@ -108,8 +138,13 @@ class OutboxWorker:
         self._metrics = metrics or Metrics()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        #: Deliveries not yet recorded; ``drain`` records them together before it claims more rows.
-        self._delivered: list[tuple[int, str]] = []
+        #: Deliveries not yet recorded; ``drain`` records them together before it claims more rows, and keeps
+        #: them until the database took them.
+        self._delivered: list[tuple[_Claimed, str]] = []
+        #: Rows whose send is under way; with ``_delivered``, the rows whose leases are renewed.
+        self._in_flight: set[int] = set()
+        #: Whether a stop interrupted ``_record_delivered`` (it is then not started again on the way out).
+        self._recording = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-worker")
@@ -133,14 +168,16 @@ class OutboxWorker:
         """
         attempted = 0
         sending: set[asyncio.Task[None]] = set()
+        renewer = asyncio.create_task(self._renew_leases(), name="outbox-lease-renewal")
+        self._recording = False
         try:
             while True:
                 # Settle first: a recipient's next message becomes claimable only once this one is recorded.
                 await self._record_delivered()
                 room = self._concurrency - len(sending)
                 if room > 0:
-                    for message, attempts in await self._claim(min(room, self._batch_size)):
-                        sending.add(asyncio.create_task(self._deliver(message, attempts)))
+                    for claimed in await self._claim(min(room, self._batch_size)):
+                        sending.add(asyncio.create_task(self._deliver(claimed)))
                         attempted += 1
                 if not sending:
                     return attempted
@@ -153,19 +190,47 @@ class OutboxWorker:
             for task in sending:
                 task.cancel()
             await asyncio.gather(*sending, return_exceptions=True)
-            await asyncio.shield(self._record_delivered())  # what went out is recorded, not re-sent
+            if not self._recording:  # a recording the stop interrupted is not tried again: stopping must end
+                await asyncio.shield(self._record_delivered())  # what went out is recorded, not re-sent
             raise
         except BaseException:
             # A failed claim must not abandon sends already under way: that would only cause duplicates.
             await asyncio.gather(*sending, return_exceptions=True)
             raise
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
 
     async def _record_delivered(self) -> None:
+        """Record the deliveries so far; on a database error they stay listed, to be recorded next time."""
         if not self._delivered:
             return
-        delivered, self._delivered = self._delivered, []
-        async with self._database.transaction() as session:
-            await outbox.mark_sent(session, delivered, self._clock.now())
+        delivered = list(self._delivered)
+        now = self._clock.now()
+        self._recording = True  # left set if a stop cancels the recording
+        try:
+            async with self._database.transaction() as session:
+                await outbox.mark_sent(session, [(claimed.outbox_id, ref) for claimed, ref in delivered], now)
+                notices = [claimed.notice_for for claimed, _ in delivered if claimed.notice_for is not None]
+                await clients.mark_privacy_notice_sent(session, notices, now)
+        except Exception:
+            self._recording = False
+            raise
+        self._recording = False
+        del self._delivered[: len(delivered)]  # sends finishing meanwhile were appended after them
+
+    async def _renew_leases(self) -> None:
+        """Keep the leases of the rows this worker holds from running out while it still works on them."""
+        while True:
+            await asyncio.sleep(self._renew_every)  # real time: the lease protects against real slowness
+            held = self._in_flight | {claimed.outbox_id for claimed, _ in self._delivered}
+            if not held:
+                continue
+            try:
+                async with self._database.transaction() as session:
+                    await outbox.renew_leases(session, held, self._worker_id, self._clock.now() + self._lease)
+            except Exception as error:  # the next renewal may succeed; if none does, the rows may go twice
+                log.warning("outbox: renewing the leases of %d rows failed: %s", len(held), type(error).__name__)
 
     async def _run(self) -> None:
         while True:
@@ -177,11 +242,22 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
             self._wake.clear()
 
-    async def _claim(self, limit: int) -> list[tuple[OutboundMessage, int]]:
+    async def _claim(self, limit: int) -> list[_Claimed]:
         """Lease rows; each comes with its attempt count, which the lease has already incremented."""
         async with self._database.transaction() as session:
             rows = await outbox.due_outbox(session, self._clock.now(), limit, self._worker_id, self._lease)
-            return [(OutboundMessage.from_payload(r.platform, r.recipient, r.payload, r.id), r.attempts) for r in rows]
+            claimed = [
+                _Claimed(
+                    r.id,
+                    OutboundMessage.from_payload(r.platform, r.recipient, r.payload, r.id),
+                    r.attempts,
+                    r.created_at,
+                    r.payload.get(PRIVACY_NOTICE_FOR),
+                )
+                for r in rows
+            ]
+        self._in_flight.update(c.outbox_id for c in claimed)
+        return claimed
 
     def _turnstile(self, platform: str) -> asyncio.Lock:
         return self._turnstiles.setdefault(platform, asyncio.Lock())
@@ -192,28 +268,36 @@ class OutboxWorker:
             limiter = self._limiters[platform] = PlatformLimiter(self._rate_limits.get(platform), self._clock)
         return limiter
 
-    async def _deliver(self, message: OutboundMessage, attempts: int) -> None:
-        assert message.outbox_id is not None
+    async def _deliver(self, claimed: _Claimed) -> None:
+        try:
+            await self._send(claimed)
+        finally:
+            self._in_flight.discard(claimed.outbox_id)
+
+    async def _send(self, claimed: _Claimed) -> None:
+        message = claimed.message
         adapter = self._adapters.get(message.platform)
         if adapter is None:
             error = SendError(f"no adapter for platform '{message.platform}' is running", permanent=True)
-            await self._record_failure(message, attempts, error)
+            await self._record_failure(claimed, error)
             return
         postponed_to = await self._wait_for_turn(message)
         if postponed_to is not None:
             async with self._database.transaction() as session:
-                await outbox.mark_retry(session, message.outbox_id, "waiting for the rate limit", postponed_to)
+                await outbox.mark_retry(
+                    session, claimed.outbox_id, "waiting for the rate limit", postponed_to, counted=False
+                )
             return
         try:
             reference = await adapter.send(message)
         except SendError as error:
-            await self._record_failure(message, attempts, error)
+            await self._record_failure(claimed, error)
             return
         except Exception as error:  # an adapter bug must not stop the worker; treat it as transient
-            log.exception("outbox: adapter %s raised while sending row %s", message.platform, message.outbox_id)
-            await self._record_failure(message, attempts, SendError(type(error).__name__))
+            log.exception("outbox: adapter %s raised while sending row %s", message.platform, claimed.outbox_id)
+            await self._record_failure(claimed, SendError(type(error).__name__))
             return
-        self._delivered.append((message.outbox_id, reference))
+        self._delivered.append((claimed, reference))
 
     async def _wait_for_turn(self, message: OutboundMessage) -> datetime | None:
         """Wait until the rate limits allow this send; return when to retry instead if that is too far off."""
@@ -232,22 +316,18 @@ class OutboxWorker:
             limiter.record_send(message.recipient)
         return None
 
-    async def _record_failure(self, message: OutboundMessage, attempts: int, error: SendError) -> None:
-        outbox_id = message.outbox_id
-        assert outbox_id is not None
+    async def _record_failure(self, claimed: _Claimed, error: SendError) -> None:
+        message, outbox_id = claimed.message, claimed.outbox_id
         if error.scope == "global" and error.retry_after is not None:
             log.warning("outbox: %s asked for a pause of %.1fs for every send", message.platform, error.retry_after)
             self._limiter(message.platform).pause(error.retry_after)
-        if error.permanent or attempts >= MAX_ATTEMPTS:
-            log.warning("outbox: row %s failed for good after %s attempts: %s", outbox_id, attempts, error.reason)
-            async with self._database.transaction() as session:
-                settled = await outbox.mark_failed(session, outbox_id, error.reason)
-            self._metrics.send_failures.labels(message.platform, "permanent").inc()
-            # Only the worker that settled the row reports it, so the report is made once.
-            if settled and error.permanent:
-                await self._report_permanent_failure(message, error.reason)
+        now = self._clock.now()
+        if error.permanent or now - claimed.created_at >= self._give_up_after:
+            await self._give_up(claimed, error, now)
             return
-        delay = backoff(attempts, error.retry_after, self._rng)
+        # A wait the platform asked for is not a failure: it neither counts as an attempt nor lengthens the backoff.
+        counted = error.retry_after is None
+        delay = backoff(claimed.attempts if counted else claimed.attempts - 1, error.retry_after, self._rng)
         if error.ambiguous:
             log.warning(
                 "outbox: row %s may have been delivered (%s); retrying in %.1fs, so it may arrive twice",
@@ -258,8 +338,28 @@ class OutboxWorker:
         else:
             log.info("outbox: row %s will be retried in %.1fs: %s", outbox_id, delay.total_seconds(), error.reason)
         async with self._database.transaction() as session:
-            await outbox.mark_retry(session, outbox_id, error.reason, self._clock.now() + delay)
+            await outbox.mark_retry(session, outbox_id, error.reason, now + delay, counted=counted)
         self._metrics.send_failures.labels(message.platform, "ambiguous" if error.ambiguous else "retry").inc()
+
+    async def _give_up(self, claimed: _Claimed, error: SendError, now: datetime) -> None:
+        """Fail the row and those queued behind it, log each for the operator, report a permanent refusal."""
+        message = claimed.message
+        reason = error.reason if error.permanent else f"still failing after {self._give_up_after}: {error.reason}"
+        async with self._database.transaction() as session:
+            given_up = await outbox.give_up(session, claimed.outbox_id, reason, now)
+        self._metrics.send_failures.labels(message.platform, "permanent").inc()
+        for row in given_up:
+            log.error(
+                "outbox: gave up on row %s to %s%s after %s attempt(s): %s",
+                row.outbox_id,
+                message.platform,
+                f" (check-in {row.checkin_id})" if row.checkin_id is not None else "",
+                claimed.attempts,
+                reason if row.outbox_id == claimed.outbox_id else f"an earlier message failed: {reason}",
+            )
+        # Only the worker that settled the row reports it, so the report is made once.
+        if given_up and error.permanent:
+            await self._report_permanent_failure(message, error.reason)
 
     async def _report_permanent_failure(self, message: OutboundMessage, reason: str) -> None:
         try:

@@ -15,6 +15,9 @@ from bot.store import Session, outbox
 
 #: Where a message goes: (platform, recipient).
 Address = tuple[str, str]
+#: The outbox payload's key naming the client a message gives the privacy notice to: the outbox records the
+#: notice as given when that message is delivered, not when it is queued.
+PRIVACY_NOTICE_FOR = "privacy_notice_for"
 
 
 def outbox_rows(
@@ -24,10 +27,15 @@ def outbox_rows(
     key_prefix: str,
     audience: str = "client",
     image_png: bytes | None = None,
+    *,
+    notice_for: str | None = None,
 ) -> list[outbox.OutboxRow]:
-    """Outbox rows for messages to one recipient; the key makes re-running the same cause a no-op."""
+    """Outbox rows for messages to one recipient; the key makes re-running the same cause a no-op.
+
+    ``notice_for`` names the client when the first message is their privacy notice.
+    """
     platform, recipient = address
-    return [
+    rows = [
         outbox.OutboxRow(
             platform,
             recipient,
@@ -38,6 +46,9 @@ def outbox_rows(
         )
         for index, m in enumerate(messages)
     ]
+    if notice_for is not None and rows:
+        rows[0].payload[PRIVACY_NOTICE_FOR] = notice_for
+    return rows
 
 
 async def queue(

@@ -92,14 +92,16 @@ class Lifecycle:
             claims.append(checkins.Claim(client_id, slot, client.question_set, transition.state.to_json()))
         won = await checkins.claim_checkins(session, claims, now)
         await checkins.expire_superseded(session, won)
-        await clients.mark_privacy_notice_sent(
-            session, [c for c in won if plans[c][0].privacy_notice_sent_at is None], now
-        )
         rows = [
             row
             for client_id, checkin_id in won.items()
             for row in outgoing.outbox_rows(
-                plans[client_id][1], plans[client_id][2].messages, checkin_id, f"checkin:{checkin_id}:open"
+                plans[client_id][1],
+                plans[client_id][2].messages,
+                checkin_id,
+                f"checkin:{checkin_id}:open",
+                # The outbox records the notice as given once it is delivered.
+                notice_for=client_id if plans[client_id][0].privacy_notice_sent_at is None else None,
             )
         ]
         await outbox.enqueue(session, rows, now)

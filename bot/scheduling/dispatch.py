@@ -7,7 +7,8 @@ counted on the check-in row, and expiry changes the status only of a check-in th
 
 A slot is owed when it lies after the client's latest claimed slot (and after the client was added) and no
 longer ago than the grace window. A slot missed by more than that, because the bot was down, is skipped
-with a log line: a check-in about last Tuesday that arrives on Friday helps nobody.
+with a log line: a check-in about last Tuesday that arrives on Friday helps nobody. The line is written once
+per process: nothing claims a skipped slot, so every later pass would find it missed again.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ class Dispatcher:
         self._clock = clock
         self._grace = grace
         self._purged_at: datetime | None = None
+        #: Per client, the latest missed slot already logged, so a pass logs only slots missed since.
+        self._missed_logged: dict[str, datetime] = {}
 
     async def schedules(self, client_ids: Collection[str] | None = None) -> list[ClientSchedule]:
         """The effective schedule of each active client: config cadence plus what the database knows."""
@@ -125,8 +128,11 @@ class Dispatcher:
         return DispatchReport(started, len(owed) - started, missed)
 
     def _log_missed(self, client_id: str, schedule: ClientSchedule, start: datetime, end: datetime) -> int:
-        skipped = slots_between(schedule, start, end)
+        """Log the slots missed in [start, end) that no earlier pass logged; return how many."""
+        logged = self._missed_logged.get(client_id)
+        skipped = slots_between(schedule, start if logged is None else max(start, logged), end)
         if skipped:
+            self._missed_logged[client_id] = skipped[-1]
             log.warning(
                 "client %s: %d slot(s) up to %s missed by more than the %s grace window; not sent",
                 client_id,

@@ -176,6 +176,10 @@ class CheckIn(Base):
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reminders_sent: Mapped[int] = mapped_column(sa.Integer(), default=0)
+    # Set when the outbox gave up on a message of this check-in (the platform refused it for good, or it kept
+    # failing past ``outbox.give_up_after``): the client may never have seen part of it.
+    undelivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    undelivered_reason: Mapped[str | None] = mapped_column(sa.Text())
 
 
 class Answer(Base):

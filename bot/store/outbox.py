@@ -5,7 +5,7 @@ Outbox leasing uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas never 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,16 +18,15 @@ from sqlalchemy.orm.attributes import set_committed_value
 from bot.contract.statuses import UNSENT_OUTBOX_STATUSES, OutboxStatus, PersonKind
 from bot.store.database import sealer_of
 from bot.store.identities import address_key, addresses_of, people_at
-from bot.store.models import (
-    Client,
-    OutboxMessage,
-)
+from bot.store.models import CheckIn, Client, OutboxMessage
 from bot.store.sealed import open_payload, seal_payload
 from bot.store.statements import chunks, insert_for
 
-#: Why an outbox row was not sent (``outbox.last_error``): cancelled by the client's ``stop``, or unreadable.
+#: Why an outbox row was not sent (``outbox.last_error``): cancelled by the client's ``stop``, unreadable, or
+#: failed with an earlier one to the same recipient (``give_up``).
 OPTED_OUT = "the client said stop before it was sent"
 UNREADABLE = "its text was sealed with a key the configuration no longer holds"
+OUTRUN = "not sent: an earlier message to the same recipient failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,14 +210,87 @@ async def mark_sent(session: AsyncSession, sent: Sequence[tuple[int, str | None]
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def mark_retry(session: AsyncSession, outbox_id: int, error: str, next_attempt_at: datetime) -> bool:
-    return await _finish_sending(
-        session, outbox_id, status=OutboxStatus.PENDING, last_error=error, next_attempt_at=next_attempt_at
-    )
+async def mark_retry(
+    session: AsyncSession, outbox_id: int, error: str, next_attempt_at: datetime, *, counted: bool = True
+) -> bool:
+    """Put a row back to be sent at ``next_attempt_at``; ``counted=False`` takes back the attempt its lease
+    counted (the platform asked us to wait, or our own rate limit did: nothing failed)."""
+    values: dict[str, Any] = {
+        "status": OutboxStatus.PENDING,
+        "last_error": error,
+        "next_attempt_at": next_attempt_at,
+    }
+    if not counted:
+        values["attempts"] = OutboxMessage.attempts - 1
+    return await _finish_sending(session, outbox_id, **values)
 
 
 async def mark_failed(session: AsyncSession, outbox_id: int, error: str) -> bool:
     return await _finish_sending(session, outbox_id, status=OutboxStatus.FAILED, last_error=error)
+
+
+@dataclass(frozen=True, slots=True)
+class GivenUp:
+    """A message the outbox will not send: the one that failed, or one that was queued behind it."""
+
+    outbox_id: int
+    checkin_id: int | None
+    audience: str
+
+
+async def give_up(session: AsyncSession, outbox_id: int, error: str, now: datetime) -> list[GivenUp]:
+    """Fail a row being sent and every unsent row queued behind it to the same recipient; mark their check-ins.
+
+    The rows behind fail with it so that none of them overtakes it: a greeting and a question must not reach a
+    client whose privacy notice never did. A client's check-in among them is marked undelivered for the coach
+    and ``checkin status``. Empty when the row was no longer being sent (another worker settled it).
+    """
+    if not await mark_failed(session, outbox_id, error):
+        return []
+    failed = await session.get(OutboxMessage, outbox_id, populate_existing=True)
+    assert failed is not None
+    behind = await session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.platform == failed.platform,
+            OutboxMessage.recipient == failed.recipient,
+            OutboxMessage.id > outbox_id,
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.FAILED, last_error=f"{OUTRUN}: {error}", lease_until=None, leased_by=None)
+        .returning(OutboxMessage.id, OutboxMessage.payload)
+        .execution_options(synchronize_session=False)
+    )
+    given_up = [
+        GivenUp(row_id, payload.get("checkin_id"), str(payload.get("audience", "client")))
+        for row_id, payload in [(failed.id, failed.payload), *sorted((row.id, row.payload) for row in behind)]
+    ]
+    undelivered = {g.checkin_id for g in given_up if g.audience == "client" and g.checkin_id is not None}
+    if undelivered:
+        await session.execute(
+            sa.update(CheckIn)
+            .where(CheckIn.id.in_(undelivered), CheckIn.undelivered_at.is_(None))
+            .values(undelivered_at=now, undelivered_reason=error)
+            .execution_options(synchronize_session=False)
+        )
+    return given_up
+
+
+async def renew_leases(session: AsyncSession, outbox_ids: Collection[int], worker_id: str, until: datetime) -> int:
+    """Extend this worker's leases on rows it is still sending, so no other worker takes them over meanwhile."""
+    if not outbox_ids:
+        return 0
+    result = await session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(outbox_ids),
+            OutboxMessage.status == OutboxStatus.SENDING,
+            OutboxMessage.leased_by == worker_id,
+        )
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def outbox_row(session: AsyncSession, idempotency_key: str) -> OutboxMessage | None:

@@ -154,6 +154,27 @@ def test_replies_much_shorter_than_usual() -> None:
     assert "2 characters written" in signal.reason
 
 
+def test_a_missed_checkin_then_a_far_later_reply_is_withdrawal_at_once() -> None:
+    usual = [entry(n, all_items(4), latency=timedelta(hours=3)) for n in range(5)]
+    missed = entry(5, status="expired")
+    assert kinds([*usual, missed]) == []
+    far_later = entry(6, all_items(4), latency=timedelta(hours=20))  # nearly 7 times the usual 3 h
+    (signal,) = detect([*usual, missed, far_later], SETTINGS, DEFAULT, TEXTS)
+    assert signal.kind == "withdrawal" and signal.value == -2
+    assert "not answered" in signal.reason and "answered after 20 h (usually 3 h)" in signal.reason
+    # Merely slow (four to six times the usual) weighs like a missed check-in: two signs are not yet three.
+    slower = entry(6, all_items(4), latency=timedelta(hours=13))
+    assert kinds([*usual, missed, slower]) == []
+
+
+def test_one_far_later_reply_with_questions_left_out_is_withdrawal() -> None:
+    usual = [entry(n, all_items(4), latency=timedelta(hours=2)) for n in range(6)]
+    pulled_back = entry(6, {"hope": 4.0, "focus": 4.0}, latency=timedelta(hours=14))
+    (signal,) = detect([*usual, pulled_back], SETTINGS, DEFAULT, TEXTS)
+    assert signal.kind == "withdrawal" and signal.value == -1
+    assert "3 of 5 relationship questions left out" in signal.reason
+
+
 def test_relationship_questions_left_out() -> None:
     usual = steady(4)
     partial = [entry(4 + n, {"hope": 4.0, "focus": 4.0}) for n in range(3)]

@@ -1,0 +1,150 @@
+"""``prompts/risk_phrases.yaml`` read into what the ``words`` detector needs: per language, cue sets ready to scan.
+
+The file is the coach-editable half of the detector (the other half is the model in ``words_model``); its
+comments explain the rules. A malformed file fails at start-up with the key that is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import get_args
+
+import yaml
+
+from bot.conversation.questions import Practice
+from bot.signals.detectors.wording import CueSet, Matcher, Pattern, PatternError, parse_pattern
+from bot.signals.detectors.words_model import WordsModel, load_words_model
+
+#: Labels of the cues that are not themes.
+COACH, OTHER, HEDGE, WELLBEING = "<coach>", "<other>", "<hedge>", "<wellbeing>"
+
+_PRACTICES: dict[str, Practice] = {practice: practice for practice in get_args(Practice)}
+
+
+class RiskPhrasesError(ValueError):
+    """``prompts/risk_phrases.yaml`` is not shaped as documented in the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    name: str
+    practice: Practice
+    #: Counts when nothing in the note names anyone: a note to the coach saying it is about the coach.
+    implicit: bool
+    #: What the coach reads, by the coach's language.
+    meaning: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    name: str
+    markers: frozenset[str]
+    rewrite: Mapping[str, tuple[str, ...]]
+    negations: frozenset[str]
+    contrast: frozenset[str]
+    #: Themes, targets (``COACH``, ``OTHER``), ``HEDGE`` and ``WELLBEING`` cues in one scan.
+    cues: CueSet
+    matcher: Matcher
+
+
+@dataclass(frozen=True, slots=True)
+class RiskPhrases:
+    negation_window: int
+    model_threshold: float
+    explain: Mapping[str, str]
+    languages: Mapping[str, Language]
+    themes: Mapping[str, Theme]
+    model: WordsModel | None
+
+
+def _mapping(data: object, where: str) -> Mapping[str, object]:
+    if not isinstance(data, dict):
+        raise RiskPhrasesError(f"risk_phrases.yaml: '{where}' must be a mapping")
+    return {str(key): value for key, value in data.items()}
+
+
+def _strings(data: Mapping[str, object], key: str, where: str) -> list[str]:
+    value = data.get(key)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise RiskPhrasesError(f"risk_phrases.yaml: '{where}.{key}' must be a list of texts")
+    return list(value)
+
+
+def _patterns(texts: list[str], where: str) -> list[Pattern]:
+    try:
+        return [parse_pattern(text) for text in texts]
+    except PatternError as exc:
+        raise RiskPhrasesError(f"risk_phrases.yaml: {where}: {exc}") from exc
+
+
+def _language(
+    name: str, data: Mapping[str, object], themes: Mapping[str, Mapping[str, object]], wellbeing: Mapping[str, object]
+) -> Language:
+    where = f"languages.{name}"
+    cues = [(WELLBEING, p) for p in _patterns(_strings(wellbeing, name, "wellbeing"), "wellbeing")]
+    for label, key in ((COACH, "coach"), (OTHER, "others"), (HEDGE, "hedges")):
+        cues += [(label, p) for p in _patterns(_strings(data, key, where), f"{where}.{key}")]
+    for theme, theme_data in themes.items():
+        by_language = _mapping(theme_data.get("cues"), f"themes.{theme}.cues")
+        cues += [(theme, p) for p in _patterns(_strings(by_language, name, f"themes.{theme}.cues"), theme)]
+    rewrite = _mapping(data.get("rewrite", {}), f"{where}.rewrite")
+    if not all(isinstance(v, str) for v in rewrite.values()):
+        raise RiskPhrasesError(f"risk_phrases.yaml: '{where}.rewrite' must map words to texts")
+    alternatives = [alt for _, pattern in cues for part in pattern if not isinstance(part, str) for alt in part]
+    return Language(
+        name=name,
+        markers=frozenset(_strings(data, "markers", where)),
+        rewrite={word: tuple(str(v).split()) for word, v in rewrite.items()},
+        negations=frozenset(_strings(data, "negations", where)),
+        contrast=frozenset(_strings(data, "contrast", where)),
+        cues=CueSet(cues),
+        matcher=Matcher(
+            frozenset(a.text for a in alternatives if not a.stem), frozenset(a.text for a in alternatives if a.stem)
+        ),
+    )
+
+
+def _theme(name: str, data: Mapping[str, object]) -> Theme:
+    practice, meaning = _PRACTICES.get(str(data.get("practice"))), data.get("meaning")
+    if practice is None or not isinstance(meaning, dict) or "en" not in meaning:
+        raise RiskPhrasesError(f"risk_phrases.yaml: themes.{name} needs a practice and a meaning in 'en'")
+    return Theme(name, practice, data.get("implicit") is True, {str(k): str(v) for k, v in meaning.items()})
+
+
+def parse_risk_phrases(source: str, model: WordsModel | None = None) -> RiskPhrases:
+    data = _mapping(yaml.safe_load(source), "the file")
+    themes_data = {name: _mapping(t, f"themes.{name}") for name, t in _mapping(data.get("themes"), "themes").items()}
+    languages = _mapping(data.get("languages"), "languages")
+    window, threshold = data.get("negation_window"), data.get("model_threshold")
+    if not isinstance(window, int) or isinstance(window, bool) or not 0 <= window <= 20:
+        raise RiskPhrasesError("risk_phrases.yaml: 'negation_window' must be a whole number from 0 to 20")
+    if not isinstance(threshold, int | float) or not 0 < threshold <= 1:
+        raise RiskPhrasesError("risk_phrases.yaml: 'model_threshold' must be a number above 0, at most 1")
+    wellbeing = _mapping(data.get("wellbeing"), "wellbeing")
+    parsed = {
+        name: _language(name, _mapping(lang, f"languages.{name}"), themes_data, wellbeing)
+        for name, lang in languages.items()
+    }
+    if "en" not in parsed:
+        raise RiskPhrasesError("risk_phrases.yaml: 'languages' needs 'en'")
+    explain = _mapping(data.get("explain"), "explain")
+    if "en" not in explain:
+        raise RiskPhrasesError("risk_phrases.yaml: 'explain' needs an 'en' text")
+    return RiskPhrases(
+        negation_window=window,
+        model_threshold=float(threshold),
+        explain={k: str(v) for k, v in explain.items()},
+        languages=parsed,
+        themes={name: _theme(name, theme) for name, theme in themes_data.items()},
+        model=model,
+    )
+
+
+@cache
+def load_risk_phrases() -> RiskPhrases:
+    """The shipped lexicon and model, read once."""
+    source = resources.files("prompts").joinpath("risk_phrases.yaml").read_text(encoding="utf-8")
+    return parse_risk_phrases(source, load_words_model())

@@ -122,7 +122,12 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
                 quoted = text[words[hit.start].start : words[hit.end - 1].end]
                 found[hit.label] = Finding(hit.label, quoted, part.quote, by_model=False)
     if not found and (about_the_coach or COACH in named):
-        modelled = _modelled(words, parts, phrases, coach=True, other=OTHER in named)
+        modelled = _modelled(
+            words,
+            parts,
+            phrases,
+            features([t.word for t in words], coach=True, other=OTHER in named, stop=language.markers),
+        )
         if modelled is not None:
             found[modelled.theme] = modelled
     return Reading(language.name, tuple(found.values()), wellbeing)
@@ -130,8 +135,9 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
 
 def model_features(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> frozenset[str]:
     """What the model reads in ``text``: the same features whether training or detecting."""
-    _, words, _, named = _parse(text, phrases)
-    return features([t.word for t in words], coach=about_the_coach or COACH in named, other=OTHER in named)
+    language, words, _, named = _parse(text, phrases)
+    coach = about_the_coach or COACH in named
+    return features([t.word for t in words], coach=coach, other=OTHER in named, stop=language.markers)
 
 
 def _parse(text: str, phrases: RiskPhrases) -> tuple[Language, list[Token], list[_Sentence], set[str]]:
@@ -215,13 +221,12 @@ def _distance(ref: Hit, hit: Hit) -> int:
 
 
 def _modelled(
-    words: Sequence[Token], parts: Sequence[_Sentence], phrases: RiskPhrases, *, coach: bool, other: bool
+    words: Sequence[Token], parts: Sequence[_Sentence], phrases: RiskPhrases, found: frozenset[str]
 ) -> Finding | None:
     """The theme the model reads with at least ``model_threshold`` certainty, with the words it weighed most."""
     model = phrases.model
     if model is None:
         return None
-    found = features([token.word for token in words], coach=coach, other=other)
     probabilities = model.probabilities(found)
     theme, probability = max(((t, p) for t, p in probabilities.items() if t != NONE), key=lambda tp: tp[1])
     reasons = model.reasons(found, theme)

@@ -24,12 +24,16 @@ COACH_FEATURE, OTHER_FEATURE = "<coach>", "<other>"
 STEM = 6
 
 
-def features(words: Sequence[str], *, coach: bool, other: bool) -> frozenset[str]:
-    """What the model reads in a note: its words, neighbouring pairs, stems, and who it names."""
+def features(words: Sequence[str], *, coach: bool, other: bool, stop: frozenset[str]) -> frozenset[str]:
+    """What the model reads in a note: its words, neighbouring pairs, stems, and who it names.
+
+    Words in ``stop`` ("the", "und") count only within pairs, so what the alert names as weighing most is a
+    word that carries meaning.
+    """
     found = {COACH_FEATURE} if coach else set()
     if other:
         found.add(OTHER_FEATURE)
-    found.update(words)
+    found.update(w for w in words if w not in stop)
     found.update(w[:STEM] + "~" for w in words if len(w) > STEM)
     found.update(f"{a} {b}" for a, b in pairwise(words))
     return frozenset(found)

@@ -20,6 +20,11 @@ from bot.signals.detectors.words_model import WordsModel, load_words_model
 
 #: Labels of the cues that are not themes.
 COACH, OTHER, HEDGE, WELLBEING = "<coach>", "<other>", "<hedge>", "<wellbeing>"
+NOT_COACH, AFFECT, REASSURANCE = "<not-coach>", "<affect>", "<reassurance>"
+#: Ends the label of a theme's ``alone`` cues: they count even when the note names no one.
+ALONE = "!"
+#: Ends the label of a theme's ``broad`` cues: they count only with the coach named in the same sentence part.
+BROAD = "~"
 
 _PRACTICES: dict[str, Practice] = {practice: practice for practice in get_args(Practice)}
 
@@ -32,8 +37,6 @@ class RiskPhrasesError(ValueError):
 class Theme:
     name: str
     practice: Practice
-    #: Counts when nothing in the note names anyone: a note to the coach saying it is about the coach.
-    implicit: bool
     #: What the coach reads, by the coach's language.
     meaning: Mapping[str, str]
 
@@ -66,8 +69,8 @@ def _mapping(data: object, where: str) -> Mapping[str, object]:
     return {str(key): value for key, value in data.items()}
 
 
-def _strings(data: Mapping[str, object], key: str, where: str) -> list[str]:
-    value = data.get(key)
+def _strings(data: Mapping[str, object], key: str, where: str, *, optional: bool = False) -> list[str]:
+    value = data.get(key, [] if optional else None)
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise RiskPhrasesError(f"risk_phrases.yaml: '{where}.{key}' must be a list of texts")
     return list(value)
@@ -81,15 +84,23 @@ def _patterns(texts: list[str], where: str) -> list[Pattern]:
 
 
 def _language(
-    name: str, data: Mapping[str, object], themes: Mapping[str, Mapping[str, object]], wellbeing: Mapping[str, object]
+    name: str, data: Mapping[str, object], themes: Mapping[str, Mapping[str, object]], shared: Mapping[str, object]
 ) -> Language:
+    """One language's cues; ``shared`` is the file itself, for the lists kept by language (``wellbeing``...)."""
     where = f"languages.{name}"
+    wellbeing = _mapping(shared.get("wellbeing"), "wellbeing")
     cues = [(WELLBEING, p) for p in _patterns(_strings(wellbeing, name, "wellbeing"), "wellbeing")]
-    for label, key in ((COACH, "coach"), (OTHER, "others"), (HEDGE, "hedges")):
-        cues += [(label, p) for p in _patterns(_strings(data, key, where), f"{where}.{key}")]
+    for label, key in ((COACH, "coach"), (OTHER, "others"), (HEDGE, "hedges"), (NOT_COACH, "not_coach")):
+        cues += [(label, p) for p in _patterns(_strings(data, key, where, optional=label == NOT_COACH), key)]
+    for label, key in ((AFFECT, "affect"), (REASSURANCE, "reassurance")):
+        by_language = _mapping(shared.get(key, {}), key)
+        cues += [(label, p) for p in _patterns(_strings(by_language, name, key, optional=True), key)]
     for theme, theme_data in themes.items():
         by_language = _mapping(theme_data.get("cues"), f"themes.{theme}.cues")
         cues += [(theme, p) for p in _patterns(_strings(by_language, name, f"themes.{theme}.cues"), theme)]
+        for suffix, key in ((ALONE, "alone"), (BROAD, "broad")):
+            extra = _mapping(theme_data.get(key, {name: []}), f"themes.{theme}.{key}")
+            cues += [(theme + suffix, p) for p in _patterns(_strings(extra, name, f"themes.{theme}.{key}"), theme)]
     rewrite = _mapping(data.get("rewrite", {}), f"{where}.rewrite")
     if not all(isinstance(v, str) for v in rewrite.values()):
         raise RiskPhrasesError(f"risk_phrases.yaml: '{where}.rewrite' must map words to texts")
@@ -111,7 +122,7 @@ def _theme(name: str, data: Mapping[str, object]) -> Theme:
     practice, meaning = _PRACTICES.get(str(data.get("practice"))), data.get("meaning")
     if practice is None or not isinstance(meaning, dict) or "en" not in meaning:
         raise RiskPhrasesError(f"risk_phrases.yaml: themes.{name} needs a practice and a meaning in 'en'")
-    return Theme(name, practice, data.get("implicit") is True, {str(k): str(v) for k, v in meaning.items()})
+    return Theme(name, practice, {str(k): str(v) for k, v in meaning.items()})
 
 
 def parse_risk_phrases(source: str, model: WordsModel | None = None) -> RiskPhrases:
@@ -123,9 +134,8 @@ def parse_risk_phrases(source: str, model: WordsModel | None = None) -> RiskPhra
         raise RiskPhrasesError("risk_phrases.yaml: 'negation_window' must be a whole number from 0 to 20")
     if not isinstance(threshold, int | float) or not 0 < threshold <= 1:
         raise RiskPhrasesError("risk_phrases.yaml: 'model_threshold' must be a number above 0, at most 1")
-    wellbeing = _mapping(data.get("wellbeing"), "wellbeing")
     parsed = {
-        name: _language(name, _mapping(lang, f"languages.{name}"), themes_data, wellbeing)
+        name: _language(name, _mapping(lang, f"languages.{name}"), themes_data, data)
         for name, lang in languages.items()
     }
     if "en" not in parsed:

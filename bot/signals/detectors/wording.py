@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 MAX_GAP = 4
 GAP = "..."
 #: Words this long may carry one missing, added or swapped letter; from ``SUBSTITUTE_FROM``, one wrong letter.
+#: Only words of letters: "checking" is not a typo of "check-in".
 TYPO_FROM = 5
 SUBSTITUTE_FROM = 8
 
@@ -129,9 +130,11 @@ class Matcher:
     _cache: dict[str, frozenset[str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._deleted_words = _deletions_index(w for w in self.words if len(w) >= TYPO_FROM)
+        self._deleted_words = _deletions_index(w for w in self.words if len(w) >= TYPO_FROM and w.isalpha())
         # A stem's last letter is not dropped: "drea" would make every "dream" read as "dread*".
-        self._deleted_stems = _deletions_index((s for s in self.stems if len(s) >= TYPO_FROM), keep_last=True)
+        self._deleted_stems = _deletions_index(
+            (s for s in self.stems if len(s) >= TYPO_FROM and s.isalpha()), keep_last=True
+        )
 
     def keys(self, word: str) -> frozenset[str]:
         """The pattern words (``word`` or ``stem*``) that ``word`` matches."""
@@ -145,7 +148,7 @@ class Matcher:
     def _keys(self, word: str) -> set[str]:
         keys = {word} if word in self.words else set()
         keys |= {word[:n] + "*" for n in range(1, len(word) + 1) if word[:n] in self.stems}
-        if len(word) < TYPO_FROM:
+        if len(word) < TYPO_FROM or not word.isalpha():
             return keys
         variants = _typo_variants(word)
         keys |= {v for v in variants if v in self.words}

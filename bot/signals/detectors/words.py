@@ -16,9 +16,14 @@ from dataclasses import dataclass
 
 from bot.conversation.texts import Texts
 from bot.signals.detectors.lexicon import (
+    AFFECT,
+    ALONE,
+    BROAD,
     COACH,
     HEDGE,
+    NOT_COACH,
     OTHER,
+    REASSURANCE,
     WELLBEING,
     Language,
     RiskPhrases,
@@ -106,28 +111,37 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
     language, words, parts, named = _parse(text, phrases)
     found: dict[str, Finding] = {}
     wellbeing: str | None = None
+    cued = False
+    guess: list[str | None] = []
     for part in parts:
         hedged = {i for hit in part.hits if hit.label == HEDGE for i in range(hit.start, hit.end)}
         for hit in part.hits:
-            if hit.label in (COACH, OTHER, HEDGE) or hit.label in found:
+            label = hit.label.removesuffix(ALONE).removesuffix(BROAD)
+            if label in (COACH, OTHER, HEDGE, NOT_COACH, REASSURANCE) or label in found:
                 continue
+            broad = hit.label.endswith(BROAD) or label == AFFECT
+            cued = cued or (label in phrases.themes and not broad)
             clause = _clause(words, part, hit, language)
             if clause is None or _negated(words, hit.start, clause[0], hedged, language, phrases.negation_window):
                 continue
-            if hit.label == WELLBEING:
+            if label == WELLBEING:
                 wellbeing = wellbeing or part.quote
                 continue
-            theme = phrases.themes.get(hit.label)
-            if theme is not None and (about_the_coach or _about_the_coach(hit, part, clause, named, theme)):
+            if broad:
+                if not (about_the_coach or _coach_in_clause(hit, part, clause)) or _reassured(part, clause):
+                    continue
+                if label == AFFECT:
+                    if not guess:
+                        guess.append(_likeliest_theme(text, phrases))
+                    label = guess[0] or AFFECT
+            elif not (about_the_coach or _about_the_coach(hit, part, clause, named, hit.label.endswith(ALONE))):
+                continue
+            if label in phrases.themes and label not in found:
                 quoted = text[words[hit.start].start : words[hit.end - 1].end]
-                found[hit.label] = Finding(hit.label, quoted, part.quote, by_model=False)
-    if not found and (about_the_coach or COACH in named):
-        modelled = _modelled(
-            words,
-            parts,
-            phrases,
-            features([t.word for t in words], coach=True, other=OTHER in named, stop=language.markers),
-        )
+                found[label] = Finding(label, quoted, part.quote, by_model=False)
+    # The model reads only what the cues did not: a cue that was negated or about someone else has its say.
+    if not cued and (about_the_coach or COACH in named):
+        modelled = _modelled(text, words, parts, phrases)
         if modelled is not None:
             found[modelled.theme] = modelled
     return Reading(language.name, tuple(found.values()), wellbeing)
@@ -170,6 +184,9 @@ def _sentences(
         if position > lo:
             quote = text[start:end].strip()[:QUOTE_LIMIT]
             hits = language.cues.scan(keys, words, lo, position)
+            # "if you ask me" does not address the coach.
+            idioms = [h for h in hits if h.label == NOT_COACH]
+            hits = [h for h in hits if h.label != COACH or not any(_overlap(h, i) for i in idioms)]
             coach = [h for h in hits if h.label == COACH]
             # "role play" names the coaching even though "role" alone names someone's job.
             hits = [h for h in hits if h.label != OTHER or not any(_overlap(h, c) for c in coach)]
@@ -196,7 +213,7 @@ def _negated(words: Sequence[Token], start: int, lo: int, hedged: set[int], lang
     return any(words[i].word in language.negations and i not in hedged for i in range(max(lo, start - window), start))
 
 
-def _about_the_coach(hit: Hit, part: _Sentence, clause: tuple[int, int], named: set[str], theme: Theme) -> bool:
+def _about_the_coach(hit: Hit, part: _Sentence, clause: tuple[int, int], named: set[str], alone: bool) -> bool:
     """Whether the nearest one named around ``hit`` is the coach or the coaching rather than someone else."""
     refs = [h for h in part.hits if h.label in (COACH, OTHER)]
     for scope in ([r for r in refs if clause[0] <= r.start < clause[1]], refs):
@@ -209,29 +226,62 @@ def _about_the_coach(hit: Hit, part: _Sentence, clause: tuple[int, int], named: 
         return True
     if named == {OTHER}:
         return False
-    return theme.implicit
+    return alone
 
 
 def _overlap(one: Hit, other: Hit) -> bool:
     return one.start < other.end and other.start < one.end
 
 
+def _coach_in_clause(hit: Hit, part: _Sentence, clause: tuple[int, int]) -> bool:
+    """Whether the coach is named in ``hit``'s sentence part, nearer to it than anyone else."""
+    refs = [h for h in part.hits if h.label in (COACH, OTHER) and clause[0] <= h.start < clause[1]]
+    if any(r.label == COACH and _overlap(r, hit) for r in refs):
+        return True
+    return bool(refs) and min(refs, key=lambda r: (_distance(r, hit), r.label == COACH)).label == COACH
+
+
+def _reassured(part: _Sentence, clause: tuple[int, int]) -> bool:
+    """Whether reassuring words follow the sentence part, after a contrast word: "nervous, but it helped"."""
+    return any(h.label == REASSURANCE and h.start >= clause[1] for h in part.hits)
+
+
+def _likeliest_theme(text: str, phrases: RiskPhrases) -> str | None:
+    """The theme the model finds likeliest for unease that names none (whatever its certainty)."""
+    if phrases.model is None:
+        return None
+    probabilities = phrases.model.probabilities(model_features(text, phrases, about_the_coach=True))
+    return max((p, t) for t, p in probabilities.items() if t in phrases.themes)[1]
+
+
 def _distance(ref: Hit, hit: Hit) -> int:
     return max(hit.start - ref.end, ref.start - hit.end, 0)
 
 
-def _modelled(
-    words: Sequence[Token], parts: Sequence[_Sentence], phrases: RiskPhrases, found: frozenset[str]
-) -> Finding | None:
+def _modelled(text: str, words: Sequence[Token], parts: Sequence[_Sentence], phrases: RiskPhrases) -> Finding | None:
     """The theme the model reads with at least ``model_threshold`` certainty, with the words it weighed most."""
     model = phrases.model
     if model is None:
         return None
+    found = model_features(text, phrases, about_the_coach=True)
     probabilities = model.probabilities(found)
     theme, probability = max(((t, p) for t, p in probabilities.items() if t != NONE), key=lambda tp: tp[1])
-    reasons = model.reasons(found, theme)
-    if probability < phrases.model_threshold or theme not in phrases.themes or not reasons:
+    reasons = [_spot(feature, words) for feature in model.reasons(found, theme)]
+    spots = [spot for spot in reasons if spot is not None]
+    if probability < phrases.model_threshold or theme not in phrases.themes or not spots:
         return None
-    first = reasons[0].rstrip("…").split()[0]
-    quote = next((p.quote for p in parts if any(t.word.startswith(first) for t in words[p.lo : p.hi])), parts[0].quote)
-    return Finding(theme, '", "'.join(reasons), quote, by_model=True)
+    first = spots[0][0]
+    quote = next((p.quote for p in parts if p.lo <= first < p.hi), parts[0].quote)
+    return Finding(theme, '", "'.join(text[words[a].start : words[b - 1].end] for a, b in spots), quote, by_model=True)
+
+
+def _spot(feature: str, words: Sequence[Token]) -> tuple[int, int] | None:
+    """Where a model feature (a word, a pair, or a ``stem~``) first stands among ``words``, to quote it."""
+    stem = feature.endswith("~")
+    parts = feature.rstrip("~").split()
+    for i in range(len(words) - len(parts) + 1):
+        if all(
+            words[i + k].word.startswith(part) if stem else words[i + k].word == part for k, part in enumerate(parts)
+        ):
+            return i, i + len(parts)
+    return None

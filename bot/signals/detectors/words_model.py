@@ -56,11 +56,11 @@ class WordsModel:
         return {label: e / total for label, e in zip(self.classes, exps, strict=True)}
 
     def reasons(self, found: Iterable[str], label: str, count: int = 3) -> list[str]:
-        """The note's words that weigh most toward ``label``: what the coach is told the model read."""
+        """The features (words, pairs, ``stem~``) that weigh most toward ``label``: what the coach is told."""
         index = self.classes.index(label)
         words = [f for f in found if f not in (COACH_FEATURE, OTHER_FEATURE) and f in self.weights]
         weighed = sorted(((self.weights[f][index], f) for f in words), reverse=True)
-        return [feature.rstrip("~") + ("…" if feature.endswith("~") else "") for w, feature in weighed[:count] if w > 0]
+        return [feature for weight, feature in weighed[:count] if weight > 0]
 
 
 def parse_words_model(source: str) -> WordsModel:

@@ -257,6 +257,7 @@ def lexicon(theme: str, cue: str = "not ... helping") -> str:
     """A minimal ``risk_phrases.yaml`` with one theme, so one defect at a time can be put in it."""
     return f"""
 negation_window: 3
+broad_window: 5
 model_threshold: 0.7
 explain: {{en: '{{meaning}} ("{{words}}")'}}
 languages:

@@ -196,3 +196,24 @@ def test_the_shipped_model_is_the_one_trained_on_the_development_notes() -> None
         probabilities = model.probabilities(model_features(check["text"], PHRASES))
         assert probabilities == pytest.approx(check["probabilities"], abs=1e-9)
         assert max(probabilities, key=probabilities.__getitem__) == check["label"]
+
+
+def test_broad_words_count_only_with_the_coach_named_close_by() -> None:
+    assert "priority" in themes("You were late again.")
+    assert themes("I was late again.") == []
+    assert themes("You know the board was late again with the numbers, which made the whole week late.") == []
+
+
+def test_unease_names_the_word_and_takes_the_theme_the_model_finds_likeliest() -> None:
+    (finding,) = read("I'm frustrated with our sessions.", PHRASES).findings
+    assert finding.words == "frustrated" and not finding.by_model and finding.theme in PHRASES.themes
+
+
+def test_reassurance_after_a_contrast_word_cancels_unease() -> None:
+    assert themes("I was nervous before our session, but it was really useful.") == []
+    assert "dread" in themes("I was nervous before our session.")
+
+
+def test_idioms_with_you_do_not_address_the_coach() -> None:
+    assert themes("The restructuring is pointless if you ask me.") == []
+    assert "value" in themes("Our sessions feel pointless.")

@@ -56,6 +56,7 @@ class Language:
 @dataclass(frozen=True, slots=True)
 class RiskPhrases:
     negation_window: int
+    broad_window: int
     model_threshold: float
     explain: Mapping[str, str]
     languages: Mapping[str, Language]
@@ -125,13 +126,18 @@ def _theme(name: str, data: Mapping[str, object]) -> Theme:
     return Theme(name, practice, {str(k): str(v) for k, v in meaning.items()})
 
 
+def _window(data: Mapping[str, object], key: str) -> int:
+    value = data.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 20:
+        raise RiskPhrasesError(f"risk_phrases.yaml: '{key}' must be a whole number from 0 to 20")
+    return value
+
+
 def parse_risk_phrases(source: str, model: WordsModel | None = None) -> RiskPhrases:
     data = _mapping(yaml.safe_load(source), "the file")
     themes_data = {name: _mapping(t, f"themes.{name}") for name, t in _mapping(data.get("themes"), "themes").items()}
     languages = _mapping(data.get("languages"), "languages")
-    window, threshold = data.get("negation_window"), data.get("model_threshold")
-    if not isinstance(window, int) or isinstance(window, bool) or not 0 <= window <= 20:
-        raise RiskPhrasesError("risk_phrases.yaml: 'negation_window' must be a whole number from 0 to 20")
+    threshold = data.get("model_threshold")
     if not isinstance(threshold, int | float) or not 0 < threshold <= 1:
         raise RiskPhrasesError("risk_phrases.yaml: 'model_threshold' must be a number above 0, at most 1")
     parsed = {
@@ -144,7 +150,8 @@ def parse_risk_phrases(source: str, model: WordsModel | None = None) -> RiskPhra
     if "en" not in explain:
         raise RiskPhrasesError("risk_phrases.yaml: 'explain' needs an 'en' text")
     return RiskPhrases(
-        negation_window=window,
+        negation_window=_window(data, "negation_window"),
+        broad_window=_window(data, "broad_window"),
         model_threshold=float(threshold),
         explain={k: str(v) for k, v in explain.items()},
         languages=parsed,

@@ -128,7 +128,8 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
                 wellbeing = wellbeing or part.quote
                 continue
             if broad:
-                if not (about_the_coach or _coach_in_clause(hit, part, clause)) or _reassured(part, clause):
+                near = about_the_coach or _coach_in_clause(hit, part, clause, phrases.broad_window)
+                if not near or _reassured(part, clause):
                     continue
                 if label == AFFECT:
                     if not guess:
@@ -233,12 +234,15 @@ def _overlap(one: Hit, other: Hit) -> bool:
     return one.start < other.end and other.start < one.end
 
 
-def _coach_in_clause(hit: Hit, part: _Sentence, clause: tuple[int, int]) -> bool:
-    """Whether the coach is named in ``hit``'s sentence part, nearer to it than anyone else."""
+def _coach_in_clause(hit: Hit, part: _Sentence, clause: tuple[int, int], window: int) -> bool:
+    """Whether the coach is named in ``hit``'s sentence part, within ``window`` words and nearer than anyone else."""
     refs = [h for h in part.hits if h.label in (COACH, OTHER) and clause[0] <= h.start < clause[1]]
     if any(r.label == COACH and _overlap(r, hit) for r in refs):
         return True
-    return bool(refs) and min(refs, key=lambda r: (_distance(r, hit), r.label == COACH)).label == COACH
+    if not refs:
+        return False
+    nearest = min(refs, key=lambda r: (_distance(r, hit), r.label == COACH))
+    return nearest.label == COACH and _distance(nearest, hit) <= window
 
 
 def _reassured(part: _Sentence, clause: tuple[int, int]) -> bool:

@@ -217,3 +217,11 @@ def test_reassurance_after_a_contrast_word_cancels_unease() -> None:
 def test_idioms_with_you_do_not_address_the_coach() -> None:
     assert themes("The restructuring is pointless if you ask me.") == []
     assert "value" in themes("Our sessions feel pointless.")
+
+
+def test_a_complaint_about_the_coach_is_read_unless_it_negates_a_negative_word() -> None:
+    (finding,) = read("You didn't even ask how the launch went.", PHRASES).findings
+    assert finding.words == "You didn't" and finding.theme in PHRASES.themes
+    assert themes("You never judge me, and I value that.") == []
+    assert themes("Can you not send it by email?") == []
+    assert themes("Sorry, you didn't get my email I think.") == []

@@ -20,7 +20,7 @@ from bot.signals.detectors.words_model import WordsModel, load_words_model
 
 #: Labels of the cues that are not themes.
 COACH, OTHER, HEDGE, WELLBEING = "<coach>", "<other>", "<hedge>", "<wellbeing>"
-NOT_COACH, AFFECT, REASSURANCE = "<not-coach>", "<affect>", "<reassurance>"
+NOT_COACH, AFFECT, REASSURANCE, COMPLAINT = "<not-coach>", "<affect>", "<reassurance>", "<complaint>"
 #: Ends the label of a theme's ``alone`` cues: they count even when the note names no one.
 ALONE = "!"
 #: Ends the label of a theme's ``broad`` cues: they count only with the coach named in the same sentence part.
@@ -91,8 +91,15 @@ def _language(
     where = f"languages.{name}"
     wellbeing = _mapping(shared.get("wellbeing"), "wellbeing")
     cues = [(WELLBEING, p) for p in _patterns(_strings(wellbeing, name, "wellbeing"), "wellbeing")]
-    for label, key in ((COACH, "coach"), (OTHER, "others"), (HEDGE, "hedges"), (NOT_COACH, "not_coach")):
-        cues += [(label, p) for p in _patterns(_strings(data, key, where, optional=label == NOT_COACH), key)]
+    for label, key in (
+        (COACH, "coach"),
+        (OTHER, "others"),
+        (HEDGE, "hedges"),
+        (NOT_COACH, "not_coach"),
+        (COMPLAINT, "complaint"),
+    ):
+        optional = label in (NOT_COACH, COMPLAINT)
+        cues += [(label, p) for p in _patterns(_strings(data, key, where, optional=optional), key)]
     for label, key in ((AFFECT, "affect"), (REASSURANCE, "reassurance")):
         by_language = _mapping(shared.get(key, {}), key)
         cues += [(label, p) for p in _patterns(_strings(by_language, name, key, optional=True), key)]

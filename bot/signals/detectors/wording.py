@@ -164,19 +164,21 @@ class Matcher:
 
 
 def _deletions(word: str) -> set[str]:
-    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+    """``word`` with one letter dropped; never the first, which people rarely get wrong ("presentation" is no
+    typo of "resent")."""
+    return {word[:i] + word[i + 1 :] for i in range(1, len(word))}
 
 
 def _typo_variants(word: str) -> set[str]:
     """``word`` with one letter dropped or two neighbours swapped back."""
-    swaps = {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
+    swaps = {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(1, len(word) - 1)}
     return (_deletions(word) | swaps) - {word}
 
 
 def _deletions_index(words: Iterable[str], *, keep_last: bool = False) -> dict[str, set[str]]:
     index: dict[str, set[str]] = {}
     for word in words:
-        for i in range(len(word) - 1 if keep_last else len(word)):
+        for i in range(1, len(word) - 1 if keep_last else len(word)):
             index.setdefault(word[:i] + word[i + 1 :], set()).add(word)
     return index
 

@@ -20,6 +20,7 @@ from bot.signals.detectors.lexicon import (
     ALONE,
     BROAD,
     COACH,
+    COMPLAINT,
     HEDGE,
     NOT_COACH,
     OTHER,
@@ -113,11 +114,14 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
     wellbeing: str | None = None
     cued = False
     guess: list[str | None] = []
+    complaints: list[tuple[_Sentence, Hit]] = []
     for part in parts:
         hedged = {i for hit in part.hits if hit.label == HEDGE for i in range(hit.start, hit.end)}
         for hit in part.hits:
             label = hit.label.removesuffix(ALONE).removesuffix(BROAD)
-            if label in (COACH, OTHER, HEDGE, NOT_COACH, REASSURANCE) or label in found:
+            if label == COMPLAINT:
+                complaints.append((part, hit))
+            if label in (COACH, OTHER, HEDGE, NOT_COACH, REASSURANCE, COMPLAINT) or label in found:
                 continue
             broad = hit.label.endswith(BROAD) or label == AFFECT
             cued = cued or (label in phrases.themes and not broad)
@@ -140,8 +144,12 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
             if label in phrases.themes and label not in found:
                 quoted = text[words[hit.start].start : words[hit.end - 1].end]
                 found[label] = Finding(label, quoted, part.quote, by_model=False)
+    if not found and not cued:
+        complaint = _complaint(text, words, complaints, phrases)
+        if complaint is not None:
+            found[complaint.theme] = complaint
     # The model reads only what the cues did not: a cue that was negated or about someone else has its say.
-    if not cued and (about_the_coach or COACH in named):
+    if not found and not cued and (about_the_coach or COACH in named):
         modelled = _modelled(text, words, parts, phrases)
         if modelled is not None:
             found[modelled.theme] = modelled
@@ -243,6 +251,28 @@ def _coach_in_clause(hit: Hit, part: _Sentence, clause: tuple[int, int], window:
         return False
     nearest = min(refs, key=lambda r: (_distance(r, hit), r.label == COACH))
     return nearest.label == COACH and _distance(nearest, hit) <= window
+
+
+def _complaint(
+    text: str, words: Sequence[Token], complaints: Sequence[tuple[_Sentence, Hit]], phrases: RiskPhrases
+) -> Finding | None:
+    """The first complaint about the coach ("you didn't ...") that negates no negative word and that nothing
+    reassures, read as the theme the model finds likeliest."""
+    for part, hit in complaints:
+        if any(h.label == REASSURANCE for h in part.hits):
+            continue
+        negative = [h for h in part.hits if h.label.removesuffix(ALONE).removesuffix(BROAD) in phrases.themes]
+        if any(h.start >= hit.start and h.start < hit.end + 3 for h in negative + _affect(part)):
+            continue
+        theme = _likeliest_theme(text, phrases)
+        if theme is not None:
+            quoted = text[words[hit.start].start : words[hit.end - 1].end]
+            return Finding(theme, quoted, part.quote, by_model=False)
+    return None
+
+
+def _affect(part: _Sentence) -> list[Hit]:
+    return [h for h in part.hits if h.label == AFFECT]
 
 
 def _reassured(part: _Sentence, clause: tuple[int, int]) -> bool:

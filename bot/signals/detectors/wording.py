@@ -184,25 +184,32 @@ def _deletions_index(words: Iterable[str], *, keep_last: bool = False) -> dict[s
 
 
 class CueSet:
-    """Labelled patterns, indexed by the words they start with so a note is scanned once, not once per cue."""
+    """Labelled patterns, indexed by the words they start with so a note is scanned once, not once per cue.
+
+    A pattern is tried only where each of its words occurs somewhere in the sentence, which rules out most
+    of them before any matching.
+    """
 
     __slots__ = ("_by_first",)
 
     def __init__(self, cues: Iterable[tuple[str, Pattern]]) -> None:
-        self._by_first: dict[str, list[tuple[str, Pattern]]] = {}
+        self._by_first: dict[str, list[tuple[str, Pattern, tuple[frozenset[str], ...]]]] = {}
         for label, pattern in cues:
             first = pattern[0]
             assert not isinstance(first, str)
+            needs = tuple(frozenset(a.key for a in part) for part in pattern[1:] if not isinstance(part, str))
             for alternative in first:
-                self._by_first.setdefault(alternative.key, []).append((label, pattern))
+                self._by_first.setdefault(alternative.key, []).append((label, pattern, needs))
 
     def scan(self, keys: Sequence[frozenset[str]], words: Sequence[Token], lo: int, hi: int) -> list[Hit]:
         """Every labelled span within ``words[lo:hi]``, in order of where it starts."""
+        present: set[str] = set().union(*keys[lo:hi])
         hits: list[Hit] = []
         for start in range(lo, hi):
             for key in keys[start]:
-                for label, pattern in self._by_first.get(key, ()):
-                    hits += [Hit(label, start, end) for end in _ends(keys, words, pattern, start, hi)]
+                for label, pattern, needs in self._by_first.get(key, ()):
+                    if all(not need.isdisjoint(present) for need in needs):
+                        hits += [Hit(label, start, end) for end in _ends(keys, words, pattern, start, hi)]
         return hits
 
 

@@ -133,7 +133,7 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
                 continue
             if broad:
                 near = about_the_coach or _coach_in_clause(hit, part, clause, phrases.broad_window)
-                if not near or _reassured(part, clause):
+                if not near or _reassured(part, clause, hit):
                     continue
                 if label == AFFECT:
                     if not guess:
@@ -275,9 +275,10 @@ def _affect(part: _Sentence) -> list[Hit]:
     return [h for h in part.hits if h.label == AFFECT]
 
 
-def _reassured(part: _Sentence, clause: tuple[int, int]) -> bool:
-    """Whether reassuring words follow the sentence part, after a contrast word: "nervous, but it helped"."""
-    return any(h.label == REASSURANCE and h.start >= clause[1] for h in part.hits)
+def _reassured(part: _Sentence, clause: tuple[int, int], hit: Hit) -> bool:
+    """Whether reassuring words follow the sentence part after a contrast word ("nervous, but it helped"), or
+    come before ``hit`` in it ("Sorry I was late to our call")."""
+    return any(h.label == REASSURANCE and (h.start >= clause[1] or clause[0] <= h.start < hit.start) for h in part.hits)
 
 
 def _likeliest_theme(text: str, phrases: RiskPhrases) -> str | None:

@@ -225,3 +225,8 @@ def test_a_complaint_about_the_coach_is_read_unless_it_negates_a_negative_word()
     assert themes("You never judge me, and I value that.") == []
     assert themes("Can you not send it by email?") == []
     assert themes("Sorry, you didn't get my email I think.") == []
+
+
+def test_a_huge_text_is_read_in_part_and_a_huge_word_is_no_typo() -> None:
+    assert read("x" * 40_000, PHRASES).findings == ()
+    assert themes("You are not listening. " * 2_000) == ["unheard"]

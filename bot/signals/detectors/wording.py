@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 MAX_GAP = 4
 GAP = "..."
 #: Words this long may carry one missing, added or swapped letter; from ``SUBSTITUTE_FROM``, one wrong letter.
-#: Only words of letters: "checking" is not a typo of "check-in".
+#: Only words of letters: "checking" is not a typo of "check-in"; and none longer than ``TYPO_UP_TO``, so a
+#: 40,000-letter "word" costs no more than a short one.
+TYPO_UP_TO = 30
 TYPO_FROM = 5
 SUBSTITUTE_FROM = 8
 
@@ -125,11 +127,13 @@ class Matcher:
 
     words: frozenset[str]
     stems: frozenset[str]
+    _longest_stem: int = field(init=False)
     _deleted_words: dict[str, set[str]] = field(init=False)
     _deleted_stems: dict[str, set[str]] = field(init=False)
     _cache: dict[str, frozenset[str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._longest_stem = max((len(s) for s in self.stems), default=0)
         self._deleted_words = _deletions_index(w for w in self.words if len(w) >= TYPO_FROM and w.isalpha())
         # A stem's last letter is not dropped: "drea" would make every "dream" read as "dread*".
         self._deleted_stems = _deletions_index(
@@ -147,8 +151,9 @@ class Matcher:
 
     def _keys(self, word: str) -> set[str]:
         keys = {word} if word in self.words else set()
-        keys |= {word[:n] + "*" for n in range(1, len(word) + 1) if word[:n] in self.stems}
-        if len(word) < TYPO_FROM or not word.isalpha():
+        reach = min(len(word), self._longest_stem + 1)
+        keys |= {word[:n] + "*" for n in range(1, reach + 1) if word[:n] in self.stems}
+        if not TYPO_FROM <= len(word) <= TYPO_UP_TO or not word.isalpha():
             return keys
         variants = _typo_variants(word)
         keys |= {v for v in variants if v in self.words}
@@ -156,7 +161,7 @@ class Matcher:
         if len(word) >= SUBSTITUTE_FROM:
             for d in _deletions(word):
                 keys |= self._deleted_words.get(d, set())
-        for n in range(TYPO_FROM - 1, len(word) + 1):
+        for n in range(TYPO_FROM - 1, reach + 1):
             prefix = word[:n]
             keys |= {s + "*" for s in self._deleted_stems.get(prefix, set())}
             keys |= {v + "*" for v in _typo_variants(prefix) if v in self.stems and len(v) >= TYPO_FROM}

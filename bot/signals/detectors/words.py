@@ -52,6 +52,8 @@ __all__ = [
 ABOUT_THE_COACH = frozenset({"repair"})
 #: At most this many characters of the client's sentence are quoted to the coach.
 QUOTE_LIMIT = 240
+#: Only this many characters of a text are read: far more than any note, and it bounds the time a hostile one takes.
+READ_LIMIT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,7 @@ def _explain(theme: Theme, finding: Finding, language: str, phrases: RiskPhrases
 
 def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> Reading:
     """The themes ``text`` speaks of, and whether it speaks of a hard time outside the coaching."""
+    text = text[:READ_LIMIT]
     language, words, parts, named = _parse(text, phrases)
     found: dict[str, Finding] = {}
     wellbeing: str | None = None

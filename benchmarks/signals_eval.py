@@ -22,6 +22,15 @@ carry a neutral or work-stress note. On top of that "stable" base:
 - notes: a stable five-check-in history and then one note, relationship-risk, work-stress or neutral, from
   templates below with varied openings. The templates were written by the author of the phrase lists, so the
   ``words`` figures are an optimistic bound; replay real notes before trusting them.
+
+Then the ``words`` detector on the labelled corpus in ``tests/corpus/`` (realistic notes in English and German,
+each labelled with a relationship theme or as work, family, health or neutral): recall, false alarms on the
+notes that are not about the relationship, German on its own, and precision and recall per theme. The
+development half is what the cues and the model were tuned and trained on, so only the held-out half's
+figures say how the detector does on notes it has not seen. A held-out half is read once: the one in place
+now is the fourth written, each earlier one having been read once and then moved into the development half.
+One author wrote the notes and the cues, so even held-out figures are optimistic; replay real notes before
+trusting them. Last, the time one check-in and one note take to evaluate.
 """
 
 from __future__ import annotations
@@ -30,12 +39,16 @@ import json
 import random
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from statistics import median
 
 from bot.config.alerts import Alerts
 from bot.config.message_files import load_texts
 from bot.config.question_sets import load_builtin_question_sets
+from bot.signals.detectors import load_risk_phrases
+from bot.signals.detectors.words import read
 from bot.signals.replay import ReplaySetup, replay
 
 SEED = 20261124
@@ -45,6 +58,8 @@ ITEMS = ("hope", "focus", "trust", "perspective", "support")
 COUNTS = {"stable": 300, "rupture": 150, "decline": 80, "withdrawal": 80, "dip": 80}
 NOTES_PER_KIND = 150
 RELATIONSHIP = frozenset({"low_score", "drop", "downtrend", "withdrawal", "words"})
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "corpus"
+HALVES = {"development": "words_dev.tsv", "held-out": "words_heldout.tsv"}
 
 RISK_NOTES = (
     "I'm not sure these sessions are helping any more.",
@@ -201,7 +216,79 @@ def _point(value: float) -> int:
 def main() -> None:
     started = time.perf_counter()
     figures = evaluate(Alerts())
-    print(json.dumps({"bench": "signals_eval", **figures, "seconds": round(time.perf_counter() - started, 1)}))
+    seconds = time.perf_counter() - started
+    checkins = figures["checkins"]
+    assert isinstance(checkins, int)
+    per_checkin = {"ms_per_checkin": round(seconds * 1000 / checkins, 3)}
+    print(json.dumps({"bench": "signals_eval", **figures, **per_checkin, "seconds": round(seconds, 1)}))
+    for half in HALVES:
+        for line in words_corpus(half):
+            print(json.dumps(line, ensure_ascii=False))
+
+
+@dataclass(frozen=True)
+class _Read:
+    label: str
+    language: str
+    themes: frozenset[str]
+    by_model: bool
+    ms: float
+
+
+def words_corpus(half: str) -> list[dict[str, object]]:
+    """The ``words`` figures on one half of the corpus: overall, German alone, each theme (held-out only)."""
+    phrases = load_risk_phrases()
+    notes: list[_Read] = []
+    for line in (CORPUS / HALVES[half]).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            label, language, text = line.split("\t")
+            started = time.perf_counter()
+            reading = read(text, phrases)
+            ms = (time.perf_counter() - started) * 1000
+            themes = frozenset(f.theme for f in reading.findings)
+            notes.append(_Read(label, language, themes, any(f.by_model for f in reading.findings), ms))
+
+    def rates(chosen: list[_Read]) -> dict[str, object]:
+        risk = [n for n in chosen if n.label in phrases.themes]
+        other = [n for n in chosen if n.label not in phrases.themes]
+        kinds = ("work", "family", "health", "neutral")
+        return {
+            "recall": _share([bool(n.themes) for n in risk]),
+            "false_alarm_rate": _share([bool(n.themes) for n in other]),
+            "false_alarm_work_neutral": _share([bool(n.themes) for n in other if n.label in ("work", "neutral")]),
+            **{f"false_alarm_{kind}": _share([bool(n.themes) for n in other if n.label == kind]) for kind in kinds},
+            "theme_right": _share([n.label in n.themes for n in risk if n.themes]),
+            "read_by_model": sum(n.by_model for n in chosen),
+            "risk_notes": len(risk),
+            "other_notes": len(other),
+        }
+
+    times = sorted(n.ms for n in notes)
+    timing = {
+        "ms_per_note_mean": round(sum(times) / len(times), 3),
+        "ms_per_note_p95": round(times[int(len(times) * 0.95)], 3),
+    }
+    lines: list[dict[str, object]] = [
+        {"bench": "signals_words", "half": half, "language": "all", **rates(notes), **timing},
+        {"bench": "signals_words", "half": half, "language": "de", **rates([n for n in notes if n.language == "de"])},
+    ]
+    if half == "held-out":
+        for theme in phrases.themes:
+            lines.append(
+                {
+                    "bench": "signals_words_theme",
+                    "half": half,
+                    "theme": theme,
+                    "precision": _share([n.label == theme for n in notes if theme in n.themes]),
+                    "recall": _share([theme in n.themes for n in notes if n.label == theme]),
+                    "notes": sum(n.label == theme for n in notes),
+                }
+            )
+    return lines
+
+
+def _share(flags: list[bool]) -> float | None:
+    return round(sum(flags) / len(flags), 3) if flags else None
 
 
 def evaluate(settings: Alerts) -> dict[str, object]:

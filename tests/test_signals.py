@@ -155,6 +155,27 @@ def test_replies_much_shorter_than_usual() -> None:
     assert "2 characters written" in signal.reason
 
 
+def test_a_missed_checkin_then_a_far_later_reply_is_withdrawal_at_once() -> None:
+    usual = [entry(n, all_items(4), latency=timedelta(hours=3)) for n in range(5)]
+    missed = entry(5, status="expired")
+    assert kinds([*usual, missed]) == []
+    far_later = entry(6, all_items(4), latency=timedelta(hours=20))  # nearly 7 times the usual 3 h
+    (signal,) = detect([*usual, missed, far_later], SETTINGS, DEFAULT, TEXTS)
+    assert signal.kind == "withdrawal" and signal.value == -2
+    assert "not answered" in signal.reason and "answered after 20 h (usually 3 h)" in signal.reason
+    # Merely slow (four to six times the usual) weighs like a missed check-in: two signs are not yet three.
+    slower = entry(6, all_items(4), latency=timedelta(hours=13))
+    assert kinds([*usual, missed, slower]) == []
+
+
+def test_one_far_later_reply_with_questions_left_out_is_withdrawal() -> None:
+    usual = [entry(n, all_items(4), latency=timedelta(hours=2)) for n in range(6)]
+    pulled_back = entry(6, {"hope": 4.0, "focus": 4.0}, latency=timedelta(hours=14))
+    (signal,) = detect([*usual, pulled_back], SETTINGS, DEFAULT, TEXTS)
+    assert signal.kind == "withdrawal" and signal.value == -1
+    assert "3 of 5 relationship questions left out" in signal.reason
+
+
 def test_relationship_questions_left_out() -> None:
     usual = steady(4)
     partial = [entry(4 + n, {"hope": 4.0, "focus": 4.0}) for n in range(3)]
@@ -226,17 +247,38 @@ def test_words_negation_and_work_versus_relationship(text: str, expected: list[s
 def test_words_in_the_repair_answer_need_no_target() -> None:
     (signal,) = detect_words(entry(0, texts={"repair": "Listen more, I don't feel heard."}), TEXTS, load_risk_phrases())
     assert (signal.kind, signal.practice, signal.words) == ("words", "focus", "Listen more, I don't feel heard")
-    meaning = "feeling unheard or that the work is not about their needs"
+    meaning = 'not being heard or listened to, from the words "Listen more"'
     assert signal.reason == f'The repair reads as {meaning}: "Listen more, I don\'t feel heard"'
     assert detect_words(entry(0, texts={"note": "I don't feel heard."}), TEXTS, load_risk_phrases()) == []
+
+
+def lexicon(theme: str, cue: str = "not ... helping") -> str:
+    """A minimal ``risk_phrases.yaml`` with one theme, so one defect at a time can be put in it."""
+    return f"""
+negation_window: 3
+broad_window: 5
+model_threshold: 0.7
+explain: {{en: '{{meaning}} ("{{words}}")'}}
+languages:
+  en: {{markers: [the], negations: [not], hedges: [not sure], contrast: [but], coach: [you], others: [boss]}}
+themes: {{doubt: {theme}}}
+wellbeing: {{en: [tired]}}
+"""
+
+
+def test_a_minimal_lexicon_reads() -> None:
+    phrases = parse_risk_phrases(lexicon('{practice: hope, meaning: {en: doubt}, cues: {en: ["not ... helping"]}}'))
+    (signal,) = detect_words(entry(0, texts={"note": "You are not helping."}), TEXTS, phrases)
+    assert signal.reason == 'The note reads as doubt ("not helping"): "You are not helping"'
 
 
 @pytest.mark.parametrize(
     "source",
     [
         "[]",
-        "relationship: {doubt: {practice: hope}}",
-        "relationship: {doubt: {practice: luck, meaning: x, phrases: [a]}}",
+        lexicon("{practice: hope}"),
+        lexicon('{practice: luck, meaning: {en: x}, cues: {en: ["a"]}}'),
+        lexicon("{practice: hope, meaning: {en: x}, cues: {de: [a]}}"),
     ],
 )
 def test_risk_phrases_file_is_checked(source: str) -> None:
@@ -245,14 +287,5 @@ def test_risk_phrases_file_is_checked(source: str) -> None:
 
 
 def test_phrases_may_not_start_with_a_gap() -> None:
-    source = """
-negations: [not]
-negation_window: 3
-contrast: [but]
-targets: [coach]
-target_window: 6
-relationship: {doubt: {practice: hope, meaning: doubt, phrases: ["... helping"]}}
-wellbeing: [tired]
-"""
     with pytest.raises(RiskPhrasesError, match="only between"):
-        parse_risk_phrases(source)
+        parse_risk_phrases(lexicon('{practice: hope, meaning: {en: doubt}, cues: {en: ["... helping"]}}'))

@@ -1,201 +1,325 @@
 """``words`` and ``wellbeing``: what the client wrote, read for what it says about the coaching.
 
-Phrase lists, negation cues and targets live in ``prompts/risk_phrases.yaml`` so a coach can extend them in
-their own words; that file explains the matching rules. The point of the target rule is the distinction the
-coach cares about: "my boss is not listening" is a hard week at work (``wellbeing``), "you are not listening"
-is about the relationship (``words``).
+A note is read sentence by sentence: cues from ``prompts/risk_phrases.yaml`` name a theme (not being heard,
+advice imposed, feeling judged, doubts about confidentiality, not a priority, value for money, wanting to stop,
+dread, feeling pushed, the coach not getting it), a negation before a cue cancels it while a hedge ("not sure",
+"a bit") does not, and the target decides whose behaviour the cue describes: "my boss is not listening" is a
+hard week at work (``wellbeing`` at most), "you are not listening" is about the relationship (``words``).
+Where no cue fires, a small linear model (``words_model``) may still read a theme in a note that names the
+coach. Either way the alert says which words it read as risk and as what, so a coach can disagree with it.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
-from typing import get_args
 
-import yaml
-
-from bot.conversation.questions import Practice
 from bot.conversation.texts import Texts
+from bot.signals.detectors.lexicon import (
+    AFFECT,
+    ALONE,
+    BROAD,
+    COACH,
+    COMPLAINT,
+    HEDGE,
+    NOT_COACH,
+    OTHER,
+    REASSURANCE,
+    WELLBEING,
+    Language,
+    RiskPhrases,
+    RiskPhrasesError,
+    Theme,
+    load_risk_phrases,
+    parse_risk_phrases,
+)
+from bot.signals.detectors.wording import Hit, Token, sentences, tokens
+from bot.signals.detectors.words_model import NONE, features
 from bot.signals.history import HistoryEntry
 from bot.signals.signal import Signal
 
-#: Text answers whose question is itself about the coach, so a phrase needs no target there.
+__all__ = [
+    "RiskPhrases",
+    "RiskPhrasesError",
+    "detect_words",
+    "load_risk_phrases",
+    "model_features",
+    "parse_risk_phrases",
+    "read",
+]
+
+#: Text answers whose question is itself about the coach, so a cue needs no target there.
 ABOUT_THE_COACH = frozenset({"repair"})
 #: At most this many characters of the client's sentence are quoted to the coach.
 QUOTE_LIMIT = 240
-GAP = "..."
-#: Words that may stand in a "..." gap.
-MAX_GAP = 3
-
-_CONTRACTIONS = (
-    (re.compile(r"\bcan't\b"), "can not"),
-    (re.compile(r"\bwon't\b"), "will not"),
-    (re.compile(r"\bshan't\b"), "shall not"),
-    (re.compile(r"n't\b"), " not"),
-    (re.compile(r"'ll\b"), " will"),
-    (re.compile(r"'m\b"), " am"),
-    (re.compile(r"'re\b"), " are"),
-    (re.compile(r"'ve\b"), " have"),
-    (re.compile(r"'d\b"), " would"),
-)
-_SENTENCES = re.compile(r"[^.!?;\n]+")
-_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
-
-Phrase = tuple[str, ...]
-
-_PRACTICES: dict[str, Practice] = {practice: practice for practice in get_args(Practice)}
-
-
-class RiskPhrasesError(ValueError):
-    """``prompts/risk_phrases.yaml`` is not shaped as documented in the file."""
+#: Only this many characters of a text are read: far more than any note, and it bounds the time a hostile one takes.
+READ_LIMIT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
-class RiskGroup:
-    name: str
-    practice: Practice
-    meaning: str
-    phrases: tuple[Phrase, ...]
+class Finding:
+    """One theme read in a text: the words read as risk, the sentence they stand in, and whether cues or the
+    model read it."""
+
+    theme: str
+    words: str
+    quote: str
+    by_model: bool
 
 
 @dataclass(frozen=True, slots=True)
-class RiskPhrases:
-    negations: frozenset[str]
-    negation_window: int
-    contrast: frozenset[str]
-    targets: tuple[Phrase, ...]
-    target_window: int
-    groups: tuple[RiskGroup, ...]
-    wellbeing: tuple[Phrase, ...]
+class Reading:
+    language: str
+    findings: tuple[Finding, ...]
+    #: The sentence speaking of a hard time outside the coaching, if any.
+    wellbeing: str | None
 
 
-def tokens(text: str) -> list[str]:
-    """Lower-cased words with contractions spelt out, so "isn't" and "is not" read the same."""
-    text = text.lower().replace("\u2019", "'").replace("\u2018", "'")
-    for pattern, replacement in _CONTRACTIONS:
-        text = pattern.sub(replacement, text)
-    return _WORD.findall(text)
-
-
-def _phrase(text: str) -> Phrase:
-    parts: list[str] = []
-    for chunk in text.split(GAP):
-        parts += [*tokens(chunk), GAP]
-    phrase = tuple(parts[:-1])
-    if not phrase or phrase[0] == GAP or phrase[-1] == GAP:
-        raise RiskPhrasesError(f"'{text}' is not a phrase: it needs words, and '...' only between them")
-    return phrase
-
-
-def _strings(data: Mapping[str, object], key: str) -> list[str]:
-    value = data.get(key)
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise RiskPhrasesError(f"risk_phrases.yaml: '{key}' must be a list of texts")
-    return list(value)
-
-
-def _integer(data: Mapping[str, object], key: str) -> int:
-    value = data.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 20:
-        raise RiskPhrasesError(f"risk_phrases.yaml: '{key}' must be a whole number from 0 to 20")
-    return value
-
-
-def parse_risk_phrases(source: str) -> RiskPhrases:
-    data = yaml.safe_load(source)
-    if not isinstance(data, dict) or not isinstance(data.get("relationship"), dict):
-        raise RiskPhrasesError("risk_phrases.yaml: expected a mapping with a 'relationship' section")
-    groups: list[RiskGroup] = []
-    for name, group in data["relationship"].items():
-        if not isinstance(group, dict):
-            raise RiskPhrasesError(f"risk_phrases.yaml: relationship.{name} must be a mapping")
-        practice, meaning = _PRACTICES.get(str(group.get("practice"))), group.get("meaning")
-        if practice is None or not isinstance(meaning, str):
-            raise RiskPhrasesError(f"risk_phrases.yaml: relationship.{name} needs a practice and a meaning")
-        phrases = tuple(_phrase(p) for p in _strings(group, "phrases"))
-        groups.append(RiskGroup(str(name), practice, meaning, phrases))
-    return RiskPhrases(
-        negations=frozenset(_strings(data, "negations")),
-        negation_window=_integer(data, "negation_window"),
-        contrast=frozenset(_strings(data, "contrast")),
-        targets=tuple(_phrase(t) for t in _strings(data, "targets")),
-        target_window=_integer(data, "target_window"),
-        groups=tuple(groups),
-        wellbeing=tuple(_phrase(p) for p in _strings(data, "wellbeing")),
-    )
-
-
-@cache
-def load_risk_phrases() -> RiskPhrases:
-    return parse_risk_phrases(resources.files("prompts").joinpath("risk_phrases.yaml").read_text(encoding="utf-8"))
-
-
-def _matches(words: Sequence[str], phrase: Phrase) -> list[tuple[int, int]]:
-    """Every (start, end) span of ``phrase`` in ``words``, "..." standing for up to ``MAX_GAP`` words."""
-    spans: list[tuple[int, int]] = []
-
-    def extend(position: int, part: int, start: int) -> None:
-        if part == len(phrase):
-            spans.append((start, position))
-            return
-        if phrase[part] == GAP:
-            for skip in range(MAX_GAP + 1):
-                if position + skip < len(words) and words[position + skip] == phrase[part + 1]:
-                    extend(position + skip + 1, part + 2, start)
-            return
-        if position < len(words) and words[position] == phrase[part]:
-            extend(position + 1, part + 1, start)
-
-    for start, word in enumerate(words):
-        if word == phrase[0]:
-            extend(start + 1, 1, start)
-    return spans
-
-
-def _clauses(sentence: str, contrast: frozenset[str]) -> list[list[str]]:
-    clauses: list[list[str]] = [[]]
-    for word in tokens(sentence):
-        if word in contrast:
-            clauses.append([])
-        else:
-            clauses[-1].append(word)
-    return [clause for clause in clauses if clause]
-
-
-def _found(clause: Sequence[str], phrase: Phrase, phrases: RiskPhrases, *, near: Sequence[Phrase] | None) -> bool:
-    """``phrase`` stands un-negated in ``clause`` (and, when ``near`` is given, one of those is close by)."""
-    for start, end in _matches(clause, phrase):
-        if any(w in phrases.negations for w in clause[max(start - phrases.negation_window, 0) : start]):
-            continue
-        if near is None:
-            return True
-        window = clause[max(start - phrases.target_window, 0) : end + phrases.target_window]
-        if any(_matches(window, target) for target in near):
-            return True
-    return False
+@dataclass(frozen=True, slots=True)
+class _Sentence:
+    lo: int
+    hi: int
+    quote: str
+    hits: list[Hit]
 
 
 def detect_words(entry: HistoryEntry, texts: Texts, phrases: RiskPhrases) -> list[Signal]:
-    """At most one ``words`` signal per relationship group and one ``wellbeing`` signal per check-in."""
+    """At most one ``words`` signal per theme and one ``wellbeing`` signal per check-in."""
     signals: list[Signal] = []
     seen: set[str] = set()
     wellbeing: Signal | None = None
     for question_id, text in entry.texts.items():
-        targets = None if question_id in ABOUT_THE_COACH else phrases.targets
-        for match in _SENTENCES.finditer(text):
-            sentence = match.group().strip()
-            quote = sentence[:QUOTE_LIMIT]
-            for clause in _clauses(sentence, phrases.contrast):
-                for group in phrases.groups:
-                    if group.name in seen or not any(_found(clause, p, phrases, near=targets) for p in group.phrases):
-                        continue
-                    seen.add(group.name)
-                    reason = texts.render("reason_words", question=question_id, meaning=group.meaning, text=quote)
-                    signals.append(Signal("words", group.practice, reason, question_id, None, words=quote))
-                if wellbeing is None and any(_found(clause, p, phrases, near=None) for p in phrases.wellbeing):
-                    reason = texts.render("reason_wellbeing", question=question_id, text=quote)
-                    wellbeing = Signal("wellbeing", "relationship", reason, question_id, None, words=quote)
+        reading = read(text, phrases, about_the_coach=question_id in ABOUT_THE_COACH)
+        for finding in reading.findings:
+            if finding.theme in seen:
+                continue
+            seen.add(finding.theme)
+            theme = phrases.themes[finding.theme]
+            meaning = _explain(theme, finding, texts.language, phrases)
+            reason = texts.render("reason_words", question=question_id, meaning=meaning, text=finding.quote)
+            signals.append(Signal("words", theme.practice, reason, question_id, None, words=finding.quote))
+        if wellbeing is None and reading.wellbeing is not None:
+            reason = texts.render("reason_wellbeing", question=question_id, text=reading.wellbeing)
+            wellbeing = Signal("wellbeing", "relationship", reason, question_id, None, words=reading.wellbeing)
     return signals + ([wellbeing] if wellbeing is not None else [])
+
+
+def _explain(theme: Theme, finding: Finding, language: str, phrases: RiskPhrases) -> str:
+    meaning = theme.meaning.get(language, theme.meaning["en"])
+    return phrases.explain.get(language, phrases.explain["en"]).format(meaning=meaning, words=finding.words)
+
+
+def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> Reading:
+    """The themes ``text`` speaks of, and whether it speaks of a hard time outside the coaching."""
+    text = text[:READ_LIMIT]
+    language, words, parts, named = _parse(text, phrases)
+    found: dict[str, Finding] = {}
+    wellbeing: str | None = None
+    cued = False
+    guess: list[str | None] = []
+    complaints: list[tuple[_Sentence, Hit]] = []
+    for part in parts:
+        hedged = {i for hit in part.hits if hit.label == HEDGE for i in range(hit.start, hit.end)}
+        for hit in part.hits:
+            label = hit.label.removesuffix(ALONE).removesuffix(BROAD)
+            if label == COMPLAINT:
+                complaints.append((part, hit))
+            if label in (COACH, OTHER, HEDGE, NOT_COACH, REASSURANCE, COMPLAINT) or label in found:
+                continue
+            broad = hit.label.endswith(BROAD) or label == AFFECT
+            cued = cued or (label in phrases.themes and not broad)
+            clause = _clause(words, part, hit, language)
+            if clause is None or _negated(words, hit.start, clause[0], hedged, language, phrases.negation_window):
+                continue
+            if label == WELLBEING:
+                wellbeing = wellbeing or part.quote
+                continue
+            if broad:
+                near = about_the_coach or _coach_in_clause(hit, part, clause, phrases.broad_window)
+                if not near or _reassured(part, clause, hit):
+                    continue
+                if label == AFFECT:
+                    if not guess:
+                        guess.append(_likeliest_theme(text, phrases))
+                    label = guess[0] or AFFECT
+            elif not (about_the_coach or _about_the_coach(hit, part, clause, named, hit.label.endswith(ALONE))):
+                continue
+            if label in phrases.themes and label not in found:
+                quoted = text[words[hit.start].start : words[hit.end - 1].end]
+                found[label] = Finding(label, quoted, part.quote, by_model=False)
+    if not found and not cued:
+        complaint = _complaint(text, words, complaints, phrases)
+        if complaint is not None:
+            found[complaint.theme] = complaint
+    # The model reads only what the cues did not: a cue that was negated or about someone else has its say.
+    if not found and not cued and (about_the_coach or COACH in named):
+        modelled = _modelled(text, words, parts, phrases)
+        if modelled is not None:
+            found[modelled.theme] = modelled
+    return Reading(language.name, tuple(found.values()), wellbeing)
+
+
+def model_features(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> frozenset[str]:
+    """What the model reads in ``text``: the same features whether training or detecting."""
+    language, words, _, named = _parse(text, phrases)
+    coach = about_the_coach or COACH in named
+    return features([t.word for t in words], coach=coach, other=OTHER in named, stop=language.markers)
+
+
+def _parse(text: str, phrases: RiskPhrases) -> tuple[Language, list[Token], list[_Sentence], set[str]]:
+    """The language, tokens and sentences of ``text`` with their cue hits, and who the note names at all."""
+    language = _language_of(text, phrases)
+    words = tokens(text, language.rewrite)
+    keys = [language.matcher.keys(token.word) for token in words]
+    parts = _sentences(text, words, keys, language)
+    named = {hit.label for part in parts for hit in part.hits if hit.label in (COACH, OTHER)}
+    return language, words, parts, named
+
+
+def _language_of(text: str, phrases: RiskPhrases) -> Language:
+    """The language with the most of its ``markers`` in ``text``; English when none stands out."""
+    plain = [token.word for token in tokens(text, {})]
+    counts = {name: sum(word in lang.markers for word in plain) for name, lang in phrases.languages.items()}
+    best = max(counts, key=lambda name: (counts[name], name == "en"))
+    return phrases.languages[best]
+
+
+def _sentences(
+    text: str, words: Sequence[Token], keys: Sequence[frozenset[str]], language: Language
+) -> list[_Sentence]:
+    parts: list[_Sentence] = []
+    position = 0
+    for start, end in sentences(text):
+        lo = position
+        while position < len(words) and words[position].start < end:
+            position += 1
+        if position > lo:
+            quote = text[start:end].strip()[:QUOTE_LIMIT]
+            hits = language.cues.scan(keys, words, lo, position)
+            # "if you ask me" does not address the coach.
+            idioms = [h for h in hits if h.label == NOT_COACH]
+            hits = [h for h in hits if h.label != COACH or not any(_overlap(h, i) for i in idioms)]
+            coach = [h for h in hits if h.label == COACH]
+            # "role play" names the coaching even though "role" alone names someone's job.
+            hits = [h for h in hits if h.label != OTHER or not any(_overlap(h, c) for c in coach)]
+            parts.append(_Sentence(lo, position, quote, hits))
+    return parts
+
+
+def _clause(words: Sequence[Token], part: _Sentence, hit: Hit, language: Language) -> tuple[int, int] | None:
+    """The part of the sentence between contrast words ("but", "aber") that holds ``hit``; None if it spans two."""
+    lo, hi = part.lo, part.hi
+    for i in range(part.lo, part.hi):
+        if words[i].word in language.contrast:
+            if i < hit.start:
+                lo = i + 1
+            elif i < hit.end:
+                return None
+            else:
+                hi = i
+                break
+    return lo, hi
+
+
+def _negated(words: Sequence[Token], start: int, lo: int, hedged: set[int], language: Language, window: int) -> bool:
+    return any(words[i].word in language.negations and i not in hedged for i in range(max(lo, start - window), start))
+
+
+def _about_the_coach(hit: Hit, part: _Sentence, clause: tuple[int, int], named: set[str], alone: bool) -> bool:
+    """Whether the nearest one named around ``hit`` is the coach or the coaching rather than someone else."""
+    refs = [h for h in part.hits if h.label in (COACH, OTHER)]
+    for scope in ([r for r in refs if clause[0] <= r.start < clause[1]], refs):
+        if scope:
+            if any(r.label == COACH and _overlap(r, hit) for r in scope):
+                return True
+            nearest = min(scope, key=lambda r: (_distance(r, hit), r.label == COACH))
+            return nearest.label == COACH
+    if named == {COACH}:
+        return True
+    if named == {OTHER}:
+        return False
+    return alone
+
+
+def _overlap(one: Hit, other: Hit) -> bool:
+    return one.start < other.end and other.start < one.end
+
+
+def _coach_in_clause(hit: Hit, part: _Sentence, clause: tuple[int, int], window: int) -> bool:
+    """Whether the coach is named in ``hit``'s sentence part, within ``window`` words and nearer than anyone else."""
+    refs = [h for h in part.hits if h.label in (COACH, OTHER) and clause[0] <= h.start < clause[1]]
+    if any(r.label == COACH and _overlap(r, hit) for r in refs):
+        return True
+    if not refs:
+        return False
+    nearest = min(refs, key=lambda r: (_distance(r, hit), r.label == COACH))
+    return nearest.label == COACH and _distance(nearest, hit) <= window
+
+
+def _complaint(
+    text: str, words: Sequence[Token], complaints: Sequence[tuple[_Sentence, Hit]], phrases: RiskPhrases
+) -> Finding | None:
+    """The first complaint about the coach ("you didn't ...") that negates no negative word and that nothing
+    reassures, read as the theme the model finds likeliest."""
+    for part, hit in complaints:
+        if any(h.label == REASSURANCE for h in part.hits):
+            continue
+        negative = [h for h in part.hits if h.label.removesuffix(ALONE).removesuffix(BROAD) in phrases.themes]
+        if any(h.start >= hit.start and h.start < hit.end + 3 for h in negative + _affect(part)):
+            continue
+        theme = _likeliest_theme(text, phrases)
+        if theme is not None:
+            quoted = text[words[hit.start].start : words[hit.end - 1].end]
+            return Finding(theme, quoted, part.quote, by_model=False)
+    return None
+
+
+def _affect(part: _Sentence) -> list[Hit]:
+    return [h for h in part.hits if h.label == AFFECT]
+
+
+def _reassured(part: _Sentence, clause: tuple[int, int], hit: Hit) -> bool:
+    """Whether reassuring words follow the sentence part after a contrast word ("nervous, but it helped"), or
+    come before ``hit`` in it ("Sorry I was late to our call")."""
+    return any(h.label == REASSURANCE and (h.start >= clause[1] or clause[0] <= h.start < hit.start) for h in part.hits)
+
+
+def _likeliest_theme(text: str, phrases: RiskPhrases) -> str | None:
+    """The theme the model finds likeliest for unease that names none (whatever its certainty)."""
+    if phrases.model is None:
+        return None
+    probabilities = phrases.model.probabilities(model_features(text, phrases, about_the_coach=True))
+    return max((p, t) for t, p in probabilities.items() if t in phrases.themes)[1]
+
+
+def _distance(ref: Hit, hit: Hit) -> int:
+    return max(hit.start - ref.end, ref.start - hit.end, 0)
+
+
+def _modelled(text: str, words: Sequence[Token], parts: Sequence[_Sentence], phrases: RiskPhrases) -> Finding | None:
+    """The theme the model reads with at least ``model_threshold`` certainty, with the words it weighed most."""
+    model = phrases.model
+    if model is None:
+        return None
+    found = model_features(text, phrases, about_the_coach=True)
+    probabilities = model.probabilities(found)
+    theme, probability = max(((t, p) for t, p in probabilities.items() if t != NONE), key=lambda tp: tp[1])
+    reasons = [_spot(feature, words) for feature in model.reasons(found, theme)]
+    spots = [spot for spot in reasons if spot is not None]
+    if probability < phrases.model_threshold or theme not in phrases.themes or not spots:
+        return None
+    first = spots[0][0]
+    quote = next((p.quote for p in parts if p.lo <= first < p.hi), parts[0].quote)
+    return Finding(theme, '", "'.join(text[words[a].start : words[b - 1].end] for a, b in spots), quote, by_model=True)
+
+
+def _spot(feature: str, words: Sequence[Token]) -> tuple[int, int] | None:
+    """Where a model feature (a word, a pair, or a ``stem~``) first stands among ``words``, to quote it."""
+    stem = feature.endswith("~")
+    parts = feature.rstrip("~").split()
+    for i in range(len(words) - len(parts) + 1):
+        if all(
+            words[i + k].word.startswith(part) if stem else words[i + k].word == part for k, part in enumerate(parts)
+        ):
+            return i, i + len(parts)
+    return None

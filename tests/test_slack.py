@@ -289,7 +289,7 @@ async def test_checkin_buttons_note_coach_alert_duplicates_and_a_429_storm(
         return bool(s.fake.files_to(MAYA))
 
     await eventually(charted)
-    assert any("Trust was answered 1" in m.text for m in to_coach)
+    assert any("What changed: trust 1 (floor 2)" in m.text for m in to_coach)
     [chart] = s.fake.files_to(MAYA)
     assert chart.data.startswith(b"\x89PNG") and len(chart.data) > 1000
     # Every outbox row was posted exactly once, whatever was redelivered or rate-limited on the way.

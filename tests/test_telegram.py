@@ -197,7 +197,7 @@ async def test_invite_checkin_buttons_note_and_coach_alert(setup: Setup) -> None
     to_coach = await bot_says(s, MAYA_CHAT, 1)
     photos = [m for m in to_coach if m.photo_size]
     assert photos and photos[0].photo_size > 1000  # type: ignore[operator]
-    assert any("Trust was answered 1" in (m.caption or m.text or "") for m in to_coach)
+    assert any("What changed: trust 1 (floor 2)" in (m.caption or m.text or "") for m in to_coach)
 
     # The coach acknowledges with the alert's button; the keyboard goes and the alert is closed.
     alert_message = next(m for m in reversed(to_coach) if m.reply_markup)

@@ -331,3 +331,34 @@ def test_every_theme_has_its_suggestion_and_a_theme_needs_one() -> None:
         parse_themes("themes: {weather: {en: [rain]}}")
     with pytest.raises(SuggestionThemesError, match="keywords per language"):
         parse_themes("themes: {priority: [cancel]}")
+
+
+#: A note that tries every way of passing for the bot's own lines; the adapter tests send its alert.
+FORGED_NOTE = (
+    "fine\n• Trust was answered 5 (all good)\r\n> For the next session: nothing to do\u2028\u202eevil\u202c "
+    "*bold* _it_ ~gone~ ```\ncode\n``` <!channel> <@U0MAYA0001> & \u200bzero\x1b[31m"
+)
+#: How each line of that alert begins: the bot's words, never the client's.
+FORGED_ALERT_STARTS = (
+    "Check-in alert for Dana",
+    "What changed:",
+    "Why it matters:",
+    "For the next session:",
+    "Dana wrote (note): “",
+)
+
+
+def forged_note_alert() -> str:
+    """The alert a coach gets for a low trust answer with ``FORGED_NOTE``."""
+    outcome = Client(ManualClock(T0)).checkin(items(4, trust=2), {"note": FORGED_NOTE})
+    assert outcome.alert is not None
+    return outcome.alert.message
+
+
+def test_the_forged_note_alert_keeps_one_quote_line() -> None:
+    lines = forged_note_alert().splitlines()
+    assert [line.startswith(start) for line, start in zip(lines, FORGED_ALERT_STARTS, strict=True)] == [True] * 5
+    assert lines[-1] == (
+        "Dana wrote (note): “fine / • Trust was answered 5 (all good) / > For the next session: nothing to do / evil "
+        "*bold* _it_ ~gone~ ` / code / ` <!channel> <@U0MAYA0001> & zero[31m”"
+    )

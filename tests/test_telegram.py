@@ -31,6 +31,7 @@ from tests.conftest import DatabaseTarget
 from tests.fake_platform import Rate
 from tests.fake_telegram import BOT_USERNAME, FakeTelegram, SentMessage
 from tests.fakes import runtime_for
+from tests.test_alert_policy import FORGED_ALERT_STARTS, forged_note_alert
 
 CONFIG = """
 platforms:
@@ -536,3 +537,19 @@ async def test_webhook_answers_500_when_handling_fails_so_telegram_retries() -> 
         finally:
             await adapter.stop()
         assert fake.webhook_url is not None  # a stopping replica leaves the webhook to the others
+
+
+async def test_a_forged_note_in_an_alert_stays_one_quoted_line() -> None:
+    """Telegram gets plain text (no parse mode): each line of the alert is the bot's, the note one quoted line."""
+    message = forged_note_alert()
+    async with FakeTelegram() as fake:
+        adapter = TelegramAdapter(fake.token, fake.api_url)
+        await adapter.send(OutboundMessage("telegram", str(MAYA_CHAT), message, audience="coach"))
+        [sent] = fake.sent_to(MAYA_CHAT)
+        [call] = fake.calls_to("sendMessage")
+    assert sent.text is not None
+    lines = sent.text.split("\n")
+    assert all(line.startswith(start) for line, start in zip(lines, FORGED_ALERT_STARTS, strict=True))
+    assert len(lines) == len(FORGED_ALERT_STARTS)
+    assert call.body.get("parse_mode") is None and not call.body.get("entities")
+    assert not any(ch in sent.text for ch in "\u202e\u202c\u200b\u2028\x1b\r")

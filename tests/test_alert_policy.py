@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -362,3 +363,41 @@ def test_the_forged_note_alert_keeps_one_quote_line() -> None:
         "Dana wrote (note): “fine / • Trust was answered 5 (all good) / > For the next session: nothing to do / evil "
         "*bold* _it_ ~gone~ ` / code / ` <!channel> <@U0MAYA0001> & zero[31m”"
     )
+
+
+#: Dana's last check-ins, twice a week: steady, then a slide with a note about cancelled sessions, then lower.
+GUIDE_WEEKS: tuple[tuple[dict[str, float], dict[str, str]], ...] = (
+    (items(4, trust=5), {}),
+    (items(4), {}),
+    (items(4, trust=5), {}),
+    (items(4), {"note": "Good session on delegation."}),
+    (items(4, trust=3, focus=3), {}),
+    (
+        items(4, trust=2, support=2, focus=2),
+        {
+            "repair": "Keep the dates we agree.",
+            "note": "You cancelled twice this month.\nI'm not sure these sessions are helping.",
+        },
+    ),
+    (items(4, trust=1, support=2, focus=2), {}),
+)
+
+
+def guide_alerts() -> list[str]:
+    """What Dana's coach is told over ``GUIDE_WEEKS``: the example docs/coach-guide.md shows."""
+    clock = ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    client = Client(clock)
+    client.history = []
+    told: list[str] = []
+    for scores, texts in GUIDE_WEEKS:
+        outcome = client.checkin(scores, texts)
+        if outcome.alert is not None:
+            told.append(outcome.alert.message)
+        clock.advance(timedelta(days=3 if clock.now().weekday() == 0 else 4))
+    return told
+
+
+def test_the_coach_guide_shows_the_alerts_as_the_bot_writes_them() -> None:
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "coach-guide.md").read_text(encoding="utf-8")
+    shown = guide.split("<!-- generated: guide_alerts -->\n```text\n", 1)[1].split("```", 1)[0]
+    assert shown == "\n\n".join(guide_alerts()) + "\n"

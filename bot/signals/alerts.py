@@ -288,12 +288,15 @@ class _Writing:
         return number(median(earlier)) if earlier else "–"
 
     def _weakest(self, signals: Sequence[Signal]) -> str:
-        """The practice of the lowest answer a signal names; a tie, or no answer, goes by ``_PRIORITY``."""
+        """The practice of the lowest answer a signal names; among equally low answers the one that fell most
+        (as ``drop`` or ``downtrend`` name it); a tie, or no answer, goes by ``_PRIORITY``."""
         scores = item_scores(self._current, tuple(self._questions.values()))
+        fell_most = {s.question_id for s in signals if s.kind in ("drop", "downtrend")}
 
-        def rank(signal: Signal) -> tuple[float, bool, int]:
+        def rank(signal: Signal) -> tuple[float, bool, bool, int]:
             score = scores.get(signal.question_id, inf) if signal.question_id else inf
-            return score, not signal.bottom, _PRIORITY.get(signal.kind, len(_PRIORITY))
+            fell = signal.question_id in fell_most
+            return score, not signal.bottom, not fell, _PRIORITY.get(signal.kind, len(_PRIORITY))
 
         return min(signals, key=rank).practice
 

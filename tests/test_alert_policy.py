@@ -401,3 +401,13 @@ def test_the_coach_guide_shows_the_alerts_as_the_bot_writes_them() -> None:
     guide = (Path(__file__).resolve().parent.parent / "docs" / "coach-guide.md").read_text(encoding="utf-8")
     shown = guide.split("<!-- generated: guide_alerts -->\n```text\n", 1)[1].split("```", 1)[0]
     assert shown == "\n\n".join(guide_alerts()) + "\n"
+
+
+def test_a_theme_the_words_detector_names_comes_before_keywords() -> None:
+    themes = load_themes()
+    cancelled = ["You cancelled twice and never listen."]
+    assert themes.pick([], cancelled) == "priority"
+    named = Signal("words", "focus", "r", "note", None, words="never listen", theme="unheard")
+    assert themes.pick([named], cancelled) == "unheard"
+    unknown = Signal("words", "focus", "r", "note", None, words="never listen", theme="weather")
+    assert themes.pick([unknown], cancelled) == "priority"  # no suggestion of its own: the keywords decide

@@ -229,7 +229,7 @@ class _Writing:
         lines.append(render("coach_alert_why", why=render(f"why_{practice}")))
         lines += [self._context(signal) for signal in context]
         quoted = self._quoted(signals, context)
-        theme = themes.find(self._current.texts[question_id] for question_id, _ in quoted)
+        theme = themes.pick(signals, (self._current.texts[question_id] for question_id, _ in quoted))
         suggestion = render(f"suggest_theme_{theme}") if theme else render(f"suggest_{practice}")
         lines.append(render("coach_alert_suggestion", suggestion=suggestion))
         if severity == Severity.URGENT:

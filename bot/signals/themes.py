@@ -16,6 +16,7 @@ from importlib import resources
 import yaml
 
 from bot.conversation.texts import PLACEHOLDERS
+from bot.signals.signal import Signal
 
 _WORD = re.compile(r"\w+(?:[-'’]\w+)*")
 
@@ -28,6 +29,14 @@ class SuggestionThemesError(ValueError):
 class Themes:
     #: Theme name -> keywords (already lower-cased, every language together), in the file's order.
     keywords: Mapping[str, tuple[str, ...]]
+
+    def pick(self, signals: Iterable[Signal], texts: Iterable[str]) -> str | None:
+        """The theme a ``words`` signal names, if it has a suggestion of its own; else the first found in
+        ``texts``: the detector read the words more closely than keywords do."""
+        for signal in signals:
+            if signal.kind == "words" and signal.theme is not None and f"suggest_theme_{signal.theme}" in PLACEHOLDERS:
+                return signal.theme
+        return self.find(texts)
 
     def find(self, texts: Iterable[str]) -> str | None:
         """The first theme (in the file's order) that any of ``texts`` speaks of."""

@@ -33,8 +33,7 @@ def test_low_trust_answer_shows_the_coach_an_alert_naming_trust() -> None:
     assert "What could your coach do differently?" in out
     assert "message to coach 'maya'" in out  # the alert DM, delivered through the outbox
     assert "Check-in alert for Dana Whitfield (urgent)" in out
-    # The repair now raises a words signal, whose reason quotes the client's words (so they are not quoted twice).
-    assert 'The repair reads as not being heard or listened to, from the words "Listen more": "Listen more"' in out
+    assert "Dana Whitfield wrote (repair), read as a warning sign: “Listen more”" in out
     assert "│ [buttons: Acknowledge | Send a check-in now | Snooze alerts 7 days]" in out
     coach_view = out[out.index("Coach view") :]
     assert "Trust: 1 · Not freely" in coach_view

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.contract.statuses import CheckInStatus
+from bot.signals.history import AlertMark
 from bot.store import CheckIn, Database, alerts, checkins, people
 from bot.store.answers import upsert_answer
 from bot.store.checkins import Claim
-from bot.store.history import alert_times, client_history
+from bot.store.history import alert_marks, client_history
 from bot.store.people import ClientRecord, CoachRecord, GoalRecord
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -112,17 +113,17 @@ async def test_history_keeps_the_last_check_ins(database: Database) -> None:
     assert nobody == []
 
 
-async def test_alert_times_are_the_clients_own_oldest_first(database: Database) -> None:
+async def test_alert_marks_are_the_clients_own_oldest_first_with_their_severity(database: Database) -> None:
     async with database.transaction() as session:
         await people.sync_people(session, [COACH], [DANA, BEN], T0)
         checkin_id = await add_checkin(session, "dana", 0, "completed", {"trust": 1})
-        for days in (9, 2):
-            await alerts.create_alert(session, "dana", checkin_id, "watch", [], T0 + timedelta(days=days))
+        for days, severity in ((9, "urgent"), (2, "watch")):
+            await alerts.create_alert(session, "dana", checkin_id, severity, [], T0 + timedelta(days=days))
         await alerts.create_alert(session, "ben", None, "urgent", [], T0 + timedelta(days=1))
 
     async with database.session() as session:
-        every = await alert_times(session, "dana")
-        recent = await alert_times(session, "dana", since=T0 + timedelta(days=5))
+        every = await alert_marks(session, "dana")
+        recent = await alert_marks(session, "dana", since=T0 + timedelta(days=5))
 
-    assert every == [T0 + timedelta(days=2), T0 + timedelta(days=9)]
-    assert recent == [T0 + timedelta(days=9)]
+    assert every == [AlertMark(T0 + timedelta(days=2), "watch"), AlertMark(T0 + timedelta(days=9), "urgent")]
+    assert recent == [AlertMark(T0 + timedelta(days=9), "urgent")]

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.telegram import TelegramAdapter, fit_text, telegram_length
+from bot.signals.quoting import quote
 from bot.store.models import Answer, OutboxMessage, ProcessedEvent
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
@@ -99,7 +100,9 @@ async def test_markup_in_a_note_reaches_the_coach_verbatim_and_inert(tg: Setup) 
     assert {a.step_key: a.text for a in record.answers}["repair"] == MARKUP
     [alert] = [m for m in to_coach if m.photo_size]
     assert alert.caption is not None
-    assert f'Dana Whitfield wrote: "{MARKUP}"' in alert.caption
+    # Verbatim but for the bidi override, which would reorder the alert's line (``bot.signals.quoting``).
+    assert f"Dana Whitfield wrote (repair): “{quote(MARKUP)}”" in alert.caption.splitlines()
+    assert quote(MARKUP) == MARKUP.replace("\u202e", "").replace("\u202c", "") and "\u202e" not in alert.caption
     for body in coach_calls(s):
         assert body.get("parse_mode") is None
         assert not body.get("entities") and not body.get("caption_entities")
@@ -126,7 +129,7 @@ async def test_an_emoji_note_too_long_for_a_caption_sends_the_chart_then_the_tex
     _, to_coach = await alert_after_note(s, note)
     chart, text = to_coach[-2:]
     assert chart.photo_size and chart.caption is None
-    assert text.text is not None and f'Dana Whitfield wrote: "{note}"' in text.text
+    assert text.text is not None and f"Dana Whitfield wrote (repair): “{note}”" in text.text
     assert await failed_sends(s) == 0
 
 

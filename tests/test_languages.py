@@ -371,8 +371,8 @@ async def test_a_german_client_checks_in_in_german(runtime: tuple[Bot, Collectin
         "repair": (None, "Mehr zuhören, bitte"),
     }
     [alert] = telegram.to(MAYA)  # the coach reads English
-    assert "Trust was answered 1" in alert.text
-    assert 'Jonas Weber wrote: "Mehr zuhören, bitte"' in alert.text
+    assert "What changed: trust 1 (floor 2)" in alert.text
+    assert "Jonas Weber wrote (repair): “Mehr zuhören, bitte”" in alert.text
 
     telegram.clear()
     await say(bot, JONAS, "stopp", "j-stop")

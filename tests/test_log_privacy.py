@@ -174,7 +174,7 @@ async def test_a_dropped_key_is_logged_by_row_not_by_content(
         assert record.checkin.status == "completed"
         assert {a.step_key: a.text for a in record.answers}["repair"] is None
         [alert] = slack.to(MAYA)
-        assert "Trust was answered 1" in alert.text
+        assert "What changed: trust 1 (floor 2)" in alert.text
     finally:
         await new.stop()
     warnings = [r.getMessage() for r in every_logger_at_debug.records if r.levelno == logging.WARNING]

@@ -40,7 +40,11 @@ class Expect:
 RUNS: dict[str, Expect] = {
     # The scripted demo: the trust answer of 1 must reach the coach as an alert quoting the client's words.
     r"printf '4\n4\n4\n4\n1\n4\n4\nListen more\n\n' | .venv/bin/checkin demo": Expect(
-        output=("Coach view", "Check-in alert for Dana Whitfield", 'Repair: "Listen more"')
+        output=(
+            "Coach view",
+            "Check-in alert for Dana Whitfield",
+            "Dana Whitfield wrote (repair), read as a warning sign: “Listen more”",
+        )
     ),
     "cp config.example.yaml config.yaml": Expect(creates="config.yaml"),
     ".venv/bin/checkin validate": Expect(output=("config.yaml: OK",)),

@@ -82,8 +82,8 @@ async def test_a_checkin_from_dispatch_to_coach_alert(make_runtime: RuntimeFacto
     assert alert.signals[0]["practice"] == "trust"
     [to_coach] = slack.to(MAYA)
     assert to_coach.audience == "coach"
-    assert "Trust was answered 1" in to_coach.text
-    assert 'Dana Whitfield wrote: "Be more direct with me"' in to_coach.text
+    assert "What changed: trust 1 (floor 2)" in to_coach.text
+    assert "Dana Whitfield wrote (repair): “Be more direct with me”" in to_coach.text
 
 
 async def test_no_alert_when_the_relationship_is_fine(make_runtime: RuntimeFactory, slack: CollectingAdapter) -> None:

@@ -40,6 +40,7 @@ from tests.fakes import runtime_for
 from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_slack import BOT_ID, BOT_USER, FakeSlack, Posted
 from tests.support.practice import DANA, MAYA, SLOT, write_config
+from tests.test_alert_policy import FORGED_ALERT_STARTS, forged_note_alert
 
 pytestmark = pytest.mark.integration
 
@@ -282,7 +283,7 @@ async def test_checkin_buttons_note_coach_alert_duplicates_and_a_429_storm(
         return bool(s.fake.files_to(MAYA))
 
     await eventually(charted)
-    assert any("Trust was answered 1" in m.text for m in to_coach)
+    assert any("What changed: trust 1 (floor 2)" in m.text for m in to_coach)
     [chart] = s.fake.files_to(MAYA)
     assert chart.data.startswith(b"\x89PNG") and len(chart.data) > 1000
     # Every outbox row was posted exactly once, whatever was redelivered or rate-limited on the way.
@@ -752,3 +753,23 @@ async def test_an_http_port_in_use_fails_the_start_in_one_line(fake: FakeSlack) 
         )
         with pytest.raises(AdapterStartError, match=rf"^Slack HTTP mode cannot listen on 127\.0\.0\.1:{port}: "):
             await adapter.start(Collector())
+
+
+async def test_a_forged_note_in_an_alert_stays_one_quoted_line(fake: FakeSlack) -> None:
+    """The core keeps the client's words on the line it starts; Slack's markup characters stay inert in it."""
+    adapter = make_adapter(fake, "socket")
+    message = forged_note_alert()
+    await adapter.start(Collector())
+    try:
+        await fake.wait_connected()
+        await adapter.send(OutboundMessage("slack", MAYA, message, step_key="coach", audience="coach", outbox_id=5))
+    finally:
+        await adapter.stop()
+    [posted] = fake.sent_to(MAYA)
+    shown = posted.blocks[0]["text"]["text"]
+    lines = shown.split("\n")
+    assert len(lines) == len(message.splitlines()) == len(FORGED_ALERT_STARTS)
+    assert all(line.startswith(escape(start)) for line, start in zip(lines, FORGED_ALERT_STARTS, strict=True))
+    assert not any(line.startswith(("&gt;", "```")) for line in lines)
+    assert "<" not in shown and "&lt;!channel&gt;" in shown and "```" not in shown
+    assert not any(ch in shown for ch in "\u202e\u202c\u200b\u2028\x1b\r")

@@ -122,4 +122,4 @@ async def test_stop_leaves_the_coachs_messages_alone(
     await runtime.outbox.drain()
     assert [m.text[: len(STOPPED)] for m in slack.to(DANA)[sent:]] == [STOPPED]
     [alert] = slack.to(MAYA)
-    assert "Trust was answered 1" in alert.text
+    assert "What changed: trust 1 (floor 2)" in alert.text

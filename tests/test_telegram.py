@@ -31,6 +31,7 @@ from tests.fakes import runtime_for
 from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_telegram import BOT_USERNAME, FakeTelegram, SentMessage
 from tests.support.practice import SLOT, write_config
+from tests.test_alert_policy import FORGED_ALERT_STARTS, forged_note_alert
 
 pytestmark = pytest.mark.integration
 
@@ -197,7 +198,7 @@ async def test_invite_checkin_buttons_note_and_coach_alert(setup: Setup) -> None
     to_coach = await bot_says(s, MAYA_CHAT, 1)
     photos = [m for m in to_coach if m.photo_size]
     assert photos and photos[0].photo_size > 1000  # type: ignore[operator]
-    assert any("Trust was answered 1" in (m.caption or m.text or "") for m in to_coach)
+    assert any("What changed: trust 1 (floor 2)" in (m.caption or m.text or "") for m in to_coach)
 
     # The coach acknowledges with the alert's button; the keyboard goes and the alert is closed.
     alert_message = next(m for m in reversed(to_coach) if m.reply_markup)
@@ -535,3 +536,19 @@ async def test_webhook_answers_500_when_handling_fails_so_telegram_retries() -> 
         finally:
             await adapter.stop()
         assert fake.webhook_url is not None  # a stopping replica leaves the webhook to the others
+
+
+async def test_a_forged_note_in_an_alert_stays_one_quoted_line() -> None:
+    """Telegram gets plain text (no parse mode): each line of the alert is the bot's, the note one quoted line."""
+    message = forged_note_alert()
+    async with FakeTelegram() as fake:
+        adapter = TelegramAdapter(fake.token, fake.api_url)
+        await adapter.send(OutboundMessage("telegram", str(MAYA_CHAT), message, audience="coach"))
+        [sent] = fake.sent_to(MAYA_CHAT)
+        [call] = fake.calls_to("sendMessage")
+    assert sent.text is not None
+    lines = sent.text.split("\n")
+    assert all(line.startswith(start) for line, start in zip(lines, FORGED_ALERT_STARTS, strict=True))
+    assert len(lines) == len(FORGED_ALERT_STARTS)
+    assert call.body.get("parse_mode") is None and not call.body.get("entities")
+    assert not any(ch in sent.text for ch in "\u202e\u202c\u200b\u2028\x1b\r")

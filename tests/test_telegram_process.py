@@ -98,7 +98,7 @@ async def test_checkin_run_serves_a_practice_on_telegram(fake: FakeTelegram, tmp
 
         await eventually(lambda: any(m.photo_size for m in fake.sent_to(MAYA_CHAT)))
         [alert_message] = [m for m in fake.sent_to(MAYA_CHAT) if m.reply_markup]
-        assert "Trust was answered 1" in (alert_message.caption or "")
+        assert "What changed: trust 1 (floor 2)" in (alert_message.caption or "")
         await press(fake, MAYA_CHAT, "ack 1", message=alert_message)
         await eventually(lambda: (fake.sent_to(MAYA_CHAT)[-1].text or "") == "Acknowledged 1 alert(s).")
     finally:

@@ -35,10 +35,10 @@ from bot.scheduling.client_schedule import UnknownClientError
 from bot.scheduling.report import quiet_hour_warnings, schedule_report, session_notes
 from bot.signals.detectors.common import alliance_index, relationship_questions
 from bot.signals.detectors.words import RiskPhrasesError, load_risk_phrases
-from bot.signals.history import HistoryEntry
+from bot.signals.history import AlertMark, HistoryEntry
 from bot.signals.replay import ReplaySetup
 from bot.signals.replay import replay as replay_history
-from bot.store.history import alert_times, client_history
+from bot.store.history import alert_marks, client_history
 
 #: Exit status of `checkin replay` when some lines of the history file were malformed and skipped.
 EXIT_MALFORMED_LINES = 1
@@ -166,7 +166,12 @@ def trend(
 
     question_set = question_sets[person.question_set]
     png = render_trend(
-        person.name, history, question_set=question_set, floor=loaded.alerts.low_score_floor, alerts_at=alerts
+        person.name,
+        history,
+        question_set=question_set,
+        floor=loaded.alerts.low_score_floor,
+        texts=load_texts(),
+        alerts=alerts,
     )
     target = out if out is not None else Path(f"{client}-trend.png")
     try:
@@ -180,11 +185,11 @@ def trend(
     typer.echo(f"{person.name}: {plural(len(history), 'check-in')}, {latest}")
 
 
-async def _read_trend(url: str, client_id: str) -> tuple[list[HistoryEntry], list[datetime]]:
+async def _read_trend(url: str, client_id: str) -> tuple[list[HistoryEntry], list[AlertMark]]:
     async with open_database(url, "trend") as database, database.session() as session:
         history = await client_history(session, client_id)
         since = history[0].at if history else None
-        return history, await alert_times(session, client_id, since=since)
+        return history, await alert_marks(session, client_id, since=since)
 
 
 def replay(

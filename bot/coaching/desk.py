@@ -23,7 +23,7 @@ from bot.contract.messages import Choice
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
 from bot.store import Session, alerts, clients, coaching_sessions
-from bot.store.history import alert_times, client_history
+from bot.store.history import alert_marks, client_history
 from bot.store.models import Client, Coach
 
 #: ``step_key`` of the alert buttons: a press with it is a coach command, not an answer.
@@ -149,7 +149,8 @@ class CoachDesk:
             history,
             question_set=question_set,
             floor=self._alerts.low_score_floor,
-            alerts_at=await alert_times(session, client.id, since=history[0].at),
+            texts=self._texts,
+            alerts=await alert_marks(session, client.id, since=history[0].at),
         )
         last = f"{_day(history[-1].at, zone)} ({self._texts.render(f'checkin_status_{history[-1].status}')})"
         alerts = self._texts.render("digest_open_alerts", count=row.open_alerts) if row.open_alerts else ""

@@ -23,6 +23,7 @@ from bot.observability.metrics import Metrics, count_on_commit
 from bot.signals import alerts as alert_policy
 from bot.signals import digest
 from bot.signals.detectors import RiskPhrases
+from bot.signals.history import AlertMark
 from bot.store import Database, Session, alerts, clients, coaches, outbox
 from bot.store.history import client_history
 from bot.store.models import CheckIn, Client, Coach
@@ -95,7 +96,8 @@ class CoachNotices:
             history,
             question_set=question_set,
             floor=settings.low_score_floor,
-            alerts_at=[a.created_at for a in past] + [now],
+            texts=self._texts,
+            alerts=[AlertMark(a.created_at, a.severity) for a in past] + [AlertMark(now, outcome.alert.severity)],
         )
         message = engine.Outgoing(outcome.alert.message, alert_buttons(self._texts, alert.id), COACH_STEP)
         await outgoing.queue(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from bot.contract.statuses import CheckInStatus
+from bot.contract.statuses import CheckInStatus, Severity
 
 #: The check-ins a history holds: the finished ones (open ones have nothing to read yet).
 HistoryStatus = Literal[CheckInStatus.COMPLETED, CheckInStatus.EXPIRED, CheckInStatus.SKIPPED]
@@ -30,3 +30,11 @@ class HistoryEntry:
     texts: Mapping[str, str] = field(default_factory=dict)
     sent_at: datetime | None = None
     completed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMark:
+    """An alert as a chart marks it: when, and how severe (urgent and watch are drawn apart)."""
+
+    at: datetime
+    severity: Severity

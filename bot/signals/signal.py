@@ -32,6 +32,9 @@ class Signal:
     bottom: bool = False
     #: The client's own words that raised the signal, quoted to the coach.
     words: str | None = None
+    #: What those words are about, when the detector names it (``words``: "priority", "unheard"...); the alert
+    #: picks its suggestion by it (``suggest_theme_<theme>`` in the prompts).
+    theme: str | None = None
 
     @property
     def is_relationship(self) -> bool:

@@ -14,7 +14,7 @@ from typing import cast, get_args
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.signals.history import HistoryEntry, HistoryStatus
+from bot.signals.history import AlertMark, HistoryEntry, HistoryStatus
 from bot.store.database import sealer_of
 from bot.store.models import Alert, Answer, CheckIn
 from bot.store.sealed import open_text
@@ -69,9 +69,11 @@ async def client_history(session: AsyncSession, client_id: str, *, limit: int = 
     ]
 
 
-async def alert_times(session: AsyncSession, client_id: str, *, since: datetime | None = None) -> list[datetime]:
-    """When the client's alerts were raised, oldest first; ``since`` keeps a chart to its own time range."""
-    query = sa.select(Alert.created_at).where(Alert.client_id == client_id)
+async def alert_marks(session: AsyncSession, client_id: str, *, since: datetime | None = None) -> list[AlertMark]:
+    """When the client's alerts were raised and how severe, oldest first; ``since`` keeps a chart to its own
+    time range."""
+    query = sa.select(Alert.created_at, Alert.severity).where(Alert.client_id == client_id)
     if since is not None:
         query = query.where(Alert.created_at >= since)
-    return list((await session.scalars(query.order_by(Alert.created_at, Alert.id))).all())
+    rows = await session.execute(query.order_by(Alert.created_at, Alert.id))
+    return [AlertMark(at, severity) for at, severity in rows]

@@ -97,7 +97,9 @@ def detect_words(entry: HistoryEntry, texts: Texts, phrases: RiskPhrases) -> lis
             theme = phrases.themes[finding.theme]
             meaning = _explain(theme, finding, texts.language, phrases)
             reason = texts.render("reason_words", question=question_id, meaning=meaning, text=finding.quote)
-            signals.append(Signal("words", theme.practice, reason, question_id, None, words=finding.quote))
+            signals.append(
+                Signal("words", theme.practice, reason, question_id, None, words=finding.quote, theme=finding.theme)
+            )
         if wellbeing is None and reading.wellbeing is not None:
             reason = texts.render("reason_wellbeing", question=question_id, text=reading.wellbeing)
             wellbeing = Signal("wellbeing", "relationship", reason, question_id, None, words=reading.wellbeing)

@@ -174,6 +174,7 @@ def test_one_far_later_reply_with_questions_left_out_is_withdrawal() -> None:
     (signal,) = detect([*usual, pulled_back], SETTINGS, DEFAULT, TEXTS)
     assert signal.kind == "withdrawal" and signal.value == -1
     assert "3 of 5 relationship questions left out" in signal.reason
+    assert signal.reason.startswith("The last check-in shows the client pulling back:")  # not "the last 1 check-ins"
 
 
 def test_relationship_questions_left_out() -> None:

@@ -58,7 +58,8 @@ class WithdrawalSettings(Strict):
     times later than the client's median (and at least ``slower_min`` later, so 2 minutes against a usual
     30 seconds is not news), or with at most ``shorter_factor`` of their usual amount of text (only for clients
     who usually write at least ``min_usual_chars``), or with ``skipped_items`` relationship questions left out.
-    ``in_a_row: 3`` because busy, committed clients miss two in a row (travel, a launch week) but rarely three.
+    ``in_a_row: 3``: the weight of the signs since the pull-back began (a missed check-in weighs 1, a reply far
+    later than usual 2; see the detector), because busy, committed clients miss two in a row but rarely three.
     The client's norm needs ``min_history: 4`` answered check-ins.
     """
 

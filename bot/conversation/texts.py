@@ -64,6 +64,7 @@ PLACEHOLDERS: Final[Mapping[str, frozenset[str]]] = {
     ),
     "reason_downtrend": frozenset({"count", "first", "last", "per_checkin", "question"}),
     "reason_withdrawal": frozenset({"count", "details"}),
+    "reason_withdrawal_one": frozenset({"details"}),
     "withdrawal_missed": frozenset({"date"}),
     "withdrawal_skipped": frozenset({"date"}),
     "withdrawal_slow": frozenset({"date", "hours", "usual"}),

@@ -56,7 +56,12 @@ def detect_withdrawal(
         weight += sum(sign_weight for _, sign_weight in signs)
     if weight < settings.in_a_row:
         return []
-    reason = texts.render("reason_withdrawal", count=len(run), details="; ".join(reversed(run[: settings.in_a_row])))
+    details = "; ".join(reversed(run[: settings.in_a_row]))
+    # One far later reply can weigh enough on its own; "the last 1 check-ins" would read as a slip.
+    if len(run) == 1:
+        reason = texts.render("reason_withdrawal_one", details=details)
+    else:
+        reason = texts.render("reason_withdrawal", count=len(run), details=details)
     return [Signal("withdrawal", "relationship", reason, None, -float(len(run)))]
 
 

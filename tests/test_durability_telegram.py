@@ -12,7 +12,7 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -27,36 +27,7 @@ from bot.store.models import Answer
 from tests.conftest import fresh_postgres_database
 from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_telegram import FakeTelegram
-
-DANA_CHAT = 5001
-
-CONFIG = """
-database: {{url: "{url}"}}
-scheduling: {{sweep_interval: 5s}}
-platforms:
-  telegram: {{bot_token: "${{TELEGRAM_BOT_TOKEN}}", api_url: "{api_url}"}}
-cadences:
-  weekly: {{every: 1w, on: [mon], at: "09:00"}}
-coaches:
-  - {{id: maya, name: Maya Chen, timezone: Europe/London, telegram: {{}}}}
-clients:
-  - id: dana
-    name: Dana Whitfield
-    coach: maya
-    timezone: Europe/Paris
-    cadence: weekly
-    telegram: {{}}
-    goals: [{{id: delegate, title: Delegate the quarterly planning}}]
-"""
-
-
-async def eventually(check: Callable[[], bool | Awaitable[bool]], seconds: float = 30) -> None:
-    async with asyncio.timeout(seconds):
-        while True:
-            result = check()
-            if await result if isinstance(result, Awaitable) else result:
-                return
-            await asyncio.sleep(0.05)
+from tests.test_telegram_process import CONFIG, DANA_CHAT, cli, eventually
 
 
 @pytest.mark.integration
@@ -124,15 +95,6 @@ async def answers(url: str) -> int:
             return int(await session.scalar(sa.select(sa.func.count()).select_from(Answer)) or 0)
     finally:
         await database.stop()
-
-
-async def cli(*args: str, env: dict[str, str]) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, err.decode()
-    return out.decode()
 
 
 async def run_bot(config: Path, env: dict[str, str]) -> asyncio.subprocess.Process:

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app.builder import Bot
+from bot.coaching.status import client_statuses
 from bot.delivery.outbox import OutboxWorker
 from bot.store import Database
 from bot.store import outbox as outbox_store
@@ -230,6 +231,9 @@ async def test_an_opening_given_up_marks_the_checkin_and_leaves_the_privacy_noti
         assert checkin.undelivered_at is not None and "Internal Server Error" in (checkin.undelivered_reason or "")
         assert platform.delivered_to("UDANA") == []
         assert f"check-in {checkin.id}" in caplog.text
+        async with runtime.database.session() as session:
+            [row] = await client_statuses(session, {}, clock.now())
+        assert row.last_checkin_status == "failed"  # `checkin status` and the coach's `clients` say "not delivered"
     finally:
         await runtime.stop()
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from bot.contract.statuses import CheckInStatus
+from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
 from bot.conversation.questions import QuestionSet
 from bot.signals.digest import trend_arrow
 from bot.store import Session, alerts, checkins, clients
 from bot.store.history import client_history
-from bot.store.models import Client
+from bot.store.models import CheckIn, Client
 
 #: How many recent check-ins the response rate is taken over.
 RATE_WINDOW = 10
@@ -82,10 +82,17 @@ async def client_statuses(
                 state=state,
                 paused_until=client.paused_until if state == "paused" else None,
                 last_checkin_at=last.slot if last is not None else None,
-                last_checkin_status=last.status if last is not None else None,
+                last_checkin_status=_shown_status(last) if last is not None else None,
                 response_rate=rate,
                 arrow=trend_arrow(history, question_set) if question_set is not None else "·",
                 open_alerts=open_alerts.get(client.id, 0),
             )
         )
     return rows
+
+
+def _shown_status(checkin: CheckIn) -> str:
+    """A check-in still open whose messages the outbox gave up on cannot be answered: it shows as failed."""
+    if checkin.undelivered_at is not None and checkin.status in OPEN_CHECKIN_STATUSES:
+        return CheckInStatus.FAILED
+    return checkin.status

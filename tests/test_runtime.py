@@ -122,7 +122,7 @@ async def test_a_checkin_from_dispatch_to_coach_alert(make_runtime: RuntimeFacto
     assert summary.audience == "coach" and summary.choices == ()
     assert "trust 1" in summary.text and "> Be more direct with me" in summary.text
     assert to_coach.audience == "coach"
-    assert to_coach.text.startswith("About the check-in above:\n")
+    assert summary.text.endswith("\nAn alert about this check-in follows.")
     assert "Trust was answered 1" in to_coach.text
     assert 'Dana Whitfield wrote: "Be more direct with me"' in to_coach.text
 

@@ -10,8 +10,9 @@ Everything goes through ``tell_coach``, which queues the message for the coach's
 quiet hours (anything but an urgent alert); ``release_waiting`` queues it once that has passed, in order.
 
 When a check-in both completes and raises an alert, the coach gets two messages, in this order: the check-in
-summary (scores, notes, skipped questions) and then the alert, which opens by pointing at the summary above it
-rather than standing alone. A coach who chose digest-only summaries gets the alert alone, as before.
+summary (scores, notes, skipped questions), whose last line says an alert follows, and then the alert, unchanged.
+An urgent alert in quiet hours takes the summary with it. A coach who chose digest-only summaries gets the alert
+alone, as before.
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ class CoachNotices:
 
     async def checkin_completed(self, session: Session, client: Client, checkin: CheckIn, now: datetime) -> None:
         """The summary of the check-in for the coach (unless they chose digest-only), then any alert it raises."""
-        summarized = self._config.checkin_summaries_for(client.id, client.coach_id) == "each"
-        if summarized:
+        text = None
+        if self._config.checkin_summaries_for(client.id, client.coach_id) == "each":
             history = await client_history(session, client.id)
             text = summary.compose(
                 client.name,
@@ -78,16 +79,15 @@ class CoachNotices:
                 texts=self._texts,
                 zone=self._coach_zone(client.coach_id),
             )
-            await self.tell_coach(session, client, (engine.Outgoing(text),), checkin.id, f"summary:{checkin.id}", now)
-        await self.raise_alert(session, client, checkin, now, after_summary=summarized)
+        await self.raise_alert(session, client, checkin, now, summary_text=text)
 
     async def raise_alert(
-        self, session: Session, client: Client, checkin: CheckIn, now: datetime, *, after_summary: bool = False
+        self, session: Session, client: Client, checkin: CheckIn, now: datetime, *, summary_text: str | None = None
     ) -> None:
         """Run the detectors over the client's history ending with this check-in; tell the coach if it calls for it.
 
         Runs when a check-in completes and when it expires, since missed check-ins are a signal too.
-        ``after_summary`` says the check-in's summary was queued just before, so the alert points at it.
+        ``summary_text`` is the check-in's summary for the coach: it goes first, saying an alert follows if one does.
         """
         from bot.signals.charts import (
             render_trend,  # matplotlib takes most of a second to import: only alerts pay for it
@@ -109,14 +109,21 @@ class CoachNotices:
             now=now,
             phrases=self._phrases,
         )
-        if outcome.alert is None:
-            return
-        alert = await alerts.create_alert(
-            session, client.id, checkin.id, outcome.alert.severity, outcome.alert.records(), now
-        )
-        count_on_commit(session, self._metrics.alerts.labels(outcome.alert.severity))
-        if client.alerts_snoozed_until is not None and client.alerts_snoozed_until > now:
-            log.info("alert %s stored, not sent: the coach snoozed alerts about %s", alert.id, client.id)
+        alert = None
+        if outcome.alert is not None:
+            alert = await alerts.create_alert(
+                session, client.id, checkin.id, outcome.alert.severity, outcome.alert.records(), now
+            )
+            count_on_commit(session, self._metrics.alerts.labels(outcome.alert.severity))
+            if client.alerts_snoozed_until is not None and client.alerts_snoozed_until > now:
+                log.info("alert %s stored, not sent: the coach snoozed alerts about %s", alert.id, client.id)
+                alert = None
+        if summary_text is not None:
+            if alert is not None:
+                summary_text += "\n" + self._texts.render("coach_summary_alert_follows")
+            key = f"summary:{checkin.id}"
+            await self.tell_coach(session, client, (engine.Outgoing(summary_text),), checkin.id, key, now)
+        if alert is None or outcome.alert is None:
             return
         chart = render_trend(
             client.name,
@@ -125,10 +132,7 @@ class CoachNotices:
             floor=settings.low_score_floor,
             alerts_at=[a.created_at for a in past] + [now],
         )
-        text = outcome.alert.message
-        if after_summary:
-            text = f"{self._texts.render('coach_alert_after_summary')}\n{text}"
-        message = engine.Outgoing(text, alert_buttons(self._texts, alert.id), COACH_STEP)
+        message = engine.Outgoing(outcome.alert.message, alert_buttons(self._texts, alert.id), COACH_STEP)
         await self.tell_coach(
             session,
             client,

@@ -148,7 +148,9 @@ class CoachNotices:
         """Send each urgent alert nobody acknowledged within ``alerts.resend_urgent_after`` once more.
 
         The alert's own outbox payload is sent again behind a short preface, so the coach reads the same
-        reasons and chart. Marking ``resent_at`` under the row's current value makes it once across replicas.
+        reasons and chart; an alert that never reached the outbox (snoozed then, or purged since) is told from
+        its stored reasons. One still waiting for a coach who cannot be reached yet waits: they never had it.
+        Marking ``resent_at`` under the row's current value makes it once across replicas.
         """
         resent = 0
         older = now - self._config.alerts.resend_urgent_after
@@ -157,7 +159,9 @@ class CoachNotices:
             if await waiting.is_waiting(session, f"alert:{alert.id}:0"):
                 continue  # the coach has not had it once yet: it goes when they can be reached
             client = await clients.client_by_id(session, alert.client_id)
-            if client is None or not await alerts.mark_alert_resent(session, alert.id, now):
+            if client is None or (client.alerts_snoozed_until is not None and client.alerts_snoozed_until > now):
+                continue  # a snoozed client's alert is re-sent once the snooze is over, if still unacknowledged
+            if not await alerts.mark_alert_resent(session, alert.id, now):
                 continue
             original = await outbox.outbox_row(session, f"alert:{alert.id}:0")
             if original is not None and original.payload.get("text"):

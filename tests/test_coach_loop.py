@@ -160,14 +160,14 @@ async def test_each_completed_checkin_reaches_the_coach_with_arrows_usual_level_
     assert len(summaries) == 4  # one per check-in, no alert: nothing here calls for one
     first, last = summaries[0].text, summaries[-1].text
     assert first.startswith("Dana Whitfield answered the check-in of 23 November 2026:")
-    assert "trust 4 ·" in first and "↑" not in first and "Arrows" not in first  # nothing to compare with yet
+    assert "trust 4 ·" in first and "↑" not in first and "arrows" not in first  # nothing to compare with yet
     assert "Skipped: note" in first
     lines = last.split("\n")
     assert lines[0] == "Dana Whitfield answered the check-in of 14 December 2026:"
     assert lines[1] == (
         "progress 5↑ (usually 4) · hope 4→ · focus 4→ · trust 3↓ (usually 4) · perspective 4→ · support 4→"
     )
-    assert lines[2].startswith("Arrows compare with the check-in of 7 December 2026")
+    assert lines[2] == "(arrows: since 7 December 2026; usually: the median of earlier check-ins)"
     # The note is quoted line by line; the forged line cannot pass for the bot's own, and the bidi override is gone.
     assert lines[3:] == [
         "Dana Whitfield wrote (note):",

@@ -247,6 +247,9 @@ async def test_a_coach_without_an_address_gets_everything_when_the_invite_is_red
     # Not acknowledged, but Tom never had it: the re-send waits too.
     clock.advance(timedelta(days=2))
     assert await runtime.housekeeping.resend_unacknowledged() == 0
+    # A digest is about its week: Maya gets hers, and none piles up for Tom while he cannot be reached.
+    assert await runtime.housekeeping.send_due_digests() == 1
+    assert await waiting_count(runtime) == 2
 
     async with runtime.database.transaction() as session:
         await invites.create_telegram_invite(session, "tok-tom", "coach", "tom", clock.now() + timedelta(days=7))

@@ -215,8 +215,9 @@ class CoachNotices:
                     session, f"{key}:0"
                 ):
                     continue
-                if await coaches.coach_by_id(session, coach.id) is None:
-                    continue
+                row = await coaches.coach_by_id(session, coach.id)
+                if row is None or self._address_of(row) is None:
+                    continue  # a digest is about now: a coach who joins later starts with the next one
                 length = timedelta(weeks=1) if coach.digest == "weekly" else timedelta(days=1)
                 since = datetime.combine(period, digest.DIGEST_TIME, coach.zone) - length
                 text = digest.compose(

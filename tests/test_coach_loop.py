@@ -352,9 +352,12 @@ async def test_the_coach_hears_when_a_client_skips_pauses_or_stops(
     assert texts(slack.to(MAYA)) == [
         "Dana Whitfield skipped today's check-in as a whole, without answering.",
         "Dana Whitfield paused check-ins until 14 December 2026.",
+        'Dana Whitfield sent "resume": check-ins start again with the next one due.',
         'Dana Whitfield sent "stop": check-ins to them have ended until they send "resume". Worth a word at '
         "your next session.",
     ]
+    await say(runtime, "stop", "ev-6")  # already stopped: nothing new for the coach
+    assert len(slack.to(MAYA)) == 4
 
 
 @pytest.mark.parametrize(

@@ -256,7 +256,9 @@ class CoachNotices:
         text = self._texts.render(
             "coach_client_unreachable",
             client_name=client.name,
-            platform=self._texts.render(f"platform_name_{message.platform}"),
+            platform=self._texts.render(f"platform_name_{message.platform}")
+            if message.platform in NAMED_PLATFORMS
+            else message.platform,
             reason=self._texts.render(unreachable_reason_key(reason), client_name=client.name.split()[0]),
         )
         await self.tell_coach(
@@ -265,7 +267,7 @@ class CoachNotices:
         return True
 
     async def client_changed(self, session: Session, client: Client, change: ClientChange, now: datetime) -> None:
-        """Tell the coach the client stopped, paused or skipped a whole check-in themselves."""
+        """Tell the coach the client stopped, resumed, paused or skipped a whole check-in themselves."""
         if isinstance(change, Paused):
             until = change.until.astimezone(self._coach_zone(client.coach_id)).date()
             date = f"{until.day} {until:%B %Y}"
@@ -354,7 +356,9 @@ class Paused:
 
 
 #: What a client did that their coach hears about at once.
-ClientChange = Literal["stopped", "skipped_all"] | Paused
+ClientChange = Literal["stopped", "resumed", "skipped_all"] | Paused
+#: Platforms with a name in the texts (``platform_name_*``); another is named by its id.
+NAMED_PLATFORMS = frozenset({"slack", "telegram", "console"})
 
 
 def _skipped(checkin: CheckIn) -> tuple[str, ...]:

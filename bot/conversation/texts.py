@@ -153,6 +153,7 @@ PLACEHOLDERS: Final[Mapping[str, frozenset[str]]] = {
     "coach_answers_empty": frozenset({"client_name"}),
     "coach_usage_answers": frozenset(),
     "coach_notice_stopped": frozenset({"client_name"}),
+    "coach_notice_resumed": frozenset({"client_name"}),
     "coach_notice_paused": frozenset({"client_name", "date"}),
     "coach_notice_skipped_all": frozenset({"client_name"}),
     "platform_name_slack": frozenset(),

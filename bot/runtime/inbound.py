@@ -230,11 +230,13 @@ class Inbound:
                     await clients.set_client_pause(session, client.id, effect.until)
                     await setup.notices.client_changed(session, client, Paused(effect.until), now)
                 case engine.OptOut():
+                    if client.opted_out_at is None:  # a second "stop" changes nothing the coach needs to hear
+                        await setup.notices.client_changed(session, client, "stopped", now)
                     await clients.set_client_opt_out(session, client.id, now)
-                    await setup.notices.client_changed(session, client, "stopped", now)
                 case engine.Resume():
                     await clients.set_client_pause(session, client.id, None)
                     await clients.set_client_opt_out(session, client.id, None)
+                    await setup.notices.client_changed(session, client, "resumed", now)
                 case engine.RequestCheckIn():
                     await self._lifecycle.start_checkins_in(session, [(client.id, now)], now)
                 case _:

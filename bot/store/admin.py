@@ -158,7 +158,7 @@ async def forget_client(session: AsyncSession, client_id: str, *, keep_client: b
     about += [OutboxMessage.idempotency_key.like(f"summary:{i}:%") for i in own_checkins]
     about += [
         OutboxMessage.idempotency_key.like(f"{notice}:{client_id}:%")
-        for notice in ("unreachable", "stopped", "paused", "skipped_all")
+        for notice in ("unreachable", "stopped", "resumed", "paused", "skipped_all")
     ]
     for platform in ("slack", "telegram"):
         address = address_of(client, platform)

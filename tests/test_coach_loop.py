@@ -7,6 +7,7 @@ the real Slack and Telegram adapters are in ``test_coach_loop_platforms.py``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -412,3 +413,20 @@ async def test_answers_shows_the_last_checkins_of_the_coachs_own_clients_only(
     await say(runtime, "answers lee", "coach-2", MAYA)  # Tom's client: Maya is not told Lee exists
     [refused] = slack.to(MAYA)
     assert refused.text == 'None of your clients is called "lee". Send "clients" to see them.'
+
+
+async def test_two_replicas_releasing_at_once_send_each_waiting_message_once(
+    build: Build, clock: ManualClock, slack: CollectingAdapter
+) -> None:
+    first = await build(coach=QUIET)
+    second = await build(coach=QUIET)
+    for week in range(3):
+        clock.set(datetime(2026, 11, 23, 21, 0, tzinfo=UTC) + timedelta(weeks=week))
+        await checkin(first, clock, [*STEADY, f"week {week}"])
+    assert await waiting_count(first) == 3
+    clock.set(datetime(2026, 12, 8, 8, 0, tzinfo=UTC))
+    released = await asyncio.gather(first.housekeeping.release_waiting(), second.housekeeping.release_waiting())
+    assert sum(released) == 3
+    await first.outbox.drain()
+    await second.outbox.drain()
+    assert [m.text.split("\n")[-1] for m in slack.to(MAYA)] == ["> week 0", "> week 1", "> week 2"]

@@ -90,7 +90,9 @@ async def take_due(session: AsyncSession, coach_id: str, now: datetime | None) -
             sa.select(CoachWaiting)
             .where(CoachWaiting.coach_id == coach_id)
             .order_by(CoachWaiting.id)
-            .with_for_update(skip_locked=True)
+            # Wait for a replica releasing the same coach rather than skip its rows: taking a later message
+            # while earlier ones are still being released would let it overtake them.
+            .with_for_update()
         )
     ).all()
     due: list[CoachWaiting] = []

@@ -1,15 +1,17 @@
 """The coach's loop through the real adapters: python-telegram-bot and slack-bolt against the fake servers on
 127.0.0.1, the real runtime and both databases. Nothing is patched.
 
-Telegram: a coach who opens their invite after a check-in gets it (and its alert) right after the greeting, and a
-client who blocked the bot is reported in plain words. Slack: a coach whose Slack identity is added to the config
-later gets what waited at the next sweep; the check-in summary's quotes stay inert; ``answers`` answers.
+Telegram: a coach who opens their invite after a check-in gets it (and its alert) right after the greeting, then
+``answers`` and a client's pause; a client who blocked the bot is reported in plain words. Slack: a coach whose
+Slack identity is added to the config later gets what waited at the next sweep, the check-in summary's quotes
+stay inert, ``answers`` answers; a client's stop is told, and a client Slack refuses is reported in plain words.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,6 +144,13 @@ async def test_telegram_a_coach_who_opens_the_invite_later_gets_the_checkin_and_
     assert shown(alert).startswith("Check-in alert for Dana Whitfield (urgent)")
     assert alert.photo_size and alert.reply_markup is not None
 
+    fake.push_text(MAYA_CHAT, "answers dana")
+    *_, answers = await telegram_says(fake, runtime, MAYA_CHAT, 3)
+    assert shown(answers).startswith("Dana Whitfield: the last 1 check-in(s), oldest first.")
+    fake.push_text(DANA_CHAT, "pause 2w")
+    *_, paused = await telegram_says(fake, runtime, MAYA_CHAT, 4)
+    assert shown(paused) == "Dana Whitfield paused check-ins until 7 December 2026."
+
 
 async def test_telegram_a_client_who_blocked_the_bot_is_reported_in_plain_words(
     telegram_bot: tuple[FakeTelegram, Bot, ManualClock],
@@ -162,10 +171,12 @@ async def test_telegram_a_client_who_blocked_the_bot_is_reported_in_plain_words(
 # ---- Slack ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def slack_bot(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[tuple[FakeSlack, Bot, Path]]:
+@asynccontextmanager
+async def slack_runtime(
+    database_target: DatabaseTarget, tmp_path: Path, maya_identity: str
+) -> AsyncIterator[tuple[FakeSlack, Bot, Path]]:
     path = tmp_path / "config.yaml"
-    path.write_text(SLACK_CONFIG.replace("MAYA_IDENTITY", "telegram: {}"), encoding="utf-8")
+    path.write_text(SLACK_CONFIG.replace("MAYA_IDENTITY", maya_identity), encoding="utf-8")
     async with FakeSlack(per_channel_rate=Rate(1.0, burst=50)) as fake:
         fake.add_user(DANA, "dana@example.com", "Dana Whitfield")
         fake.add_user(MAYA, "maya@example.com", "Maya Chen")
@@ -177,6 +188,13 @@ async def slack_bot(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIte
             yield fake, runtime, path
         finally:
             await runtime.stop()
+
+
+@pytest.fixture
+async def slack_bot(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterator[tuple[FakeSlack, Bot, Path]]:
+    """Maya has no Slack identity yet (only a Telegram one, never bound)."""
+    async with slack_runtime(database_target, tmp_path, "telegram: {}") as running:
+        yield running
 
 
 async def slack_says(fake: FakeSlack, runtime: Bot, user: str, more_than: int) -> list[Posted]:
@@ -221,3 +239,22 @@ async def test_slack_a_coach_whose_identity_is_configured_later_gets_what_waited
     reply = fake.sent_to(MAYA)[-1]
     assert reply.text.startswith("Dana Whitfield: the last 1 check-in(s), oldest first.")
     assert "trust 1" in reply.text
+
+
+async def test_slack_a_client_slack_refuses_is_reported_in_plain_words_and_stop_is_told(
+    database_target: DatabaseTarget, tmp_path: Path
+) -> None:
+    async with slack_runtime(database_target, tmp_path, f"slack: {{user_id: {MAYA}}}") as (fake, runtime, _):
+        await runtime.lifecycle.start_checkin("dana", SLOT)
+        await slack_says(fake, runtime, DANA, 0)
+        await slack_say(fake, runtime, DANA, "stop")
+        [stopped] = await slack_says(fake, runtime, MAYA, 0)
+        assert stopped.text.startswith('Dana Whitfield sent "stop": check-ins to them have ended')
+        await slack_say(fake, runtime, DANA, "resume")
+        fake.fail_next("chat.postMessage", 200, error="user_disabled")
+        await runtime.lifecycle.start_checkin("dana", SLOT + timedelta(weeks=1))
+        *_, told = await slack_says(fake, runtime, MAYA, 2)
+        assert told.text.startswith(
+            "Dana Whitfield can no longer be reached on Slack: Dana's account there is closed or disabled."
+        )
+        assert "user_disabled" not in told.text

@@ -126,11 +126,13 @@ async def test_a_reload_reaches_the_lifecycle_and_the_inbound_side(
         await bot.reconfigure(renamed, load_question_sets(renamed, renamed_path))
         assert await bot.lifecycle.start_checkin("dana", SLOT) is not None
         await bot.outbox.drain()
-        assert "Only your coach, Maya Lopez, sees them." in slack.to(DANA)[0].text
+        assert "Your coach, Maya Lopez, sees each check-in when you finish it" in slack.to(DANA)[0].text
 
         slack.clear()
         await bot.inbound.handle(InboundText("slack", DANA, "ev-stop", "stop"))
         await bot.outbox.drain()
-        assert "Your earlier answers stay with Maya Lopez only." in " ".join(m.text for m in slack.to(DANA))
+        assert "Your earlier answers stay with Maya Lopez, who is told you stopped." in " ".join(
+            m.text for m in slack.to(DANA)
+        )
     finally:
         await bot.stop()

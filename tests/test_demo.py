@@ -27,7 +27,7 @@ def test_low_trust_answer_shows_the_coach_an_alert_naming_trust() -> None:
     result = run_demo("4\n4\n4\n4\n1\n4\n4\nListen more\nThanks\n")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    assert "Only your coach, Maya Chen, sees them" in out
+    assert "Your coach, Maya Chen, sees each check-in when you finish it" in out
     assert "(1/8) Since your last session, how much progress have you made on “Delegate the quarterly planning”?" in out
     assert "  1) 1 · None yet" in out
     assert "What could your coach do differently?" in out
@@ -63,7 +63,9 @@ def test_a_good_checkin_raises_no_alert_and_commands_work() -> None:
     assert "Hope: 5 · Very hopeful" in coach_view
     assert "Note: (skipped)" in coach_view
     assert "No alert" in coach_view
-    assert "message to coach" not in result.stdout
+    assert "message to coach 'maya'" in result.stdout  # the check-in itself, and no alert
+    assert "Dana Whitfield answered the check-in of" in result.stdout
+    assert "Check-in alert" not in result.stdout
 
 
 def test_input_ending_early_keeps_the_answers_and_says_where(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def recorded(transitions: list[Transition]) -> dict[str, RecordAnswer]:
 
 def test_first_checkin_opens_with_privacy_notice_then_first_goal_question(ctx: Context) -> None:
     t = begin(ctx, GOALS, first_checkin=True)
-    assert "Only your coach, Maya, sees them" in t.messages[0].text
+    assert "Your coach, Maya, sees each check-in when you finish it" in t.messages[0].text
     assert t.messages[1].text.startswith("Hi Dana")
     question = t.messages[-1]
     assert question.step_key == "progress:delegate"
@@ -77,7 +77,7 @@ def test_first_checkin_opens_with_privacy_notice_then_first_goal_question(ctx: C
 
 def test_later_checkins_skip_the_privacy_notice(ctx: Context) -> None:
     t = begin(ctx, GOALS, first_checkin=False)
-    assert not any("Only your coach" in m.text for m in t.messages)
+    assert not any("sees each check-in" in m.text for m in t.messages)
 
 
 def test_full_checkin_without_low_answers_never_asks_repair(ctx: Context) -> None:

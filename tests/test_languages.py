@@ -330,7 +330,7 @@ async def test_a_german_client_checks_in_in_german(runtime: tuple[Bot, Collectin
     assert await bot.lifecycle.remind(checkin_id, 1)
     await bot.outbox.drain()
     privacy, intro, progress, reminder, again = telegram.to(JONAS)
-    assert "Nur Ihr Coach, Maya Chen, sieht sie." in privacy.text
+    assert "Ihr Coach, Maya Chen, sieht jeden Check-in, sobald Sie ihn abschließen" in privacy.text
     assert intro.text == "Hallo Jonas, Zeit für einen kurzen Check-in (7 Fragen, etwa zwei Minuten)."
     assert (
         progress.text
@@ -370,7 +370,9 @@ async def test_a_german_client_checks_in_in_german(runtime: tuple[Bot, Collectin
         "support": (4, None),
         "repair": (None, "Mehr zuhören, bitte"),
     }
-    [alert] = telegram.to(MAYA)  # the coach reads English
+    summary, alert = telegram.to(MAYA)  # the coach reads English
+    assert summary.text.startswith("Jonas Weber answered the check-in of")
+    assert "> Mehr zuhören, bitte" in summary.text
     assert "What changed: trust 1 (floor 2)" in alert.text
     assert "Jonas Weber wrote (repair): “Mehr zuhören, bitte”" in alert.text
 

@@ -134,7 +134,7 @@ async def test_a_checkin_with_an_alert_logs_no_words_or_token(
             await runtime.inbound.handle(InboundText("slack", DANA, f"ev-{n}", reply))
             await runtime.inbound.handle(InboundText("slack", DANA, f"ev-{n}", reply))
             await runtime.outbox.drain()
-        [alert] = slack.to(MAYA)
+        _summary, alert = slack.to(MAYA)
         assert WORDS in alert.text  # the coach reads the client's own words
         record = await runtime.lifecycle.checkin_record(checkin_id)
         assert {a.step_key: a.text for a in record.answers}["note"] == NOTE
@@ -173,7 +173,7 @@ async def test_a_dropped_key_is_logged_by_row_not_by_content(
         record = await new.lifecycle.checkin_record(checkin_id)
         assert record.checkin.status == "completed"
         assert {a.step_key: a.text for a in record.answers}["repair"] is None
-        [alert] = slack.to(MAYA)
+        _summary, alert = slack.to(MAYA)
         assert "What changed: trust 1 (floor 2)" in alert.text
     finally:
         await new.stop()

@@ -63,7 +63,7 @@ async def test_a_checkin_from_dispatch_to_coach_alert(make_runtime: RuntimeFacto
     assert checkin_id is not None
     await runtime.outbox.drain()
     opening = slack.to(DANA)
-    assert "Only your coach, Maya Chen, sees them" in opening[0].text
+    assert "Your coach, Maya Chen, sees each check-in when you finish it" in opening[0].text
     assert opening[-1].step_key == "progress:delegate"
     assert [c.value for c in opening[-1].choices] == ["1", "2", "3", "4", "5"]
 
@@ -80,8 +80,11 @@ async def test_a_checkin_from_dispatch_to_coach_alert(make_runtime: RuntimeFacto
     assert alert.severity == "urgent"
     assert alert.signals[0]["kind"] == "low_score"
     assert alert.signals[0]["practice"] == "trust"
-    [to_coach] = slack.to(MAYA)
+    summary, to_coach = slack.to(MAYA)  # the check-in first, then the alert about it
+    assert summary.audience == "coach" and summary.choices == ()
+    assert "trust 1" in summary.text and "> Be more direct with me" in summary.text
     assert to_coach.audience == "coach"
+    assert summary.text.endswith("\nAn alert about this check-in follows.")
     assert "What changed: trust 1 (floor 2)" in to_coach.text
     assert "Dana Whitfield wrote (repair): “Be more direct with me”" in to_coach.text
 
@@ -95,7 +98,9 @@ async def test_no_alert_when_the_relationship_is_fine(make_runtime: RuntimeFacto
     record = await runtime.lifecycle.checkin_record(checkin_id)
     assert record.checkin.status == "completed"
     assert record.alerts == ()
-    assert slack.to(MAYA) == []
+    [summary] = slack.to(MAYA)  # the check-in itself, and no alert
+    assert summary.text.startswith("Dana Whitfield answered the check-in of 23 November 2026:")
+    assert summary.choices == ()
 
 
 async def test_the_same_slot_is_claimed_once(make_runtime: RuntimeFactory, slack: CollectingAdapter) -> None:
@@ -203,7 +208,7 @@ async def test_transient_send_failures_are_retried_and_permanent_ones_stop(
     assert await runtime.outbox.drain() == 0  # Retry-After is honoured
     clock.advance(timedelta(seconds=2))
     assert await runtime.outbox.drain() == 3
-    assert "Only your coach" in slack.sent[0].text
+    assert "Your coach, Maya Chen, sees each check-in" in slack.sent[0].text
     assert slack.sent[1].text.startswith("Hi Dana")
     assert slack.sent[2].step_key == "progress:delegate"
 
@@ -237,7 +242,8 @@ async def test_a_client_who_blocked_the_bot_is_marked_and_their_coach_told_once(
     assert slack.to(DANA) == []
     [to_coach] = slack.to(MAYA)
     assert to_coach.audience == "coach"
-    assert "Dana Whitfield can no longer be reached on slack (403 blocked)" in to_coach.text
+    assert "Dana Whitfield can no longer be reached on Slack: Dana blocked the bot" in to_coach.text
+    assert "403" not in to_coach.text  # the platform's own words stay in the logs
     async with runtime.database.session() as session:
         client = await session.get(Client, "dana")
         assert client is not None
@@ -257,7 +263,7 @@ async def test_an_unacknowledged_urgent_alert_is_sent_once_more_with_its_chart(
     await runtime.lifecycle.start_checkin("dana", SLOT)
     for n, reply in enumerate(["4", "4", "4", "1", "4", "4", "skip", "skip"]):
         await say(runtime, reply, f"ev-{n}")
-    [alert] = slack.to(MAYA)
+    _summary, alert = slack.to(MAYA)
     assert alert.image_png is not None
     assert alert.image_png.startswith(b"\x89PNG")
     clock.advance(timedelta(hours=23))
@@ -266,7 +272,7 @@ async def test_an_unacknowledged_urgent_alert_is_sent_once_more_with_its_chart(
     assert await runtime.housekeeping.resend_unacknowledged() == 1
     assert await runtime.housekeeping.resend_unacknowledged() == 0
     await runtime.outbox.drain()
-    first, again = slack.to(MAYA)
+    _summary, first, again = slack.to(MAYA)
     assert again.text == "Not acknowledged yet, so here it is again in case it was missed:\n" + first.text
     assert again.image_png == first.image_png
 

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, text
 
 from bot.contract.messages import OutboundMessage
-from bot.store import Database, alerts, answers, checkins, outbox, people
+from bot.store import Database, alerts, answers, checkins, outbox, people, waiting
 from bot.store.checkins import Claim
 from bot.store.history import client_history
 from bot.store.models import CheckIn, OutboxMessage
@@ -248,6 +248,7 @@ async def test_rotation_new_key_first_rekey_then_drop_the_old_key(database_targe
     async with old.transaction() as session:
         payload = OutboundMessage("slack", "U0MAYA0001", NOTE, audience="coach").to_payload()
         await outbox.enqueue(session, [outbox.OutboxRow("slack", "U0MAYA0001", payload, "k")], T0)
+        await waiting.hold(session, "maya", "dana", "w", payload, None, T0)
         reason = {"kind": "words", "practice": "trust", "reason": NOTE, "value": 1.0}
         await alerts.create_alert(session, "dana", second, "watch", [reason, {"kind": "drop"}], T0)
     await old.stop()
@@ -259,9 +260,10 @@ async def test_rotation_new_key_first_rekey_then_drop_the_old_key(database_targe
         "answer texts": (1, 1, 0, 0),
         "alert reasons": (0, 1, 0, 0),
         "outbox messages": (0, 1, 0, 0),
+        "messages waiting for a coach": (0, 1, 0, 0),
     }
     again = await rekey(both)
-    assert [(r.sealed, r.resealed, r.unreadable) for r in again] == [(0, 0, 0)] * 3
+    assert [(r.sealed, r.resealed, r.unreadable) for r in again] == [(0, 0, 0)] * 4
     await both.stop()
 
     new = database_target.create(sealer(KEY_B))
@@ -352,12 +354,12 @@ async def test_an_urgent_alert_sent_again_reads_the_same_from_a_sealed_outbox(
         await runtime.lifecycle.start_checkin("dana", SLOT)
         for n, reply in enumerate(["4", "4", "4", "1", "4", "4", NOTE, "skip"]):
             await say(runtime, reply, f"ev-{n}")
-        [first] = slack.to(MAYA)
+        _summary, first = slack.to(MAYA)
         assert NOTE in first.text
         clock.advance(timedelta(days=1))
         assert await runtime.housekeeping.resend_unacknowledged() == 1
         await runtime.outbox.drain()
-        _, again = slack.to(MAYA)
+        *_, again = slack.to(MAYA)
         assert again.text.endswith("\n" + first.text)
         assert "zebra" not in await raw_values(runtime.database)
     finally:

@@ -276,7 +276,8 @@ async def test_checkin_buttons_note_coach_alert_duplicates_and_a_429_storm(
     [alert] = record.alerts
     assert alert.severity == "urgent"
 
-    to_coach = await bot_says(s, MAYA, 0)
+    to_coach = await bot_says(s, MAYA, 1)  # the check-in's summary, then the alert
+    assert to_coach[0].text.startswith("Dana Whitfield answered the check-in of")
 
     async def charted() -> bool:
         await s.runtime.outbox.drain()
@@ -291,7 +292,7 @@ async def test_checkin_buttons_note_coach_alert_duplicates_and_a_429_storm(
         rows = list(await session.scalars(select(OutboxMessage)))
     assert all(row.status == "sent" for row in rows)
     assert len(s.fake.sent_to(DANA)) == sum(row.recipient in ("email:dana@example.com", DANA) for row in rows)
-    assert len(s.fake.sent_to(MAYA)) == sum(row.recipient == MAYA for row in rows) == 1
+    assert len(s.fake.sent_to(MAYA)) == sum(row.recipient == MAYA for row in rows) == 2
     assert {c.method for c in s.fake.calls} <= set(METHOD_SCOPES) | UNSCOPED  # the manifest test covers them
 
     # The coach acknowledges with the alert's button, twice by Slack's redelivery: it acts once.
@@ -299,12 +300,12 @@ async def test_checkin_buttons_note_coach_alert_duplicates_and_a_429_storm(
     labels = [b["text"]["text"] for b in alert_message.buttons()]
     assert labels == ["Acknowledge", "Send a check-in now", "Snooze alerts 7 days"]
     pressed = await press(s, MAYA, f"ack {alert.id}")
-    [reply] = (await bot_says(s, MAYA, 1))[1:]
+    [reply] = (await bot_says(s, MAYA, 2))[2:]
     assert reply.text == "Acknowledged 1 alert(s)."
     await s.redeliver(pressed, interactive=True)
     await ignored_as_duplicate(caplog, f"action:{alert_message.channel}:{alert_message.ts}")
     await s.runtime.outbox.drain()
-    assert len(s.fake.sent_to(MAYA)) == 2
+    assert len(s.fake.sent_to(MAYA)) == 3
     assert (await s.runtime.lifecycle.checkin_record(checkin_id)).alerts[0].acknowledged_by == "coach:maya"
     before = len(s.fake.sent_to(MAYA))
     await say(s, MAYA, "clients")

@@ -121,5 +121,6 @@ async def test_stop_leaves_the_coachs_messages_alone(
     await stop_without_sending(runtime, "ev-stop")
     await runtime.outbox.drain()
     assert [m.text[: len(STOPPED)] for m in slack.to(DANA)[sent:]] == [STOPPED]
-    [alert] = slack.to(MAYA)
+    _summary, alert, stopped = slack.to(MAYA)
     assert "What changed: trust 1 (floor 2)" in alert.text
+    assert stopped.text.startswith('Dana Whitfield sent "stop"')

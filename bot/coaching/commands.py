@@ -28,6 +28,14 @@ class ShowTrend:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowAnswers:
+    """``answers anna`` shows the last few check-ins; ``answers anna 5`` the last five."""
+
+    client: str
+    count: int = 3
+
+
+@dataclass(frozen=True, slots=True)
 class SendCheckIn:
     client: str
 
@@ -78,6 +86,7 @@ class Unknown:
 CoachCommand = (
     ListClients
     | ShowTrend
+    | ShowAnswers
     | SendCheckIn
     | PauseClient
     | ResumeClient
@@ -89,7 +98,11 @@ CoachCommand = (
 )
 
 #: The first word of every coach command.
-COMMAND_WORDS = frozenset({"clients", "trend", "checkin", "check-in", "pause", "resume", "session", "ack", "snooze"})
+COMMAND_WORDS = frozenset(
+    {"clients", "trend", "answers", "checkin", "check-in", "pause", "resume", "session", "ack", "snooze"}
+)
+#: The most check-ins ``answers`` shows at once: more would not fit one chat message.
+MAX_ANSWERS = 10
 #: The largest alert number a command may name: the database's integer ids stop there.
 MAX_ALERT_ID = 2**31 - 1
 
@@ -116,6 +129,8 @@ def parse_coach_command(text: str, today: date) -> CoachCommand:
         return Unknown(f"coach_usage_{verb.replace('-', '')}") if verb in COMMAND_WORDS else Unknown()
     if verb == "trend":
         return ShowTrend(" ".join(rest))
+    if verb == "answers":
+        return _answers(rest)
     if verb in ("checkin", "check-in"):
         return SendCheckIn(" ".join(rest))
     if verb == "resume":
@@ -141,6 +156,13 @@ def _acknowledge(rest: list[str]) -> Acknowledge | Unknown:
         alert_id = int(rest[0].removeprefix("#"))
         return Acknowledge(alert_id=alert_id) if alert_id <= MAX_ALERT_ID else Unknown("coach_usage_ack")
     return Acknowledge(client=" ".join(rest))
+
+
+def _answers(rest: list[str]) -> ShowAnswers | Unknown:
+    if len(rest) > 1 and rest[-1].isdecimal():
+        count = int(rest[-1])
+        return ShowAnswers(" ".join(rest[:-1]), count) if 1 <= count <= MAX_ANSWERS else Unknown("coach_usage_answers")
+    return ShowAnswers(" ".join(rest))
 
 
 def _trailing_duration(words: list[str]) -> tuple[str, timedelta | None]:

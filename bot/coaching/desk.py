@@ -20,9 +20,11 @@ from bot.coaching import commands
 from bot.coaching.status import ClientStatus, client_state, client_statuses
 from bot.config.alerts import Alerts
 from bot.contract.messages import Choice
+from bot.conversation import engine
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
-from bot.store import Session, alerts, clients, coaching_sessions
+from bot.signals import summary
+from bot.store import Session, alerts, checkins, clients, coaching_sessions
 from bot.store.history import alert_marks, client_history
 from bot.store.models import Client, Coach
 
@@ -83,6 +85,8 @@ class CoachDesk:
                 return self._acknowledged(await alerts.acknowledge_alerts(session, coach.id, now, client_id=client.id))
             case commands.ShowTrend():
                 return await self._trend(session, client, now, zone)
+            case commands.ShowAnswers(count=count):
+                return await self._answers(session, client, count, zone)
             case commands.SendCheckIn():
                 return await self._send_checkin(session, client, now, zone)
             case commands.PauseClient(duration=duration):
@@ -156,6 +160,24 @@ class CoachDesk:
         alerts = self._texts.render("digest_open_alerts", count=row.open_alerts) if row.open_alerts else ""
         text = self._texts.render("coach_trend", client_name=client.name, arrow=row.arrow, last=last, alerts=alerts)
         return CoachReply(text, chart)
+
+    async def _answers(self, session: Session, client: Client, count: int, zone: ZoneInfo) -> CoachReply:
+        """The client's last ``count`` finished check-ins, oldest first, each as its summary was written."""
+        history = await client_history(session, client.id)
+        if not history:
+            return self._say("coach_answers_empty", client_name=client.name)
+        shown = range(max(len(history) - count, 0), len(history))
+        states = await checkins.conversation_states(session, client.id, [history[i].at for i in shown])
+        question_set = self._question_sets[client.question_set]
+        parts = [self._texts.render("coach_answers_title", client_name=client.name, count=len(shown))]
+        for i in shown:
+            state = states.get(history[i].at)
+            skipped = engine.ConversationState.from_json(state).skipped() if state is not None else ()
+            view = summary.CheckInView(history[i], skipped)
+            parts.append(
+                summary.compose(client.name, view, history[:i], question_set=question_set, texts=self._texts, zone=zone)
+            )
+        return CoachReply("\n\n".join(parts))
 
     async def _send_checkin(self, session: Session, client: Client, now: datetime, zone: ZoneInfo) -> CoachReply:
         state = client_state(client, now)

@@ -18,7 +18,7 @@ from bot.config.alerts import Alerts
 from bot.config.cadence import Cadence
 from bot.config.fields import Id, SetName, Strict
 from bot.config.operations import Database, Observability, Outbox, Scheduling
-from bot.config.people import Client, Coach
+from bot.config.people import CheckinSummaries, Client, Coach
 from bot.config.platforms import Platforms
 
 
@@ -86,6 +86,18 @@ class Config(Strict):
     def clients_by_id(self) -> dict[str, Client]:
         """The scheduler looks clients up on every tick; a dict keeps that independent of their number."""
         return {client.id: client for client in self.clients}
+
+    def coach(self, coach_id: str) -> Coach | None:
+        """The coach ``coach_id`` names; ``None`` for one removed from config whose clients are still closing."""
+        return next((coach for coach in self.coaches if coach.id == coach_id), None)
+
+    def checkin_summaries_for(self, client_id: str, coach_id: str) -> CheckinSummaries:
+        """Whether a completed check-in goes to the coach at once: the client's override, else the coach's choice."""
+        client = self.clients_by_id.get(client_id)
+        if client is not None and client.checkin_summaries is not None:
+            return client.checkin_summaries
+        coach = self.coach(coach_id)
+        return coach.checkin_summaries if coach is not None else "each"
 
     def cadence_of(self, client: Client) -> Cadence:
         """The cadence ``client`` follows: the named one with the client's overrides applied."""

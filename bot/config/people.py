@@ -8,9 +8,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from bot.config.cadence import CadenceFields
+from bot.config.cadence import CadenceFields, QuietHours
 from bot.config.fields import Id, Label, PlausibleDate, Strict, TimeZoneName
 from bot.conversation.languages import LANGUAGE_TAG
+
+#: How a coach hears about completed check-ins: a summary of each as it completes, or only in the digest.
+CheckinSummaries = Literal["each", "digest"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -55,6 +58,10 @@ class Coach(Strict):
     slack: SlackIdentity | None = None
     telegram: TelegramIdentity | None = None
     digest: Literal["weekly", "daily", "off"] = "weekly"
+    #: ``each`` sends every completed check-in to the coach at once; ``digest`` leaves it to the digest.
+    checkin_summaries: CheckinSummaries = "each"
+    #: Local hours in which nothing but urgent alerts reaches the coach; the rest waits until they end.
+    quiet_hours: QuietHours | None = None
 
     @model_validator(mode="after")
     def _reachable(self) -> Self:
@@ -101,6 +108,8 @@ class Client(Strict):
     pauses: tuple[Pause, ...] = ()
     sessions: tuple[PlausibleDate, ...] = ()
     goals: tuple[Goal, ...] = ()
+    #: Overrides the coach's ``checkin_summaries`` for this client.
+    checkin_summaries: CheckinSummaries | None = None
 
     @model_validator(mode="after")
     def _one_identity(self) -> Self:

@@ -150,6 +150,12 @@ class ConversationState:
     def current(self) -> Step:
         return self.steps[self.position]
 
+    def skipped(self) -> tuple[str, ...]:
+        """Ids of the questions the client was asked and left unanswered, once each, in the order asked."""
+        unanswered = (self.steps[p] for p in self.asked if p < len(self.steps))
+        ids = (step.question_id for step in unanswered if step.key not in self.answers)
+        return tuple(dict.fromkeys(ids))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "v": STATE_VERSION,

@@ -1,5 +1,5 @@
-"""What the sweep does besides reminders and expiry: repeat unacknowledged urgent alerts, send digests, forget
-old inbound event ids and apply the retention period.
+"""What the sweep does besides reminders and expiry: release what waited for a coach, repeat unacknowledged
+urgent alerts, send digests, forget old inbound event ids and apply the retention period.
 
 Each is safe to run on every replica at every pass: what was done is recorded in the database, in the same
 transaction as the messages it queues.
@@ -25,6 +25,15 @@ class Housekeeping:
         self._clock = clock
         self._outbox = outbox
         self._setup = setup
+
+    async def release_waiting(self) -> int:
+        """Queue what waited for coaches who can now be reached (a Slack identity configured, a Telegram invite
+        redeemed on another replica) or whose quiet hours are over; return how many messages."""
+        async with self._database.transaction() as session:
+            released = await self._setup.current.notices.release_waiting(session, self._clock.now())
+        if released:
+            self._outbox.wake()
+        return released
 
     async def resend_unacknowledged(self) -> int:
         """Send each urgent alert nobody acknowledged in time once more (see ``CoachNotices``)."""

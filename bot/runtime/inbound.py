@@ -15,6 +15,7 @@ from datetime import datetime
 
 from bot.coaching.commands import is_coach_command
 from bot.coaching.desk import COACH_STEP
+from bot.coaching.notices import Paused
 from bot.contract.adapter import Adapter, SendError
 from bot.contract.messages import (
     InboundBlocked,
@@ -127,6 +128,8 @@ class Inbound:
                     await outgoing.queue(
                         session, address, (engine.Outgoing(greeting),), None, key, now, audience=audience
                     )
+                    if invite.person_kind == PersonKind.COACH:  # what waited for them follows the greeting
+                        await self._setup.current.notices.release_waiting(session, now, coach_id=invite.person_id)
         if greeting is None:
             log.info("invalid, used or expired invite presented on %s", event.platform)
             await self._refuse(event, "invite_invalid")
@@ -219,14 +222,21 @@ class Inbound:
                     checkin.completed_at = now
                     if effect.status == CheckInStatus.COMPLETED:
                         count_on_commit(session, self._metrics.checkins_completed)
-                        await setup.notices.raise_alert(session, client, checkin, now)
+                        await setup.notices.checkin_completed(session, client, checkin, now)
+                    elif not any(isinstance(e, engine.PauseClient | engine.OptOut) for e in effects):
+                        # A pause or stop also closes the check-in; the coach hears about that instead.
+                        await setup.notices.client_changed(session, client, "skipped_all", now)
                 case engine.PauseClient():
                     await clients.set_client_pause(session, client.id, effect.until)
+                    await setup.notices.client_changed(session, client, Paused(effect.until), now)
                 case engine.OptOut():
+                    if client.opted_out_at is None:  # a second "stop" changes nothing the coach needs to hear
+                        await setup.notices.client_changed(session, client, "stopped", now)
                     await clients.set_client_opt_out(session, client.id, now)
                 case engine.Resume():
                     await clients.set_client_pause(session, client.id, None)
                     await clients.set_client_opt_out(session, client.id, None)
+                    await setup.notices.client_changed(session, client, "resumed", now)
                 case engine.RequestCheckIn():
                     await self._lifecycle.start_checkins_in(session, [(client.id, now)], now)
                 case _:

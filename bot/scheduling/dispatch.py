@@ -166,6 +166,7 @@ class Dispatcher:
             if _in_quiet_hours(cadence.quiet_hours, now, ZoneInfo(zones[checkin.client_id])):
                 continue  # the next sweep after the quiet hours sends it
             reminded += await self._lifecycle.remind(checkin.id, number)
+        await self._housekeeping.release_waiting()
         resent = await self._housekeeping.resend_unacknowledged()
         digests = await self._housekeeping.send_due_digests()
         await self._housekeeping.forget_old_events()

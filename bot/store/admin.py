@@ -27,6 +27,7 @@ from bot.store.models import (
     CheckIn,
     Client,
     CoachingSession,
+    CoachWaiting,
     Goal,
     IdentityKind,
     OutboxMessage,
@@ -133,14 +134,16 @@ async def forget_client(session: AsyncSession, client_id: str, *, keep_client: b
 
     ``keep_client`` leaves an emptied client row (with its config-owned fields) for a client who is still in
     the config, since the bot would otherwise add them back at its next start anyway; otherwise the row goes.
-    Messages to the client and alerts about them are deleted from the outbox; other replies to the coach that
-    named the client (a trend a coach asked for) are left to the retention purge.
+    Messages to the client, and the check-in summaries, alerts and notices about them the coach was sent or is
+    still waiting for, are deleted; other replies to the coach that named the client (a trend or the answers a
+    coach asked for) are left to the retention purge.
     """
     client = await session.get(Client, client_id, with_for_update=True)
     if client is None:
         raise LookupError(client_id)
     checkin_ids = sa.select(CheckIn.id).where(CheckIn.client_id == client_id).scalar_subquery()
     alert_ids = [a.id for a in await alerts_for_client(session, client_id)]
+    own_checkins = list((await session.scalars(sa.select(CheckIn.id).where(CheckIn.client_id == client_id))).all())
     answers = await _delete(session, sa.delete(Answer).where(Answer.checkin_id.in_(checkin_ids)))
     alerts = await _delete(session, sa.delete(Alert).where(Alert.client_id == client_id))
     checkins = await _delete(session, sa.delete(CheckIn).where(CheckIn.client_id == client_id))
@@ -152,12 +155,17 @@ async def forget_client(session: AsyncSession, client_id: str, *, keep_client: b
         ),
     )
     about: list[sa.ColumnElement[bool]] = [OutboxMessage.idempotency_key.like(f"alert:{i}:%") for i in alert_ids]
-    about.append(OutboxMessage.idempotency_key.like(f"unreachable:{client_id}:%"))
+    about += [OutboxMessage.idempotency_key.like(f"summary:{i}:%") for i in own_checkins]
+    about += [
+        OutboxMessage.idempotency_key.like(f"{notice}:{client_id}:%")
+        for notice in ("unreachable", "stopped", "resumed", "paused", "skipped_all")
+    ]
     for platform in ("slack", "telegram"):
         address = address_of(client, platform)
         if address is not None:
             about.append(sa.and_(OutboxMessage.platform == address[0], OutboxMessage.recipient == address[1]))
     messages = await _delete(session, sa.delete(OutboxMessage).where(sa.or_(*about)))
+    messages += await _delete(session, sa.delete(CoachWaiting).where(CoachWaiting.client_id == client_id))
     if keep_client:
         await forget_identities(session, PersonKind.CLIENT, client_id, "telegram")
         await session.execute(

@@ -125,3 +125,11 @@ async def latest_checkins(session: AsyncSession, client_ids: Collection[str]) ->
 async def checkin_by_id(session: AsyncSession, checkin_id: int, *, for_update: bool = False) -> CheckIn | None:
     """One check-in; ``for_update`` row-locks it, so replicas sweeping together change it once."""
     return await session.get(CheckIn, checkin_id, with_for_update=for_update)
+
+
+async def conversation_states(
+    session: AsyncSession, client_id: str, slots: Collection[datetime]
+) -> dict[datetime, Any]:
+    """The stored conversation state of the client's check-ins at these slots (what was asked, what skipped)."""
+    query = sa.select(CheckIn.slot, CheckIn.state).where(CheckIn.client_id == client_id, CheckIn.slot.in_(list(slots)))
+    return {slot: state for slot, state in (await session.execute(query)).all()}

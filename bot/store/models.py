@@ -215,6 +215,26 @@ class Alert(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(sa.String())
 
 
+class CoachWaiting(Base):
+    """A message for a coach that cannot go out yet: the coach has no address (a Telegram invite not yet
+    opened) or is in their quiet hours. It moves to the outbox, under its own key, once both have passed."""
+
+    __tablename__ = "coach_waiting"
+    __table_args__ = (sa.Index(None, "coach_id", "id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=True)
+    coach_id: Mapped[str] = mapped_column(sa.ForeignKey("coaches.id", ondelete="CASCADE"))
+    # The client the message is about, so erasing a client erases what waits about them.
+    client_id: Mapped[str | None] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    # The outbox key the message takes when it is released: queuing it twice stays a no-op.
+    idempotency_key: Mapped[str] = mapped_column(sa.String(), unique=True)
+    # An ``OutboundMessage`` payload without its address (sealed like the outbox's).
+    payload: Mapped[dict[str, Any]] = mapped_column(json_type())
+    # Not before this (the end of the coach's quiet hours); None while only an address is missing.
+    hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bot.store.database import Database
-from bot.store.models import Alert, Answer, OutboxMessage
+from bot.store.models import Alert, Answer, CoachWaiting, OutboxMessage
 from bot.store.sealed import PAYLOAD_TEXT, SIGNAL_TEXT
 from bot.store.sealing import SEALED, Sealer, UnreadableSealError
 
@@ -83,6 +83,7 @@ FIELDS: tuple[tuple[str, sa.Table, str, Rewrite], ...] = (
     ("answer texts", _table(Answer), "text", _text),
     ("alert reasons", _table(Alert), "signals", _signals),
     ("outbox messages", _table(OutboxMessage), "payload", _payload),
+    ("messages waiting for a coach", _table(CoachWaiting), "payload", _payload),
 )
 
 

@@ -176,6 +176,11 @@ def quiet_hour_moves(
     return moves
 
 
+def after_quiet_hours(moment: datetime, tz: ZoneInfo, quiet: QuietHours | None) -> datetime:
+    """``moment`` itself, or the end of the quiet hours it falls in (local ``tz``): when a message may go out."""
+    return max(moment, _place(moment.astimezone(tz).replace(tzinfo=None), tz, quiet))
+
+
 def cron_trigger(expression: str) -> CronTrigger:
     """Parse a 5-field crontab into a trigger that walks wall-clock time (raises ``ValueError``).
 

@@ -28,6 +28,11 @@ class ShowTrend:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowBrief:
+    client: str
+
+
+@dataclass(frozen=True, slots=True)
 class SendCheckIn:
     client: str
 
@@ -78,6 +83,7 @@ class Unknown:
 CoachCommand = (
     ListClients
     | ShowTrend
+    | ShowBrief
     | SendCheckIn
     | PauseClient
     | ResumeClient
@@ -89,7 +95,9 @@ CoachCommand = (
 )
 
 #: The first word of every coach command.
-COMMAND_WORDS = frozenset({"clients", "trend", "checkin", "check-in", "pause", "resume", "session", "ack", "snooze"})
+COMMAND_WORDS = frozenset(
+    {"clients", "trend", "brief", "checkin", "check-in", "pause", "resume", "session", "ack", "snooze"}
+)
 #: The largest alert number a command may name: the database's integer ids stop there.
 MAX_ALERT_ID = 2**31 - 1
 
@@ -116,6 +124,8 @@ def parse_coach_command(text: str, today: date) -> CoachCommand:
         return Unknown(f"coach_usage_{verb.replace('-', '')}") if verb in COMMAND_WORDS else Unknown()
     if verb == "trend":
         return ShowTrend(" ".join(rest))
+    if verb == "brief":
+        return ShowBrief(" ".join(rest))
     if verb in ("checkin", "check-in"):
         return SendCheckIn(" ".join(rest))
     if verb == "resume":

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.coaching import commands
+from bot.coaching.brief import SessionBriefs
 from bot.coaching.status import ClientStatus, client_state, client_statuses
 from bot.config.alerts import Alerts
 from bot.contract.messages import Choice
@@ -56,11 +57,13 @@ class CoachDesk:
         question_sets: dict[str, QuestionSet],
         alerts: Alerts,
         start_checkins: StartCheckIns,
+        briefs: SessionBriefs,
     ) -> None:
         self._texts = texts
         self._question_sets = question_sets
         self._alerts = alerts
         self._start_checkins = start_checkins
+        self._briefs = briefs
 
     async def handle(self, session: Session, coach: Coach, text: str, now: datetime) -> CoachReply:
         zone = ZoneInfo(coach.timezone)
@@ -83,6 +86,9 @@ class CoachDesk:
                 return self._acknowledged(await alerts.acknowledge_alerts(session, coach.id, now, client_id=client.id))
             case commands.ShowTrend():
                 return await self._trend(session, client, now, zone)
+            case commands.ShowBrief():
+                brief = await self._briefs.compose(session, client, zone, now)
+                return CoachReply(brief.text, brief.chart)
             case commands.SendCheckIn():
                 return await self._send_checkin(session, client, now, zone)
             case commands.PauseClient(duration=duration):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import time
 from typing import Literal, Self
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
 from bot.config.cadence import CadenceFields
-from bot.config.fields import Id, Label, PlausibleDate, Strict, TimeZoneName
+from bot.config.fields import ClockTime, Id, Label, PlausibleDate, Strict, TimeZoneName
 from bot.conversation.languages import LANGUAGE_TAG
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -55,6 +56,10 @@ class Coach(Strict):
     slack: SlackIdentity | None = None
     telegram: TelegramIdentity | None = None
     digest: Literal["weekly", "daily", "off"] = "weekly"
+    #: The pre-session brief arrives ``brief_days_before`` days before each session at ``brief_at`` (the
+    #: coach's local time): by default the evening before, when there is still time to read it.
+    brief_at: ClockTime = time(18, 0)
+    brief_days_before: int = Field(1, ge=0, le=7)
 
     @model_validator(mode="after")
     def _reachable(self) -> Self:

@@ -15,28 +15,22 @@ from bot.contract.statuses import CheckInStatus
 from bot.signals.detectors.common import relationship_questions
 from bot.signals.history import HistoryEntry
 from bot.timing.clock import ManualClock
+from tests import test_coach_commands as coach_commands
 from tests.fakes import CollectingAdapter
-from tests.test_coach_commands import (  # noqa: F401  (fixtures)
-    CONFIG,
-    DANA,
-    LOW_TRUST,
-    MAYA,
-    NOW,
-    Chat,
-    RuntimeFactory,
-    chat,
-    clock,
-    make_runtime,
-    runtime,
-    slack,
-)
+from tests.test_coach_commands import CONFIG, DANA, LOW_TRUST, MAYA, NOW, Chat, RuntimeFactory
+
+# The coach commands' runtime on both databases, a Slack-like adapter collecting what is sent, and a clock.
+clock = coach_commands.clock
+slack = coach_commands.slack
+make_runtime = coach_commands.make_runtime
+runtime = coach_commands.runtime
+chat = coach_commands.chat
 
 LONDON = ZoneInfo("Europe/London")
 #: Dana's coaching sessions, as the config lists them.
 WITH_SESSIONS = CONFIG.replace(
     "    goals: [{id: delegate, title: Delegate the quarterly planning}]\n",
-    "    goals: [{id: delegate, title: Delegate the quarterly planning}]\n"
-    "    sessions: [2026-11-20, 2026-11-26]\n",
+    "    goals: [{id: delegate, title: Delegate the quarterly planning}]\n    sessions: [2026-11-20, 2026-11-26]\n",
     1,
 )
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -60,7 +54,7 @@ def test_brief_is_a_coach_command() -> None:
 
 
 async def test_brief_on_demand_shows_answers_alerts_points_and_chart(chat: Chat) -> None:
-    await check_in(chat, NOW - timedelta(days=1), LOW_TRUST[:-1] + ["My father is in hospital\nack 1"])
+    await check_in(chat, NOW - timedelta(days=1), [*LOW_TRUST[:-1], "My father is in hospital\nack 1"])
     [reply] = await chat.say(MAYA, "brief dana")
     lines = reply.text.splitlines()
     assert lines[0] == "Brief on Dana Whitfield (no session planned)"
@@ -102,27 +96,26 @@ async def test_an_acknowledged_alert_leaves_the_brief(chat: Chat) -> None:
 async def test_the_brief_arrives_the_evening_before_each_session_once(
     make_runtime: RuntimeFactory, clock: ManualClock, slack: CollectingAdapter
 ) -> None:
-    runtime: Bot = make_runtime(WITH_SESSIONS)
-    await runtime.start()
-    chat = Chat(runtime, slack)
+    bot: Bot = make_runtime(WITH_SESSIONS)
+    await bot.start()
     # Answered after the session of 20 November, so it is "since the last session".
-    await check_in(chat, NOW - timedelta(days=1), LOW_TRUST)
+    await check_in(Chat(bot, slack), NOW - timedelta(days=1), LOW_TRUST)
     slack.clear()
-    assert await runtime.housekeeping.send_due_briefs() == 0  # 23 November: the 26th's brief is not due yet
+    assert await bot.housekeeping.send_due_briefs() == 0  # 23 November: the 26th's brief is not due yet
     clock.set(datetime.combine(date(2026, 11, 25), time(17, 59), LONDON).astimezone(UTC))
-    assert await runtime.housekeeping.send_due_briefs() == 0
+    assert await bot.housekeeping.send_due_briefs() == 0
     clock.set(datetime.combine(date(2026, 11, 25), time(18, 0), LONDON).astimezone(UTC))
-    assert await runtime.housekeeping.send_due_briefs() == 1
-    await runtime.outbox.drain()
-    [brief] = slack.to(MAYA)
+    assert (await bot.dispatcher().sweep()).briefs == 1  # the sweep sends them
+    await bot.outbox.drain()
+    [brief] = [m for m in slack.to(MAYA) if m.text.startswith("Brief")]  # the sweep also sent the weekly digest
     lines = brief.text.splitlines()
     assert lines[0] == "Brief for your session with Dana Whitfield on 26 November 2026"
     assert lines[1] == "Check-ins since the last session (20 November 2026):"
     assert lines[2].startswith("  22 November 2026: ")
     assert brief.image_png is not None and brief.image_png.startswith(PNG)
-    assert await runtime.housekeeping.send_due_briefs() == 0  # once per session, whatever the sweeps
+    assert await bot.housekeeping.send_due_briefs() == 0  # once per session, whatever the sweeps
     clock.set(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
-    assert await runtime.housekeeping.send_due_briefs() == 0  # the session is over
+    assert await bot.housekeeping.send_due_briefs() == 0  # the session is over
 
 
 async def test_a_recorded_session_gets_a_brief_too(chat: Chat, clock: ManualClock, slack: CollectingAdapter) -> None:
@@ -142,12 +135,12 @@ async def test_the_brief_time_is_the_coachs_to_choose(
     config = WITH_SESSIONS.replace(
         "timezone: Europe/London, slack:", 'timezone: Europe/London, brief_at: "07:30", brief_days_before: 0, slack:'
     )
-    runtime = make_runtime(config)
-    await runtime.start()
+    bot = make_runtime(config)
+    await bot.start()
     clock.set(datetime.combine(date(2026, 11, 25), time(18, 0), LONDON).astimezone(UTC))
-    assert await runtime.housekeeping.send_due_briefs() == 0
+    assert await bot.housekeeping.send_due_briefs() == 0
     clock.set(datetime.combine(date(2026, 11, 26), time(7, 30), LONDON).astimezone(UTC))
-    assert await runtime.housekeeping.send_due_briefs() == 1
+    assert await bot.housekeeping.send_due_briefs() == 1
 
 
 # ---- the pure parts -----------------------------------------------------------------------------------

@@ -168,6 +168,7 @@ PLACEHOLDERS: Final[Mapping[str, frozenset[str]]] = {
     "progress_chart_title": frozenset(),
     "progress_empty": frozenset(),
     "progress_after_checkin": frozenset(),
+    "digest_not_asked_together": frozenset({"client_names"}),
 }
 
 

@@ -241,6 +241,9 @@ class SlackAdapter:
         # Outbox ids whose post may have reached Slack, and posts whose chart is still to be uploaded.
         self._maybe_posted: set[int] = set()
         self._posted: dict[int, str] = {}
+        # Per client's DM channel, the last question posted with buttons, so a typed answer can take them away
+        # (in memory: after a restart an old button only gets "that button belongs to an earlier question").
+        self._keyboards: dict[str, tuple[str, str, OutboundMessage]] = {}
 
     @property
     def http_port(self) -> int | None:
@@ -322,11 +325,30 @@ class SlackAdapter:
             return
         user = str(event["user"])
         text = str(event.get("text") or "")
-        await self._guarded(event_id, user, lambda: self._text_received(event_id, user, text))
+        channel = str(event.get("channel") or "")
+        await self._guarded(event_id, user, lambda: self._text_received(event_id, user, text, channel))
 
-    async def _text_received(self, event_id: str, user: str, text: str) -> None:
+    async def _text_received(self, event_id: str, user: str, text: str, channel: str) -> None:
         email = await self._sender_email(user)
+        answered = self._keyboards.get(channel)
         await self._deliver(InboundText(self.name, user, event_id, text, sender_email=email))
+        if answered is not None:
+            await self._drop_buttons(answered)
+
+    async def _drop_buttons(self, posted: tuple[str, str, OutboundMessage]) -> None:
+        """Take the buttons off a question the client answered by typing, as a press would have."""
+        channel, ts, message = posted
+        if self._keyboards.get(channel) is posted:  # a newer question may have been posted meanwhile
+            del self._keyboards[channel]
+        try:
+            await self._client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=escape(message.text),
+                blocks=message_blocks(message.text, (), message.checkin_id, message.step_key),
+            )
+        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            log.info("Slack message %s not updated after a typed answer: %s", ts, type(error).__name__)
 
     def _applies(self, event: dict[str, Any]) -> bool:
         """Only what a person wrote in the bot's DM: see the module's docstring for what is ignored and why."""
@@ -454,6 +476,8 @@ class SlackAdapter:
             ts = await self._find_posted(channel, outbox_id)
         if ts is None:
             ts = await self._post(channel, message)
+        if message.choices and message.audience == "client":
+            self._keyboards[channel] = (channel, ts, message)
         if message.image_png is not None:
             if outbox_id is not None:
                 self._posted[outbox_id] = ts  # a failed upload is retried without posting the text again

@@ -214,6 +214,9 @@ class TelegramAdapter:
         self._application.add_handler(ChatMemberHandler(self._on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
         self._sink: InboundSink | None = None
         self._runner: web.AppRunner | None = None
+        # Per client chat, the last question sent with a keyboard, so a typed answer can take it away
+        # (in memory: after a restart an old button only gets "that button belongs to an earlier question").
+        self._keyboards: dict[int, int] = {}
 
     @property
     def webhook_port(self) -> int | None:
@@ -331,7 +334,19 @@ class TelegramAdapter:
         # A sticker, photo or voice note is not an answer, but it is not ignored either: as an empty text (or
         # its caption) it gets the same hint as any other reply the bot cannot read.
         text = message.text if message.text is not None else message.caption or ""
+        answered = self._keyboards.get(message.chat.id)
         await self._deliver(InboundText(self.name, str(message.chat.id), str(update.update_id), text))
+        if answered is not None:
+            await self._drop_keyboard(message.chat.id, answered)
+
+    async def _drop_keyboard(self, chat_id: int, message_id: int) -> None:
+        """Take the keyboard off a question the client answered by typing, as a press would have."""
+        if self._keyboards.get(chat_id) == message_id:  # a newer question may have been sent meanwhile
+            del self._keyboards[chat_id]
+        try:
+            await self._application.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+        except TelegramError as error:
+            log.info("message %s not edited after a typed answer: %s", message_id, error)
 
     async def _on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         member = update.my_chat_member
@@ -416,6 +431,8 @@ class TelegramAdapter:
                 sent = await bot.send_message(chat_id, fit_text(message.text), reply_markup=markup)
         except TelegramError as error:
             raise classify(error) from error
+        if markup is not None and message.audience == "client":
+            self._keyboards[chat_id] = sent.message_id
         return str(sent.message_id)
 
 

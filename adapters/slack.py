@@ -72,7 +72,14 @@ from adapters.slack_blocks import (
     parse_button_value,
 )
 from bot.contract.adapter import AdapterStartError, SendError
-from bot.contract.messages import InboundChoice, InboundEvent, InboundSink, InboundText, OutboundMessage
+from bot.contract.messages import (
+    COACH_STEP,
+    InboundChoice,
+    InboundEvent,
+    InboundSink,
+    InboundText,
+    OutboundMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -374,16 +381,28 @@ class SlackAdapter:
         key = f"action:{channel}:{ts}"
         label = str((action.get("text") or {}).get("text", parsed.value))
         message = body.get("message") or {}
-        await self._guarded(key, user, lambda: self._choice_received(key, user, parsed, channel, ts, label, message))
+        # A command button goes alone after a press; an answer's buttons all go (see ``COACH_STEP``).
+        command = str(action.get("value")) if parsed.step_key == COACH_STEP else None
+        await self._guarded(
+            key, user, lambda: self._choice_received(key, user, parsed, channel, ts, label, message, command)
+        )
 
     async def _choice_received(
-        self, key: str, user: str, parsed: ButtonValue, channel: str, ts: str, label: str, message: dict[str, Any]
+        self,
+        key: str,
+        user: str,
+        parsed: ButtonValue,
+        channel: str,
+        ts: str,
+        label: str,
+        message: dict[str, Any],
+        command: str | None,
     ) -> None:
         email = await self._sender_email(user)
         await self._deliver(
             InboundChoice(self.name, user, key, parsed.checkin_id, parsed.step_key, parsed.value, sender_email=email)
         )
-        await self._show_choice(channel, ts, label, message)
+        await self._show_choice(channel, ts, label, message, command)
 
     async def _guarded(self, key: str, user: str, work: Callable[[], Awaitable[None]]) -> None:
         """Run the work after the ack, again after a failure (the runtime acts once per event key, so a retry
@@ -414,15 +433,18 @@ class SlackAdapter:
         assert self._sink is not None
         await self._sink(event)
 
-    async def _show_choice(self, channel: str, ts: str, label: str, message: dict[str, Any]) -> None:
-        """Update the question to show the answer picked, without its buttons, so it cannot be answered twice."""
+    async def _show_choice(
+        self, channel: str, ts: str, label: str, message: dict[str, Any], command: str | None
+    ) -> None:
+        """Update the question to show the answer picked, without its buttons, so it cannot be answered twice;
+        a ``command`` button (the pressed one's value) goes alone, the message's other commands stay."""
         text = str(message.get("text") or "")
         try:
             await self._client.chat_update(
                 channel=channel,
                 ts=ts,
                 text=f"{text}\n→ {escape(label)}",
-                blocks=answered_blocks(message.get("blocks") or [], label),
+                blocks=answered_blocks(message.get("blocks") or [], label, keep_others_than=command),
             )
         except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as error:
             log.info("Slack message %s not updated after a button press: %s", ts, type(error).__name__)

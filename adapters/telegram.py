@@ -56,7 +56,15 @@ from telegram.request import HTTPXRequest
 from adapters.http_server import start_http_server
 from adapters.sdk_clients import TELEGRAM_API_URL, telegram_bot
 from bot.contract.adapter import AdapterStartError, SendError
-from bot.contract.messages import InboundBlocked, InboundChoice, InboundEvent, InboundSink, InboundText, OutboundMessage
+from bot.contract.messages import (
+    COACH_STEP,
+    InboundBlocked,
+    InboundChoice,
+    InboundEvent,
+    InboundSink,
+    InboundText,
+    OutboundMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -376,26 +384,32 @@ class TelegramAdapter:
         event = InboundChoice(self.name, str(chat_id), f"callback:{query.id}", checkin_id, step_key, value)
         await self._deliver(event)
         if isinstance(message, Message):
-            await self._show_choice(message, query.data or "")
+            if self._keyboards.get(message.chat.id) == message.message_id:
+                del self._keyboards[message.chat.id]
+            await self._show_choice(message, query.data or "", command=step_key == COACH_STEP)
 
     @staticmethod
-    async def _show_choice(message: Message, data: str) -> None:
-        """Edit the question to show the answer picked, and take its keyboard away."""
+    async def _show_choice(message: Message, data: str, *, command: bool) -> None:
+        """Edit the question to show the answer picked, and take its keyboard away; after a ``command`` button
+        (see ``COACH_STEP``) only the pressed button goes and the message's other commands stay."""
         markup = message.reply_markup
+        rows = markup.inline_keyboard if markup is not None else ()
+        # A button is known by what it does: the check-in id its data carries may differ (0 for none).
+        pressed = _command_of(data)
         label = next(
-            (
-                button.text
-                for row in (markup.inline_keyboard if markup is not None else ())
-                for button in row
-                if button.callback_data == data
-            ),
-            None,
+            (button.text for row in rows for button in row if _command_of(button.callback_data) == pressed), None
         )
+        others = (
+            [kept for row in rows if (kept := [b for b in row if _command_of(b.callback_data) != pressed])]
+            if command
+            else []
+        )
+        remaining = InlineKeyboardMarkup(others) if others else None
         try:
             if message.text is not None and label is not None:
-                await message.edit_text(fit_text(f"{message.text}\n\n→ {label}"), reply_markup=None)
+                await message.edit_text(fit_text(f"{message.text}\n\n→ {label}"), reply_markup=remaining)
             else:
-                await message.edit_reply_markup(reply_markup=None)
+                await message.edit_reply_markup(reply_markup=remaining)
         except TelegramError as error:
             log.info("message %s not edited after a button press: %s", message.message_id, error)
 
@@ -434,6 +448,12 @@ class TelegramAdapter:
         if markup is not None and message.audience == "client":
             self._keyboards[chat_id] = sent.message_id
         return str(sent.message_id)
+
+
+def _command_of(data: object) -> tuple[str, str] | None:
+    """The step and value of a button's callback data, without the check-in id."""
+    parsed = parse_callback_data(data) if isinstance(data, str) else None
+    return (parsed[1], parsed[2]) if parsed is not None else None
 
 
 def classify(error: TelegramError) -> SendError:

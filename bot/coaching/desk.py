@@ -27,9 +27,6 @@ from bot.store import Session, alerts, clients, coaching_sessions
 from bot.store.history import alert_times, client_history
 from bot.store.models import Client, Coach
 
-#: ``step_key`` of the alert buttons: a press with it is a coach command, not an answer.
-COACH_STEP = "coach"
-
 #: Starts check-ins inside the caller's transaction; returns client id -> check-in id for those started.
 StartCheckIns = Callable[[Session, Sequence[tuple[str, datetime]], datetime], Awaitable[dict[str, int]]]
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bot.coaching.desk import COACH_STEP, alert_buttons
+from bot.coaching.desk import alert_buttons
 from bot.config import Config
-from bot.contract.messages import OutboundMessage
+from bot.contract.messages import COACH_STEP, OutboundMessage
 from bot.conversation import engine
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bot.coaching.commands import is_coach_command
-from bot.coaching.desk import COACH_STEP
 from bot.contract.adapter import Adapter, SendError
 from bot.contract.messages import (
+    COACH_STEP,
     InboundBlocked,
     InboundChoice,
     InboundEvent,

@@ -1,5 +1,5 @@
 """The executive sees their own progress: a line at the end of a completed check-in and the ``progress`` chart,
-through the real Telegram adapter against the fake Bot API, on both databases."""
+through the real Telegram and Slack adapters against their fake servers, on both databases."""
 
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ from bot.config.message_files import load_catalog
 from bot.conversation.progress import GoalTrack, progress_line
 from bot.store import goal_progress
 from bot.timing.clock import ManualClock
+from tests import test_slack
 from tests.conftest import DatabaseTarget
 from tests.fake_platform import Rate
 from tests.fake_telegram import FakeTelegram, SentMessage
 from tests.fakes import runtime_for
+from tests.test_slack import DANA as SLACK_DANA
+from tests.test_slack import SLOT as SLACK_SLOT
 from tests.test_telegram import CONFIG, DANA_CHAT, SLOT, Setup, bind, bot_says
 
 FIRST = datetime(2026, 10, 19, 8, 0, tzinfo=UTC)
@@ -123,3 +126,40 @@ def test_without_a_rise_the_line_still_offers_hope() -> None:
         "Since your first check-in in October you have checked in 3 times: "
         "that steady attention is how progress starts."
     )
+
+
+# ---- on Slack -----------------------------------------------------------------------------------------
+
+slack_setup = test_slack.setup
+
+
+async def slack_check_in(s: test_slack.Setup, slot: datetime, goal: str) -> list[str]:
+    """A whole check-in on Slack; return the texts of the bot's replies to the last answer."""
+    sent = len(s.fake.sent_to(SLACK_DANA))
+    assert await s.runtime.lifecycle.start_checkin("dana", slot) is not None
+    sent = len(await test_slack.bot_says(s, SLACK_DANA, sent))
+    replies: list[str] = []
+    for text in [goal, *ANSWERS]:
+        await test_slack.say(s, SLACK_DANA, text)
+        replies = [m.text for m in (await test_slack.bot_says(s, SLACK_DANA, sent))[sent:]]
+        sent += len(replies)
+    return replies
+
+
+async def test_progress_on_slack(slack_setup: test_slack.Setup) -> None:
+    s = slack_setup
+    await slack_check_in(s, FIRST, "2")
+    *_, line = await slack_check_in(s, SLACK_SLOT, "4")
+    assert line == "Since your first check-in in October, “Delegate the quarterly planning” went from 2 to 4."
+    before = len(s.fake.sent_to(SLACK_DANA))
+    await test_slack.say(s, SLACK_DANA, "progress")
+    [*_, caption] = await test_slack.bot_says(s, SLACK_DANA, before)
+    assert caption.text == "Your goals since your first check-in (only you and your coach see this):"
+
+    async def charted() -> bool:
+        await s.runtime.outbox.drain()
+        return bool(s.fake.files_to(SLACK_DANA))
+
+    await test_slack.eventually(charted)
+    [chart] = s.fake.files_to(SLACK_DANA)
+    assert chart.data.startswith(b"\x89PNG") and len(chart.data) > 1000

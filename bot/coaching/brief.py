@@ -35,8 +35,8 @@ POINTS = 3
 #: A practice that fell by at least this much (on the 1–5 scale) since the earlier check-ins is named as falling.
 NOTABLE_CHANGE = 0.5
 
-#: Where a person is reached now, or ``None`` while they cannot be.
-AddressOf = Callable[[Client | Coach], outgoing.Address | None]
+#: Where a coach is reached now, or ``None`` while they cannot be.
+CoachAddress = Callable[[Coach], outgoing.Address | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ class SessionBriefs:
         question_sets: Mapping[str, QuestionSet],
         texts: Texts,
         alerts: Alerts,
-        address_of: AddressOf,
+        address_of: CoachAddress,
     ) -> None:
         self._config = config
         self._question_sets = question_sets
@@ -71,16 +71,11 @@ class SessionBriefs:
         self._alerts = alerts
         self._address_of = address_of
 
-    async def session_days(self, session: Session, client_id: str) -> list[date]:
-        """The client's coaching sessions, from config and recorded by the coach, oldest first."""
-        configured = self._config.clients_by_id.get(client_id)
-        recorded = (await coaching_sessions.recorded_sessions(session, [client_id])).get(client_id, [])
-        return sorted({*(configured.sessions if configured is not None else ()), *recorded})
-
     async def compose(self, session: Session, client: Client, coach_zone: ZoneInfo, now: datetime) -> Brief:
         """The brief for the client's next session (today or later), or for now when none is planned."""
         today = now.astimezone(coach_zone).date()
-        days = await self.session_days(session, client.id)
+        recorded = await coaching_sessions.recorded_sessions(session, [client.id])
+        days = self._session_days(client.id, recorded.get(client.id, []))
         upcoming = next((day for day in days if day >= today), None)
         return await self._compose(session, client, days, upcoming or today, upcoming, now)
 
@@ -92,8 +87,7 @@ class SessionBriefs:
                 own = await clients.active_clients(session, coach_id=coach.id)
                 recorded = await coaching_sessions.recorded_sessions(session, [c.id for c in own])
             for client in own:
-                configured = self._config.clients_by_id.get(client.id)
-                days = sorted({*(configured.sessions if configured is not None else ()), *recorded.get(client.id, [])})
+                days = self._session_days(client.id, recorded.get(client.id, []))
                 for day in days:
                     if not brief_due(day, coach.brief_at, coach.brief_days_before, coach.zone, now):
                         continue
@@ -112,6 +106,11 @@ class SessionBriefs:
                         )
                         queued += 1
         return queued
+
+    def _session_days(self, client_id: str, recorded: Sequence[date]) -> list[date]:
+        """The client's coaching sessions, from config and recorded by the coach, oldest first."""
+        configured = self._config.clients_by_id.get(client_id)
+        return sorted({*(configured.sessions if configured is not None else ()), *recorded})
 
     async def _compose(
         self,

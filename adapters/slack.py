@@ -72,7 +72,14 @@ from adapters.slack_blocks import (
     parse_button_value,
 )
 from bot.contract.adapter import AdapterStartError, SendError
-from bot.contract.messages import InboundChoice, InboundEvent, InboundSink, InboundText, OutboundMessage
+from bot.contract.messages import (
+    COACH_STEP,
+    InboundChoice,
+    InboundEvent,
+    InboundSink,
+    InboundText,
+    OutboundMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +248,9 @@ class SlackAdapter:
         # Outbox ids whose post may have reached Slack, and posts whose chart is still to be uploaded.
         self._maybe_posted: set[int] = set()
         self._posted: dict[int, str] = {}
+        # Per client's DM channel, the last question posted with buttons, so a typed answer can take them away
+        # (in memory: after a restart an old button only gets "that button belongs to an earlier question").
+        self._keyboards: dict[str, tuple[str, str, OutboundMessage]] = {}
 
     @property
     def http_port(self) -> int | None:
@@ -322,11 +332,30 @@ class SlackAdapter:
             return
         user = str(event["user"])
         text = str(event.get("text") or "")
-        await self._guarded(event_id, user, lambda: self._text_received(event_id, user, text))
+        channel = str(event.get("channel") or "")
+        await self._guarded(event_id, user, lambda: self._text_received(event_id, user, text, channel))
 
-    async def _text_received(self, event_id: str, user: str, text: str) -> None:
+    async def _text_received(self, event_id: str, user: str, text: str, channel: str) -> None:
         email = await self._sender_email(user)
+        answered = self._keyboards.get(channel)
         await self._deliver(InboundText(self.name, user, event_id, text, sender_email=email))
+        if answered is not None:
+            await self._drop_buttons(answered)
+
+    async def _drop_buttons(self, posted: tuple[str, str, OutboundMessage]) -> None:
+        """Take the buttons off a question the client answered by typing, as a press would have."""
+        channel, ts, message = posted
+        if self._keyboards.get(channel) is posted:  # a newer question may have been posted meanwhile
+            del self._keyboards[channel]
+        try:
+            await self._client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=escape(message.text),
+                blocks=message_blocks(message.text, (), message.checkin_id, message.step_key),
+            )
+        except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            log.info("Slack message %s not updated after a typed answer: %s", ts, type(error).__name__)
 
     def _applies(self, event: dict[str, Any]) -> bool:
         """Only what a person wrote in the bot's DM: see the module's docstring for what is ignored and why."""
@@ -352,16 +381,28 @@ class SlackAdapter:
         key = f"action:{channel}:{ts}"
         label = str((action.get("text") or {}).get("text", parsed.value))
         message = body.get("message") or {}
-        await self._guarded(key, user, lambda: self._choice_received(key, user, parsed, channel, ts, label, message))
+        # A command button goes alone after a press; an answer's buttons all go (see ``COACH_STEP``).
+        command = str(action.get("value")) if parsed.step_key == COACH_STEP else None
+        await self._guarded(
+            key, user, lambda: self._choice_received(key, user, parsed, channel, ts, label, message, command)
+        )
 
     async def _choice_received(
-        self, key: str, user: str, parsed: ButtonValue, channel: str, ts: str, label: str, message: dict[str, Any]
+        self,
+        key: str,
+        user: str,
+        parsed: ButtonValue,
+        channel: str,
+        ts: str,
+        label: str,
+        message: dict[str, Any],
+        command: str | None,
     ) -> None:
         email = await self._sender_email(user)
         await self._deliver(
             InboundChoice(self.name, user, key, parsed.checkin_id, parsed.step_key, parsed.value, sender_email=email)
         )
-        await self._show_choice(channel, ts, label, message)
+        await self._show_choice(channel, ts, label, message, command)
 
     async def _guarded(self, key: str, user: str, work: Callable[[], Awaitable[None]]) -> None:
         """Run the work after the ack, again after a failure (the runtime acts once per event key, so a retry
@@ -392,15 +433,18 @@ class SlackAdapter:
         assert self._sink is not None
         await self._sink(event)
 
-    async def _show_choice(self, channel: str, ts: str, label: str, message: dict[str, Any]) -> None:
-        """Update the question to show the answer picked, without its buttons, so it cannot be answered twice."""
+    async def _show_choice(
+        self, channel: str, ts: str, label: str, message: dict[str, Any], command: str | None
+    ) -> None:
+        """Update the question to show the answer picked, without its buttons, so it cannot be answered twice;
+        a ``command`` button (the pressed one's value) goes alone, the message's other commands stay."""
         text = str(message.get("text") or "")
         try:
             await self._client.chat_update(
                 channel=channel,
                 ts=ts,
                 text=f"{text}\n→ {escape(label)}",
-                blocks=answered_blocks(message.get("blocks") or [], label),
+                blocks=answered_blocks(message.get("blocks") or [], label, keep_others_than=command),
             )
         except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as error:
             log.info("Slack message %s not updated after a button press: %s", ts, type(error).__name__)
@@ -454,6 +498,8 @@ class SlackAdapter:
             ts = await self._find_posted(channel, outbox_id)
         if ts is None:
             ts = await self._post(channel, message)
+        if message.choices and message.audience == "client":
+            self._keyboards[channel] = (channel, ts, message)
         if message.image_png is not None:
             if outbox_id is not None:
                 self._posted[outbox_id] = ts  # a failed upload is retried without posting the text again

@@ -100,7 +100,19 @@ def message_blocks(
     return blocks
 
 
-def answered_blocks(blocks: Sequence[dict[str, Any]], label: str) -> list[dict[str, Any]]:
-    """The message as it was, without its buttons, with the chosen answer shown under it."""
+def answered_blocks(
+    blocks: Sequence[dict[str, Any]], label: str, *, keep_others_than: str | None = None
+) -> list[dict[str, Any]]:
+    """The message as it was with the chosen answer shown under it, without its buttons; with
+    ``keep_others_than`` (a pressed command button's value) only that button goes and the others stay."""
     kept = [b for b in blocks if b.get("type") != "actions"]
-    return [*kept, {"type": "context", "elements": [{"type": "mrkdwn", "text": f"→ *{escape(label)}*"}]}]
+    answered = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"→ *{escape(label)}*"}]}
+    if keep_others_than is None:
+        return [*kept, answered]
+    actions = [
+        {**b, "elements": others}
+        for b in blocks
+        if b.get("type") == "actions"
+        and (others := [e for e in b.get("elements", []) if e.get("value") != keep_others_than])
+    ]
+    return [*kept, answered, *actions]

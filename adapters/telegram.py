@@ -75,7 +75,15 @@ from telegram.request import HTTPXRequest
 from adapters.http_server import start_http_server
 from adapters.sdk_clients import TELEGRAM_API_URL, telegram_bot
 from bot.contract.adapter import AdapterStartError, SendError
-from bot.contract.messages import InboundBlocked, InboundChoice, InboundEvent, InboundSink, InboundText, OutboundMessage
+from bot.contract.messages import (
+    COACH_STEP,
+    InboundBlocked,
+    InboundChoice,
+    InboundEvent,
+    InboundSink,
+    InboundText,
+    OutboundMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +250,9 @@ class TelegramAdapter:
         self._offset: int | None = None
         #: Whether an update was handled since ``_offset`` was last sent to Telegram.
         self._unconfirmed = False
+        # Per client chat, the last question sent with a keyboard, so a typed answer can take it away
+        # (in memory: after a restart an old button only gets "that button belongs to an earlier question").
+        self._keyboards: dict[int, int] = {}
 
     @property
     def webhook_port(self) -> int | None:
@@ -441,7 +452,19 @@ class TelegramAdapter:
         # A sticker, photo or voice note is not an answer, but it is not ignored either: as an empty text (or
         # its caption) it gets the same hint as any other reply the bot cannot read.
         text = message.text if message.text is not None else message.caption or ""
+        answered = self._keyboards.get(message.chat.id)
         await self._deliver(InboundText(self.name, str(message.chat.id), str(update.update_id), text))
+        if answered is not None:
+            await self._drop_keyboard(message.chat.id, answered)
+
+    async def _drop_keyboard(self, chat_id: int, message_id: int) -> None:
+        """Take the keyboard off a question the client answered by typing, as a press would have."""
+        if self._keyboards.get(chat_id) == message_id:  # a newer question may have been sent meanwhile
+            del self._keyboards[chat_id]
+        try:
+            await self._application.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+        except TelegramError as error:
+            log.info("message %s not edited after a typed answer: %s", message_id, error)
 
     async def _on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         member = update.my_chat_member
@@ -470,26 +493,32 @@ class TelegramAdapter:
         # Keyed by the callback query's id, which a re-delivered update and a repeated query share.
         event = InboundChoice(self.name, str(chat_id), f"callback:{query.id}", checkin_id, step_key, value)
         if await self._deliver(event) and isinstance(message, Message):
-            await self._show_choice(message, query.data or "")
+            if self._keyboards.get(message.chat.id) == message.message_id:
+                del self._keyboards[message.chat.id]
+            await self._show_choice(message, query.data or "", command=step_key == COACH_STEP)
 
     @staticmethod
-    async def _show_choice(message: Message, data: str) -> None:
-        """Edit the question to show the answer picked, and take its keyboard away."""
+    async def _show_choice(message: Message, data: str, *, command: bool) -> None:
+        """Edit the question to show the answer picked, and take its keyboard away; after a ``command`` button
+        (see ``COACH_STEP``) only the pressed button goes and the message's other commands stay."""
         markup = message.reply_markup
+        rows = markup.inline_keyboard if markup is not None else ()
+        # A button is known by what it does: the check-in id its data carries may differ (0 for none).
+        pressed = _command_of(data)
         label = next(
-            (
-                button.text
-                for row in (markup.inline_keyboard if markup is not None else ())
-                for button in row
-                if button.callback_data == data
-            ),
-            None,
+            (button.text for row in rows for button in row if _command_of(button.callback_data) == pressed), None
         )
+        others = (
+            [kept for row in rows if (kept := [b for b in row if _command_of(b.callback_data) != pressed])]
+            if command
+            else []
+        )
+        remaining = InlineKeyboardMarkup(others) if others else None
         try:
             if message.text is not None and label is not None:
-                await message.edit_text(fit_text(f"{message.text}\n\n→ {label}"), reply_markup=None)
+                await message.edit_text(fit_text(f"{message.text}\n\n→ {label}"), reply_markup=remaining)
             else:
-                await message.edit_reply_markup(reply_markup=None)
+                await message.edit_reply_markup(reply_markup=remaining)
         except TelegramError as error:
             log.info("message %s not edited after a button press: %s", message.message_id, error)
 
@@ -525,6 +554,8 @@ class TelegramAdapter:
                 sent = await bot.send_message(chat_id, fit_text(message.text), reply_markup=markup)
         except TelegramError as error:
             raise classify(error) from error
+        if markup is not None and message.audience == "client":
+            self._keyboards[chat_id] = sent.message_id
         return str(sent.message_id)
 
 
@@ -534,6 +565,12 @@ def _retry_wait(failures: int, error: TelegramError | None = None) -> float:
     if isinstance(error, RetryAfter):
         wait = max(wait, float(classify(error).retry_after or 0.0))
     return wait
+
+
+def _command_of(data: object) -> tuple[str, str] | None:
+    """The step and value of a button's callback data, without the check-in id."""
+    parsed = parse_callback_data(data) if isinstance(data, str) else None
+    return (parsed[1], parsed[2]) if parsed is not None else None
 
 
 def classify(error: TelegramError) -> SendError:

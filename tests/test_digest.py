@@ -114,3 +114,30 @@ async def test_a_weekly_digest_goes_out_once_per_week(
         "Weekly digest for Maya Chen, week of 30 November 2026",
     ]
     assert "· Dana Whitfield: no reply" in digests[0].text.splitlines()
+
+
+def test_the_first_digest_says_no_check_in_once_not_once_per_client() -> None:
+    """Issue 13: right after start nobody has been asked yet, and a list of "no check-in this period" lines
+    buried whatever else the digest had to say."""
+    clients = [
+        ClientDigest("Priya Nair", DEFAULT, [], 0),
+        ClientDigest("Dana Whitfield", DEFAULT, [entry(3, **relationship(4))], 0),
+        ClientDigest("Sam Okafor", DEFAULT, [], 1),
+        ClientDigest("Lee Park", DEFAULT, [], 0),
+        ClientDigest("Ana Ruiz", DEFAULT, [], 0),
+    ]
+    text = compose(
+        "Maya Chen",
+        "weekly",
+        MONDAY - timedelta(weeks=1),
+        clients,
+        settings=Alerts(),
+        texts=TEXTS,
+        phrases=load_risk_phrases(),
+        period=date(2026, 11, 23),
+    )
+    assert text.splitlines()[1:] == [
+        "· Dana Whitfield: replied",
+        "· Sam Okafor: no check-in this period · 1 open alert(s)",  # an open alert is something to say
+        "No check-in this period: Ana Ruiz, Lee Park, Priya Nair",
+    ]

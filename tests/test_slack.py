@@ -302,6 +302,9 @@ async def test_checkin_buttons_note_coach_alert_duplicates_and_a_429_storm(
     pressed = await press(s, MAYA, f"ack {alert.id}")
     [reply] = (await bot_says(s, MAYA, 2))[2:]
     assert reply.text == "Acknowledged 1 alert(s)."
+    # Issue 13: the alert shows it was acknowledged and keeps the buttons still worth pressing.
+    assert [b["text"]["text"] for b in alert_message.buttons()] == ["Send a check-in now", "Snooze alerts 7 days"]
+    assert any(b["type"] == "context" and b["elements"][0]["text"] == "→ *Acknowledge*" for b in alert_message.blocks)
     await s.redeliver(pressed, interactive=True)
     await ignored_as_duplicate(caplog, f"action:{alert_message.channel}:{alert_message.ts}")
     await s.runtime.outbox.drain()
@@ -528,7 +531,8 @@ async def test_coach_buttons_and_escaped_client_words(fake: FakeSlack) -> None:
     assert isinstance(choice, InboundChoice)
     assert (choice.sender, choice.checkin_id, choice.step_key, choice.value) == (MAYA, 0, "coach", "snooze 12")
     assert choice.event_key == f"action:{posted.channel}:{posted.ts}"
-    assert not posted.buttons() and "Snooze" in posted.text
+    # A coach's buttons are commands, not one answer: the pressed one goes and shows, the others stay (issue 13).
+    assert [b["text"]["text"] for b in posted.buttons()] == ["Acknowledge", "Check in now"] and "Snooze" in posted.text
 
 
 async def test_an_ambiguous_post_is_found_in_history_instead_of_posted_again(fake: FakeSlack) -> None:

@@ -208,7 +208,11 @@ async def test_invite_checkin_buttons_note_and_coach_alert(setup: Setup) -> None
     s.fake.push_callback(MAYA_CHAT, alert_message.message_id, f"0:coach:ack {alert.id}")
     [*_, reply] = await bot_says(s, MAYA_CHAT, before)
     assert reply.text == "Acknowledged 1 alert(s)."
-    assert s.fake.messages[(MAYA_CHAT, alert_message.message_id)].reply_markup is None
+    # Issue 13: acknowledged, the alert keeps the buttons still worth pressing (Snooze above all).
+    kept = s.fake.messages[(MAYA_CHAT, alert_message.message_id)].reply_markup
+    assert kept is not None
+    labels = [b["text"] for row in kept["inline_keyboard"] for b in row]
+    assert labels == ["Send a check-in now", "Snooze alerts 7 days"]
     record = await s.runtime.lifecycle.checkin_record(checkin_id)
     assert record.alerts[0].acknowledged_by == "coach:maya"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
+from bot.coaching.brief import SessionBriefs
 from bot.coaching.desk import CoachDesk
 from bot.coaching.notices import CoachNotices
 from bot.config import Config
@@ -158,13 +159,17 @@ def build_bot(
             metrics=metrics,
             address_of=addresses,
         )
+        briefs = SessionBriefs(
+            config=config, question_sets=question_sets, texts=english, alerts=config.alerts, address_of=addresses
+        )
         desk = CoachDesk(
             texts=english,
             question_sets=dict(question_sets),
             alerts=config.alerts,
             start_checkins=lambda session, due, now: lifecycle.start_checkins_in(session, due, now),
+            briefs=briefs,
         )
-        return Setup(config, question_sets, texts, addresses, notices, desk)
+        return Setup(config, question_sets, texts, addresses, notices, desk, briefs)
 
     setup = LiveSetup(setup_for(config, question_sets))
     outbox = OutboxWorker(

@@ -36,6 +36,11 @@ class ShowAnswers:
 
 
 @dataclass(frozen=True, slots=True)
+class ShowBrief:
+    client: str
+
+
+@dataclass(frozen=True, slots=True)
 class SendCheckIn:
     client: str
 
@@ -87,6 +92,7 @@ CoachCommand = (
     ListClients
     | ShowTrend
     | ShowAnswers
+    | ShowBrief
     | SendCheckIn
     | PauseClient
     | ResumeClient
@@ -99,7 +105,7 @@ CoachCommand = (
 
 #: The first word of every coach command.
 COMMAND_WORDS = frozenset(
-    {"clients", "trend", "answers", "checkin", "check-in", "pause", "resume", "session", "ack", "snooze"}
+    {"clients", "trend", "answers", "brief", "checkin", "check-in", "pause", "resume", "session", "ack", "snooze"}
 )
 #: The most check-ins ``answers`` shows at once: more would not fit one chat message.
 MAX_ANSWERS = 10
@@ -131,6 +137,8 @@ def parse_coach_command(text: str, today: date) -> CoachCommand:
         return ShowTrend(" ".join(rest))
     if verb == "answers":
         return _answers(rest)
+    if verb == "brief":
+        return ShowBrief(" ".join(rest))
     if verb in ("checkin", "check-in"):
         return SendCheckIn(" ".join(rest))
     if verb == "resume":

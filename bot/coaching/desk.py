@@ -17,6 +17,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.coaching import commands
+from bot.coaching.brief import SessionBriefs
 from bot.coaching.status import ClientStatus, client_state, client_statuses
 from bot.config.alerts import Alerts
 from bot.contract.messages import Choice
@@ -27,9 +28,6 @@ from bot.signals import summary
 from bot.store import Session, alerts, checkins, clients, coaching_sessions
 from bot.store.history import alert_marks, client_history
 from bot.store.models import Client, Coach
-
-#: ``step_key`` of the alert buttons: a press with it is a coach command, not an answer.
-COACH_STEP = "coach"
 
 #: Starts check-ins inside the caller's transaction; returns client id -> check-in id for those started.
 StartCheckIns = Callable[[Session, Sequence[tuple[str, datetime]], datetime], Awaitable[dict[str, int]]]
@@ -58,11 +56,13 @@ class CoachDesk:
         question_sets: dict[str, QuestionSet],
         alerts: Alerts,
         start_checkins: StartCheckIns,
+        briefs: SessionBriefs,
     ) -> None:
         self._texts = texts
         self._question_sets = question_sets
         self._alerts = alerts
         self._start_checkins = start_checkins
+        self._briefs = briefs
 
     async def handle(self, session: Session, coach: Coach, text: str, now: datetime) -> CoachReply:
         zone = ZoneInfo(coach.timezone)
@@ -87,6 +87,9 @@ class CoachDesk:
                 return await self._trend(session, client, now, zone)
             case commands.ShowAnswers(count=count):
                 return await self._answers(session, client, count, zone)
+            case commands.ShowBrief():
+                brief = await self._briefs.compose(session, client, zone, now)
+                return CoachReply(brief.text, brief.chart)
             case commands.SendCheckIn():
                 return await self._send_checkin(session, client, now, zone)
             case commands.PauseClient(duration=duration):

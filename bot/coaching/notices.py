@@ -24,10 +24,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bot.coaching.desk import COACH_STEP, alert_buttons
+from bot.coaching.desk import alert_buttons
 from bot.coaching.reasons import unreachable_reason_key
 from bot.config import Config
-from bot.contract.messages import OutboundMessage
+from bot.contract.messages import COACH_STEP, OutboundMessage
 from bot.contract.statuses import Severity
 from bot.conversation import engine
 from bot.conversation.questions import QuestionSet

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import time
 from typing import Literal, Self
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
 from bot.config.cadence import CadenceFields, QuietHours
-from bot.config.fields import Id, Label, PlausibleDate, Strict, TimeZoneName
+from bot.config.fields import ClockTime, Id, Label, PlausibleDate, Strict, TimeZoneName
 from bot.conversation.languages import LANGUAGE_TAG
 
 #: How a coach hears about completed check-ins: a summary of each as it completes, or only in the digest.
@@ -62,6 +63,10 @@ class Coach(Strict):
     checkin_summaries: CheckinSummaries = "each"
     #: Local hours in which nothing but urgent alerts reaches the coach; the rest waits until they end.
     quiet_hours: QuietHours | None = None
+    #: The pre-session brief arrives ``brief_days_before`` days before each session at ``brief_at`` (the
+    #: coach's local time): by default the evening before, when there is still time to read it.
+    brief_at: ClockTime = time(18, 0)
+    brief_days_before: int = Field(1, ge=0, le=7)
 
     @model_validator(mode="after")
     def _reachable(self) -> Self:

@@ -12,6 +12,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+#: The ``step_key`` of buttons that are commands (a coach's alert buttons), not answers to one question: a press
+#: takes away only the button pressed, since acknowledging an alert does not make snoozing it moot.
+COACH_STEP = "coach"
+
 
 @dataclass(frozen=True, slots=True)
 class Choice:

@@ -117,7 +117,12 @@ class RequestCheckIn:
     """The client asked for a check-in now; the runtime starts one as if its slot had come."""
 
 
-Effect = RecordAnswer | ClearAnswer | FinishCheckIn | PauseClient | OptOut | Resume | RequestCheckIn
+@dataclass(frozen=True, slots=True)
+class ShowProgress:
+    """The client asked to see their goals; the runtime reads their answers and sends the chart."""
+
+
+Effect = RecordAnswer | ClearAnswer | FinishCheckIn | PauseClient | OptOut | Resume | RequestCheckIn | ShowProgress
 
 
 # ---- state ----------------------------------------------------------------------------------------------
@@ -209,7 +214,7 @@ def begin(ctx: Context, goals: Sequence[GoalRef], *, first_checkin: bool) -> Tra
     opening: list[Outgoing] = []
     if first_checkin:
         opening.append(Outgoing(ctx.texts.render("privacy_notice", coach_name=ctx.coach_name)))
-    count = len(_askable_positions(ctx, state))
+    count = len(_counted_positions(ctx, state))
     opening.append(Outgoing(ctx.texts.render("intro", client_name=ctx.client_name, count=count)))
     moved = _advance(ctx, state)
     return replace(moved, messages=(*opening, *moved.messages))
@@ -235,6 +240,8 @@ def handle_idle(ctx: Context, event: Event, now: datetime, *, paused: bool, opte
         return Transition(None, (Outgoing(texts.render("no_open_checkin")),))
     if command.name == "help":
         return Transition(None, (Outgoing(texts.render("help")),))
+    if command.name == "progress":
+        return Transition(None, (), (ShowProgress(),))
     if command.name == "stop":
         return Transition(None, (Outgoing(texts.render("stopped", coach_name=ctx.coach_name)),), (OptOut(),))
     if command.name == "resume":
@@ -275,6 +282,8 @@ def _handle_command(ctx: Context, state: ConversationState, command: Command, no
         return _reask(ctx, state, texts.render("already_active"))
     if command.name == "checkin":
         return _reask(ctx, state, texts.render("checkin_already_open"))
+    if command.name == "progress":
+        return _reask(ctx, state, texts.render("progress_after_checkin"))
     return _pause(ctx, state, command, now)
 
 
@@ -394,17 +403,21 @@ def _applies(ctx: Context, step: Step, answers: Mapping[str, Recorded]) -> bool:
     )
 
 
-def _askable_positions(ctx: Context, state: ConversationState) -> list[int]:
-    return [i for i, step in enumerate(state.steps) if _applies(ctx, step, state.answers)]
+def _counted_positions(ctx: Context, state: ConversationState) -> list[int]:
+    """The questions "(3/8)" counts: every one asked whatever the answers. A follow-up that a low answer
+    brings in is shown as a follow-up instead, so the count a client was promised never changes mid-way."""
+    return [i for i, step in enumerate(state.steps) if ctx.question_set.question(step.question_id).ask_if is None]
 
 
 def _question_message(ctx: Context, state: ConversationState) -> Outgoing:
     step = state.current
     question = ctx.question_set.question(step.question_id)
-    askable = _askable_positions(ctx, state)
-    number = askable.index(state.position) + 1
+    counted = _counted_positions(ctx, state)
     text = question.text.format(goal=step.goal_title) if question.per_goal else question.text
-    body = ctx.texts.render("question", number=number, count=len(askable), text=text)
+    if state.position in counted:
+        body = ctx.texts.render("question", number=counted.index(state.position) + 1, count=len(counted), text=text)
+    else:
+        body = ctx.texts.render("question_followup", text=text)
     recorded = state.answers.get(step.key)
     if question.scale is not None:
         labels = question.scale.labels

@@ -19,7 +19,7 @@ from typing import Literal
 
 from bot.conversation.questions import Scale
 
-CommandName = Literal["help", "skip", "skip_all", "back", "stop", "resume", "pause", "checkin"]
+CommandName = Literal["help", "skip", "skip_all", "back", "stop", "resume", "pause", "checkin", "progress"]
 
 _COMMAND_WORDS: dict[str, CommandName] = {
     "help": "help",
@@ -40,6 +40,7 @@ _COMMAND_WORDS: dict[str, CommandName] = {
     "checkin": "checkin",
     "check-in": "checkin",
     "check in": "checkin",
+    "progress": "progress",
     # German; the spellings without umlauts are for keyboards that lack them.
     "hilfe": "help",
     "überspringen": "skip",
@@ -55,6 +56,7 @@ _COMMAND_WORDS: dict[str, CommandName] = {
     "abmelden": "stop",
     "fortsetzen": "resume",
     "weitermachen": "resume",
+    "fortschritt": "progress",
 }
 
 _NUMBER_WORDS = {

@@ -50,6 +50,13 @@ class Housekeeping:
             self._outbox.wake()
         return queued
 
+    async def send_due_briefs(self) -> int:
+        """Queue each pre-session brief whose time has come (see ``SessionBriefs``); return how many."""
+        queued = await self._setup.current.briefs.queue_due_briefs(self._database, self._clock.now())
+        if queued:
+            self._outbox.wake()
+        return queued
+
     async def forget_old_events(self) -> int:
         """Keep the inbound de-duplication table small: drop event ids no platform will re-deliver."""
         async with self._database.transaction() as session:

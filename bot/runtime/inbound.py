@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bot.coaching.commands import is_coach_command
-from bot.coaching.desk import COACH_STEP
 from bot.coaching.notices import Paused
 from bot.contract.adapter import Adapter, SendError
 from bot.contract.messages import (
+    COACH_STEP,
     InboundBlocked,
     InboundChoice,
     InboundEvent,
@@ -31,6 +31,7 @@ from bot.delivery import outgoing
 from bot.delivery.outbox import OutboxWorker
 from bot.observability.metrics import Metrics, count_on_commit
 from bot.runtime.lifecycle import Lifecycle
+from bot.runtime.progress import answer_progress
 from bot.runtime.setup import LiveSetup, Setup
 from bot.store import Database, Session, answers, checkins, clients, coaches, events, identities, invites
 from bot.store.models import CheckIn, Client, Coach
@@ -190,6 +191,7 @@ class Inbound:
         # sends any alert this reply raised for their coach.
         await outgoing.queue(session, address, transition.messages, checkin.id if checkin else None, key, now)
         await self._apply(session, setup, client, checkin, transition.effects, now)
+        await answer_progress(session, client, context, checkin, transition.effects, address, key, now)
 
     async def _apply(
         self,
@@ -239,6 +241,8 @@ class Inbound:
                     await setup.notices.client_changed(session, client, "resumed", now)
                 case engine.RequestCheckIn():
                     await self._lifecycle.start_checkins_in(session, [(client.id, now)], now)
+                case engine.ShowProgress():
+                    pass  # answered by ``answer_progress``, which knows where the reply goes
                 case _:
                     raise AssertionError(f"check-in effect {effect!r} arrived without an open check-in")
 

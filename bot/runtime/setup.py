@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from bot.coaching.brief import SessionBriefs
 from bot.coaching.desk import CoachDesk
 from bot.coaching.notices import CoachNotices
 from bot.config import Config
@@ -46,6 +47,7 @@ class Setup:
     addresses: Addresses
     notices: CoachNotices
     desk: CoachDesk
+    briefs: SessionBriefs
 
     @property
     def english(self) -> Texts:

@@ -53,6 +53,7 @@ class SweepReport:
     alerts_resent: int = 0
     digests: int = 0
     purged: int = 0
+    briefs: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +170,9 @@ class Dispatcher:
         await self._housekeeping.release_waiting()
         resent = await self._housekeeping.resend_unacknowledged()
         digests = await self._housekeeping.send_due_digests()
+        briefs = await self._housekeeping.send_due_briefs()
         await self._housekeeping.forget_old_events()
-        return SweepReport(reminded, expired, resent, digests, await self._purge_daily(now))
+        return SweepReport(reminded, expired, resent, digests, await self._purge_daily(now), briefs)
 
     async def _purge_daily(self, now: datetime) -> int:
         """The retention purge, once a day per process (deleting is idempotent across replicas)."""

@@ -59,11 +59,19 @@ def compose(
     phrases: RiskPhrases,
     period: date,
 ) -> str:
-    """One line per client (replied or not, trend arrow, open alerts), then their wellbeing and progress notes."""
+    """One line per client (replied or not, trend arrow, open alerts), then their wellbeing and progress notes.
+
+    Clients with nothing to say (not asked this period and no open alerts) share one line at the end when there
+    are several, so the first digest after start is not a list of the same words.
+    """
     lines = [texts.render(f"digest_title_{cadence}", coach_name=coach_name, date=f"{period.day} {period:%B %Y}")]
     if not clients:
         lines.append(texts.render("digest_no_clients"))
+    quiet = [c for c in clients if not c.open_alerts and not any(e.at > since for e in c.history)]
+    together = quiet if len(quiet) > 1 else []
     for client in sorted(clients, key=lambda c: c.name):
+        if any(client is other for other in together):
+            continue
         recent = [e for e in client.history if e.at > since]
         replied = any(e.status == CheckInStatus.COMPLETED for e in recent)
         status = texts.render("digest_replied" if replied else ("digest_no_reply" if recent else "digest_not_asked"))
@@ -72,6 +80,9 @@ def compose(
         lines.append(texts.render("digest_client", arrow=arrow, client_name=client.name, status=status, alerts=alerts))
         for note in _context_notes(client, recent, settings, texts, phrases):
             lines.append(texts.render("digest_note", note=note))
+    if together:
+        names = ", ".join(sorted(c.name for c in together))
+        lines.append(texts.render("digest_not_asked_together", client_names=names))
     return "\n".join(lines)
 
 

@@ -2,8 +2,8 @@
 
 Only this package speaks SQL. Its queries live in one module per concern (``checkins``, ``answers``,
 ``outbox``, ``alerts``, ``people``, ``identities``, ``clients``, ``coaches``, ``invites``, ``coaching_sessions``,
-``events``); callers use them as ``<module>.<name>`` so a reader sees at the call site that the database is
-involved, and hold the transaction as a ``Session`` without importing SQLAlchemy themselves.
+``goal_progress``, ``events``); callers use them as ``<module>.<name>`` so a reader sees at the call site that
+the database is involved, and hold the transaction as a ``Session`` without importing SQLAlchemy themselves.
 """
 
 from bot.store.database import UNAVAILABLE, Database, Session, alembic_config, unavailable_reason

@@ -64,6 +64,7 @@ def test_the_digest_lists_every_client_with_reply_trend_alerts_and_notes() -> No
         texts=TEXTS,
         phrases=load_risk_phrases(),
         period=date(2026, 11, 23),
+        until=MONDAY,
     )
     lines = text.splitlines()
     assert lines[0] == "Weekly digest for Maya Chen, week of 23 November 2026"
@@ -135,9 +136,31 @@ def test_the_first_digest_says_no_check_in_once_not_once_per_client() -> None:
         texts=TEXTS,
         phrases=load_risk_phrases(),
         period=date(2026, 11, 23),
+        until=MONDAY,
     )
     assert text.splitlines()[1:] == [
         "· Dana Whitfield: replied",
         "· Sam Okafor: no check-in this period · 1 open alert(s)",  # an open alert is something to say
         "No check-in this period: Ana Ruiz, Lee Park, Priya Nair",
     ]
+
+
+def test_a_checkin_at_the_periods_first_instant_is_in_it_and_one_after_its_end_is_not() -> None:
+    """A weekly check-in often falls on the digest's own hour (Monday 08:00 in the coach's zone): the digest
+    that covers that week reports it, and the digest sent that same morning does not report it early."""
+    since = MONDAY - timedelta(weeks=1)
+    on_the_hour = HistoryEntry("c1", since, "completed", relationship(4), {})
+    next_week = HistoryEntry("c2", MONDAY, "completed", relationship(4), {})
+    text = compose(
+        "Maya Chen",
+        "weekly",
+        since,
+        [ClientDigest("Dana Whitfield", DEFAULT, [on_the_hour], 0), ClientDigest("Lee Park", DEFAULT, [next_week], 0)],
+        settings=Alerts(),
+        texts=TEXTS,
+        phrases=load_risk_phrases(),
+        period=date(2026, 11, 23),
+        until=MONDAY,
+    )
+    assert "· Dana Whitfield: replied" in text.splitlines()
+    assert "· Lee Park: no check-in this period" in text.splitlines()

@@ -221,7 +221,8 @@ class CoachNotices:
                 if row is None or self._address_of(row) is None:
                     continue  # a digest is about now: a coach who joins later starts with the next one
                 length = timedelta(weeks=1) if coach.digest == "weekly" else timedelta(days=1)
-                since = datetime.combine(period, digest.DIGEST_TIME, coach.zone) - length
+                until = datetime.combine(period, digest.DIGEST_TIME, coach.zone)
+                since = until - length
                 text = digest.compose(
                     coach.name,
                     coach.digest,
@@ -231,6 +232,7 @@ class CoachNotices:
                     texts=self._texts,
                     phrases=self._phrases,
                     period=period,
+                    until=until,
                 )
                 await self.tell_coach(session, coach.id, (engine.Outgoing(text),), None, key, now)
                 queued += 1

@@ -58,8 +58,12 @@ def compose(
     texts: Texts,
     phrases: RiskPhrases,
     period: date,
+    until: datetime,
 ) -> str:
     """One line per client (replied or not, trend arrow, open alerts), then their wellbeing and progress notes.
+
+    The period is ``since`` up to, not including, ``until``: a weekly check-in often falls on the digest's own
+    hour, and it belongs to the week it opens, reported by the next digest, not this one.
 
     Clients with nothing to say (not asked this period and no open alerts) share one line at the end when there
     are several, so the first digest after start is not a list of the same words.
@@ -67,12 +71,12 @@ def compose(
     lines = [texts.render(f"digest_title_{cadence}", coach_name=coach_name, date=f"{period.day} {period:%B %Y}")]
     if not clients:
         lines.append(texts.render("digest_no_clients"))
-    quiet = [c for c in clients if not c.open_alerts and not any(e.at > since for e in c.history)]
+    quiet = [c for c in clients if not c.open_alerts and not any(since <= e.at < until for e in c.history)]
     together = quiet if len(quiet) > 1 else []
     for client in sorted(clients, key=lambda c: c.name):
         if any(client is other for other in together):
             continue
-        recent = [e for e in client.history if e.at > since]
+        recent = [e for e in client.history if since <= e.at < until]
         replied = any(e.status == CheckInStatus.COMPLETED for e in recent)
         status = texts.render("digest_replied" if replied else ("digest_no_reply" if recent else "digest_not_asked"))
         alerts = texts.render("digest_open_alerts", count=client.open_alerts) if client.open_alerts else ""

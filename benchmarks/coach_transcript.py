@@ -168,7 +168,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="coach-transcript-") as directory:
         received = await play(Path(directory))
     figures = {
-        "benchmark": "coach_transcript",
+        "bench": "coach_transcript",
         "weeks": len(WEEKS),
         "coach_messages": len(received),
         "alerts": sum(bool(m.choices) for _, m in received),

@@ -184,9 +184,12 @@ async def test_with_an_alert_the_summary_goes_first_and_the_alert_points_at_it(
     runtime = await build()
     await checkin(runtime, clock, [*TRUST_AT_ONE, "skip"])
     summary, alert = slack.to(MAYA)
-    assert summary.text.startswith("Dana Whitfield answered") and "> Be more direct with me" in summary.text
-    assert summary.text.endswith("\nAn alert about this check-in follows.")
+    assert summary.text.startswith("Dana Whitfield answered") and "trust 1" in summary.text
+    # The alert quotes the repair answer, so the summary leaves it to the alert: the coach reads it once.
+    assert summary.text.endswith("\nAn alert about this check-in follows, quoting what they wrote.")
+    assert "Be more direct with me" not in summary.text
     assert alert.text.startswith("Check-in alert for Dana Whitfield (urgent)")
+    assert alert.text.count("Be more direct with me") == 1
     assert alert.choices and alert.image_png is not None
 
 

@@ -139,9 +139,9 @@ async def test_telegram_a_coach_who_opens_the_invite_later_gets_the_checkin_and_
     welcome, summary, alert = await telegram_says(fake, runtime, MAYA_CHAT, 2)
     assert shown(welcome).startswith("Welcome, Maya Chen")
     assert shown(summary).startswith("Dana Whitfield answered the check-in of 23 November 2026:")
-    assert "> Be more direct with me" in shown(summary)
-    assert shown(summary).endswith("An alert about this check-in follows.")
+    assert shown(summary).endswith("An alert about this check-in follows, quoting what they wrote.")
     assert shown(alert).startswith("Check-in alert for Dana Whitfield (urgent)")
+    assert "Be more direct with me" not in shown(summary) and "Be more direct with me" in shown(alert)
     assert alert.photo_size and alert.reply_markup is not None
 
     fake.push_text(MAYA_CHAT, "answers dana")
@@ -229,16 +229,20 @@ async def test_slack_a_coach_whose_identity_is_configured_later_gets_what_waited
     assert await runtime.housekeeping.release_waiting() == 2
     summary, alert = await slack_says(fake, runtime, MAYA, 1)
     assert summary.text.startswith("Dana Whitfield answered the check-in of 23 November 2026:")
-    # The client's words arrive quoted and inert: no mention, and no line that reads as the bot's own.
-    assert "<!channel>" not in summary.text and "&lt;!channel&gt;" in summary.text
-    assert "\n&gt; • Trust was answered 5" in summary.text
-    assert "\n• Trust was answered 5" not in summary.text
     assert alert.text.startswith("Check-in alert for Dana Whitfield (urgent)") and alert.buttons()
+    # The client's words arrive once, in the alert, quoted and inert: no mention, no line that reads as the bot's.
+    assert "Trust was answered 5" not in summary.text
+    assert "<!channel>" not in alert.text and "&lt;!channel&gt;" in alert.text
+    assert "\n• Trust was answered 5" not in alert.text
 
     await slack_say(fake, runtime, MAYA, "answers dana 1")
     reply = fake.sent_to(MAYA)[-1]
     assert reply.text.startswith("Dana Whitfield: the last 1 check-in(s), oldest first.")
     assert "trust 1" in reply.text
+    # `answers` quotes every note line by line behind "> ", inert too.
+    assert "<!channel>" not in reply.text and "&lt;!channel&gt;" in reply.text
+    assert "\n&gt; • Trust was answered 5" in reply.text
+    assert "\n• Trust was answered 5" not in reply.text
 
 
 async def test_slack_a_client_slack_refuses_is_reported_in_plain_words_and_stop_is_told(

@@ -374,7 +374,7 @@ async def test_a_german_client_checks_in_in_german(runtime: tuple[Bot, Collectin
     }
     summary, alert = telegram.to(MAYA)  # the coach reads English
     assert summary.text.startswith("Jonas Weber answered the check-in of")
-    assert "> Mehr zuhören, bitte" in summary.text
+    assert "Mehr zuhören" not in summary.text  # quoted once, in the alert
     assert "What changed: trust 1 (floor 2)" in alert.text
     assert "Jonas Weber wrote (repair): “Mehr zuhören, bitte”" in alert.text
 

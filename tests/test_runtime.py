@@ -82,11 +82,13 @@ async def test_a_checkin_from_dispatch_to_coach_alert(make_runtime: RuntimeFacto
     assert alert.signals[0]["practice"] == "trust"
     summary, to_coach = slack.to(MAYA)  # the check-in first, then the alert about it
     assert summary.audience == "coach" and summary.choices == ()
-    assert "trust 1" in summary.text and "> Be more direct with me" in summary.text
+    assert "trust 1" in summary.text
     assert to_coach.audience == "coach"
-    assert summary.text.endswith("\nAn alert about this check-in follows.")
+    assert summary.text.endswith("\nAn alert about this check-in follows, quoting what they wrote.")
     assert "What changed: trust 1 (floor 2)" in to_coach.text
     assert "Dana Whitfield wrote (repair): “Be more direct with me”" in to_coach.text
+    # Issue 13: each of the client's words reaches the coach once, not in the summary and again in the alert.
+    assert (summary.text + to_coach.text).count("Be more direct with me") == 1
 
 
 async def test_no_alert_when_the_relationship_is_fine(make_runtime: RuntimeFactory, slack: CollectingAdapter) -> None:

@@ -10,7 +10,8 @@ Everything goes through ``tell_coach``, which queues the message for the coach's
 quiet hours (anything but an urgent alert); ``release_waiting`` queues it once that has passed, in order.
 
 When a check-in both completes and raises an alert, the coach gets two messages, in this order: the check-in
-summary (scores, notes, skipped questions), whose last line says an alert follows, and then the alert, unchanged.
+summary (scores, skipped questions, and the notes the alert does not quote), whose last line says an alert follows,
+and then the alert, unchanged: each of the client's words reaches the coach once.
 An urgent alert in quiet hours takes the summary with it. A coach who chose digest-only summaries gets the alert
 alone, as before.
 """
@@ -18,7 +19,7 @@ alone, as before.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -69,26 +70,37 @@ class CoachNotices:
 
     async def checkin_completed(self, session: Session, client: Client, checkin: CheckIn, now: datetime) -> None:
         """The summary of the check-in for the coach (unless they chose digest-only), then any alert it raises."""
-        text = None
+        summary_for: Callable[[Collection[str]], str] | None = None
         if self._config.checkin_summaries_for(client.id, client.coach_id) == "each":
             history = await client_history(session, client.id)
-            text = summary.compose(
-                client.name,
-                summary.CheckInView(history[-1], _skipped(checkin)),
-                history[:-1],
-                question_set=self._question_sets[checkin.question_set],
-                texts=self._texts,
-                zone=self._coach_zone(client.coach_id),
-            )
-        await self.raise_alert(session, client, checkin, now, summary_text=text)
+
+            def summary_for(quoted_elsewhere: Collection[str]) -> str:
+                return summary.compose(
+                    client.name,
+                    summary.CheckInView(history[-1], _skipped(checkin)),
+                    history[:-1],
+                    question_set=self._question_sets[checkin.question_set],
+                    texts=self._texts,
+                    zone=self._coach_zone(client.coach_id),
+                    quoted_elsewhere=quoted_elsewhere,
+                )
+
+        await self.raise_alert(session, client, checkin, now, summary_for=summary_for)
 
     async def raise_alert(
-        self, session: Session, client: Client, checkin: CheckIn, now: datetime, *, summary_text: str | None = None
+        self,
+        session: Session,
+        client: Client,
+        checkin: CheckIn,
+        now: datetime,
+        *,
+        summary_for: Callable[[Collection[str]], str] | None = None,
     ) -> None:
         """Run the detectors over the client's history ending with this check-in; tell the coach if it calls for it.
 
         Runs when a check-in completes and when it expires, since missed check-ins are a signal too.
-        ``summary_text`` is the check-in's summary for the coach: it goes first, saying an alert follows if one does.
+        ``summary_for`` composes the check-in's summary for the coach, leaving out the answers the alert quotes: it
+        goes first, saying an alert follows if one does.
         """
         from bot.signals.charts import (
             render_trend,  # matplotlib takes most of a second to import: only alerts pay for it
@@ -119,9 +131,12 @@ class CoachNotices:
             if client.alerts_snoozed_until is not None and client.alerts_snoozed_until > now:
                 log.info("alert %s stored, not sent: the coach snoozed alerts about %s", alert.id, client.id)
                 alert = None
-        if summary_text is not None:
+        if summary_for is not None:
+            quoted = outcome.alert.quoted if alert is not None and outcome.alert is not None else ()
+            summary_text = summary_for(quoted)
             if alert is not None:
-                summary_text += "\n" + self._texts.render("coach_summary_alert_follows")
+                follows = "coach_summary_alert_follows_quoted" if quoted else "coach_summary_alert_follows"
+                summary_text += "\n" + self._texts.render(follows)
             key = f"summary:{checkin.id}"
             await self.tell_coach(session, client, (engine.Outgoing(summary_text),), checkin.id, key, now)
         if alert is None or outcome.alert is None:

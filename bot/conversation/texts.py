@@ -187,6 +187,7 @@ PLACEHOLDERS: Final[Mapping[str, frozenset[str]]] = {
     "coach_summary_quote_intro": frozenset({"client_name", "question"}),
     "coach_summary_quote_line": frozenset({"text"}),
     "coach_summary_alert_follows": frozenset(),
+    "coach_summary_alert_follows_quoted": frozenset(),
     "coach_answers_title": frozenset({"client_name", "count"}),
     "coach_answers_empty": frozenset({"client_name"}),
     "coach_usage_answers": frozenset(),

@@ -107,6 +107,8 @@ class Alert:
     message: str
     #: A short "still declining" update to an alert the coach already has, rather than a full alert.
     update: bool = False
+    #: The questions whose answers the message quotes, so a summary sent with it need not quote them again.
+    quoted: tuple[str, ...] = ()
 
     def records(self) -> list[dict[str, object]]:
         """The signals as the alerts table keeps them (with the measures ``AlertMemory.from_alerts`` reads)."""
@@ -141,12 +143,13 @@ def evaluate(
         return AlertOutcome(signals, None, previous)
     context = [s for s in signals if not s.is_relationship]
     writing = _Writing(client_name, history, question_set, settings, texts)
+    quoted: tuple[str, ...] = ()
     if news == "update":
         since = min(previous.by_kind[s.kind].at for s in relationship if s.kind in previous.by_kind)
         message = writing.update(severity, relationship, context, since)
     else:
-        message = writing.full(severity, relationship, context, load_themes())
-    alert = Alert(severity, tuple(relationship + context), message, update=news == "update")
+        message, quoted = writing.full(severity, relationship, context, load_themes())
+    alert = Alert(severity, tuple(relationship + context), message, update=news == "update", quoted=quoted)
     return AlertOutcome(signals, alert, _remember(previous, relationship, severity, now))
 
 
@@ -221,7 +224,10 @@ class _Writing:
         self._floor = settings.low_score_floor
         self._texts = texts
 
-    def full(self, severity: Severity, signals: Sequence[Signal], context: Sequence[Signal], themes: Themes) -> str:
+    def full(
+        self, severity: Severity, signals: Sequence[Signal], context: Sequence[Signal], themes: Themes
+    ) -> tuple[str, tuple[str, ...]]:
+        """The message, and the questions whose answers it quotes."""
         render = self._texts.render
         lines = [render("coach_alert_title", client_name=self._name, severity=severity)]
         lines += self._changes(signals)
@@ -235,7 +241,7 @@ class _Writing:
         if severity == Severity.URGENT:
             lines.append(render("coach_alert_reach_out", client_name=self._name))
         # The client's words last: a platform that must shorten a long note cuts them, never what to do.
-        return "\n".join(lines + [line for _, line in quoted])
+        return "\n".join(lines + [line for _, line in quoted]), tuple(question_id for question_id, _ in quoted)
 
     def update(self, severity: Severity, signals: Sequence[Signal], context: Sequence[Signal], since: datetime) -> str:
         """The short follow-up: still declining, by how much, since which alert."""

@@ -10,7 +10,7 @@ overrides, zero-width marks) taken out, so a note can never pass for a line the 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from statistics import median
@@ -44,8 +44,13 @@ def compose(
     question_set: QuestionSet,
     texts: Texts,
     zone: ZoneInfo,
+    quoted_elsewhere: Collection[str] = (),
 ) -> str:
-    """The message for one check-in; ``earlier`` is the client's history before it, oldest first."""
+    """The message for one check-in; ``earlier`` is the client's history before it, oldest first.
+
+    ``quoted_elsewhere`` names the answers an alert sent with it quotes: the coach reads each of the client's
+    words once.
+    """
     entry = view.entry
     lines = [
         texts.render(
@@ -57,6 +62,8 @@ def compose(
         if view.skipped:
             lines.append(texts.render("coach_summary_skipped", questions=", ".join(_name(q) for q in view.skipped)))
         for question_id, text in entry.texts.items():
+            if question_id in quoted_elsewhere:
+                continue
             lines.append(
                 texts.render("coach_summary_quote_intro", client_name=client_name, question=_name(question_id))
             )

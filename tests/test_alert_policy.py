@@ -88,9 +88,11 @@ def test_cooldown_then_alert_again_after_it(clock: ManualClock) -> None:
     assert client.checkin(items(4, trust=2)).alert is not None
     clock.advance(timedelta(days=3))
     assert client.checkin(items(4, trust=2)).alert is None
+    clock.advance(timedelta(days=7))  # a weekly client's next check-in: the same answer is not news
+    assert client.checkin(items(4, trust=2)).alert is None
     clock.advance(timedelta(days=3, hours=23))
     assert client.checkin(items(4, trust=2)).alert is None
-    clock.advance(timedelta(hours=1))  # seven days after the alert
+    clock.advance(timedelta(hours=1))  # fourteen days after the alert
     assert client.checkin(items(4, trust=2)).alert is not None
 
 

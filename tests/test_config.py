@@ -94,7 +94,7 @@ def test_base_config_loads_with_defaults() -> None:
     config = load_config(write(BASE))
     assert config.database.url == "sqlite+aiosqlite:///./checkin.sqlite3"
     assert config.alerts.low_score_floor == 2
-    assert config.alerts.cooldown == timedelta(days=7)
+    assert config.alerts.cooldown == timedelta(days=14)
     client = config.clients[0]
     assert (client.question_set, client.language, client.goals[0].active) == ("default", "en", True)
     assert config.coaches[0].digest == "weekly"

@@ -95,11 +95,13 @@ class Alerts(Strict):
     """When a coach is told, and how often. Each detector has its own section; every key is optional.
 
     ``cooldown`` is per client and signal kind: within it a coach hears about the same kind again only when it
-    got worse. ``resend_urgent_after`` re-sends an urgent alert nobody acknowledged, once.
+    got worse (as a short "still declining" update). Two weeks by default, longer than the commonest (weekly)
+    cadence, so a weekly client whose answer stays low is not alerted in full every week.
+    ``resend_urgent_after`` re-sends an urgent alert nobody acknowledged, once.
     """
 
     low_score_floor: int = Field(2, ge=1, le=5)
-    cooldown: Duration = timedelta(days=7)
+    cooldown: Duration = timedelta(days=14)
     resend_urgent_after: Duration = timedelta(hours=24)
     drop: DropSettings = DropSettings()
     downtrend: DowntrendSettings = DowntrendSettings()

@@ -19,7 +19,7 @@ alone, as before.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -70,22 +70,8 @@ class CoachNotices:
 
     async def checkin_completed(self, session: Session, client: Client, checkin: CheckIn, now: datetime) -> None:
         """The summary of the check-in for the coach (unless they chose digest-only), then any alert it raises."""
-        summary_for: Callable[[Collection[str]], str] | None = None
-        if self._config.checkin_summaries_for(client.id, client.coach_id) == "each":
-            history = await client_history(session, client.id)
-
-            def summary_for(quoted_elsewhere: Collection[str]) -> str:
-                return summary.compose(
-                    client.name,
-                    summary.CheckInView(history[-1], _skipped(checkin)),
-                    history[:-1],
-                    question_set=self._question_sets[checkin.question_set],
-                    texts=self._texts,
-                    zone=self._coach_zone(client.coach_id),
-                    quoted_elsewhere=quoted_elsewhere,
-                )
-
-        await self.raise_alert(session, client, checkin, now, summary_for=summary_for)
+        summarise = self._config.checkin_summaries_for(client.id, client.coach_id) == "each"
+        await self.raise_alert(session, client, checkin, now, summarise=summarise)
 
     async def raise_alert(
         self,
@@ -94,13 +80,13 @@ class CoachNotices:
         checkin: CheckIn,
         now: datetime,
         *,
-        summary_for: Callable[[Collection[str]], str] | None = None,
+        summarise: bool = False,
     ) -> None:
         """Run the detectors over the client's history ending with this check-in; tell the coach if it calls for it.
 
         Runs when a check-in completes and when it expires, since missed check-ins are a signal too.
-        ``summary_for`` composes the check-in's summary for the coach, leaving out the answers the alert quotes: it
-        goes first, saying an alert follows if one does.
+        With ``summarise`` the check-in's summary goes to the coach first, read from the same history, leaving out
+        the answers the alert quotes and saying an alert follows if one does.
         """
         from bot.signals.charts import (
             render_trend,  # matplotlib takes most of a second to import: only alerts pay for it
@@ -131,9 +117,17 @@ class CoachNotices:
             if client.alerts_snoozed_until is not None and client.alerts_snoozed_until > now:
                 log.info("alert %s stored, not sent: the coach snoozed alerts about %s", alert.id, client.id)
                 alert = None
-        if summary_for is not None:
+        if summarise:
             quoted = outcome.alert.quoted if alert is not None and outcome.alert is not None else ()
-            summary_text = summary_for(quoted)
+            summary_text = summary.compose(
+                client.name,
+                summary.CheckInView(history[-1], _skipped(checkin)),
+                history[:-1],
+                question_set=question_set,
+                texts=self._texts,
+                zone=self._coach_zone(client.coach_id),
+                quoted_elsewhere=quoted,
+            )
             if alert is not None:
                 follows = "coach_summary_alert_follows_quoted" if quoted else "coach_summary_alert_follows"
                 summary_text += "\n" + self._texts.render(follows)

@@ -141,6 +141,30 @@ async def test_the_brief_time_is_the_coachs_to_choose(
     assert await bot.housekeeping.send_due_briefs() == 1
 
 
+async def test_a_brief_due_in_the_coachs_quiet_hours_waits_for_them_to_end(
+    make_runtime: RuntimeFactory, clock: ManualClock, slack: CollectingAdapter
+) -> None:
+    """The brief is not urgent: like every message that is not, it keeps the coach's quiet hours."""
+    config = WITH_SESSIONS.replace(
+        "timezone: Europe/London, slack:",
+        'timezone: Europe/London, quiet_hours: {start: "17:00", end: "19:00"}, slack:',
+    )
+    bot = make_runtime(config)
+    await bot.start()
+    await check_in(Chat(bot, slack), NOW - timedelta(days=1), LOW_TRUST)  # so the brief has a chart to keep
+    clock.set(datetime.combine(date(2026, 11, 25), time(18, 0), LONDON).astimezone(UTC))
+    slack.clear()
+    assert await bot.housekeeping.send_due_briefs() == 1
+    await bot.outbox.drain()
+    assert [m for m in slack.to(MAYA) if m.text.startswith("Brief")] == []
+    assert await bot.housekeeping.send_due_briefs() == 0  # waiting, not queued again
+    clock.set(datetime.combine(date(2026, 11, 25), time(19, 0), LONDON).astimezone(UTC))
+    await bot.housekeeping.release_waiting()
+    await bot.outbox.drain()
+    [brief] = [m for m in slack.to(MAYA) if m.text.startswith("Brief")]
+    assert brief.image_png is not None and brief.image_png.startswith(PNG)
+
+
 # ---- the pure parts -----------------------------------------------------------------------------------
 
 

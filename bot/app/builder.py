@@ -160,7 +160,12 @@ def build_bot(
             address_of=addresses,
         )
         briefs = SessionBriefs(
-            config=config, question_sets=question_sets, texts=english, alerts=config.alerts, address_of=addresses
+            config=config,
+            question_sets=question_sets,
+            texts=english,
+            alerts=config.alerts,
+            address_of=addresses,
+            tell_coach=notices.tell_coach,
         )
         desk = CoachDesk(
             texts=english,

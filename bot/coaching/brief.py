@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from statistics import fmean
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
@@ -26,7 +27,7 @@ from bot.conversation.texts import Texts
 from bot.delivery import outgoing
 from bot.signals.detectors.common import item_scores, relationship_questions
 from bot.signals.history import HistoryEntry
-from bot.store import Database, Session, alerts, clients, coaches, coaching_sessions, outbox
+from bot.store import Database, Session, alerts, clients, coaches, coaching_sessions, outbox, waiting
 from bot.store.history import alert_marks, client_history
 from bot.store.models import Alert, Client, Coach
 
@@ -37,6 +38,22 @@ NOTABLE_CHANGE = 0.5
 
 #: Where a coach is reached now, or ``None`` while they cannot be.
 CoachAddress = Callable[[Coach], outgoing.Address | None]
+
+
+class TellCoach(Protocol):
+    """``CoachNotices.tell_coach``: queue for the coach, or hold while they are in quiet hours."""
+
+    async def __call__(
+        self,
+        session: Session,
+        about: Client | str,
+        messages: Sequence[engine.Outgoing],
+        checkin_id: int | None,
+        key: str,
+        now: datetime,
+        *,
+        image_png: bytes | None = None,
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +81,14 @@ class SessionBriefs:
         texts: Texts,
         alerts: Alerts,
         address_of: CoachAddress,
+        tell_coach: TellCoach,
     ) -> None:
         self._config = config
         self._question_sets = question_sets
         self._texts = texts
         self._alerts = alerts
         self._address_of = address_of
+        self._tell_coach = tell_coach
 
     async def compose(self, session: Session, client: Client, coach_zone: ZoneInfo, now: datetime) -> Brief:
         """The brief for the client's next session (today or later), or for now when none is planned."""
@@ -93,17 +112,17 @@ class SessionBriefs:
                         continue
                     key = f"brief:{coach.id}:{client.id}:{day.isoformat()}"
                     async with database.transaction() as session:
-                        if await outbox.outbox_row(session, f"{key}:0") is not None:
+                        if await outbox.outbox_row(session, f"{key}:0") is not None or await waiting.is_waiting(
+                            session, f"{key}:0"
+                        ):
                             continue
                         row = await coaches.coach_by_id(session, coach.id)
-                        address = self._address_of(row) if row is not None else None
-                        if address is None:
-                            continue
+                        if row is None or self._address_of(row) is None:
+                            continue  # a brief is about a session close at hand: one who joins later gets the next
                         brief = await self._compose(session, client, days, day, day, now)
                         message = engine.Outgoing(brief.text)
-                        await outgoing.queue(
-                            session, address, (message,), None, key, now, audience="coach", image_png=brief.chart
-                        )
+                        # Through the coach's notices, so quiet hours hold it like any message that is not urgent.
+                        await self._tell_coach(session, client, (message,), None, key, now, image_png=brief.chart)
                         queued += 1
         return queued
 

@@ -26,8 +26,12 @@ Inbound, deliberately narrow (the app subscribes to ``message.im`` only):
 - a button press becomes ``InboundChoice`` with ``event_key`` ``action:<channel>:<message ts>``: one answer per
   message, so a re-delivered press, a double click, or a second button pressed before the buttons went away
   all act once. The message is then updated (``chat.update``) to show the answer without its buttons.
-The sender's e-mail is looked up once per user id (``users.info``) and sent along, so people configured by
-e-mail are recognised; anyone the config does not know is refused by the runtime.
+Who may speak is decided here, before the runtime sees anything. The sender is looked up once per user id
+(``users.info``): a user of another workspace (a Slack Connect DM) is ignored, whatever their profile says, and
+the sender's e-mail is sent along only when Slack has confirmed it (``is_email_confirmed``), so people
+configured by e-mail are recognised and nobody is by an address they merely typed into their profile. The
+workspace is the one ``auth.test`` names at start (or, under Enterprise Grid, its organisation). Anyone the
+config does not know is refused by the runtime.
 
 Outbound: a recipient is a Slack user id, or ``email:<address>`` for someone configured by e-mail
 (``users.lookupByEmail``, cached; a cached id or DM that Slack no longer knows is dropped and resolved once
@@ -58,6 +62,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -102,6 +107,18 @@ LOOKUP_MAX_WAIT = 5.0
 CREDENTIALS_PAUSE = 300.0
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """What ``users.info`` says about a sender that decides whether, and by what, the bot may know them."""
+
+    #: The sender belongs to the bot's own workspace (or its Enterprise Grid organisation).
+    ours: bool
+    #: Their e-mail address, only when it is confirmed and they are ours.
+    email: str | None
+
+
 _ACTION = re.compile("^" + re.escape(ACTION_PREFIX) + r"\d+$")
 
 #: The recipient cannot be reached, or the request itself is wrong: sending it again cannot help.
@@ -162,7 +179,20 @@ def _library_logger() -> logging.Logger:
     """
     library = logging.getLogger("slack_bolt.checkin")
     library.setLevel(logging.WARNING)
+    if not any(isinstance(f, _TokenFromEnvironmentSkipped) for f in library.filters):
+        library.addFilter(_TokenFromEnvironmentSkipped())
     return library
+
+
+class _TokenFromEnvironmentSkipped(logging.Filter):
+    """Drops bolt's warning that ``SLACK_BOT_TOKEN`` goes unused because a client was given.
+
+    Bolt reads that variable whatever it is passed, and it is exactly where the admin guide says the token goes;
+    the adapter's client holds the same token, so the warning said nothing on every start.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
 def error_code(error: SlackApiError) -> str:
@@ -240,9 +270,12 @@ class SlackAdapter:
         self._runner: web.AppRunner | None = None
         self._sink: InboundSink | None = None
         self._bot_user: str | None = None
+        # The workspace (and Enterprise Grid organisation) whose people may speak to the bot, from auth.test.
+        self._team: str | None = None
+        self._enterprise: str | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
-        # Directory caches, in memory: user id -> e-mail, e-mail -> user id, user id -> DM channel.
-        self._emails: dict[str, str | None] = {}
+        # Directory caches, in memory: user id -> member, e-mail -> user id, user id -> DM channel.
+        self._members: dict[str, _Member] = {}
         self._users: dict[str, str] = {}
         self._channels: dict[str, str] = {}
         # Outbox ids whose post may have reached Slack, and posts whose chart is still to be uploaded.
@@ -268,20 +301,26 @@ class SlackAdapter:
         except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as error:
             raise AdapterStartError(f"Slack could not be reached: {error or type(error).__name__}") from error
         self._bot_user = str(identity["user_id"])
+        self._team = str(identity.get("team_id") or "") or None
+        self._enterprise = str(identity.get("enterprise_id") or "") or None
         self._sink = sink
         if self._mode == "http":
             await self._start_http()
             return
+        try:
+            # Asked for here because the SDK's connect() retries a refused app token forever, and logs the
+            # refusal at ERROR: a wrong one fails the start, in one line. Later reconnections ask themselves.
+            opened = await self._client.apps_connections_open(app_token=self._app_token or "")
+        except SlackApiError as error:
+            raise AdapterStartError(f"Slack refused the app token: {error_code(error)}") from error
+        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise AdapterStartError(f"Slack could not be reached: {error or type(error).__name__}") from error
         socket = AsyncSocketModeHandler(self._app, self._app_token, web_client=self._client)
         try:
-            # Asked for here because the SDK's connect() retries a refused app token forever: a wrong one
-            # fails the start instead. Later reconnections ask for a new URL themselves.
-            socket.client.wss_uri = await socket.client.issue_new_wss_url()
+            socket.client.wss_uri = str(opened["url"])
             await socket.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
-        except BaseException as error:
+        except BaseException:
             await socket.close_async()  # type: ignore[no-untyped-call]
-            if isinstance(error, SlackApiError):
-                raise AdapterStartError(f"Slack refused the app token: {error_code(error)}") from error
             raise
         self._socket = socket
         log.info("Slack Socket Mode connected as %s", self._bot_user)
@@ -333,12 +372,16 @@ class SlackAdapter:
         user = str(event["user"])
         text = str(event.get("text") or "")
         channel = str(event.get("channel") or "")
-        await self._guarded(event_id, user, lambda: self._text_received(event_id, user, text, channel))
+        team = str(event.get("user_team") or body.get("team_id") or "")
+        await self._guarded(event_id, user, lambda: self._text_received(event_id, user, team, text, channel))
 
-    async def _text_received(self, event_id: str, user: str, text: str, channel: str) -> None:
-        email = await self._sender_email(user)
+    async def _text_received(self, event_id: str, user: str, team: str, text: str, channel: str) -> None:
+        member = await self._member(user, team)
+        if not member.ours:
+            log.info("Slack message %s from %s of another workspace ignored", event_id, user)
+            return
         answered = self._keyboards.get(channel)
-        await self._deliver(InboundText(self.name, user, event_id, text, sender_email=email))
+        await self._deliver(InboundText(self.name, user, event_id, text, sender_email=member.email))
         if answered is not None:
             await self._drop_buttons(answered)
 
@@ -372,6 +415,7 @@ class SlackAdapter:
         action = actions[0]
         parsed = parse_button_value(action.get("value"))
         user = str((body.get("user") or {}).get("id", ""))
+        team = str((body.get("user") or {}).get("team_id") or (body.get("team") or {}).get("id") or "")
         container = body.get("container") or {}
         channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id", ""))
         ts = str(container.get("message_ts", ""))
@@ -384,13 +428,14 @@ class SlackAdapter:
         # A command button goes alone after a press; an answer's buttons all go (see ``COACH_STEP``).
         command = str(action.get("value")) if parsed.step_key == COACH_STEP else None
         await self._guarded(
-            key, user, lambda: self._choice_received(key, user, parsed, channel, ts, label, message, command)
+            key, user, lambda: self._choice_received(key, user, team, parsed, channel, ts, label, message, command)
         )
 
     async def _choice_received(
         self,
         key: str,
         user: str,
+        team: str,
         parsed: ButtonValue,
         channel: str,
         ts: str,
@@ -398,9 +443,14 @@ class SlackAdapter:
         message: dict[str, Any],
         command: str | None,
     ) -> None:
-        email = await self._sender_email(user)
+        member = await self._member(user, team)
+        if not member.ours:
+            log.info("Slack button press %s from %s of another workspace ignored", key, user)
+            return
         await self._deliver(
-            InboundChoice(self.name, user, key, parsed.checkin_id, parsed.step_key, parsed.value, sender_email=email)
+            InboundChoice(
+                self.name, user, key, parsed.checkin_id, parsed.step_key, parsed.value, sender_email=member.email
+            )
         )
         await self._show_choice(channel, ts, label, message, command)
 
@@ -449,30 +499,39 @@ class SlackAdapter:
         except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as error:
             log.info("Slack message %s not updated after a button press: %s", ts, type(error).__name__)
 
-    async def _sender_email(self, user: str) -> str | None:
-        """The sender's e-mail from ``users.info`` (once per user id), so people configured by e-mail are found."""
-        if user in self._emails:
-            return self._emails[user]
+    async def _member(self, user: str, team: str) -> _Member:
+        """Whether the sender is of the bot's workspace, and their confirmed e-mail (``users.info``, once per user).
+
+        When Slack will not say (a deactivated profile, a guest), the payload's team decides and there is no
+        e-mail, so a person configured by user id is still served.
+        """
+        if user in self._members:
+            return self._members[user]
         for attempt in range(1, LOOKUP_ATTEMPTS + 1):
             try:
                 response = await self._client.users_info(user=user)
             except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as error:
                 failure = classify(error)
-                if failure.permanent:  # no e-mail to be had: a person configured by user id is still found
+                if failure.permanent:
                     log.info("Slack users.info for %s refused (%s); handled without an e-mail", user, failure.reason)
-                    self._emails[user] = None
-                    return None
+                    member = self._members[user] = _Member(team == self._team, None)
+                    return member
                 if attempt == LOOKUP_ATTEMPTS:
                     raise
                 await asyncio.sleep(min(failure.retry_after or 1.0, LOOKUP_MAX_WAIT))
                 continue
-            profile = (response.get("user") or {}).get("profile") or {}
-            email = profile.get("email")
-            self._emails[user] = str(email) if email else None
-            if email:
-                self._users.setdefault(str(email).lower(), user)
-            return self._emails[user]
-        return None  # unreachable: the last attempt returns or raises
+            member = self._members[user] = self._read_member(response.get("user") or {})
+            if member.email:
+                self._users.setdefault(member.email.lower(), user)
+            return member
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _read_member(self, user: dict[str, Any]) -> _Member:
+        organisation = (user.get("enterprise_user") or {}).get("enterprise_id")
+        ours = user.get("team_id") == self._team or (self._enterprise is not None and organisation == self._enterprise)
+        email = (user.get("profile") or {}).get("email")
+        confirmed = ours and user.get("is_email_confirmed") is True and bool(email)
+        return _Member(ours, str(email) if confirmed else None)
 
     # ---- outbound ---------------------------------------------------------------------------------------
 
@@ -568,7 +627,6 @@ class SlackAdapter:
         if user is None:
             response = await self._client.users_lookupByEmail(email=email)
             user = self._users[key] = str(response["user"]["id"])
-            self._emails.setdefault(user, email)
         return user
 
     def _forget(self, recipient: str) -> bool:

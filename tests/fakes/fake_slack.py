@@ -4,7 +4,9 @@ Web API: ``/api/<method>`` on a free 127.0.0.1 port for the methods the adapter 
 ``conversations.open``, ``chat.postMessage``, ``chat.update``, ``conversations.history``,
 ``users.lookupByEmail``, ``users.info``, ``files.getUploadURLExternal``, ``files.completeUploadExternal``,
 ``apps.connections.open``), plus the upload URL it hands out. Bodies are parsed whether the SDK sent them as
-JSON, a form or query parameters, and every call is recorded with its parsed body and the status it got.
+JSON, a form or query parameters, and every call is recorded with its parsed body and the status it got. Users
+belong to this workspace (``TEAM_ID``, which ``auth.test`` reports) or, through Slack Connect, to another one,
+and ``users.info`` says whether their e-mail is confirmed.
 Like Slack, API errors are HTTP 200 with ``ok: false`` and an error code; a rate limit is HTTP 429 with
 ``Retry-After``. Tokens are checked: the bot token for the Web API, the app-level token for
 ``apps.connections.open``.
@@ -166,15 +168,30 @@ class FakeSlack(LocalServer):
 
     # ---- the workspace -----------------------------------------------------------------------------------
 
-    def add_user(self, user_id: str, email: str, name: str = "", *, is_bot: bool = False) -> None:
+    def add_user(
+        self,
+        user_id: str,
+        email: str,
+        name: str = "",
+        *,
+        is_bot: bool = False,
+        team_id: str = TEAM_ID,
+        email_confirmed: bool = True,
+    ) -> None:
+        """A member of this workspace, or with ``team_id`` of another one reaching it (Slack Connect);
+        ``users.info`` reports ``is_email_confirmed`` as given (an address set but never verified is not)."""
         self.users[user_id] = {
             "id": user_id,
-            "team_id": TEAM_ID,
+            "team_id": team_id,
             "name": name or email.partition("@")[0],
             "deleted": False,
             "is_bot": is_bot,
+            "is_email_confirmed": email_confirmed,
             "profile": {"email": email, "real_name": name},
         }
+
+    def team_of(self, user_id: str) -> str:
+        return str(self.users.get(user_id, {}).get("team_id", TEAM_ID))
 
     @staticmethod
     def dm_channel(user_id: str) -> str:
@@ -315,6 +332,9 @@ class FakeSlack(LocalServer):
             "channel": channel or self.dm_channel(user_id),
             "channel_type": channel_type,
             "client_msg_id": f"msg-{next(self._ids)}",
+            "team": self.team_of(user_id),
+            "user_team": self.team_of(user_id),
+            "source_team": self.team_of(user_id),
         }
         if subtype is not None:
             event["subtype"] = subtype
@@ -351,7 +371,7 @@ class FakeSlack(LocalServer):
         user = self.users.get(user_id, {"name": user_id})
         return {
             "type": "block_actions",
-            "user": {"id": user_id, "username": user["name"], "name": user["name"], "team_id": TEAM_ID},
+            "user": {"id": user_id, "username": user["name"], "name": user["name"], "team_id": self.team_of(user_id)},
             "api_app_id": APP_ID,
             "token": "verification-token-unused",
             "container": {

@@ -204,13 +204,29 @@ def _readable(update: Any) -> Any:
     return update
 
 
+def without_token(text: str, token: str) -> str:
+    """``text`` with the bot token blanked out.
+
+    The token is part of every Bot API URL, and python-telegram-bot and httpx quote URLs (and the token itself,
+    when Telegram refuses it) in their errors, which would otherwise reach a start error or a log line.
+    """
+    secret = token.partition(":")[2]
+    for part in (token, secret):
+        if len(part) >= 8:
+            text = text.replace(part, "<bot token>")
+    return text
+
+
 async def fetch_bot_username(token: str, api_url: str = TELEGRAM_API_URL) -> str:
-    """The bot's @username from ``getMe`` (for invite links); ``ConnectionError`` if Telegram does not answer."""
+    """The bot's @username from ``getMe`` (for invite links); ``ConnectionError`` if Telegram does not answer,
+    ``PermissionError`` if it refuses the token."""
     try:
         async with telegram_bot(token, api_url) as bot:
             return bot.username
+    except InvalidToken as error:
+        raise PermissionError("Telegram refused the bot token (platforms.telegram.bot_token)") from error
     except TelegramError as error:
-        raise ConnectionError(f"Telegram did not answer getMe: {error.message}") from error
+        raise ConnectionError(f"Telegram did not answer getMe: {without_token(error.message, token)}") from error
 
 
 class TelegramAdapter:
@@ -229,6 +245,7 @@ class TelegramAdapter:
         if mode == "webhook" and (webhook is None or not webhook.secret_token):
             raise ValueError("Telegram webhook mode needs WebhookSettings with a secret_token")
         self._mode = mode
+        self._token = token
         self._webhook = webhook if mode == "webhook" else None
         # No updater in either mode: polling is the adapter's own loop (see the module's docstring).
         bot = telegram_bot(token, api_url, updates_request=_PollingRequest() if mode == "polling" else None)
@@ -268,6 +285,9 @@ class TelegramAdapter:
             await bot.initialize()
         return bot.username
 
+    def _without_token(self, error: TelegramError) -> str:
+        return without_token(error.message, self._token)
+
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
         application = self._application
@@ -277,7 +297,7 @@ class TelegramAdapter:
             # Not the library's message: it quotes the token.
             raise AdapterStartError("Telegram refused the bot token (platforms.telegram.bot_token)") from error
         except TelegramError as error:
-            raise AdapterStartError(f"Telegram could not be reached: {error.message}") from error
+            raise AdapterStartError(f"Telegram could not be reached: {self._without_token(error)}") from error
         await application.start()
         if self._webhook is not None:
             await self._start_webhook(self._webhook)
@@ -288,7 +308,7 @@ class TelegramAdapter:
         except TelegramError as error:
             await application.stop()
             await application.shutdown()
-            raise AdapterStartError(f"Telegram could not be reached: {error.message}") from error
+            raise AdapterStartError(f"Telegram could not be reached: {self._without_token(error)}") from error
         self._stopping.clear()
         self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
 
@@ -321,7 +341,7 @@ class TelegramAdapter:
             except TelegramError as error:
                 failures += 1
                 wait = _retry_wait(failures, error)
-                log.warning("Telegram getUpdates failed (%s); polling again in %.1fs", error.message, wait)
+                log.warning("Telegram getUpdates failed (%s); polling again in %.1fs", self._without_token(error), wait)
                 await self._pause(wait)
                 continue
             except Exception:  # whatever else goes wrong, polling must not end while the bot runs
@@ -381,7 +401,7 @@ class TelegramAdapter:
                     offset=self._offset, timeout=0, limit=1, allowed_updates=ALLOWED_UPDATES
                 )
             except TelegramError as error:  # the handled updates come again and are recognised as duplicates
-                log.info("Telegram: handled updates not confirmed on stopping: %s", error.message)
+                log.info("Telegram: handled updates not confirmed on stopping: %s", self._without_token(error))
 
     # ---- webhook ----------------------------------------------------------------------------------------
 

@@ -76,14 +76,16 @@ class Bot:
     async def start(self) -> None:
         await self.database.start()
         await self._sync_people(self.config)
-        if self._outbox_loop:
-            await self.outbox.start()
         try:
             for adapter in self._unique_adapters():
                 await adapter.start(self.inbound.handle)
         except BaseException:
             await self.stop()  # a platform refused: close what did start, then let the caller report it
             raise
+        # After the platforms: a refused token then stops a worker that never began a transaction, instead of
+        # cancelling one mid-way (which left SQLAlchemy's traceback under the one-line reason).
+        if self._outbox_loop:
+            await self.outbox.start()
 
     async def stop(self) -> None:
         for adapter in self._unique_adapters():

@@ -32,10 +32,14 @@ def platform_adapters(config: Config) -> dict[str, Adapter]:
 
 
 async def telegram_bot_username(config: Config) -> str:
-    """The configured Telegram bot's @username (for invite links); ``ConnectionError`` if Telegram does not answer."""
+    """The configured Telegram bot's @username (for invite links); ``ConnectionError`` if Telegram does not answer,
+    ``PlatformSetupError`` if it refuses the token."""
     from adapters.telegram import fetch_bot_username  # python-telegram-bot is only imported where it is used
 
-    return await fetch_bot_username(_telegram_token(config), _telegram_api_url(config))
+    try:
+        return await fetch_bot_username(_telegram_token(config), _telegram_api_url(config))
+    except PermissionError as exc:
+        raise PlatformSetupError(str(exc)) from None
 
 
 def _slack_adapter(config: Config) -> Adapter:

@@ -1,6 +1,6 @@
 """`checkin run`: the long-running bot, assembled and stopped in one visible order.
 
-Start: database (migrated) and people, outbox worker, adapters, the health and metrics server when configured
+Start: database (migrated) and people, adapters, outbox worker, the health and metrics server when configured
 (answering 503 until the scheduler runs), then the scheduler, which first catches up on slots missed while the
 bot was down. Stop: the scheduler first (nothing new is dispatched), the health and metrics server, then the
 runtime (adapters stop receiving, the outbox worker stops, the database closes). SIGTERM and SIGINT stop it.

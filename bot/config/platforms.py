@@ -153,6 +153,33 @@ class TelegramPlatform(_Secrets):
     #: Webhook mode instead of long polling; needed to run several replicas.
     webhook: TelegramWebhook | None = None
 
+    @field_validator("api_url")
+    @classmethod
+    def _bot_api_url(cls, url: str | None) -> str | None:
+        """A Bot API base URL ending in ``/bot`` (added when missing).
+
+        The token is appended to it as it is: without ``/bot`` the request goes nowhere, and an address such as
+        ``http://host:8081`` makes the token part of the port, which the HTTP library then quotes in its error.
+        """
+        if url is None:
+            return None
+        try:
+            parts = urlsplit(url.strip())
+            parts.port  # noqa: B018 - raises for a port that is not a number
+        except ValueError:
+            raise ValueError(
+                "the Bot API URL cannot be parsed: expected https://api.telegram.org/bot or your server's "
+                "http(s)://host:port/bot"
+            ) from None
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("expected an https:// (or http://) Bot API URL such as https://api.telegram.org/bot")
+        if parts.query or parts.fragment:
+            raise ValueError("the Bot API URL must not have a query or fragment; the token follows its path")
+        path = parts.path.rstrip("/")
+        if not path.endswith("/bot"):
+            path += "/bot"
+        return parts._replace(path=path).geturl()
+
 
 class Platforms(Strict):
     slack: SlackPlatform | None = None

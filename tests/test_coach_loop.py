@@ -256,7 +256,9 @@ async def test_a_coach_without_an_address_gets_everything_when_the_invite_is_red
     assert await waiting_count(runtime) == 2
 
     async with runtime.database.transaction() as session:
-        await invites.create_telegram_invite(session, "tok-tom", "coach", "tom", clock.now() + timedelta(days=7))
+        await invites.create_telegram_invite(
+            session, "tok-tom", "coach", "tom", clock.now() + timedelta(days=7), clock.now()
+        )
     await say(runtime, "/start tok-tom", "tg-1", TOM_CHAT, "telegram")
     welcome, summary, alert_message = telegram.to(TOM_CHAT)
     assert welcome.text.startswith("Welcome")

@@ -114,7 +114,14 @@ async def telegram_bind(
     fake: FakeTelegram, runtime: Bot, clock: ManualClock, kind: str, person: str, chat: int
 ) -> None:
     async with runtime.database.transaction() as session:
-        await invites.create_telegram_invite(session, f"tok-{person}", kind, person, clock.now() + timedelta(days=7))  # type: ignore[arg-type]
+        await invites.create_telegram_invite(
+            session,
+            f"tok-{person}",
+            kind,  # type: ignore[arg-type]
+            person,
+            clock.now() + timedelta(days=7),
+            clock.now(),
+        )
     fake.push_text(chat, f"/start tok-{person}")
 
 

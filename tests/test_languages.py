@@ -305,7 +305,7 @@ async def runtime(database_target: DatabaseTarget, tmp_path: Path) -> AsyncItera
             ("t-dana", "client", "dana"),
             ("t-maya", "coach", "maya"),
         ):
-            await invites.create_telegram_invite(session, token, kind, person, NOW + timedelta(days=7))
+            await invites.create_telegram_invite(session, token, kind, person, NOW + timedelta(days=7), NOW)
     yield built, telegram
     await built.stop()
 

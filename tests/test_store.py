@@ -87,7 +87,7 @@ async def test_start_twice_and_second_instance_are_noops(database_target: Databa
     await second.start()
     async with second.session() as session:
         versions = (await session.scalars(sa.text("SELECT version_num FROM alembic_version"))).all()
-    assert versions == ["0005"]
+    assert versions == ["0006"]
 
 
 async def test_sync_people_inserts_updates_and_deactivates(database: Database) -> None:
@@ -154,7 +154,7 @@ async def test_sync_keeps_runtime_owned_columns(database: Database) -> None:
         await set_client_pause(session, "anna", own_pause)
         await set_client_opt_out(session, "ben", T0)
         assert await mark_privacy_notice_sent(session, ["anna"], T0) == {"anna"}
-        await create_telegram_invite(session, "tok", "client", "ben", T0 + timedelta(days=1))
+        await create_telegram_invite(session, "tok", "client", "ben", T0 + timedelta(days=1), T0)
         assert await redeem_telegram_invite(session, "tok", 4242, T0) is not None
 
     async with database.transaction() as session:
@@ -180,7 +180,7 @@ async def test_sync_follows_config_slack_identities_and_keeps_a_bound_chat(datab
     """A changed Slack identity is a change of the person (updated_at moves); a bound Telegram chat stays put."""
     await seed(database)
     async with database.transaction() as session:
-        await create_telegram_invite(session, "tok", "client", "anna", T0 + timedelta(days=1))
+        await create_telegram_invite(session, "tok", "client", "anna", T0 + timedelta(days=1), T0)
         assert await redeem_telegram_invite(session, "tok", -100777, T0) is not None
     later = T0 + timedelta(hours=1)
     by_email = replace(ANNA, slack_user_id=None, slack_email="anna@example.com")
@@ -225,12 +225,12 @@ async def test_client_flags(database: Database) -> None:
 async def test_find_by_identity(database: Database) -> None:
     await seed(database)
     async with database.transaction() as session:
-        await create_telegram_invite(session, "ben-tok", "client", "ben", T0 + timedelta(days=1))
-        await create_telegram_invite(session, "coach-tok", "coach", "maria", T0 + timedelta(days=1))
-        await create_telegram_invite(session, "old-tok", "client", "ben", T0 - timedelta(seconds=1))
+        await create_telegram_invite(session, "old-tok", "client", "ben", T0 - timedelta(seconds=1), T0)
         assert await redeem_telegram_invite(session, "old-tok", 1, T0) is None
+        await create_telegram_invite(session, "ben-tok", "client", "ben", T0 + timedelta(days=1), T0)
+        await create_telegram_invite(session, "coach-tok", "coach", "maria", T0 + timedelta(days=1), T0)
         invite = await redeem_telegram_invite(session, "ben-tok", 1001, T0)
-        assert invite is not None and (invite.used_at, invite.chat_id) == (T0, 1001)
+        assert invite is not None and (invite.person_id, invite.moved_from) == ("ben", None)
         assert await redeem_telegram_invite(session, "ben-tok", 1002, T0) is None
         assert await redeem_telegram_invite(session, "coach-tok", 2002, T0) is not None
 

@@ -99,7 +99,14 @@ async def setup(database_target: DatabaseTarget, tmp_path: Path) -> AsyncIterato
 
 async def invite(s: Setup, kind: str, person_id: str, token: str) -> None:
     async with s.database.transaction() as session:
-        await invites.create_telegram_invite(session, token, kind, person_id, s.clock.now() + timedelta(days=7))  # type: ignore[arg-type]
+        await invites.create_telegram_invite(
+            session,
+            token,
+            kind,  # type: ignore[arg-type]
+            person_id,
+            s.clock.now() + timedelta(days=7),
+            s.clock.now(),
+        )
 
 
 async def bot_says(s: Setup, chat_id: int, before: int) -> list[SentMessage]:
@@ -396,7 +403,7 @@ async def test_checkin_invite_prints_a_one_time_link(tmp_path: Path) -> None:
         await store.start()
         try:
             async with store.session() as session:
-                invite = await session.get(TelegramInvite, token)
+                invite = await session.get(TelegramInvite, invites.token_hash(token))
                 assert invite is not None and invite.person_kind == "coach" and invite.person_id == "maya"
         finally:
             await store.stop()

@@ -1,6 +1,6 @@
 """The `checkin` command line: the only package that talks to the terminal and exits the process.
 
-Commands live in modules by what they are about (``reports``, ``run``, ``people``, ``data``) and share
+Commands live in modules by what they are about (``reports``, ``run``, ``people``, ``invites``, ``data``) and share
 ``common`` for finding the config, opening the database and one-line errors. Commands that read the
 configuration take ``ConfigOption`` and call ``config_path``, so ``--config``, ``$CHECKIN_CONFIG`` and
 ``./config.yaml`` are honoured the same way everywhere.
@@ -8,7 +8,7 @@ configuration take ``ConfigOption`` and call ``config_path``, so ``--config``, `
 
 import typer
 
-from bot.cli import data, people, reports, run
+from bot.cli import data, invites, people, reports, run
 
 app = typer.Typer(
     help="Between-session check-ins for coaching clients.",
@@ -16,7 +16,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for commands in (reports, run, people, data):
+for commands in (reports, run, people, invites, data):
     commands.register(app)
 
 

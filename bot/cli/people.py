@@ -1,22 +1,17 @@
-"""Commands about one person at a time: invite, pause, resume, session, send-now."""
+"""Commands about one person at a time: pause, resume, session, send-now (invites: ``bot.cli.invites``)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Annotated
 
 import typer
-from pydantic import TypeAdapter, ValidationError
 
 from bot.app.builder import Bot, build_bot
-from bot.app.platforms import PlatformSetupError, telegram_bot_username
 from bot.cli.common import (
-    EXIT_UNAVAILABLE,
     ClientArgument,
     ConfigOption,
     catalog,
@@ -31,66 +26,16 @@ from bot.cli.common import (
 )
 from bot.coaching.status import client_state
 from bot.config import Config
-from bot.config.errors import did_you_mean
-from bot.config.fields import Duration
-from bot.contract.statuses import PersonKind
 from bot.conversation.questions import QuestionSet
-from bot.store import Database, clients, coaching_sessions, invites
+from bot.store import Database, clients, coaching_sessions
 from bot.timing.clock import SystemClock
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(invite)
     app.command("send-now")(send_now)
     app.command()(pause)
     app.command()(resume)
     app.command()(session)
-
-
-def invite(
-    person: Annotated[str, typer.Argument(help="The id of a client or coach in the config who uses Telegram.")],
-    expires: Annotated[str, typer.Option("--expires", help="How long the link stays valid: 30m, 24h, 7d, 2w")] = "7d",
-    config: ConfigOption = None,
-) -> None:
-    """Print a one-time Telegram link that connects PERSON's chat to the bot when they open it.
-
-    The link works once and expires; send it to the person yourself (e-mail, a message). Opening it starts the
-    bot in Telegram, which binds that chat to them and greets them.
-    """
-    loaded, _ = load(config_path(config))
-    kinds = {c.id: ("coach", c.telegram is not None) for c in loaded.coaches}
-    kinds |= {c.id: ("client", c.telegram is not None) for c in loaded.clients}
-    if person not in kinds:
-        fail(f"checkin invite: unknown person '{person}'{did_you_mean(person, list(kinds))}")
-    kind, on_telegram = kinds[person]
-    if not on_telegram or loaded.platforms.telegram is None:
-        fail(f"checkin invite: {person} is not on Telegram in the config (add 'telegram: {{}}')")
-    try:
-        lifetime = TypeAdapter(Duration).validate_python(expires)
-    except ValidationError as exc:
-        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        fail(f"checkin invite: --expires {expires}: {reason}")
-    token = secrets.token_urlsafe(24)  # 32 characters: well inside the 64 a /start parameter may have
-    username = _bot_username(loaded)
-    url = database_url(loaded)
-    with_database_errors(url, _store_invite(url, loaded, token, kind, person, lifetime))
-    typer.echo(f"https://t.me/{username}?start={token}")
-
-
-def _bot_username(config: Config) -> str:
-    try:
-        return asyncio.run(telegram_bot_username(config))
-    except PlatformSetupError as exc:
-        fail(str(exc))
-    except ConnectionError as exc:
-        fail(f"checkin invite: {exc}", EXIT_UNAVAILABLE)
-
-
-async def _store_invite(url: str, config: Config, token: str, kind: str, person: str, lifetime: timedelta) -> None:
-    async with people_transaction(url, config, "invite") as (session, now):
-        await invites.create_telegram_invite(
-            session, token, PersonKind.COACH if kind == "coach" else PersonKind.CLIENT, person, now + lifetime
-        )
 
 
 @asynccontextmanager

@@ -280,7 +280,8 @@ class CoachNotices:
         return True
 
     async def client_changed(self, session: Session, client: Client, change: ClientChange, now: datetime) -> None:
-        """Tell the coach the client stopped, resumed, paused or skipped a whole check-in themselves."""
+        """Tell the coach the client stopped, resumed, paused or skipped a whole check-in themselves, or that an
+        admin moved their Telegram to another chat (``rebound``)."""
         if isinstance(change, Paused):
             until = change.until.astimezone(self._coach_zone(client.coach_id)).date()
             date = f"{until.day} {until:%B %Y}"
@@ -369,7 +370,7 @@ class Paused:
 
 
 #: What a client did that their coach hears about at once.
-ClientChange = Literal["stopped", "resumed", "skipped_all"] | Paused
+ClientChange = Literal["stopped", "resumed", "skipped_all", "rebound"] | Paused
 #: Platforms with a name in the texts (``platform_name_*``); another is named by its id.
 NAMED_PLATFORMS = frozenset({"slack", "telegram", "console"})
 

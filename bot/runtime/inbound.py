@@ -103,8 +103,9 @@ class Inbound:
     async def redeem_invite(self, event: InboundText, token: str) -> None:
         """``/start TOKEN`` from a Telegram deep link: bind the chat to the invited person and greet them.
 
-        The invite is single-use and expires (``invites.redeem_telegram_invite``); an unknown, used or
-        expired token gets a polite refusal and nothing is stored, as for any stranger.
+        The invite is single-use, expires, and moves a person bound to another chat only when issued with
+        ``--rebind`` (``invites.redeem_telegram_invite``); then the old chat and the coach are told. An unknown,
+        used, revoked or expired token gets a polite refusal and nothing is stored, as for any stranger.
         """
         now = self._clock.now()
         try:
@@ -114,28 +115,46 @@ class Inbound:
         greeting: str | None = None
         if chat_id is not None:
             async with self._database.transaction() as session:
-                invite = await invites.redeem_telegram_invite(session, token, chat_id, now)
-                if invite is None:
+                redeemed = await invites.redeem_telegram_invite(session, token, chat_id, now)
+                if redeemed is None:
                     used = await invites.invite_by_token(session, token)
                     if used is not None and used.chat_id == chat_id:
                         log.info("invite already redeemed by this chat; %s ignored", event.event_key)
                         return  # a re-delivered /start, or the same link tapped twice
                 else:
                     await events.remember_event(session, event.platform, event.event_key, now)
-                    greeting = await self._welcome(session, invite.person_kind, invite.person_id)
+                    greeting = await self._welcome(session, redeemed.person_kind, redeemed.person_id)
                     address = (event.platform, event.sender)
                     key = f"invite:{event.platform}:{event.event_key}"
-                    audience = "coach" if invite.person_kind == PersonKind.COACH else "client"
+                    audience = "coach" if redeemed.person_kind == PersonKind.COACH else "client"
                     await outgoing.queue(
                         session, address, (engine.Outgoing(greeting),), None, key, now, audience=audience
                     )
-                    if invite.person_kind == PersonKind.COACH:  # what waited for them follows the greeting
-                        await self._setup.current.notices.release_waiting(session, now, coach_id=invite.person_id)
+                    if redeemed.moved_from is not None:
+                        await self._moved_away(session, redeemed, key, now)
+                    if redeemed.person_kind == PersonKind.COACH:  # what waited for them follows the greeting
+                        await self._setup.current.notices.release_waiting(session, now, coach_id=redeemed.person_id)
         if greeting is None:
             log.info("invalid, used or expired invite presented on %s", event.platform)
             await self._refuse(event, "invite_invalid")
         else:
             self._outbox.wake()
+
+    async def _moved_away(self, session: Session, redeemed: invites.Redeemed, key: str, now: datetime) -> None:
+        """A re-bind: tell the chat the person was bound to that it no longer is, and a client's coach."""
+        assert redeemed.moved_from is not None
+        setup = self._setup.current
+        if redeemed.person_kind == PersonKind.COACH:
+            text = setup.english.render("invite_moved_away_coach")
+            audience = "coach"
+        else:
+            client = await clients.client_by_id(session, redeemed.person_id)
+            assert client is not None
+            text = setup.texts.for_language(client.language).render("invite_moved_away_client")
+            audience = "client"
+            await setup.notices.client_changed(session, client, "rebound", now)
+        old_chat = ("telegram", str(redeemed.moved_from))
+        await outgoing.queue(session, old_chat, (engine.Outgoing(text),), None, f"{key}:moved", now, audience=audience)
 
     async def _identify(self, session: Session, event: InboundReply) -> Client | Coach | None:
         """The client or coach behind an event. Someone who is both is the coach for whole coach commands and

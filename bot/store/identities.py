@@ -171,6 +171,19 @@ async def sync_slack_identities(session: AsyncSession, declared: Sequence[Declar
     return changed
 
 
+async def telegram_chat_of(session: AsyncSession, kind: PersonKind, person_id: str) -> int | None:
+    """The Telegram chat the person is bound to, if any."""
+    value = await session.scalar(
+        sa.select(Identity.value).where(
+            Identity.person_kind == kind,
+            Identity.person_id == person_id,
+            Identity.platform == "telegram",
+            Identity.kind == IdentityKind.CHAT_ID,
+        )
+    )
+    return int(value) if value is not None else None
+
+
 async def bind_telegram_chat(session: AsyncSession, kind: PersonKind, person_id: str, chat_id: int) -> None:
     """Make ``chat_id`` the person's Telegram chat, replacing one bound before."""
     stmt = insert_for(session, Identity).values(

@@ -274,11 +274,20 @@ class ProcessedEvent(Base):
 
 
 class TelegramInvite(Base):
+    """A one-time link that binds a Telegram chat to a person.
+
+    Only the SHA-256 of the link's token is stored (``invites.token_hash``): someone with a copy of the
+    database or a backup cannot redeem an open invite. Issuing or redeeming one revokes the person's others.
+    """
+
     __tablename__ = "telegram_invites"
 
-    token: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(), primary_key=True)
     person_kind: Mapped[PersonKind] = mapped_column(NamedState(PersonKind))
     person_id: Mapped[str] = mapped_column(sa.String())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     chat_id: Mapped[int | None] = mapped_column(sa.BigInteger())
+    #: The link may move a person already bound to a chat to the chat that opens it (``checkin invite --rebind``).
+    rebind: Mapped[bool] = mapped_column(sa.Boolean(), server_default=sa.false())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -107,18 +107,6 @@ LOOKUP_MAX_WAIT = 5.0
 CREDENTIALS_PAUSE = 300.0
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-
-
-@dataclass(frozen=True, slots=True)
-class _Member:
-    """What ``users.info`` says about a sender that decides whether, and by what, the bot may know them."""
-
-    #: The sender belongs to the bot's own workspace (or its Enterprise Grid organisation).
-    ours: bool
-    #: Their e-mail address, only when it is confirmed and they are ours.
-    email: str | None
-
-
 _ACTION = re.compile("^" + re.escape(ACTION_PREFIX) + r"\d+$")
 
 #: The recipient cannot be reached, or the request itself is wrong: sending it again cannot help.
@@ -169,6 +157,16 @@ class HttpSettings:
     listen: str = "0.0.0.0"  # reachable from the load balancer or reverse proxy
     port: int = 3000
     path: str = "/slack/events"
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """What ``users.info`` says about a sender that decides whether, and by what, the bot may know them."""
+
+    #: The sender belongs to the bot's own workspace (or its Enterprise Grid organisation).
+    ours: bool
+    #: Their e-mail address, only when it is confirmed and they are ours.
+    email: str | None
 
 
 def _library_logger() -> logging.Logger:

@@ -78,7 +78,8 @@ class Inbound:
         async with self._database.transaction() as session:
             person = await self._identify(session, event)
             if person is not None:
-                if not await events.remember_event(session, event.platform, event.event_key, now):
+                kind = PersonKind.COACH if isinstance(person, Coach) else PersonKind.CLIENT
+                if not await events.remember_event(session, event.platform, event.event_key, now, (kind, person.id)):
                     log.info("duplicate %s event %s ignored", event.platform, event.event_key)
                     return
                 if isinstance(person, Coach):
@@ -121,13 +122,14 @@ class Inbound:
                         log.info("invite already redeemed by this chat; %s ignored", event.event_key)
                         return  # a re-delivered /start, or the same link tapped twice
                 else:
-                    await events.remember_event(session, event.platform, event.event_key, now)
+                    sender = (invite.person_kind, invite.person_id)
+                    await events.remember_event(session, event.platform, event.event_key, now, sender)
                     greeting = await self._welcome(session, invite.person_kind, invite.person_id)
                     address = (event.platform, event.sender)
                     key = f"invite:{event.platform}:{event.event_key}"
                     audience = "coach" if invite.person_kind == PersonKind.COACH else "client"
                     await outgoing.queue(
-                        session, address, (engine.Outgoing(greeting),), None, key, now, audience=audience
+                        session, address, (engine.Outgoing(greeting),), None, key, now, person=sender, audience=audience
                     )
                     if invite.person_kind == PersonKind.COACH:  # what waited for them follows the greeting
                         await self._setup.current.notices.release_waiting(session, now, coach_id=invite.person_id)
@@ -163,6 +165,7 @@ class Inbound:
             None,
             f"reply:{event.platform}:{event.event_key}",
             now,
+            person=(PersonKind.COACH, coach.id),
             audience="coach",
             image_png=reply.image_png,
         )
@@ -189,7 +192,10 @@ class Inbound:
         key = f"reply:{event.platform}:{event.event_key}"
         # The client's replies go first so the outbox (which sends in id order) answers them before it
         # sends any alert this reply raised for their coach.
-        await outgoing.queue(session, address, transition.messages, checkin.id if checkin else None, key, now)
+        you = (PersonKind.CLIENT, client.id)
+        await outgoing.queue(
+            session, address, transition.messages, checkin.id if checkin else None, key, now, person=you
+        )
         await self._apply(session, setup, client, checkin, transition.effects, now)
         await answer_progress(session, client, context, checkin, transition.effects, address, key, now)
 

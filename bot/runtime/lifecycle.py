@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
+from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus, PersonKind
 from bot.conversation import engine
 from bot.delivery import outgoing
 from bot.delivery.outbox import OutboxWorker
@@ -100,6 +100,7 @@ class Lifecycle:
                 plans[client_id][2].messages,
                 checkin_id,
                 f"checkin:{checkin_id}:open",
+                person=(PersonKind.CLIENT, client_id),
                 # The outbox records the notice as given once it is delivered.
                 notice_for=client_id if plans[client_id][0].privacy_notice_sent_at is None else None,
             )
@@ -171,7 +172,8 @@ class Lifecycle:
         if address is None:
             log.warning("client %s has no reachable address; %s not sent", client.id, key_prefix)
             return
-        await outgoing.queue(session, address, transition.messages, checkin_id, key_prefix, now)
+        person = (PersonKind.CLIENT, client.id)
+        await outgoing.queue(session, address, transition.messages, checkin_id, key_prefix, now, person=person)
 
 
 def _reachable(client: Client, now: datetime) -> bool:

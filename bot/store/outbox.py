@@ -27,6 +27,12 @@ from bot.store.statements import chunks, insert_for
 OPTED_OUT = "the client said stop before it was sent"
 UNREADABLE = "its text was sealed with a key the configuration no longer holds"
 OUTRUN = "not sent: an earlier message to the same recipient failed"
+#: The payload key listing the clients a coach's message is about (an alert, a summary, a digest quoting them).
+ABOUT = "about"
+
+
+#: The person a message is for: what ``stop`` and ``forget`` look rows up by, whatever their address.
+PersonRef = tuple[PersonKind, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,7 @@ class OutboxRow:
     recipient: str
     payload: dict[str, Any]
     idempotency_key: str
+    person: PersonRef | None = None
 
 
 async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetime) -> int:
@@ -52,6 +59,8 @@ async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetim
                 "recipient": r.recipient,
                 "payload": seal_payload(sealer, r.payload),
                 "idempotency_key": r.idempotency_key,
+                "person_kind": r.person[0] if r.person is not None else None,
+                "person_id": r.person[1] if r.person is not None else None,
                 "status": OutboxStatus.PENDING,
                 "attempts": 0,
                 "next_attempt_at": now,
@@ -88,12 +97,18 @@ async def due_outbox(
     sealer = sealer_of(session)
     while True:
         leased = await _lease_outbox(session, now, limit, worker_id, lease)
-        stopped = await _opted_out_at(session, [r for r in leased if r.payload.get("audience") == "client"])
+        to_clients = [r for r in leased if r.payload.get("audience") == "client"]
+        stopped = await _opted_out_at(session, [r for r in to_clients if r.person_id is None])
+        stopped_people = await _people_opted_out_at(session, [r for r in to_clients if r.person_id is not None])
         sendable: list[OutboxMessage] = []
         cancelled: list[int] = []
         unreadable: list[int] = []
         for row in leased:
-            opted_out = stopped.get(address_key(row.platform, row.recipient))
+            opted_out = (
+                stopped.get(address_key(row.platform, row.recipient))
+                if row.person_id is None
+                else stopped_people.get(row.person_id)
+            )
             if row.payload.get("audience") == "client" and opted_out is not None and row.created_at < opted_out:
                 cancelled.append(row.id)
             elif (payload := open_payload(sealer, row.payload, f"outbox row {row.id}")) is None:
@@ -117,8 +132,20 @@ async def _settle(session: AsyncSession, outbox_ids: Sequence[int], **values: An
         )
 
 
+async def _people_opted_out_at(session: AsyncSession, rows: Sequence[OutboxMessage]) -> dict[str, datetime]:
+    """When the clients these rows are for said ``stop``, by client id, for those who did, in one query."""
+    wanted = {r.person_id for r in rows if r.person_kind == PersonKind.CLIENT}
+    if not wanted:
+        return {}
+    stopped = await session.execute(
+        sa.select(Client.id, Client.opted_out_at).where(Client.id.in_(wanted), Client.opted_out_at.is_not(None))
+    )
+    return {client_id: at for client_id, at in stopped if at is not None}
+
+
 async def _opted_out_at(session: AsyncSession, rows: Sequence[OutboxMessage]) -> dict[tuple[str, str], datetime]:
-    """When the clients behind these rows' addresses said ``stop``, for those who did, in one query."""
+    """When the clients behind these rows' addresses said ``stop``, for rows queued before the outbox named the
+    person (migration 0007 names them where it could), in one query."""
     wanted = {address_key(r.platform, r.recipient) for r in rows}
     if not wanted:
         return {}

@@ -26,6 +26,7 @@ from bot.conversation.texts import TextCatalog
 from bot.observability.server import ListenError
 from bot.scheduling.client_schedule import UnknownClientError
 from bot.store import UNAVAILABLE, Database, Session, people, unavailable_reason
+from bot.store.keycheck import KeyMismatchError
 from bot.store.people import people_from_config
 from bot.store.sealing import Sealer, SealingKeyError
 
@@ -115,13 +116,15 @@ def database_url(config: Config) -> str:
 def with_database_errors(url: str, work: Coroutine[Any, Any, T]) -> T:
     """Run ``work``; an unreachable or refusing database is reported in one line, not a traceback.
 
-    So is a health and metrics port the bot cannot listen on (``observability.http``), and a chat platform
-    that refuses the bot's token at start.
+    So is a health and metrics port the bot cannot listen on (``observability.http``), a chat platform
+    that refuses the bot's token at start, and encryption keys that do not open what the database holds.
     """
     try:
         return asyncio.run(work)
     except (ListenError, AdapterStartError) as exc:
         fail(f"checkin: {exc}", EXIT_UNAVAILABLE)
+    except KeyMismatchError as exc:
+        fail(f"checkin: {exc}")
     except UNAVAILABLE as exc:
         fail(unavailable_reason(url, exc), EXIT_UNAVAILABLE)
 

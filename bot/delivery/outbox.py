@@ -245,7 +245,14 @@ class OutboxWorker:
     async def _claim(self, limit: int) -> list[_Claimed]:
         """Lease rows; each comes with its attempt count, which the lease has already incremented."""
         async with self._database.transaction() as session:
-            rows = await outbox.due_outbox(session, self._clock.now(), limit, self._worker_id, self._lease)
+            rows = await outbox.due_outbox(
+                session,
+                self._clock.now(),
+                limit,
+                self._worker_id,
+                self._lease,
+                give_up_unreadable_after=self._give_up_after,
+            )
             claimed = [
                 _Claimed(
                     r.id,

@@ -89,6 +89,17 @@ def fail(message: str, status: int = EXIT_INVALID) -> NoReturn:
     raise typer.Exit(status)
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read: an export or a chart holds what a client said or how they are.
+
+    Created 0600 (whatever the umask), and narrowed to 0600 when it already existed with wider permissions.
+    """
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(data)
+
+
 def known_client(command: str, config: Config, client: str) -> ClientConfig:
     """The config's client of that id, or a one-line "unknown client" (with a suggestion) and ``EXIT_INVALID``."""
     found = next((c for c in config.clients if c.id == client), None)

@@ -173,8 +173,8 @@ class Inbound:
     async def _converse(
         self, session: Session, setup: Setup, client: Client, event: InboundReply, now: datetime
     ) -> None:
-        context = setup.context(client)
         checkin = await checkins.open_checkin_for_update(session, client.id)
+        context = setup.context(client, checkin)
         reply = _as_engine_event(event, checkin)
         if checkin is None or checkin.state is None:
             paused = client.paused_until is not None and client.paused_until > now

@@ -86,10 +86,19 @@ class Lifecycle:
                 log.info("check-in for %s not started: removed, paused, opted out or unreachable", client_id)
                 continue
             first = client.privacy_notice_sent_at is None
-            transition = engine.begin(setup.context(client), goals.get(client_id, []), first_checkin=first)
+            context = setup.context(client)
+            transition = engine.begin(context, goals.get(client_id, []), first_checkin=first)
             assert transition.state is not None
             plans[client_id] = (client, address, transition)
-            claims.append(checkins.Claim(client_id, slot, client.question_set, transition.state.to_json()))
+            claims.append(
+                checkins.Claim(
+                    client_id,
+                    slot,
+                    client.question_set,
+                    transition.state.to_json(),
+                    context.question_set.to_json(),
+                )
+            )
         won = await checkins.claim_checkins(session, claims, now)
         await checkins.expire_superseded(session, won)
         rows = [
@@ -122,7 +131,7 @@ class Lifecycle:
                 return False
             checkin, client, state = found
             checkin.reminders_sent = number
-            transition = engine.remind(self._setup.current.context(client), state)
+            transition = engine.remind(self._setup.current.context(client, checkin), state)
             await self._enqueue_to(
                 session, client, transition, checkin.id, f"checkin:{checkin.id}:reminder:{number}", now
             )
@@ -138,7 +147,7 @@ class Lifecycle:
             if found is None:
                 return False
             checkin, client, state = found
-            transition = engine.expire(setup.context(client), state)
+            transition = engine.expire(setup.context(client, checkin), state)
             assert transition.state is not None
             checkin.status = CheckInStatus.EXPIRED
             checkin.last_activity_at = now

@@ -168,6 +168,9 @@ class CheckIn(Base):
     slot: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[CheckInStatus] = mapped_column(NamedState(CheckInStatus))
     question_set: Mapped[str] = mapped_column(sa.String())
+    # The questions the check-in asks (``QuestionSet.to_json``, in the client's language), kept with it so a set
+    # changed by a reload while it is open does not break it; None for check-ins from before migration 0007.
+    questions: Mapped[dict[str, Any] | None] = mapped_column(json_type())
     # The conversation engine's serialized state. Assign a new dict to change it: in-place mutation
     # of a JSON column is not tracked.
     state: Mapped[dict[str, Any] | None] = mapped_column(json_type())

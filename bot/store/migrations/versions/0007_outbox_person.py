@@ -1,5 +1,5 @@
-"""Outbox rows and inbound event ids name the person they belong to: outbox and processed_events gain
-person_kind and person_id.
+"""Outbox rows and inbound event ids name the person they belong to (outbox and processed_events gain
+person_kind and person_id), and a check-in keeps the questions it asks (checkins.questions).
 
 Revision ID: 0007
 Revises: 0005
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
 down_revision: str | Sequence[str] | None = "0005"
@@ -33,6 +34,14 @@ def upgrade() -> None:
         op.add_column(table, sa.Column("person_id", sa.String(), nullable=True))
         op.create_index(f"ix_{table}_person_kind_person_id", table, ["person_kind", "person_id"])
     _backfill_outbox()
+    op.add_column(
+        "checkins",
+        sa.Column(
+            "questions",
+            sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql"),
+            nullable=True,
+        ),
+    )
 
 
 def _backfill_outbox() -> None:
@@ -78,8 +87,11 @@ def _backfill_outbox() -> None:
 
 
 def downgrade() -> None:
+    # In place on SQLite (3.35+): copying checkins would delete, by cascade, every answer.
+    with op.batch_alter_table("checkins", recreate="never") as batch:
+        batch.drop_column("questions")
     for table in _TABLES:
         op.drop_index(f"ix_{table}_person_kind_person_id", table_name=table)
-        with op.batch_alter_table(table) as batch:  # SQLite drops a column by copying the table
+        with op.batch_alter_table(table, recreate="never") as batch:  # in place on SQLite, its index gone
             batch.drop_column("person_id")
             batch.drop_column("person_kind")

@@ -302,6 +302,8 @@ class GivenUp:
     outbox_id: int
     checkin_id: int | None
     audience: str
+    #: The id of the person it was for, where the row names them.
+    person_id: str | None = None
 
 
 async def give_up(session: AsyncSession, outbox_id: int, error: str, now: datetime) -> list[GivenUp]:
@@ -328,7 +330,7 @@ async def give_up(session: AsyncSession, outbox_id: int, error: str, now: dateti
         .execution_options(synchronize_session=False)
     )
     given_up = [
-        GivenUp(row_id, payload.get("checkin_id"), str(payload.get("audience", "client")))
+        GivenUp(row_id, payload.get("checkin_id"), str(payload.get("audience", "client")), failed.person_id)
         for row_id, payload in [(failed.id, failed.payload), *sorted((row.id, row.payload) for row in behind)]
     ]
     undelivered = {g.checkin_id for g in given_up if g.audience == "client" and g.checkin_id is not None}

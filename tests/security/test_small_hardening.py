@@ -5,6 +5,7 @@ private, an open check-in survives its question set changing, and an alert quoti
 from __future__ import annotations
 
 import io
+import logging
 import os
 import stat
 import subprocess
@@ -16,16 +17,22 @@ from pathlib import Path
 import pytest
 
 from adapters.console import ConsoleAdapter
+from adapters.slack import SlackAdapter
+from adapters.slack_blocks import escape
+from adapters.telegram import TEXT_LIMIT, fit_text, telegram_length
 from bot.config import load_config
 from bot.config.question_sets import load_question_sets
+from bot.contract.adapter import SendError
 from bot.contract.messages import InboundText, OutboundMessage
+from bot.conversation import engine
 from bot.store import CheckIn
 from bot.store.answers import answers_for
 from bot.timing.clock import ManualClock
 from tests.checkin_cli import checkin
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
-from tests.support.practice import CONFIG, DANA, SLOT, write_config
+from tests.fakes.fake_slack import FakeSlack
+from tests.support.practice import CONFIG, DANA, MAYA, SLOT, write_config
 from tests.test_cli_admin import seeded
 
 __all__ = ["seeded"]  # the fixture, shared with the admin commands' tests
@@ -164,3 +171,65 @@ async def test_an_open_checkin_keeps_its_question_set_when_the_set_changes(
         assert slack.to(DANA)[-1].text.endswith("How freely?")
     finally:
         await runtime.stop()
+
+
+# ---- an alert quoting a long note still arrives, with its suggestion ----------------------------------------
+
+SUGGESTION = "For the next session: ask what would make the sessions feel less rushed."
+LONG_ALERT = "\n".join(
+    [
+        "Check-in alert for Dana Whitfield (urgent)",
+        "What changed: trust 1 on 23 Nov.",
+        "Context: " + "the client wrote at length about the week " * 150,
+        SUGGESTION,
+        "Dana Whitfield wrote (note): “" + "the sessions feel rushed & <hurried> " * 1100 + "”",
+    ]
+)
+
+
+def test_telegram_shortens_an_alert_keeping_its_suggestion() -> None:
+    assert telegram_length(LONG_ALERT) > TEXT_LIMIT
+    fitted = fit_text(LONG_ALERT)
+    assert telegram_length(fitted) <= TEXT_LIMIT
+    lines = fitted.split("\n")
+    assert lines[:2] == LONG_ALERT.split("\n")[:2] and lines[3] == SUGGESTION
+    assert lines[4].startswith("Dana Whitfield wrote (note): “the sessions") and lines[4].endswith("…")
+
+
+@pytest.mark.integration
+async def test_slack_sends_an_alert_quoting_a_40000_character_note_with_its_suggestion() -> None:
+    assert len(LONG_ALERT) > 40_000  # over Slack's limit on a message's text, and far over its limit on blocks
+    async with FakeSlack() as fake:
+        fake.add_user(MAYA, "maya@example.com", "Maya Chen")
+        adapter = SlackAdapter(fake.bot_token, app_token=fake.app_token, api_url=fake.api_url)
+        await adapter.start(_ignore)
+        try:
+            await fake.wait_connected()
+            alert = OutboundMessage("slack", MAYA, LONG_ALERT, step_key="coach", audience="coach", outbox_id=7)
+            await adapter.send(alert)
+        finally:
+            await adapter.stop()
+        [posted] = fake.sent_to(MAYA)
+    shown = "".join(block["text"]["text"] for block in posted.blocks if block["type"] == "section")
+    assert escape(SUGGESTION) in shown.split("\n") and escape(SUGGESTION) in posted.text.split("\n")
+    assert "…" in shown
+
+
+async def test_a_message_to_a_coach_that_fails_for_good_is_reported(
+    database_target: DatabaseTarget, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack = CollectingAdapter("slack")
+    runtime = runtime_for(write_config(tmp_path), database_target.create(), ManualClock(SLOT), {"slack": slack})
+    await runtime.start()
+    try:
+        async with runtime.database.transaction() as session:
+            await runtime.setup.current.notices.tell_coach(
+                session, "maya", (engine.Outgoing("Weekly digest for Maya Chen"),), None, "digest:maya:x", SLOT
+            )
+        slack.failures.append(SendError("Slack: msg_blocks_too_long", permanent=True))
+        with caplog.at_level(logging.ERROR):
+            await runtime.outbox.drain()
+    finally:
+        await runtime.stop()
+    [report] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "to coach maya" in report.getMessage() and "msg_blocks_too_long" in report.getMessage()

@@ -13,12 +13,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from sqlalchemy import select
 
 from bot.app.builder import Bot
 from bot.contract.adapter import SendError
 from bot.contract.messages import InboundText
-from bot.store import admin, outbox
+from bot.store import Database, admin, alembic_config, outbox
 from bot.store.models import OutboxMessage, ProcessedEvent
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
@@ -144,3 +146,58 @@ async def test_forgetting_a_b_leaves_axb_alone(runtime: Bot) -> None:
     left = [r.idempotency_key for r in await outbox_rows(runtime)]
     assert [key for key in axel if key not in left] == []
     assert [key for key in left if key.startswith("stopped:a_b:")] == []
+
+
+async def test_migration_names_the_person_of_existing_outbox_rows_where_it_can(database: Database) -> None:
+    """0007 backfills the person of rows queued before it from the payload's audience and the identities; its
+    downgrade drops the columns in place, so no check-in or answer goes with them on SQLite."""
+    async with database.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0005"))
+        statements = [
+            "INSERT INTO coaches (id, name, timezone, digest, active, updated_at) "
+            "VALUES ('maya', 'Maya', 'UTC', 'weekly', true, CURRENT_TIMESTAMP)",
+            *(
+                "INSERT INTO clients (id, name, coach_id, timezone, cadence, question_set, language, platform, "
+                f"active, created_at, updated_at) VALUES ('{c}', '{c}', 'maya', 'UTC', 'weekly', 'default', 'en', "
+                "'slack', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                for c in ("dana", "ben")
+            ),
+            "INSERT INTO identities (person_kind, person_id, platform, kind, value) VALUES "
+            "('client', 'dana', 'slack', 'email', 'Dana@Example.com'), "
+            "('client', 'ben', 'telegram', 'chat_id', '-100123'), ('coach', 'maya', 'slack', 'user_id', 'UMAYA')",
+            "INSERT INTO checkins (client_id, slot, status, question_set, created_at, reminders_sent) "
+            "VALUES ('dana', CURRENT_TIMESTAMP, 'completed', 'default', CURRENT_TIMESTAMP, 0)",
+            "INSERT INTO answers (checkin_id, step_key, question_id, dimension, text, answered_at) "
+            "SELECT id, 'note', 'note', 'note', 'kept', CURRENT_TIMESTAMP FROM checkins",
+        ]
+        for n, (platform, recipient, audience) in enumerate(
+            [
+                ("slack", "email:dana@example.com", "client"),
+                ("telegram", "-100123", "client"),
+                ("slack", "UMAYA", "coach"),
+                ("slack", "UOTHER", "client"),
+                ("console", "dana", "client"),
+            ]
+        ):
+            statements.append(
+                "INSERT INTO outbox (platform, recipient, payload, idempotency_key, status, attempts, "
+                f"next_attempt_at, created_at) VALUES ('{platform}', '{recipient}', "
+                f'\'{{"text": "hi", "audience": "{audience}"}}\', \'k{n}\', \'sent\', 1, CURRENT_TIMESTAMP, '
+                "CURRENT_TIMESTAMP)"
+            )
+        for statement in statements:
+            await conn.execute(sa.text(statement))
+    await database.upgrade()
+    async with database.engine.connect() as conn:
+        rows = await conn.execute(sa.text("SELECT idempotency_key, person_kind, person_id FROM outbox"))
+        assert sorted(tuple(row) for row in rows) == [
+            ("k0", "client", "dana"),
+            ("k1", "client", "ben"),
+            ("k2", "coach", "maya"),
+            ("k3", None, None),
+            ("k4", "client", "dana"),
+        ]
+    async with database.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0005"))
+        assert (await conn.execute(sa.text("SELECT text FROM answers"))).scalars().all() == ["kept"]
+        assert len((await conn.execute(sa.text("SELECT id FROM outbox"))).all()) == 5

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -32,11 +34,14 @@ class ConsoleAdapter:
     ) -> None:
         """``source``, when given, is read line by line from ``start`` on; the demo feeds lines itself.
 
-        A terminal cannot show an image, so attached charts are written to ``image_dir`` (the system's
-        temporary folder by default) and their path is printed.
+        A terminal cannot show an image, so attached charts are written to ``image_dir`` and their path is
+        printed. By default that is a folder of the adapter's own in the system's temporary folder, readable by
+        its owner only and removed with the charts in it when the adapter stops: a chart shows how a client is
+        doing, so it must not linger world-readable in /tmp. Chart files are created 0600 either way.
         """
         self._out = out
-        self._image_dir = image_dir if image_dir is not None else Path(tempfile.gettempdir())
+        self._image_dir = image_dir
+        self._own_image_dir: Path | None = None
         self._player = player
         self._source = source
         self._sink: InboundSink | None = None
@@ -57,6 +62,9 @@ class ConsoleAdapter:
                 await self._reader
             self._reader = None
         self._sink = None
+        if self._own_image_dir is not None:
+            shutil.rmtree(self._own_image_dir, ignore_errors=True)
+            self._own_image_dir = None
 
     async def send(self, message: OutboundMessage) -> str:
         reference = f"console-{next(self._sequence)}"
@@ -115,8 +123,15 @@ class ConsoleAdapter:
     def _save_image(self, message: OutboundMessage, reference: str) -> Path | None:
         if message.image_png is None:
             return None
-        path = self._image_dir / f"checkin-{message.recipient}-{reference}.png"
-        path.write_bytes(message.image_png)
+        directory = self._image_dir
+        if directory is None:
+            if self._own_image_dir is None:
+                self._own_image_dir = Path(tempfile.mkdtemp(prefix="checkin-charts-"))  # created 0700
+            directory = self._own_image_dir
+        path = directory / f"checkin-{message.recipient}-{reference}.png"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(message.image_png)
         return path
 
     def _print_boxed(self, message: OutboundMessage, image: Path | None) -> None:

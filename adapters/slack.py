@@ -73,6 +73,7 @@ from adapters.slack_blocks import (
     ButtonValue,
     answered_blocks,
     escape,
+    fit_message,
     message_blocks,
     parse_button_value,
 )
@@ -127,6 +128,7 @@ PERMANENT_ERRORS = frozenset(
         "invalid_metadata_schema",
         "metadata_too_large",
         "msg_too_long",
+        "msg_blocks_too_long",
         "no_text",
         "too_many_attachments",
         "invalid_arguments",
@@ -575,10 +577,11 @@ class SlackAdapter:
             else None
         )
         try:
+            text = fit_message(message.text)
             response = await self._client.chat_postMessage(
                 channel=channel,
-                text=escape(message.text),
-                blocks=message_blocks(message.text, message.choices, message.checkin_id, message.step_key),
+                text=escape(text),
+                blocks=message_blocks(text, message.choices, message.checkin_id, message.step_key),
                 metadata=metadata,
                 unfurl_links=False,
                 unfurl_media=False,

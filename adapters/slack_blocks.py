@@ -15,10 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.contract.fitting import fit_lines
 from bot.contract.messages import Choice
 
 #: Slack's limit on a section's text, in characters.
 SECTION_LIMIT = 3000
+#: What a message's text may take, escaped, in its sections and in its ``text``: Slack refuses blocks whose text
+#: adds up to about 13,200 characters (``msg_blocks_too_long``, undocumented) and a text over 40,000
+#: (``msg_too_long``); this stays below both.
+MESSAGE_TEXT_LIMIT = 12_000
 #: Slack's limit on a button's label (plain text), in characters.
 BUTTON_LABEL_LIMIT = 75
 #: Slack's limit on a button's value, in characters.
@@ -64,6 +69,12 @@ def parse_button_value(raw: object) -> ButtonValue | None:
     if not isinstance(checkin, int) or not isinstance(step, str) or not isinstance(value, str):
         return None
     return ButtonValue(checkin, step, value)
+
+
+def fit_message(text: str) -> str:
+    """``text`` shortened, longest lines first (``fit_lines``), so that escaped it fits ``MESSAGE_TEXT_LIMIT``:
+    an alert quoting a 40,000-character note arrives with its suggestion instead of being refused for good."""
+    return fit_lines(text, MESSAGE_TEXT_LIMIT, length=lambda part: len(escape(part)))
 
 
 def _sections(text: str) -> list[dict[str, Any]]:

@@ -75,6 +75,7 @@ from telegram.request import HTTPXRequest
 from adapters.http_server import start_http_server
 from adapters.sdk_clients import TELEGRAM_API_URL, telegram_bot
 from bot.contract.adapter import AdapterStartError, SendError
+from bot.contract.fitting import fit_lines
 from bot.contract.messages import (
     COACH_STEP,
     InboundBlocked,
@@ -94,8 +95,6 @@ CAPTION_LIMIT = 1024
 #: Telegram's limit on a message's text, in characters. Both limits are checked in UTF-16 code units (an emoji
 #: counts twice), which is never more lenient than Telegram, whichever way it counts.
 TEXT_LIMIT = 4096
-#: Ends a text cut to fit: the full text stays in the database.
-ELLIPSIS = "…"
 #: Seconds one ``getUpdates`` long poll waits for an update.
 POLL_TIMEOUT = 10
 #: Seconds before handing an update the runtime failed on over again, and before polling again after
@@ -144,20 +143,13 @@ def telegram_length(text: str) -> int:
 
 
 def fit_text(text: str, limit: int = TEXT_LIMIT) -> str:
-    """``text``, or its longest head that fits ``limit`` with an ellipsis after it.
+    """``text`` within ``limit`` UTF-16 units, its longest lines shortened first (``fit_lines``).
 
     Telegram refuses a longer message for good ("message is too long"), so an alert quoting a 40,000-character
-    note or a long digest would never arrive; a shortened one does, and the note itself is stored whole.
+    note or a long digest would never arrive; a shortened one does, with its short lines (the suggestion for the
+    next session among them) whole, and the note itself is stored whole.
     """
-    if telegram_length(text) <= limit:
-        return text
-    budget = limit - telegram_length(ELLIPSIS)
-    used = 0
-    for end, character in enumerate(text):
-        used += telegram_length(character)
-        if used > budget:
-            return text[:end].rstrip() + ELLIPSIS
-    return text  # not reached: the whole text was over the limit
+    return fit_lines(text, limit, telegram_length)
 
 
 def parse_callback_data(data: str) -> tuple[int, str, str] | None:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from bot.contract.messages import OutboundMessage
 from bot.store import Database, alerts, answers, checkins, outbox, people, waiting
 from bot.store.checkins import Claim
 from bot.store.history import client_history
-from bot.store.models import CheckIn, OutboxMessage
+from bot.store.models import CheckIn
 from bot.store.people import ClientRecord, CoachRecord
 from bot.store.rekey import FieldReport, rekey
 from bot.store.sealing import KEY_ENV, PLAIN, Sealer, SealingKeyError, UnreadableSealError
@@ -214,27 +214,6 @@ async def test_outbox_payloads_and_alert_reasons_are_sealed_at_rest(database_tar
         assert OutboundMessage.from_payload(leased.platform, leased.recipient, leased.payload).text == message.text
     # The lease wrote the row, but not the opened text.
     assert all("zebra" not in value for value in await raw(database, "SELECT payload FROM outbox"))
-
-
-async def test_an_outbox_row_no_key_opens_fails_instead_of_blocking(database_target: DatabaseTarget) -> None:
-    def row(words: str, key: str) -> outbox.OutboxRow:
-        return outbox.OutboxRow("slack", "U0MAYA0001", OutboundMessage("slack", "U0MAYA0001", words).to_payload(), key)
-
-    writer = database_target.create(sealer(KEY_A))
-    await writer.start()
-    async with writer.transaction() as session:
-        await outbox.enqueue(session, [row(NOTE, "old")], T0)
-    await writer.stop()
-    reader = database_target.create(sealer(KEY_B))
-    await reader.start()
-    async with reader.transaction() as session:
-        await outbox.enqueue(session, [row("after", "new")], T0)
-    async with reader.transaction() as session:
-        leased = await outbox.due_outbox(session, T0, 10, "w", timedelta(seconds=60))
-        assert [row.idempotency_key for row in leased] == ["new"]  # the row behind the unreadable one is not stuck
-    async with reader.session() as session:
-        old = (await session.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == "old"))).one()
-        assert (old.status, old.last_error) == ("failed", outbox.UNREADABLE)
 
 
 async def test_rotation_new_key_first_rekey_then_drop_the_old_key(database_target: DatabaseTarget) -> None:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.contract.statuses import Severity
+from bot.contract.statuses import PersonKind, Severity
 from bot.store import CheckIn, Client, Coach, Database, Goal, IdentityKind, OutboxMessage, checkins, outbox
 from bot.store.alerts import alerts_for_client, create_alert
 from bot.store.answers import answers_for, delete_answer, upsert_answer
@@ -87,7 +87,7 @@ async def test_start_twice_and_second_instance_are_noops(database_target: Databa
     await second.start()
     async with second.session() as session:
         versions = (await session.scalars(sa.text("SELECT version_num FROM alembic_version"))).all()
-    assert versions == ["0006"]
+    assert versions == ["0007"]
 
 
 async def test_sync_people_inserts_updates_and_deactivates(database: Database) -> None:
@@ -505,9 +505,11 @@ async def test_a_message_never_overtakes_an_earlier_one_to_the_same_recipient(da
 
 async def test_remember_event(database: Database) -> None:
     async with database.transaction() as session:
-        assert await remember_event(session, "slack", "Ev123", T0)
-        assert not await remember_event(session, "slack", "Ev123", T0 + timedelta(seconds=5))
-        assert await remember_event(session, "telegram", "Ev123", T0)
+        assert await remember_event(session, "slack", "Ev123", T0, (PersonKind.CLIENT, "dana"))
+        assert not await remember_event(
+            session, "slack", "Ev123", T0 + timedelta(seconds=5), (PersonKind.CLIENT, "dana")
+        )
+        assert await remember_event(session, "telegram", "Ev123", T0, (PersonKind.CLIENT, "dana"))
 
 
 async def test_alerts_create_and_list(database: Database) -> None:

@@ -31,6 +31,7 @@ from bot.runtime.setup import Addresses, LiveSetup, Setup
 from bot.scheduling.dispatch import DEFAULT_GRACE, Dispatcher
 from bot.signals.detectors.words import load_risk_phrases
 from bot.store import Database, people
+from bot.store.keycheck import KeyMismatchError, check_keys
 from bot.store.people import people_from_config
 from bot.timing.clock import Clock
 
@@ -75,6 +76,11 @@ class Bot:
 
     async def start(self) -> None:
         await self.database.start()
+        try:
+            await check_keys(self.database)  # before anything reads or sends what the keys may not open
+        except KeyMismatchError:
+            await self.database.stop()
+            raise
         await self._sync_people(self.config)
         try:
             for adapter in self._unique_adapters():

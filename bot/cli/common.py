@@ -26,6 +26,7 @@ from bot.conversation.texts import TextCatalog
 from bot.observability.server import ListenError
 from bot.scheduling.client_schedule import UnknownClientError
 from bot.store import UNAVAILABLE, Database, Session, people, unavailable_reason
+from bot.store.keycheck import KeyMismatchError
 from bot.store.people import people_from_config
 from bot.store.sealing import Sealer, SealingKeyError
 
@@ -88,6 +89,17 @@ def fail(message: str, status: int = EXIT_INVALID) -> NoReturn:
     raise typer.Exit(status)
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read: an export or a chart holds what a client said or how they are.
+
+    Created 0600 (whatever the umask), and narrowed to 0600 when it already existed with wider permissions.
+    """
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(data)
+
+
 def known_client(command: str, config: Config, client: str) -> ClientConfig:
     """The config's client of that id, or a one-line "unknown client" (with a suggestion) and ``EXIT_INVALID``."""
     found = next((c for c in config.clients if c.id == client), None)
@@ -115,13 +127,15 @@ def database_url(config: Config) -> str:
 def with_database_errors(url: str, work: Coroutine[Any, Any, T]) -> T:
     """Run ``work``; an unreachable or refusing database is reported in one line, not a traceback.
 
-    So is a health and metrics port the bot cannot listen on (``observability.http``), and a chat platform
-    that refuses the bot's token at start.
+    So is a health and metrics port the bot cannot listen on (``observability.http``), a chat platform
+    that refuses the bot's token at start, and encryption keys that do not open what the database holds.
     """
     try:
         return asyncio.run(work)
     except (ListenError, AdapterStartError) as exc:
         fail(f"checkin: {exc}", EXIT_UNAVAILABLE)
+    except KeyMismatchError as exc:
+        fail(f"checkin: {exc}")
     except UNAVAILABLE as exc:
         fail(unavailable_reason(url, exc), EXIT_UNAVAILABLE)
 

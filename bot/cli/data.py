@@ -20,6 +20,7 @@ from bot.cli.common import (
     plural,
     sealer,
     with_database_errors,
+    write_private,
 )
 from bot.store import Database, admin
 from bot.store.rekey import DEFAULT_BATCH, FieldReport
@@ -69,7 +70,7 @@ def export(
         typer.echo(text, nl=False)
         return
     try:
-        out.write_text(text, encoding="utf-8")
+        write_private(out, text.encode("utf-8"))
     except OSError as exc:
         fail(f"checkin export: cannot write {out}: {exc.strerror or exc}")
     typer.echo(f"{client}: exported to {out}")

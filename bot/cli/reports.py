@@ -23,6 +23,7 @@ from bot.cli.common import (
     open_database,
     plural,
     with_database_errors,
+    write_private,
 )
 from bot.coaching.status import ClientStatus, client_statuses
 from bot.config import unset_variables
@@ -175,7 +176,7 @@ def trend(
     )
     target = out if out is not None else Path(f"{client}-trend.png")
     try:
-        target.write_bytes(png)
+        write_private(target, png)
     except OSError as exc:
         fail(f"checkin trend: cannot write {target}: {exc.strerror or exc}")
     typer.echo(str(target))

@@ -15,6 +15,7 @@ import typer
 from bot.app.demo import run_demo
 from bot.app.platforms import PlatformSetupError, platform_adapters
 from bot.app.serve import serve, serve_console
+from bot.cli.bot_process import running_bot
 from bot.cli.common import (
     CONFIG_ENV,
     EXIT_UNAVAILABLE,
@@ -150,6 +151,14 @@ def reload(
     chosen = config_path(config)
     load(chosen)
     target = pid if pid is not None else _read_pid(pid_file_path(chosen, pid_file))
+    if target <= 0:
+        fail(f"checkin reload: {target} is not a process id", EXIT_UNAVAILABLE)
+    if not running_bot(target, chosen):
+        fail(
+            f"checkin reload: process {target} is not `checkin run` with this config; is the pid file stale? "
+            "(or name the bot's process: .venv/bin/checkin reload --pid PID)",
+            EXIT_UNAVAILABLE,
+        )
     try:
         os.kill(target, signal.SIGHUP)
     except ProcessLookupError:
@@ -161,7 +170,10 @@ def reload(
 
 def _read_pid(path: Path) -> int:
     try:
-        return int(path.read_text(encoding="ascii").strip())
+        pid = int(path.read_text(encoding="ascii").strip())
+        if pid <= 0:  # kill(-1) signals every process the user may, kill(0) the whole process group
+            raise ValueError(pid)
+        return pid
     except (OSError, ValueError):
         fail(
             f"checkin reload: no usable pid file at {path}; is the bot running? "

@@ -29,7 +29,7 @@ from bot.coaching.desk import alert_buttons
 from bot.coaching.reasons import unreachable_reason_key
 from bot.config import Config
 from bot.contract.messages import COACH_STEP, OutboundMessage
-from bot.contract.statuses import Severity
+from bot.contract.statuses import PersonKind, Severity
 from bot.conversation import engine
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
@@ -243,7 +243,8 @@ class CoachNotices:
                     period=period,
                     until=until,
                 )
-                await self.tell_coach(session, coach.id, (engine.Outgoing(text),), None, key, now)
+                quoted = [client.id for client in await clients.active_clients(session, coach_id=coach.id)]
+                await self.tell_coach(session, coach.id, (engine.Outgoing(text),), None, key, now, quoting=quoted)
                 queued += 1
         return queued
 
@@ -303,11 +304,14 @@ class CoachNotices:
         *,
         urgent: bool = False,
         image_png: bytes | None = None,
+        quoting: Sequence[str] = (),
     ) -> None:
         """Queue messages for a coach (``about`` is the client they concern, or the coach's id), or keep them
         waiting while the coach has no address or, unless ``urgent``, is inside quiet hours or has messages
-        waiting already (so they keep their order)."""
+        waiting already (so they keep their order). ``quoting`` names further clients the messages quote (a
+        digest), so that erasing any of them erases the message."""
         coach_id, client_id = (about.coach_id, about.id) if isinstance(about, Client) else (about, None)
+        about_clients = [*quoting, *([client_id] if client_id is not None else [])]
         coach = await coaches.coach_by_id(session, coach_id)
         if coach is None:
             log.warning("coach %s is not in the database; message %s dropped", coach_id, key)
@@ -320,7 +324,16 @@ class CoachNotices:
             urgent or (hold_until is None and not await waiting.has_waiting(session, coach_id))
         ):
             await outgoing.queue(
-                session, address, messages, checkin_id, key, now, audience="coach", image_png=image_png
+                session,
+                address,
+                messages,
+                checkin_id,
+                key,
+                now,
+                person=(PersonKind.COACH, coach_id),
+                audience="coach",
+                image_png=image_png,
+                about=about_clients,
             )
             return
         if address is None:
@@ -329,6 +342,8 @@ class CoachNotices:
             payload = OutboundMessage(
                 "", "", message.text, message.choices, checkin_id, message.step_key, "coach", image_png
             ).to_payload()
+            if about_clients:
+                payload[outgoing.ABOUT] = about_clients
             await waiting.hold(session, coach_id, client_id, f"{key}:{index}", payload, hold_until, now)
 
     async def release_waiting(self, session: Session, now: datetime, *, coach_id: str | None = None) -> int:
@@ -346,7 +361,7 @@ class CoachNotices:
     ) -> int:
         platform, recipient = address
         rows = [
-            outbox.OutboxRow(platform, recipient, held.payload, held.idempotency_key)
+            outbox.OutboxRow(platform, recipient, held.payload, held.idempotency_key, (PersonKind.COACH, coach_id))
             for held in await waiting.take_due(session, coach_id, until)
         ]
         return await outbox.enqueue(session, rows, now)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from bot.conversation.languages import ENGLISH, candidates
 
@@ -138,6 +138,60 @@ class QuestionSet:
             if question.id == question_id:
                 return question
         raise KeyError(question_id)
+
+    def to_json(self) -> dict[str, Any]:
+        """The set as stored with a check-in, so the conversation keeps the questions it began with when the
+        set's file changes (a reload) while it is open. Translations are left out: the stored copy is the one
+        in the client's language (``in_language``)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "language": self.language,
+            "questions": [_question_json(q) for q in self.questions],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> QuestionSet:
+        return cls(
+            id=str(data["id"]),
+            name=str(data["name"]),
+            language=str(data["language"]),
+            questions=tuple(_question_from_json(q) for q in data["questions"]),
+        )
+
+
+def _question_json(question: Question) -> dict[str, Any]:
+    scale, ask_if = question.scale, question.ask_if
+    return {
+        "id": question.id,
+        "kind": question.kind,
+        "dimension": question.dimension,
+        "text": question.text,
+        "per_goal": question.per_goal,
+        "optional": question.optional,
+        "scale": None
+        if scale is None
+        else {"min": scale.min, "max": scale.max, "labels": {str(k): v for k, v in scale.labels.items()}},
+        "ask_if": None if ask_if is None else {"any_of": list(ask_if.any_of), "at_most": ask_if.at_most},
+    }
+
+
+def _question_from_json(data: Mapping[str, Any]) -> Question:
+    scale, ask_if = data.get("scale"), data.get("ask_if")
+    return Question(
+        id=str(data["id"]),
+        kind=data["kind"],
+        dimension=data["dimension"],
+        text=str(data["text"]),
+        per_goal=bool(data["per_goal"]),
+        optional=bool(data["optional"]),
+        scale=None
+        if scale is None
+        else Scale(
+            min=int(scale["min"]), max=int(scale["max"]), labels={int(k): str(v) for k, v in scale["labels"].items()}
+        ),
+        ask_if=None if ask_if is None else AskIf(any_of=tuple(ask_if["any_of"]), at_most=int(ask_if["at_most"])),
+    )
 
 
 def _translated(question: Question, texts: QuestionTexts | None) -> Question:

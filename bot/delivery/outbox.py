@@ -245,7 +245,14 @@ class OutboxWorker:
     async def _claim(self, limit: int) -> list[_Claimed]:
         """Lease rows; each comes with its attempt count, which the lease has already incremented."""
         async with self._database.transaction() as session:
-            rows = await outbox.due_outbox(session, self._clock.now(), limit, self._worker_id, self._lease)
+            rows = await outbox.due_outbox(
+                session,
+                self._clock.now(),
+                limit,
+                self._worker_id,
+                self._lease,
+                give_up_unreadable_after=self._give_up_after,
+            )
             claimed = [
                 _Claimed(
                     r.id,
@@ -349,9 +356,11 @@ class OutboxWorker:
             given_up = await outbox.give_up(session, claimed.outbox_id, reason, now)
         self._metrics.send_failures.labels(message.platform, "permanent").inc()
         for row in given_up:
+            # A coach's message names the coach: an alert that never arrives must reach the operator's eye.
             log.error(
-                "outbox: gave up on row %s to %s%s after %s attempt(s): %s",
+                "outbox: gave up on row %s to %s%s%s after %s attempt(s): %s",
                 row.outbox_id,
+                f"{row.audience} {row.person_id} on " if row.person_id is not None else "",
                 message.platform,
                 f" (check-in {row.checkin_id})" if row.checkin_id is not None else "",
                 claimed.attempts,

@@ -15,6 +15,8 @@ from bot.store import Session, outbox
 
 #: Where a message goes: (platform, recipient).
 Address = tuple[str, str]
+#: The outbox payload's key listing the clients a coach's message is about (``bot.store.admin`` erases by it).
+ABOUT = outbox.ABOUT
 #: The outbox payload's key naming the client a message gives the privacy notice to: the outbox records the
 #: notice as given when that message is delivered, not when it is queued.
 PRIVACY_NOTICE_FOR = "privacy_notice_for"
@@ -28,11 +30,15 @@ def outbox_rows(
     audience: str = "client",
     image_png: bytes | None = None,
     *,
+    person: outbox.PersonRef,
     notice_for: str | None = None,
+    about: Sequence[str] = (),
 ) -> list[outbox.OutboxRow]:
     """Outbox rows for messages to one recipient; the key makes re-running the same cause a no-op.
 
-    ``notice_for`` names the client when the first message is their privacy notice.
+    ``person`` is who the address belongs to; ``about`` names the clients a coach's message concerns (an alert,
+    a summary, a digest quoting them), so erasing a client erases it. ``notice_for`` names the client when the
+    first message is their privacy notice.
     """
     platform, recipient = address
     rows = [
@@ -43,9 +49,13 @@ def outbox_rows(
                 platform, recipient, m.text, m.choices, checkin_id, m.step_key, audience, image_png
             ).to_payload(),
             f"{key_prefix}:{index}",
+            person,
         )
         for index, m in enumerate(messages)
     ]
+    for row in rows:
+        if about:
+            row.payload[ABOUT] = list(about)
     if notice_for is not None and rows:
         rows[0].payload[PRIVACY_NOTICE_FOR] = notice_for
     return rows
@@ -59,7 +69,10 @@ async def queue(
     key_prefix: str,
     now: datetime,
     *,
+    person: outbox.PersonRef,
     audience: str = "client",
     image_png: bytes | None = None,
+    about: Sequence[str] = (),
 ) -> None:
-    await outbox.enqueue(session, outbox_rows(address, messages, checkin_id, key_prefix, audience, image_png), now)
+    rows = outbox_rows(address, messages, checkin_id, key_prefix, audience, image_png, person=person, about=about)
+    await outbox.enqueue(session, rows, now)

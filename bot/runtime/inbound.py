@@ -78,7 +78,8 @@ class Inbound:
         async with self._database.transaction() as session:
             person = await self._identify(session, event)
             if person is not None:
-                if not await events.remember_event(session, event.platform, event.event_key, now):
+                kind = PersonKind.COACH if isinstance(person, Coach) else PersonKind.CLIENT
+                if not await events.remember_event(session, event.platform, event.event_key, now, (kind, person.id)):
                     log.info("duplicate %s event %s ignored", event.platform, event.event_key)
                     return
                 if isinstance(person, Coach):
@@ -122,13 +123,14 @@ class Inbound:
                         log.info("invite already redeemed by this chat; %s ignored", event.event_key)
                         return  # a re-delivered /start, or the same link tapped twice
                 else:
-                    await events.remember_event(session, event.platform, event.event_key, now)
+                    sender = (redeemed.person_kind, redeemed.person_id)
+                    await events.remember_event(session, event.platform, event.event_key, now, sender)
                     greeting = await self._welcome(session, redeemed.person_kind, redeemed.person_id)
                     address = (event.platform, event.sender)
                     key = f"invite:{event.platform}:{event.event_key}"
                     audience = "coach" if redeemed.person_kind == PersonKind.COACH else "client"
                     await outgoing.queue(
-                        session, address, (engine.Outgoing(greeting),), None, key, now, audience=audience
+                        session, address, (engine.Outgoing(greeting),), None, key, now, person=sender, audience=audience
                     )
                     if redeemed.moved_from is not None:
                         await self._moved_away(session, redeemed, key, now)
@@ -154,7 +156,10 @@ class Inbound:
             audience = "client"
             await setup.notices.client_changed(session, client, "rebound", now)
         old_chat = ("telegram", str(redeemed.moved_from))
-        await outgoing.queue(session, old_chat, (engine.Outgoing(text),), None, f"{key}:moved", now, audience=audience)
+        person = (redeemed.person_kind, redeemed.person_id)
+        await outgoing.queue(
+            session, old_chat, (engine.Outgoing(text),), None, f"{key}:moved", now, person=person, audience=audience
+        )
 
     async def _identify(self, session: Session, event: InboundReply) -> Client | Coach | None:
         """The client or coach behind an event. Someone who is both is the coach for whole coach commands and
@@ -182,6 +187,7 @@ class Inbound:
             None,
             f"reply:{event.platform}:{event.event_key}",
             now,
+            person=(PersonKind.COACH, coach.id),
             audience="coach",
             image_png=reply.image_png,
         )
@@ -189,8 +195,8 @@ class Inbound:
     async def _converse(
         self, session: Session, setup: Setup, client: Client, event: InboundReply, now: datetime
     ) -> None:
-        context = setup.context(client)
         checkin = await checkins.open_checkin_for_update(session, client.id)
+        context = setup.context(client, checkin)
         reply = _as_engine_event(event, checkin)
         if checkin is None or checkin.state is None:
             paused = client.paused_until is not None and client.paused_until > now
@@ -208,7 +214,10 @@ class Inbound:
         key = f"reply:{event.platform}:{event.event_key}"
         # The client's replies go first so the outbox (which sends in id order) answers them before it
         # sends any alert this reply raised for their coach.
-        await outgoing.queue(session, address, transition.messages, checkin.id if checkin else None, key, now)
+        you = (PersonKind.CLIENT, client.id)
+        await outgoing.queue(
+            session, address, transition.messages, checkin.id if checkin else None, key, now, person=you
+        )
         await self._apply(session, setup, client, checkin, transition.effects, now)
         await answer_progress(session, client, context, checkin, transition.effects, address, key, now)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
+from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus, PersonKind
 from bot.conversation import engine
 from bot.delivery import outgoing
 from bot.delivery.outbox import OutboxWorker
@@ -86,10 +86,19 @@ class Lifecycle:
                 log.info("check-in for %s not started: removed, paused, opted out or unreachable", client_id)
                 continue
             first = client.privacy_notice_sent_at is None
-            transition = engine.begin(setup.context(client), goals.get(client_id, []), first_checkin=first)
+            context = setup.context(client)
+            transition = engine.begin(context, goals.get(client_id, []), first_checkin=first)
             assert transition.state is not None
             plans[client_id] = (client, address, transition)
-            claims.append(checkins.Claim(client_id, slot, client.question_set, transition.state.to_json()))
+            claims.append(
+                checkins.Claim(
+                    client_id,
+                    slot,
+                    client.question_set,
+                    transition.state.to_json(),
+                    context.question_set.to_json(),
+                )
+            )
         won = await checkins.claim_checkins(session, claims, now)
         await checkins.expire_superseded(session, won)
         rows = [
@@ -100,6 +109,7 @@ class Lifecycle:
                 plans[client_id][2].messages,
                 checkin_id,
                 f"checkin:{checkin_id}:open",
+                person=(PersonKind.CLIENT, client_id),
                 # The outbox records the notice as given once it is delivered.
                 notice_for=client_id if plans[client_id][0].privacy_notice_sent_at is None else None,
             )
@@ -121,7 +131,7 @@ class Lifecycle:
                 return False
             checkin, client, state = found
             checkin.reminders_sent = number
-            transition = engine.remind(self._setup.current.context(client), state)
+            transition = engine.remind(self._setup.current.context(client, checkin), state)
             await self._enqueue_to(
                 session, client, transition, checkin.id, f"checkin:{checkin.id}:reminder:{number}", now
             )
@@ -137,7 +147,7 @@ class Lifecycle:
             if found is None:
                 return False
             checkin, client, state = found
-            transition = engine.expire(setup.context(client), state)
+            transition = engine.expire(setup.context(client, checkin), state)
             assert transition.state is not None
             checkin.status = CheckInStatus.EXPIRED
             checkin.last_activity_at = now
@@ -171,7 +181,8 @@ class Lifecycle:
         if address is None:
             log.warning("client %s has no reachable address; %s not sent", client.id, key_prefix)
             return
-        await outgoing.queue(session, address, transition.messages, checkin_id, key_prefix, now)
+        person = (PersonKind.CLIENT, client.id)
+        await outgoing.queue(session, address, transition.messages, checkin_id, key_prefix, now, person=person)
 
 
 def _reachable(client: Client, now: datetime) -> bool:

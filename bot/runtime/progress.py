@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.contract.statuses import CheckInStatus
+from bot.contract.statuses import CheckInStatus, PersonKind
 from bot.conversation import engine
 from bot.conversation.progress import progress_line
 from bot.delivery import outgoing
@@ -29,14 +29,17 @@ async def answer_progress(
 ) -> None:
     """After a completed check-in, the progress line (from the second check-in on); on ``progress``, the chart."""
     checkin_id = checkin.id if checkin is not None else None
+    you = (PersonKind.CLIENT, client.id)
     if any(isinstance(e, engine.FinishCheckIn) and e.status == CheckInStatus.COMPLETED for e in effects):
         line = progress_line(context.texts, await goal_progress.goal_tracks(session, client.id), context.timezone)
         if line is not None:
-            await outgoing.queue(session, address, (engine.Outgoing(line),), checkin_id, f"{key}:progress", now)
+            await outgoing.queue(
+                session, address, (engine.Outgoing(line),), checkin_id, f"{key}:progress", now, person=you
+            )
     if any(isinstance(e, engine.ShowProgress) for e in effects):
         text, chart = await _chart(session, client, context)
         await outgoing.queue(
-            session, address, (engine.Outgoing(text),), checkin_id, f"{key}:progress", now, image_png=chart
+            session, address, (engine.Outgoing(text),), checkin_id, f"{key}:progress", now, person=you, image_png=chart
         )
 
 

@@ -20,7 +20,7 @@ from bot.conversation import engine
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog, Texts
 from bot.delivery.outgoing import Address
-from bot.store.models import Client, Coach
+from bot.store.models import CheckIn, Client, Coach
 from bot.store.people import address_of
 
 
@@ -58,10 +58,17 @@ class Setup:
         # A coach removed from config keeps their id as a name until their clients' check-ins close.
         return next((coach.name for coach in self.config.coaches if coach.id == coach_id), coach_id)
 
-    def context(self, client: Client) -> engine.Context:
-        """What the engine needs to talk to ``client``, in their language and time zone."""
+    def context(self, client: Client, checkin: CheckIn | None = None) -> engine.Context:
+        """What the engine needs to talk to ``client``, in their language and time zone.
+
+        An open ``checkin`` asks the questions stored with it, not the set's current ones: a set changed by a
+        reload while it was open would otherwise lack the question it is waiting on.
+        """
+        asked = checkin.questions if checkin is not None else None
         return engine.Context(
-            question_set=self.question_sets[client.question_set].in_language(client.language),
+            question_set=QuestionSet.from_json(asked)
+            if asked is not None
+            else self.question_sets[client.question_set].in_language(client.language),
             texts=self.texts.for_language(client.language),
             timezone=ZoneInfo(client.timezone),
             client_name=client.name.split()[0],

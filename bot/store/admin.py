@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,8 +20,8 @@ from bot.contract.statuses import CLOSED_CHECKIN_STATUSES, SETTLED_OUTBOX_STATUS
 from bot.store.alerts import alerts_for_client
 from bot.store.answers import answers_for
 from bot.store.coaching_sessions import recorded_sessions
-from bot.store.events import forget_processed_events
-from bot.store.identities import forget_identities
+from bot.store.events import forget_events_of, forget_processed_events
+from bot.store.identities import address_key, addresses_of, forget_identities
 from bot.store.models import (
     Alert,
     Answer,
@@ -33,7 +34,8 @@ from bot.store.models import (
     OutboxMessage,
     TelegramInvite,
 )
-from bot.store.people import address_of
+from bot.store.outbox import ABOUT
+from bot.store.statements import chunks
 
 EXPORT_FIELDS = (
     "checkin_id",
@@ -154,18 +156,14 @@ async def forget_client(session: AsyncSession, client_id: str, *, keep_client: b
             TelegramInvite.person_kind == PersonKind.CLIENT, TelegramInvite.person_id == client_id
         ),
     )
-    about: list[sa.ColumnElement[bool]] = [OutboxMessage.idempotency_key.like(f"alert:{i}:%") for i in alert_ids]
-    about += [OutboxMessage.idempotency_key.like(f"summary:{i}:%") for i in own_checkins]
-    about += [
-        OutboxMessage.idempotency_key.like(f"{notice}:{client_id}:%")
-        for notice in ("unreachable", "stopped", "resumed", "paused", "skipped_all")
-    ]
-    for platform in ("slack", "telegram"):
-        address = address_of(client, platform)
-        if address is not None:
-            about.append(sa.and_(OutboxMessage.platform == address[0], OutboxMessage.recipient == address[1]))
-    messages = await _delete(session, sa.delete(OutboxMessage).where(sa.or_(*about)))
-    messages += await _delete(session, sa.delete(CoachWaiting).where(CoachWaiting.client_id == client_id))
+    # Key prefixes of what the coach was told about the client before messages named whom they are about.
+    prefixes = (
+        *(f"alert:{i}:" for i in alert_ids),
+        *(f"summary:{i}:" for i in own_checkins),
+        *(f"{notice}:{client_id}:" for notice in ("unreachable", "stopped", "resumed", "paused", "skipped_all")),
+    )
+    messages = await _forget_messages(session, client, prefixes)
+    await forget_events_of(session, PersonKind.CLIENT, client_id)
     if keep_client:
         await forget_identities(session, PersonKind.CLIENT, client_id, "telegram")
         await session.execute(
@@ -185,6 +183,52 @@ async def forget_client(session: AsyncSession, client_id: str, *, keep_client: b
         await forget_identities(session, PersonKind.CLIENT, client_id)
         await _delete(session, sa.delete(Client).where(Client.id == client_id))
     return Erased(checkins, answers, alerts, messages, client_removed=not keep_client)
+
+
+async def _forget_messages(session: AsyncSession, client: Client, prefixes: Sequence[str]) -> int:
+    """Delete the messages to the client (by person, whatever address they went to) and those to their coach
+    that are about them or quote them, queued or waiting; returns how many went.
+
+    Matching is exact (ids compared as values, keys by prefix in Python): an id is never made into a pattern,
+    since ``_`` and ``%`` are wildcards in LIKE and ``a_b`` would match ``axb``.
+    """
+    addresses = addresses_of(client)
+    to_client = sa.and_(OutboxMessage.person_kind == PersonKind.CLIENT, OutboxMessage.person_id == client.id)
+    to_coach = sa.and_(OutboxMessage.person_kind == PersonKind.COACH, OutboxMessage.person_id == client.coach_id)
+    rows = await session.execute(
+        sa.select(
+            OutboxMessage.id,
+            OutboxMessage.platform,
+            OutboxMessage.recipient,
+            OutboxMessage.idempotency_key,
+            OutboxMessage.payload,
+            OutboxMessage.person_id,
+        ).where(sa.or_(to_coach, OutboxMessage.person_id.is_(None)))
+    )
+    doomed = [
+        row_id
+        for row_id, platform, recipient, key, payload, person_id in rows
+        if _is_about(client.id, key, payload, prefixes)
+        or (person_id is None and address_key(platform, recipient) in addresses)
+    ]
+    count = await _delete(session, sa.delete(OutboxMessage).where(to_client))
+    for chunk in chunks(doomed, 500):
+        count += await _delete(session, sa.delete(OutboxMessage).where(OutboxMessage.id.in_(chunk)))
+    waiting = await session.execute(
+        sa.select(CoachWaiting.id, CoachWaiting.idempotency_key, CoachWaiting.payload).where(
+            CoachWaiting.coach_id == client.coach_id, CoachWaiting.client_id.is_distinct_from(client.id)
+        )
+    )
+    quoting = [row_id for row_id, key, payload in waiting if _is_about(client.id, key, payload, prefixes)]
+    count += await _delete(session, sa.delete(CoachWaiting).where(CoachWaiting.client_id == client.id))
+    if quoting:
+        count += await _delete(session, sa.delete(CoachWaiting).where(CoachWaiting.id.in_(quoting)))
+    return count
+
+
+def _is_about(client_id: str, key: str, payload: dict[str, Any], prefixes: Sequence[str]) -> bool:
+    about = payload.get(ABOUT)
+    return (isinstance(about, list) and client_id in about) or key.startswith(tuple(prefixes))
 
 
 @dataclass(frozen=True, slots=True)

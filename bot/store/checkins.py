@@ -29,6 +29,8 @@ class Claim:
     slot: datetime
     question_set: str
     state: dict[str, Any]
+    #: The set's questions as asked (``QuestionSet.to_json``), kept with the check-in.
+    questions: dict[str, Any] | None = None
 
 
 async def claim_checkins(session: AsyncSession, claims: Sequence[Claim], now: datetime) -> dict[str, int]:
@@ -48,6 +50,7 @@ async def claim_checkins(session: AsyncSession, claims: Sequence[Claim], now: da
                 "status": CheckInStatus.SENT,
                 "question_set": c.question_set,
                 "state": c.state,
+                "questions": c.questions,
                 "created_at": now,
                 "sent_at": now,
                 "last_activity_at": now,

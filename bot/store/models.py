@@ -168,6 +168,9 @@ class CheckIn(Base):
     slot: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[CheckInStatus] = mapped_column(NamedState(CheckInStatus))
     question_set: Mapped[str] = mapped_column(sa.String())
+    # The questions the check-in asks (``QuestionSet.to_json``, in the client's language), kept with it so a set
+    # changed by a reload while it is open does not break it; None for check-ins from before migration 0007.
+    questions: Mapped[dict[str, Any] | None] = mapped_column(json_type())
     # The conversation engine's serialized state. Assign a new dict to change it: in-place mutation
     # of a JSON column is not tracked.
     state: Mapped[dict[str, Any] | None] = mapped_column(json_type())
@@ -241,12 +244,17 @@ class OutboxMessage(Base):
         sa.Index(None, "status", "next_attempt_at"),
         # Serves the head-of-line check: is an earlier message to this recipient still unsent?
         sa.Index(None, "platform", "recipient", "id"),
+        sa.Index(None, "person_kind", "person_id"),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=True)
     platform: Mapped[str] = mapped_column(sa.String())
     # Platform address as text: a Slack user or channel id, or a Telegram chat id.
     recipient: Mapped[str] = mapped_column(sa.String())
+    # The person the message is for, whatever address it went to (a Slack client configured by e-mail is
+    # answered at their user id): ``stop`` and ``forget`` find a person's messages by this, never by address.
+    person_kind: Mapped[PersonKind | None] = mapped_column(NamedState(PersonKind))
+    person_id: Mapped[str | None] = mapped_column(sa.String())
     payload: Mapped[dict[str, Any]] = mapped_column(json_type())
     idempotency_key: Mapped[str] = mapped_column(sa.String(), unique=True)
     status: Mapped[OutboxStatus] = mapped_column(NamedState(OutboxStatus))
@@ -266,11 +274,14 @@ class OutboxMessage(Base):
 class ProcessedEvent(Base):
     __tablename__ = "processed_events"
     # Pruning by age (platforms re-deliver within minutes, so a week of memory is plenty) reads this index.
-    __table_args__ = (sa.Index(None, "seen_at"),)
+    __table_args__ = (sa.Index(None, "seen_at"), sa.Index(None, "person_kind", "person_id"))
 
     platform: Mapped[str] = mapped_column(sa.String(), primary_key=True)
     event_key: Mapped[str] = mapped_column(sa.String(), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Who sent the event, so erasing a person erases the trace of what they wrote.
+    person_kind: Mapped[PersonKind | None] = mapped_column(NamedState(PersonKind))
+    person_id: Mapped[str | None] = mapped_column(sa.String())
 
 
 class TelegramInvite(Base):

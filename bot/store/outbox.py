@@ -5,6 +5,7 @@ Outbox leasing uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas never 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,13 +21,29 @@ from bot.store.database import sealer_of
 from bot.store.identities import address_key, addresses_of, people_at
 from bot.store.models import CheckIn, Client, OutboxMessage
 from bot.store.sealed import open_payload, seal_payload
+from bot.store.sealing import KEY_ENV
 from bot.store.statements import chunks, insert_for
+
+log = logging.getLogger(__name__)
 
 #: Why an outbox row was not sent (``outbox.last_error``): cancelled by the client's ``stop``, unreadable, or
 #: failed with an earlier one to the same recipient (``give_up``).
 OPTED_OUT = "the client said stop before it was sent"
 UNREADABLE = "its text was sealed with a key the configuration no longer holds"
+UNREADABLE_HERE = "waiting for a process holding the key its text was sealed with"
+#: How long a row sealed under a key this process lacks waits for one that holds it (another replica already
+#: encrypting with a new key) before it fails: the outbox's default ``give_up_after``, so a lost key cannot
+#: hold up the recipient's queue for longer than a failing platform could.
+GIVE_UP_ON_UNREADABLE_AFTER = timedelta(hours=24)
+#: When such a row is due again, for this process or any other.
+UNREADABLE_RETRY = timedelta(minutes=5)
 OUTRUN = "not sent: an earlier message to the same recipient failed"
+#: The payload key listing the clients a coach's message is about (an alert, a summary, a digest quoting them).
+ABOUT = "about"
+
+
+#: The person a message is for: what ``stop`` and ``forget`` look rows up by, whatever their address.
+PersonRef = tuple[PersonKind, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +52,7 @@ class OutboxRow:
     recipient: str
     payload: dict[str, Any]
     idempotency_key: str
+    person: PersonRef | None = None
 
 
 async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetime) -> int:
@@ -52,6 +70,8 @@ async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetim
                 "recipient": r.recipient,
                 "payload": seal_payload(sealer, r.payload),
                 "idempotency_key": r.idempotency_key,
+                "person_kind": r.person[0] if r.person is not None else None,
+                "person_id": r.person[1] if r.person is not None else None,
                 "status": OutboxStatus.PENDING,
                 "attempts": 0,
                 "next_attempt_at": now,
@@ -70,7 +90,13 @@ async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetim
 
 
 async def due_outbox(
-    session: AsyncSession, now: datetime, limit: int, worker_id: str, lease: timedelta
+    session: AsyncSession,
+    now: datetime,
+    limit: int,
+    worker_id: str,
+    lease: timedelta,
+    *,
+    give_up_unreadable_after: timedelta = GIVE_UP_ON_UNREADABLE_AFTER,
 ) -> list[OutboxMessage]:
     """Lease up to ``limit`` sendable messages to this worker, oldest first, their text opened.
 
@@ -81,28 +107,56 @@ async def due_outbox(
 
     Two kinds of row are settled here instead of handed over. A message to a client queued before they said
     ``stop`` is cancelled (``stop`` is honoured at once, even for a reminder already queued; the reply
-    confirming the stop is queued with it and still goes). A message whose text no configured key opens
-    fails. Settling a row unblocks the one queued behind it, so leasing repeats until it finds a row to send
-    or none was settled.
+    confirming the stop is queued with it and still goes). Settling a row unblocks the one queued behind it, so
+    leasing repeats until it finds a row to send or none was settled.
+
+    A message whose text no configured key opens is not this process's to judge: another replica may already
+    seal with a key this one was not given yet. It goes back to pending for ``UNREADABLE_RETRY``, its attempt
+    not counted, and is reported (ERROR, by row id); only once it is ``give_up_unreadable_after`` old does it
+    fail, so a key lost for good holds up its recipient's queue no longer than a failing platform would.
     """
     sealer = sealer_of(session)
     while True:
         leased = await _lease_outbox(session, now, limit, worker_id, lease)
-        stopped = await _opted_out_at(session, [r for r in leased if r.payload.get("audience") == "client"])
+        to_clients = [r for r in leased if r.payload.get("audience") == "client"]
+        stopped = await _opted_out_at(session, [r for r in to_clients if r.person_id is None])
+        stopped_people = await _people_opted_out_at(session, [r for r in to_clients if r.person_id is not None])
         sendable: list[OutboxMessage] = []
         cancelled: list[int] = []
         unreadable: list[int] = []
+        held: list[int] = []
         for row in leased:
-            opted_out = stopped.get(address_key(row.platform, row.recipient))
+            opted_out = (
+                stopped.get(address_key(row.platform, row.recipient))
+                if row.person_id is None
+                else stopped_people.get(row.person_id)
+            )
             if row.payload.get("audience") == "client" and opted_out is not None and row.created_at < opted_out:
                 cancelled.append(row.id)
             elif (payload := open_payload(sealer, row.payload, f"outbox row {row.id}")) is None:
-                unreadable.append(row.id)
+                if now - row.created_at < give_up_unreadable_after:
+                    log.error(
+                        "outbox row %d was sealed with a key %s here does not hold; left pending for a process "
+                        "that holds it (add the key to every replica)",
+                        row.id,
+                        KEY_ENV,
+                    )
+                    held.append(row.id)
+                else:
+                    unreadable.append(row.id)
             else:
                 set_committed_value(row, "payload", payload)
                 sendable.append(row)
         await _settle(session, cancelled, status=OutboxStatus.CANCELLED, last_error=OPTED_OUT)
         await _settle(session, unreadable, status=OutboxStatus.FAILED, last_error=UNREADABLE)
+        await _settle(
+            session,
+            held,
+            status=OutboxStatus.PENDING,
+            last_error=UNREADABLE_HERE,
+            next_attempt_at=now + UNREADABLE_RETRY,
+            attempts=OutboxMessage.attempts - 1,
+        )
         if sendable or not (cancelled or unreadable):
             return sendable
 
@@ -117,8 +171,20 @@ async def _settle(session: AsyncSession, outbox_ids: Sequence[int], **values: An
         )
 
 
+async def _people_opted_out_at(session: AsyncSession, rows: Sequence[OutboxMessage]) -> dict[str, datetime]:
+    """When the clients these rows are for said ``stop``, by client id, for those who did, in one query."""
+    wanted = {r.person_id for r in rows if r.person_kind == PersonKind.CLIENT}
+    if not wanted:
+        return {}
+    stopped = await session.execute(
+        sa.select(Client.id, Client.opted_out_at).where(Client.id.in_(wanted), Client.opted_out_at.is_not(None))
+    )
+    return {client_id: at for client_id, at in stopped if at is not None}
+
+
 async def _opted_out_at(session: AsyncSession, rows: Sequence[OutboxMessage]) -> dict[tuple[str, str], datetime]:
-    """When the clients behind these rows' addresses said ``stop``, for those who did, in one query."""
+    """When the clients behind these rows' addresses said ``stop``, for rows queued before the outbox named the
+    person (migration 0007 names them where it could), in one query."""
     wanted = {address_key(r.platform, r.recipient) for r in rows}
     if not wanted:
         return {}
@@ -236,6 +302,8 @@ class GivenUp:
     outbox_id: int
     checkin_id: int | None
     audience: str
+    #: The id of the person it was for, where the row names them.
+    person_id: str | None = None
 
 
 async def give_up(session: AsyncSession, outbox_id: int, error: str, now: datetime) -> list[GivenUp]:
@@ -262,7 +330,7 @@ async def give_up(session: AsyncSession, outbox_id: int, error: str, now: dateti
         .execution_options(synchronize_session=False)
     )
     given_up = [
-        GivenUp(row_id, payload.get("checkin_id"), str(payload.get("audience", "client")))
+        GivenUp(row_id, payload.get("checkin_id"), str(payload.get("audience", "client")), failed.person_id)
         for row_id, payload in [(failed.id, failed.payload), *sorted((row.id, row.payload) for row in behind)]
     ]
     undelivered = {g.checkin_id for g in given_up if g.audience == "client" and g.checkin_id is not None}

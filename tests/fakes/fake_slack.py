@@ -543,6 +543,8 @@ class FakeSlack(LocalServer):
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
             bucket.take(now)
         blocks = _json_field(body.get("blocks")) or []
+        if (refused := _over_limits(str(body.get("text", "")), blocks)) is not None:
+            return 200, {"ok": False, "error": refused}, None
         metadata = _json_field(body.get("metadata"))
         ts = self._next_ts()
         posted = Posted(channel, ts, str(body.get("text", "")), blocks, metadata)
@@ -606,6 +608,27 @@ async def _parse(request: web.Request) -> dict[str, Any]:
         form = await request.post()
         body |= {k: v for k, v in form.items() if isinstance(v, str)}
     return body
+
+
+#: Slack's limits on a message: its ``text`` (40,000 characters), a section's text (3,000), the number of blocks
+#: (50), and the text of all blocks together, which Slack enforces without documenting it (posts fail from about
+#: 13,200 characters on; this fake refuses from 13,000).
+TEXT_LIMIT = 40_000
+SECTION_LIMIT = 3_000
+BLOCKS_LIMIT = 50
+BLOCKS_TEXT_LIMIT = 13_000
+
+
+def _over_limits(text: str, blocks: list[dict[str, Any]]) -> str | None:
+    """The error Slack answers a post over one of its limits with, or None."""
+    if len(text) > TEXT_LIMIT:
+        return "msg_too_long"
+    sections = [b["text"]["text"] for b in blocks if b.get("type") == "section" and isinstance(b.get("text"), dict)]
+    if len(blocks) > BLOCKS_LIMIT or any(len(s) > SECTION_LIMIT for s in sections):
+        return "invalid_blocks"
+    if sum(len(s) for s in sections) > BLOCKS_TEXT_LIMIT:
+        return "msg_blocks_too_long"
+    return None
 
 
 def _json_field(value: Any) -> Any:

@@ -1,5 +1,5 @@
-"""The small aiohttp server Slack's HTTP mode and Telegram's webhook mode each run: one POST route for the
-platform and ``GET /healthz`` for a load balancer.
+"""The small server Slack's HTTP mode and Telegram's webhook mode each run: one POST route for the platform and
+``GET /healthz`` for a load balancer, under the core's hardened server (``bot.contract.http_server``).
 
 Kept in one place so both answer health checks alike and a port that cannot be had stops the start with one
 line (``AdapterStartError``) instead of a traceback.
@@ -12,29 +12,23 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bot.contract.adapter import AdapterStartError
+from bot.contract.http_server import HttpLimits, start_guarded_server
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def start_http_server(
-    *, what: str, path: str, handler: Handler, listen: str, port: int, shutdown_timeout: float
+    *, what: str, path: str, handler: Handler, listen: str, port: int, limits: HttpLimits, shutdown_timeout: float
 ) -> web.AppRunner:
-    """Serve ``POST path`` and ``GET /healthz`` on ``listen:port``; the runner's ``cleanup`` stops it, waiting
-    up to ``shutdown_timeout`` seconds for requests in flight."""
-    app = web.Application()
-    app.router.add_post(path, handler)
-    app.router.add_get("/healthz", _healthz)
-    runner = web.AppRunner(app, shutdown_timeout=shutdown_timeout, access_log=None)
-    await runner.setup()
+    """Serve ``POST path`` and ``GET /healthz`` on ``listen:port`` under ``limits``; the runner's ``cleanup``
+    stops it, waiting up to ``shutdown_timeout`` seconds for requests in flight."""
+    routes = [web.post(path, handler), web.get("/healthz", _healthz)]
     try:
-        await web.TCPSite(runner, listen, port).start()
+        return await start_guarded_server(
+            routes, what=what, listen=listen, port=port, limits=limits, shutdown_timeout=shutdown_timeout
+        )
     except OSError as error:
-        await runner.cleanup()
         raise AdapterStartError(f"{what} cannot listen on {listen}:{port}: {error.strerror or error}") from error
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner
 
 
 async def _healthz(request: web.Request) -> web.Response:

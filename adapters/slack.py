@@ -78,6 +78,7 @@ from adapters.slack_blocks import (
     parse_button_value,
 )
 from bot.contract.adapter import AdapterStartError, SendError
+from bot.contract.http_server import DEFAULT_LIMITS, HttpLimits
 from bot.contract.messages import (
     COACH_STEP,
     InboundChoice,
@@ -156,9 +157,11 @@ STALE_ERRORS = frozenset({"channel_not_found", "user_not_found"})
 class HttpSettings:
     """Where HTTP mode listens; Slack posts events and interactions to ``path`` (configured in the app)."""
 
-    listen: str = "0.0.0.0"  # reachable from the load balancer or reverse proxy
+    #: Loopback unless configured: a reverse proxy on the host forwards, or ``listen`` names the interface.
+    listen: str = "127.0.0.1"
     port: int = 3000
     path: str = "/slack/events"
+    limits: HttpLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +348,7 @@ class SlackAdapter:
             handler=self._on_request,
             listen=self._http.listen,
             port=self._http.port,
+            limits=self._http.limits,
             shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT,
         )
         log.info("Slack HTTP mode listening on %s:%s%s", self._http.listen, self.http_port, self._http.path)

@@ -76,6 +76,7 @@ from adapters.http_server import start_http_server
 from adapters.sdk_clients import TELEGRAM_API_URL, telegram_bot
 from bot.contract.adapter import AdapterStartError, SendError
 from bot.contract.fitting import fit_lines
+from bot.contract.http_server import DEFAULT_LIMITS, HttpLimits
 from bot.contract.messages import (
     COACH_STEP,
     InboundBlocked,
@@ -114,11 +115,13 @@ class WebhookSettings:
     """Where Telegram posts updates (``url``), where this process listens, and the shared secret."""
 
     url: str
-    listen: str = "0.0.0.0"  # a webhook server is meant to be reachable from the load balancer
+    #: Loopback unless configured: a reverse proxy on the host forwards, or ``listen`` names the interface.
+    listen: str = "127.0.0.1"
     port: int = 8443
     secret_token: str = ""
     #: The path served; by default the path of ``url``.
     path: str | None = None
+    limits: HttpLimits = DEFAULT_LIMITS
 
     @property
     def route(self) -> str:
@@ -404,6 +407,7 @@ class TelegramAdapter:
             handler=self._on_webhook,
             listen=settings.listen,
             port=settings.port,
+            limits=settings.limits,
             shutdown_timeout=WEBHOOK_SHUTDOWN_TIMEOUT,
         )
         try:

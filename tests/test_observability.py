@@ -236,7 +236,7 @@ async def scheduler(runtime: Bot, clock: ManualClock) -> AsyncIterator[Scheduler
 @pytest.fixture
 async def server(runtime: Bot, scheduler: Scheduler) -> AsyncIterator[ObservabilityServer]:
     built = ObservabilityServer(
-        runtime.database, runtime.metrics, lambda: scheduler.running, listen="127.0.0.1", port=0
+        runtime.database, runtime.metrics, lambda: scheduler.running, listen="127.0.0.1", port=0, refresh=0
     )
     await built.start()
     yield built
@@ -341,7 +341,7 @@ async def test_healthz_fails_when_postgresql_stops_answering(tmp_path: Path) -> 
 
 async def unreachable_postgresql_fails_health(database: Database, relay: Relay) -> None:
     await database.start()
-    server = ObservabilityServer(database, Metrics(), lambda: True, listen="127.0.0.1", port=0)
+    server = ObservabilityServer(database, Metrics(), lambda: True, listen="127.0.0.1", port=0, refresh=0)
     await server.start()
     try:
         assert await get(server, "/healthz") == (200, "ok")

@@ -10,6 +10,7 @@ import re
 
 from bot.config import Config, MissingSecretError, resolve_secret
 from bot.contract.adapter import Adapter
+from bot.contract.http_server import HttpLimits
 
 #: The platforms a person can be reached on; the console stands in for all of them in `checkin run --console`.
 CHAT_PLATFORMS = ("slack", "telegram")
@@ -29,6 +30,17 @@ def platform_adapters(config: Config) -> dict[str, Adapter]:
     if config.platforms.telegram is not None:
         adapters["telegram"] = _telegram_adapter(config)
     return adapters
+
+
+def http_limits(config: Config) -> HttpLimits:
+    """The limits every HTTP server of this process holds clients to (``http_servers`` in the config)."""
+    servers = config.http_servers
+    return HttpLimits(
+        header_timeout=servers.header_timeout.total_seconds(),
+        idle_timeout=servers.idle_timeout.total_seconds(),
+        max_connections=servers.max_connections,
+        max_body_bytes=servers.max_body_bytes,
+    )
 
 
 async def telegram_bot_username(config: Config) -> str:
@@ -54,7 +66,10 @@ def _slack_adapter(config: Config) -> Adapter:
     if slack.mode == "http":
         assert slack.signing_secret is not None  # the config requires it in http mode
         http = slack.http
-        settings = HttpSettings(http.listen, http.port, http.path) if http is not None else HttpSettings()
+        limits = http_limits(config)
+        settings = (
+            HttpSettings(http.listen, http.port, http.path, limits) if http is not None else HttpSettings(limits=limits)
+        )
         secret = _secret("platforms.slack.signing_secret", slack.signing_secret)
         return SlackAdapter(bot_token, mode="http", signing_secret=secret, api_url=api_url, http=settings)
     assert slack.app_token is not None  # the config requires it in socket mode
@@ -78,7 +93,7 @@ def _telegram_adapter(config: Config) -> Adapter:
             "and '-' only; generate one with: "
             ".venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(32))'"
         )
-    settings = WebhookSettings(webhook.url, webhook.listen, webhook.port, secret)
+    settings = WebhookSettings(webhook.url, webhook.listen, webhook.port, secret, limits=http_limits(config))
     return TelegramAdapter(_telegram_token(config), _telegram_api_url(config), mode="webhook", webhook=settings)
 
 

@@ -23,6 +23,7 @@ from typing import TextIO
 
 from adapters.console import ConsoleAdapter
 from bot.app.builder import Bot, build_bot
+from bot.app.platforms import http_limits
 from bot.app.stand_in import standing_in
 from bot.config import Config, ConfigError, load_config
 from bot.config.question_sets import load_question_sets
@@ -116,7 +117,15 @@ async def serve(
     scheduler = Scheduler(dispatcher, sweep_interval=scheduling.sweep_interval)
     http = config.observability.http
     server = (
-        ObservabilityServer(bot.database, bot.metrics, lambda: scheduler.running, listen=http.listen, port=http.port)
+        ObservabilityServer(
+            bot.database,
+            bot.metrics,
+            lambda: scheduler.running,
+            listen=http.listen,
+            port=http.port,
+            refresh=http.refresh.total_seconds(),
+            limits=http_limits(config),
+        )
         if http is not None
         else None
     )

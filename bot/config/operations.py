@@ -84,12 +84,44 @@ class Outbox(Strict):
         return value
 
 
+class HttpServers(Strict):
+    """What each client may hold of every HTTP server the bot runs (Slack HTTP mode, the Telegram webhook,
+    ``/healthz`` and ``/metrics``), so slow or idle connections cannot crowd out the platforms' requests."""
+
+    #: How long a request's head may take to arrive, and then its body; slower connections are closed.
+    header_timeout: Duration = timedelta(seconds=10)
+    #: How long a kept-alive connection may wait for its next request.
+    idle_timeout: Duration = timedelta(seconds=60)
+    #: Connections open at once per server; beyond it the oldest idle one is closed. Keep it well under the
+    #: process's file limit (LimitNOFILE in deploy/checkin-bot.service).
+    max_connections: int = Field(256, ge=8, le=16384)
+    #: The largest request body accepted; Slack's and Telegram's requests are a few KiB.
+    max_body_bytes: int = Field(1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+
+    @field_validator("header_timeout", "idle_timeout")
+    @classmethod
+    def _sensible_timeout(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=10):
+            raise ValueError("must be between 1s and 10m: long enough for a slow network, short enough to free")
+        return value
+
+
 class ObservabilityHttp(Strict):
     """Where ``/healthz`` and ``/metrics`` are served: loopback by default, since metrics are for the operator."""
 
     listen: str = "127.0.0.1"
     #: 0 lets the system pick a free port; the start-up log line says which (how tests run several bots at once).
     port: int = Field(9108, ge=0, le=65535)
+    #: How old the database's answer (reachable, outbox depth) that /healthz and /metrics report may be: one read
+    #: per period however many pollers ask, never a write lock.
+    refresh: Duration = timedelta(seconds=5)
+
+    @field_validator("refresh")
+    @classmethod
+    def _sensible_refresh(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=5):
+            raise ValueError("the refresh must be between 1s and 5m: fresh enough for a probe, rare enough to be free")
+        return value
 
     @field_validator("listen")
     @classmethod

@@ -38,7 +38,8 @@ class _Secrets(Strict):
 class SlackHttp(Strict):
     """HTTP mode: Slack posts events and button presses to ``path`` on ``listen:port`` (``GET /healthz`` too)."""
 
-    listen: str = "0.0.0.0"  # reachable from the load balancer or reverse proxy
+    #: Loopback unless configured: a reverse proxy on this host forwards, or name the interface (0.0.0.0: all).
+    listen: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
     path: str = "/slack/events"
 
@@ -109,7 +110,8 @@ class TelegramWebhook(_Secrets):
     env_prefix: ClassVar[str] = "TELEGRAM_WEBHOOK"
     secret_fields: ClassVar[frozenset[str] | None] = frozenset({"secret_token"})
     url: str
-    listen: str = "0.0.0.0"  # reachable from the load balancer
+    #: Loopback unless configured: a reverse proxy on this host forwards, or name the interface (0.0.0.0: all).
+    listen: str = "127.0.0.1"
     port: int = Field(8443, ge=1, le=65535)
     #: Telegram sends it in ``X-Telegram-Bot-Api-Secret-Token``; requests without it are refused.
     secret_token: str

@@ -1,28 +1,30 @@
 """``GET /healthz`` and ``GET /metrics`` on a small aiohttp server, when ``observability.http`` is configured.
 
-``/healthz`` answers 200 ``ok`` only while the database answers ``SELECT 1`` and the scheduler is running, so a
-load balancer or systemd watchdog takes a replica out while it starts, stops, or has lost its database; otherwise
-503 with a short JSON body naming what is wrong (never a connection string). ``/metrics`` is the Prometheus text
-format of ``Metrics``, with the outbox depth read from the database at each scrape.
+``/healthz`` answers 200 ``ok`` only while the database answers and the scheduler is running, so a load balancer
+or systemd watchdog takes a replica out while it starts, stops, or has lost its database; otherwise 503 with a
+short JSON body naming what is wrong (never a connection string). ``/metrics`` is the Prometheus text format of
+``Metrics``, with the outbox depth. What both say of the database comes from one ``StoreSnapshot``: a read-only
+query at most once per ``refresh`` seconds, so pollers never take SQLite's write lock nor load the database.
+The server runs under ``HttpLimits`` like the platforms' servers (``bot.contract.http_server``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bot.contract.http_server import DEFAULT_LIMITS, HttpLimits, start_guarded_server
 from bot.observability.metrics import Metrics
-from bot.store import Database, outbox
+from bot.observability.snapshot import StoreSnapshot
+from bot.store import Database
 
 log = logging.getLogger(__name__)
 
 #: How long a check may wait for the database: a load balancer's probe usually gives up after about 5 s.
 CHECK_TIMEOUT = 3.0
-#: Outbox rows that still have to go out.
 
 
 class ListenError(Exception):
@@ -40,13 +42,18 @@ class ObservabilityServer:
         *,
         listen: str,
         port: int,
+        refresh: float = 5.0,
+        limits: HttpLimits = DEFAULT_LIMITS,
     ) -> None:
-        """``scheduler_running`` says whether check-ins are being dispatched (false while starting and stopping)."""
-        self._database = database
+        """``scheduler_running`` says whether check-ins are being dispatched (false while starting and stopping);
+        ``refresh`` is how old, in seconds, the database's reading may be (0: read it at each poll, one read
+        at a time)."""
+        self._snapshot = StoreSnapshot(database, max_age=refresh, timeout=CHECK_TIMEOUT)
         self._metrics = metrics
         self._scheduler_running = scheduler_running
         self._listen = listen
         self._port = port
+        self._limits = limits
         self._runner: web.AppRunner | None = None
         self._healthy = True  # the last answer, so a failing database is logged when it starts failing, not per probe
 
@@ -58,34 +65,29 @@ class ObservabilityServer:
         return int(self._runner.addresses[0][1])
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/healthz", self._on_healthz)
-        app.router.add_get("/metrics", self._on_metrics)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
+        routes = [web.get("/healthz", self._on_healthz), web.get("/metrics", self._on_metrics)]
         try:
-            await web.TCPSite(runner, self._listen, self._port).start()
+            self._runner = await start_guarded_server(
+                routes, what="observability.http", listen=self._listen, port=self._port, limits=self._limits
+            )
         except OSError as error:
-            await runner.cleanup()
             reason = error.strerror or str(error)
             raise ListenError(f"observability.http: cannot listen on {self._listen}:{self._port}: {reason}") from None
-        self._runner = runner
         log.info("health and metrics served on %s:%s (/healthz, /metrics)", self._listen, self.port)
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self._snapshot.close()
 
     async def _on_healthz(self, request: web.Request) -> web.Response:
         problems: list[str] = []
         if not self._scheduler_running():
             problems.append("scheduler not running")
-        try:
-            async with asyncio.timeout(CHECK_TIMEOUT):
-                await self._database.ping()
-        except Exception as error:
-            problems.append(f"database not answering ({type(error).__name__})")
+        reading = await self._snapshot.current()
+        if reading.problem is not None:
+            problems.append(reading.problem)
         healthy = not problems
         if healthy != self._healthy:
             if healthy:
@@ -98,13 +100,8 @@ class ObservabilityServer:
         return web.Response(text="ok")
 
     async def _on_metrics(self, request: web.Request) -> web.Response:
-        depth = await self._outbox_depth()
-        return web.Response(body=self._metrics.exposition(depth), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def _outbox_depth(self) -> int | None:
-        try:
-            async with asyncio.timeout(CHECK_TIMEOUT), self._database.session() as session:
-                return await outbox.unsent_count(session)
-        except Exception as error:
-            log.warning("metrics: the outbox depth could not be read (%s)", type(error).__name__)
-            return None
+        reading = await self._snapshot.current()
+        if reading.problem is not None:
+            log.warning("metrics: no outbox depth, %s", reading.problem)
+        body = self._metrics.exposition(reading.outbox_depth)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

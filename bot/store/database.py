@@ -33,6 +33,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 #: Where a session carries its database's ``Sealer`` (``Session.info``), for the queries that store free text.
 SEALER_INFO = "checkin.sealer"
+#: The execution option of a session that only reads (``Database.reading``).
+READ_ONLY = "checkin_read_only"
 
 # Arbitrary but fixed: every replica must ask for the same advisory lock so only one migrates.
 MIGRATION_LOCK_KEY = 0x636B_696E  # "ckin"
@@ -107,6 +109,11 @@ def _sqlite_on_begin(connection: Connection) -> None:
     # read-modify-write of a check-in, leasing outbox rows) fails with SQLITE_BUSY instead of waiting
     # when another connection wrote in between; with IMMEDIATE it waits on busy_timeout, which is what
     # SELECT ... FOR UPDATE gives on PostgreSQL.
+    if connection.get_execution_options().get(READ_ONLY):
+        # A session that only reads (``Database.reading``): a deferred BEGIN reads a WAL snapshot and neither
+        # takes nor waits for the write lock, so health probes never queue with answers being written.
+        connection.exec_driver_sql("BEGIN")
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -200,10 +207,13 @@ class Database:
         async with self.session() as session, session.begin():
             yield session
 
-    async def ping(self) -> None:
-        """Raise unless the database answers a trivial query, for the health check."""
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads (health and metrics): on SQLite it never takes the write lock, so it
+        neither waits behind an answer being written nor makes one wait. It must not write."""
         async with self.session() as session:
-            await session.execute(text("SELECT 1"))
+            await session.connection(execution_options={READ_ONLY: True})
+            yield session
 
     def _engine_options(self) -> dict[str, Any]:
         # A database error's message would otherwise carry the statement's parameters, which can be what a

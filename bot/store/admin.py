@@ -136,9 +136,10 @@ async def forget_client(session: AsyncSession, client_id: str, *, keep_client: b
 
     ``keep_client`` leaves an emptied client row (with its config-owned fields) for a client who is still in
     the config, since the bot would otherwise add them back at its next start anyway; otherwise the row goes.
-    Messages to the client, and the check-in summaries, alerts and notices about them the coach was sent or is
-    still waiting for, are deleted; other replies to the coach that named the client (a trend or the answers a
-    coach asked for) are left to the retention purge.
+    Messages to the client at any address, the check-in summaries, alerts, notices and digests about or quoting
+    them the coach was sent or is still waiting for, and the ids of the events they sent are deleted; other
+    replies to the coach that named the client (a trend or the answers a coach asked for) are left to the
+    retention purge.
     """
     client = await session.get(Client, client_id, with_for_update=True)
     if client is None:

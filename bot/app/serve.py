@@ -172,12 +172,15 @@ async def reload_config(path: Path, bot: Bot, scheduler: Scheduler, dispatcher: 
             log.error("%s", issue)
         return False
     previous = bot.config
-    if (config.database, config.platforms, config.observability) != (
+    if (config.database, config.platforms, config.observability, config.http_servers) != (
         previous.database,
         previous.platforms,
         previous.observability,
+        previous.http_servers,
     ):
-        log.warning("config reload: database, platform and observability settings take effect at the next restart")
+        log.warning(
+            "config reload: database, platform, observability and http_servers settings take effect at the next restart"
+        )
     try:
         await bot.reconfigure(config, question_sets)
     except Exception:  # the database, most likely: the people sync rolled back and the old config stands

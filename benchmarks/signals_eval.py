@@ -296,12 +296,16 @@ def evaluate(settings: Alerts) -> dict[str, object]:
     rng = random.Random(SEED)
     lines: list[str] = []
     onsets: dict[str, tuple[str, int | None]] = {}
+    #: Withdrawing clients whose first withdrawn check-in is a lone miss, which stable clients show by chance too.
+    lone_miss: set[str] = set()
     for kind, count in COUNTS.items():
         for i in range(count):
             client_id = f"{kind}-{i:03d}"
             client_lines, onset = _client(rng, client_id, kind)
             lines += client_lines
             onsets[client_id] = (kind, onset)
+            if kind == "withdrawal" and onset is not None and json.loads(client_lines[onset])["status"] == "expired":
+                lone_miss.add(client_id)
     notes: dict[str, str] = {}
     for kind, templates in (("risk", RISK_NOTES), ("work", WORK_NOTES), ("neutral", NEUTRAL_NOTES)):
         for i in range(NOTES_PER_KIND):
@@ -335,6 +339,13 @@ def evaluate(settings: Alerts) -> dict[str, object]:
     rupture_recall, rupture_delays = recall("rupture", 5)
     decline_recall, decline_delays = recall("decline", 10)
     withdrawal_recall, withdrawal_delays = recall("withdrawal", 5)
+    # A fair reading of "the first clear sign": one missed check-in is not one (stable clients miss 5% of them),
+    # so when the onset check-in is a lone miss, the delay counts from the check-in after it.
+    from_clear_sign = [
+        d - (c in lone_miss)
+        for c, (k, o) in onsets.items()
+        if k == "withdrawal" and o is not None and (d := first_delay(c, o, 5)) is not None
+    ]
     stable = [c for c, (k, _) in onsets.items() if k == "stable"]
     false_alarm = sum(any(kinds for _, kinds in alerted[c]) for c in stable) / len(stable)
     dips = [(c, o) for c, (k, o) in onsets.items() if k == "dip" and o is not None]
@@ -352,6 +363,8 @@ def evaluate(settings: Alerts) -> dict[str, object]:
         "decline_median_delay": median(decline_delays) if decline_delays else None,
         "withdrawal_recall": round(withdrawal_recall, 3),
         "withdrawal_median_delay": median(withdrawal_delays) if withdrawal_delays else None,
+        "withdrawal_onset_lone_miss": round(len(lone_miss) / COUNTS["withdrawal"], 3),
+        "withdrawal_median_delay_from_clear_sign": median(from_clear_sign) if from_clear_sign else None,
         "dip_alert_rate": round(dip_alerts, 3),
         "words_recall": round(words_rate("risk"), 3),
         "words_false_rate": round((words_rate("work") + words_rate("neutral")) / 2, 3),

@@ -28,7 +28,7 @@ each labelled with a relationship theme or as work, family, health or neutral): 
 notes that are not about the relationship, German on its own, and precision and recall per theme. The
 development half is what the cues and the model were tuned and trained on, so only the held-out half's
 figures say how the detector does on notes it has not seen. A held-out half is read once: the one in place
-now is the fourth written, each earlier one having been read once and then moved into the development half.
+now is the fifth written, each earlier one having been read once and then moved into the development half.
 One author wrote the notes and the cues, so even held-out figures are optimistic; replay real notes before
 trusting them. Last, the time one check-in and one note take to evaluate.
 """

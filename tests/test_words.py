@@ -52,7 +52,7 @@ def note(text: str, question: str = "note") -> HistoryEntry:
         ("You just don't get how our industry works.", "not_getting_it"),
         # German, one per theme
         ("Sie hören mir nicht richtig zu.", "unheard"),
-        ("Sie bestimmen immer, worüber wir reden.", "agenda"),
+        ("Sie geben mir ständig Ratschläge, statt zuzuhören.", "agenda"),
         ("Ich habe mich von dir verurteilt gefühlt.", "judged"),
         ("Ich weiß nicht, ob unsere Gespräche vertraulich bleiben.", "confidentiality"),
         ("Du hast schon wieder abgesagt.", "priority"),

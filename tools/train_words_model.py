@@ -33,11 +33,11 @@ CORPUS = ROOT / "tests" / "corpus"
 OUTPUT = ROOT / "prompts" / "words_model.json"
 EPOCHS = 12
 RATE = 0.3
-L2 = 0.001
+L2 = 0.01
 MIN_NOTES = 2
 #: A note that is not about the relationship counts this much more in training: a false alarm costs the coach's
 #: trust in every later alert, and the corpus has fewer such notes than risk notes.
-NONE_WEIGHT = 2.0
+NONE_WEIGHT = 4.0
 SEED = 20261203
 #: Weights smaller than this for every class are left out of the file.
 PRUNE = 0.05

@@ -3,8 +3,10 @@
     python -m benchmarks.signals_eval
 
 Prints one JSON line with recall of sudden ruptures (an alert within one to five check-ins of onset), the
-share of stable clients who ever get a relationship alert, the median detection delay, and how well ``words``
-tells relationship-risk notes from work-stress and neutral ones. The default thresholds are tuned on this set.
+share of stable clients who ever get a relationship alert, the median detection delay (the check-in where the
+change begins counts as 1; for withdrawals also counted from the first clear sign, since a lone missed check-in
+is not one, with the share of withdrawals that begin with a lone miss), and how well ``words`` tells
+relationship-risk notes from work-stress and neutral ones. The default thresholds are tuned on this set.
 
 The generator (seeded, so every run is the same): each client has 16 weekly check-ins. A client's five
 relationship answers sit around their own level (3.9–4.7, each item offset by N(0, 0.2), kept within 3.7–4.9:
@@ -28,7 +30,9 @@ each labelled with a relationship theme or as work, family, health or neutral): 
 notes that are not about the relationship, German on its own, and precision and recall per theme. The
 development half is what the cues and the model were tuned and trained on, so only the held-out half's
 figures say how the detector does on notes it has not seen. A held-out half is read once: the one in place
-now is the fifth written, each earlier one having been read once and then moved into the development half.
+now is the fifth written, each earlier one having been read once and then moved into the development half
+(the fifth was read a second time, after a round of changes the synthetic practice called for; docs/signals.md
+gives both reads).
 One author wrote the notes and the cues, so even held-out figures are optimistic; replay real notes before
 trusting them. Last, the time one check-in and one note take to evaluate.
 """

@@ -50,6 +50,17 @@ def note(text: str, question: str = "note") -> HistoryEntry:
         ("I feel uncomfortable in our sessions lately.", "dread"),
         ("I felt pressured by you to decide on the spot.", "pushed"),
         ("You just don't get how our industry works.", "not_getting_it"),
+        # German, one per theme
+        ("Sie hören mir nicht richtig zu.", "unheard"),
+        ("Sie geben mir ständig Ratschläge, statt zuzuhören.", "agenda"),
+        ("Ich habe mich von dir verurteilt gefühlt.", "judged"),
+        ("Ich weiß nicht, ob unsere Gespräche vertraulich bleiben.", "confidentiality"),
+        ("Du hast schon wieder abgesagt.", "priority"),
+        ("Ich bin nicht sicher, ob das Coaching das Geld wert ist.", "value"),
+        ("Ich denke darüber nach, das Coaching zu beenden.", "leaving"),
+        ("Ehrlich gesagt graut mir vor unseren Sitzungen.", "dread"),
+        ("Sie setzen mich zu sehr unter Druck.", "pushed"),
+        ("Du verstehst meine Situation nicht.", "not_getting_it"),
     ],
 )
 def test_each_theme_is_read(text: str, theme: str) -> None:
@@ -64,6 +75,10 @@ def test_each_theme_is_read(text: str, theme: str) -> None:
         "It's not that I dread our sessions, I'm just tired.",
         "I don't feel pushed by you at all.",
         "No doubt the sessions are paying off.",
+        "I never feel rushed in our calls.",
+        "Ich fühle mich von Ihnen nie bewertet.",
+        "Ich habe nicht vor, das Coaching zu beenden.",
+        "Ich fühle mich von dir nicht unter Druck gesetzt.",
     ],
 )
 def test_a_negation_before_a_cue_cancels_it(text: str) -> None:
@@ -78,6 +93,8 @@ def test_a_negation_before_a_cue_cancels_it(text: str) -> None:
         ("Our last session felt a bit rushed.", "priority"),
         ("i kind of dread our calls now", "dread"),
         ("Maybe it's time to stop our sessions, I'm not sure.", "leaving"),
+        ("Ich bin nicht sicher, ob mir die Sitzungen helfen.", "value"),
+        ("Unsere letzte Sitzung war ein bisschen gehetzt.", "priority"),
     ],
 )
 def test_a_hedge_is_not_a_negation(text: str, theme: str) -> None:
@@ -96,6 +113,9 @@ def test_a_hedge_is_not_a_negation(text: str, theme: str) -> None:
         ("My wife says I don't listen to her.", "I don't think you listen to me."),
         ("Mein Chef hört mir nicht zu.", "Sie hören mir nicht zu."),
         ("Der Vorstand setzt mich unter Druck.", "Sie setzen mich unter Druck."),
+        ("Mein Chef sagt ständig unsere Meetings ab.", "Sie sagen ständig unsere Termine ab."),
+        ("Meine Frau versteht mich nicht.", "Du verstehst mich nicht."),
+        ("My boss keeps pushing me too hard.", "You keep pushing me too hard."),
     ],
 )
 def test_whom_the_sentence_is_about(about_someone_else: str, about_the_coach: str) -> None:

@@ -58,6 +58,8 @@ class RiskPhrases:
     negation_window: int
     broad_window: int
     model_threshold: float
+    #: The model's certainty needed for a note that names no one at all; None: such notes are left to the cues.
+    model_threshold_unnamed: float | None
     explain: Mapping[str, str]
     languages: Mapping[str, Language]
     themes: Mapping[str, Theme]
@@ -140,13 +142,19 @@ def _window(data: Mapping[str, object], key: str) -> int:
     return value
 
 
+def _certainty(data: Mapping[str, object], key: str) -> float:
+    value = data.get(key)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 1:
+        raise RiskPhrasesError(f"risk_phrases.yaml: '{key}' must be a number above 0, at most 1")
+    return float(value)
+
+
 def parse_risk_phrases(source: str, model: WordsModel | None = None) -> RiskPhrases:
     data = _mapping(yaml.safe_load(source), "the file")
     themes_data = {name: _mapping(t, f"themes.{name}") for name, t in _mapping(data.get("themes"), "themes").items()}
     languages = _mapping(data.get("languages"), "languages")
-    threshold = data.get("model_threshold")
-    if not isinstance(threshold, int | float) or not 0 < threshold <= 1:
-        raise RiskPhrasesError("risk_phrases.yaml: 'model_threshold' must be a number above 0, at most 1")
+    threshold = _certainty(data, "model_threshold")
+    unnamed = _certainty(data, "model_threshold_unnamed") if "model_threshold_unnamed" in data else None
     parsed = {
         name: _language(name, _mapping(lang, f"languages.{name}"), themes_data, data)
         for name, lang in languages.items()
@@ -159,7 +167,8 @@ def parse_risk_phrases(source: str, model: WordsModel | None = None) -> RiskPhra
     return RiskPhrases(
         negation_window=_window(data, "negation_window"),
         broad_window=_window(data, "broad_window"),
-        model_threshold=float(threshold),
+        model_threshold=threshold,
+        model_threshold_unnamed=unnamed,
         explain={k: str(v) for k, v in explain.items()},
         languages=parsed,
         themes={name: _theme(name, theme) for name, theme in themes_data.items()},

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.conversation.texts import Texts
+from bot.signals.detectors.lemmas import lemma
 from bot.signals.detectors.lexicon import (
     AFFECT,
     ALONE,
@@ -34,7 +35,7 @@ from bot.signals.detectors.lexicon import (
     parse_risk_phrases,
 )
 from bot.signals.detectors.wording import Hit, Token, sentences, tokens
-from bot.signals.detectors.words_model import NONE, features
+from bot.signals.detectors.words_model import GRAM, LEMMA, NEGATED, NONE, THEY, YOU, Sentence, features
 from bot.signals.history import HistoryEntry
 from bot.signals.signal import Signal
 
@@ -48,6 +49,9 @@ __all__ = [
     "read",
 ]
 
+#: Cues that are not a theme's, which the model reads as features: a theme's own cue never reaches it, since
+#: the model is asked only about notes no theme cue read.
+MODEL_CUES = frozenset({HEDGE, AFFECT, REASSURANCE, COMPLAINT, WELLBEING})
 #: Text answers whose question is itself about the coach, so a cue needs no target there.
 ABOUT_THE_COACH = frozenset({"repair"})
 #: At most this many characters of the client's sentence are quoted to the coach.
@@ -117,7 +121,7 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
     language, words, parts, named = _parse(text, phrases)
     found: dict[str, Finding] = {}
     wellbeing: str | None = None
-    cued = False
+    cued = settled = False
     guess: list[str | None] = []
     complaints: list[tuple[_Sentence, Hit]] = []
     for part in parts:
@@ -138,7 +142,10 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
                 continue
             if broad:
                 near = about_the_coach or _coach_in_clause(hit, part, clause, phrases.broad_window)
-                if not near or _reassured(part, clause, hit):
+                if not near:
+                    continue
+                if _reassured(part, clause, hit):
+                    settled = True
                     continue
                 if label == AFFECT:
                     if not guess:
@@ -153,19 +160,66 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
         complaint = _complaint(text, words, complaints, phrases)
         if complaint is not None:
             found[complaint.theme] = complaint
-    # The model reads only what the cues did not: a cue that was negated or about someone else has its say.
-    if not found and not cued and (about_the_coach or COACH in named):
-        modelled = _modelled(text, words, parts, phrases)
+    # The model reads only what the cues did not: a cue that was negated or about someone else has its say, and
+    # so does unease about the coach that reassuring words settled ("nervous before our session, but it helped").
+    settled = settled or any(h.label == REASSURANCE for part, _ in complaints for h in part.hits)
+    threshold = _model_threshold(phrases, about_the_coach, named)
+    if not found and not cued and not settled and threshold is not None:
+        modelled = _modelled(text, words, parts, phrases, language.name, about_the_coach, threshold)
         if modelled is not None:
             found[modelled.theme] = modelled
     return Reading(language.name, tuple(found.values()), wellbeing)
 
 
+def _model_threshold(phrases: RiskPhrases, about_the_coach: bool, named: set[str]) -> float | None:
+    """How sure the model must be: a note that names the coach is read at ``model_threshold``; one that names
+    no one, sent to the coach, is likelier about them than not, so at ``model_threshold_unnamed``; one that
+    names only someone else ("my boss...") is not the model's to read."""
+    if about_the_coach or COACH in named:
+        return phrases.model_threshold
+    return phrases.model_threshold_unnamed if not named else None
+
+
 def model_features(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> frozenset[str]:
     """What the model reads in ``text``: the same features whether training or detecting."""
-    language, words, _, named = _parse(text, phrases)
+    language, words, parts, named = _parse(text, phrases)
     coach = about_the_coach or COACH in named
-    return features([t.word for t in words], coach=coach, other=OTHER in named, stop=language.markers)
+    sentences = [
+        Sentence(
+            tuple(t.word for t in words[part.lo : part.hi]),
+            _target(part, about_the_coach),
+            _governed(words, part, language, phrases.negation_window),
+            frozenset(hit.label for hit in part.hits if hit.label in MODEL_CUES),
+        )
+        for part in parts
+    ]
+    return features(sentences, coach=coach, other=OTHER in named, stop=language.markers, language=language.name)
+
+
+def _governed(words: Sequence[Token], part: _Sentence, language: Language, window: int) -> frozenset[int]:
+    """The words (counted from the sentence's start) up to ``window`` after a negation, within its sentence part;
+    a hedge ("not sure") negates nothing."""
+    hedged = {i for hit in part.hits if hit.label == HEDGE for i in range(hit.start, hit.end)}
+    governed: set[int] = set()
+    reach = 0
+    for i in range(part.lo, part.hi):
+        word = words[i].word
+        if word in language.contrast:
+            reach = 0
+        elif word in language.negations and i not in hedged:
+            reach = window
+        elif reach:
+            governed.add(i - part.lo)
+            reach -= 1
+    return frozenset(governed)
+
+
+def _target(part: _Sentence, about_the_coach: bool) -> str:
+    """Whom a sentence names: only the coach or the coaching, only someone else, or neither or both ("")."""
+    labels = {hit.label for hit in part.hits if hit.label in (COACH, OTHER)}
+    if labels == {COACH} or (about_the_coach and not labels):
+        return YOU
+    return THEY if labels == {OTHER} else ""
 
 
 def _parse(text: str, phrases: RiskPhrases) -> tuple[Language, list[Token], list[_Sentence], set[str]]:
@@ -298,25 +352,43 @@ def _distance(ref: Hit, hit: Hit) -> int:
     return max(hit.start - ref.end, ref.start - hit.end, 0)
 
 
-def _modelled(text: str, words: Sequence[Token], parts: Sequence[_Sentence], phrases: RiskPhrases) -> Finding | None:
-    """The theme the model reads with at least ``model_threshold`` certainty, with the words it weighed most."""
+def _modelled(
+    text: str,
+    words: Sequence[Token],
+    parts: Sequence[_Sentence],
+    phrases: RiskPhrases,
+    language: str,
+    about_the_coach: bool,
+    threshold: float,
+) -> Finding | None:
+    """The theme the model reads with at least ``threshold`` certainty, with the words it weighed most."""
     model = phrases.model
     if model is None:
         return None
-    found = model_features(text, phrases, about_the_coach=True)
+    found = model_features(text, phrases, about_the_coach=about_the_coach)
     probabilities = model.probabilities(found)
     theme, probability = max(((t, p) for t, p in probabilities.items() if t != NONE), key=lambda tp: tp[1])
-    reasons = [_spot(feature, words) for feature in model.reasons(found, theme)]
-    spots = [spot for spot in reasons if spot is not None]
-    if probability < phrases.model_threshold or theme not in phrases.themes or not spots:
+    spots: list[tuple[int, int]] = []
+    for feature in model.reasons(found, theme):
+        spot = _spot(feature, words, language)
+        if spot is not None and not any(a < spot[1] and spot[0] < b for a, b in spots):
+            spots.append(spot)
+    if probability < threshold or theme not in phrases.themes or not spots:
         return None
     first = spots[0][0]
     quote = next((p.quote for p in parts if p.lo <= first < p.hi), parts[0].quote)
     return Finding(theme, '", "'.join(text[words[a].start : words[b - 1].end] for a, b in spots), quote, by_model=True)
 
 
-def _spot(feature: str, words: Sequence[Token]) -> tuple[int, int] | None:
-    """Where a model feature (a word, a pair, or a ``stem~``) first stands among ``words``, to quote it."""
+def _spot(feature: str, words: Sequence[Token], language: str) -> tuple[int, int] | None:
+    """Where a model feature first stands among ``words``, as whole words to quote: a word, a pair, a ``stem~``,
+    a lemma (``=listen``, ``you:listen``), or a character n-gram (``#u nev``, quoted as the words it touches)."""
+    if feature.startswith(GRAM):
+        return _spot_gram(feature[len(GRAM) :], words)
+    marked = next((m for m in (YOU + ":", THEY + ":", LEMMA, NEGATED) if feature.startswith(m)), None)
+    if marked is not None:
+        wanted = feature[len(marked) :].lstrip(LEMMA + NEGATED)
+        return next(((i, i + 1) for i, w in enumerate(words) if lemma(w.word, language) == wanted), None)
     stem = feature.endswith("~")
     parts = feature.rstrip("~").split()
     for i in range(len(words) - len(parts) + 1):
@@ -325,3 +397,17 @@ def _spot(feature: str, words: Sequence[Token]) -> tuple[int, int] | None:
         ):
             return i, i + len(parts)
     return None
+
+
+def _spot_gram(gram: str, words: Sequence[Token]) -> tuple[int, int] | None:
+    """The words a character n-gram of the note's words (joined by spaces, a space either end) touches."""
+    joined, starts = " ", []
+    for token in words:
+        starts.append(len(joined))
+        joined += token.word + " "
+    at = joined.find(gram)
+    if at < 0:
+        return None
+    end = at + len(gram)
+    touched = [i for i, s in enumerate(starts) if s < end and s + len(words[i].word) > at]
+    return (touched[0], touched[-1] + 1) if touched else None

@@ -29,10 +29,12 @@ def outbox_rows(
     image_png: bytes | None = None,
     *,
     notice_for: str | None = None,
+    not_before: datetime | None = None,
 ) -> list[outbox.OutboxRow]:
     """Outbox rows for messages to one recipient; the key makes re-running the same cause a no-op.
 
-    ``notice_for`` names the client when the first message is their privacy notice.
+    ``notice_for`` names the client when the first message is their privacy notice; ``not_before`` holds the
+    first message (and so, by the per-recipient order, the rest) until then or until it is released.
     """
     platform, recipient = address
     rows = [
@@ -43,6 +45,7 @@ def outbox_rows(
                 platform, recipient, m.text, m.choices, checkin_id, m.step_key, audience, image_png
             ).to_payload(),
             f"{key_prefix}:{index}",
+            not_before if index == 0 else None,
         )
         for index, m in enumerate(messages)
     ]
@@ -61,5 +64,7 @@ async def queue(
     *,
     audience: str = "client",
     image_png: bytes | None = None,
+    not_before: datetime | None = None,
 ) -> None:
-    await outbox.enqueue(session, outbox_rows(address, messages, checkin_id, key_prefix, audience, image_png), now)
+    rows = outbox_rows(address, messages, checkin_id, key_prefix, audience, image_png, not_before=not_before)
+    await outbox.enqueue(session, rows, now)

@@ -10,6 +10,7 @@ retry (httpx transports default to ``retries=0``), and its ``AIORateLimiter`` wo
 
 from __future__ import annotations
 
+import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 from telegram import Bot
 from telegram.request import BaseRequest, HTTPXRequest
@@ -23,6 +24,15 @@ SEND_TIMEOUT = 10.0
 def slack_web_client(token: str, api_url: str = SLACK_API_URL, *, timeout: float = SEND_TIMEOUT) -> AsyncWebClient:
     # slack-sdk takes whole seconds; at least one, or aiohttp would wait forever.
     return AsyncWebClient(token=token, base_url=api_url, timeout=max(1, int(timeout)), retry_handlers=[])
+
+
+def slack_session(client: AsyncWebClient) -> aiohttp.ClientSession:
+    """One HTTP session for every call of ``client`` (call inside the event loop; close it on stop).
+
+    Without one, slack-sdk opens a session, and a connection, for each call. A session the caller gives it is
+    used as it is, so it carries the client's timeout itself.
+    """
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=client.timeout))
 
 
 def telegram_bot(token: str, api_url: str = TELEGRAM_API_URL, *, updates_request: BaseRequest | None = None) -> Bot:

@@ -67,7 +67,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.http_server import start_http_server
-from adapters.sdk_clients import SEND_TIMEOUT, SLACK_API_URL, slack_web_client
+from adapters.sdk_clients import SEND_TIMEOUT, SLACK_API_URL, slack_session, slack_web_client
 from adapters.slack_blocks import (
     ACTION_PREFIX,
     ButtonValue,
@@ -296,6 +296,19 @@ class SlackAdapter:
         return int(self._runner.addresses[0][1])
 
     async def start(self, sink: InboundSink) -> None:
+        self._client.session = slack_session(self._client)
+        try:
+            await self._connect(sink)
+        except BaseException:
+            await self._close_session()
+            raise
+
+    async def _close_session(self) -> None:
+        if self._client.session is not None:
+            await self._client.session.close()
+            self._client.session = None
+
+    async def _connect(self, sink: InboundSink) -> None:
         # One call up front: a wrong token fails the start with Slack's reason instead of every send later.
         try:
             identity = await self._client.auth_test()
@@ -337,6 +350,7 @@ class SlackAdapter:
             self._runner = None
         while self._in_flight:  # listeners run after their ack; let them finish
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._close_session()
         self._sink = None
 
     # ---- HTTP mode --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.checkin_cli import checkin
+from tests.support.revisions import HEAD_REVISION
 
 CONFIG = """
 database: {{url: "{url}"}}
@@ -50,11 +51,11 @@ def test_db_upgrade_creates_the_schema_and_says_its_revision(tmp_path: Path) -> 
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{database}")
     result = checkin("db", "upgrade", "--config", str(config))
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.strip().endswith("schema at revision 0007")
+    assert result.stdout.strip().endswith(f"schema at revision {HEAD_REVISION}")
     assert database.exists()
     again = checkin("db", "upgrade", "--config", str(config))
     assert again.exit_code == 0
-    assert "revision 0007" in again.stdout
+    assert f"revision {HEAD_REVISION}" in again.stdout
 
 
 def test_an_unset_database_variable_is_named(tmp_path: Path) -> None:

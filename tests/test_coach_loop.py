@@ -22,7 +22,7 @@ from bot.config import load_config
 from bot.config.errors import ConfigError
 from bot.contract.messages import InboundText, OutboundMessage
 from bot.store import invites
-from bot.store.models import Alert, CoachWaiting
+from bot.store.models import Alert, CoachWaiting, OutboxMessage
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
@@ -191,6 +191,51 @@ async def test_with_an_alert_the_summary_goes_first_and_the_alert_points_at_it(
     assert alert.text.startswith("Check-in alert for Dana Whitfield (urgent)")
     assert alert.text.count("Be more direct with me") == 1
     assert alert.choices and alert.image_png is not None
+
+
+async def alert_row(runtime: Bot) -> OutboxMessage:
+    async with runtime.database.session() as session:
+        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key.like("alert:%")))
+    assert row is not None
+    return row
+
+
+async def test_the_alert_chart_is_drawn_after_the_commit_and_the_alert_held_for_it(
+    build: Build, clock: ManualClock, slack: CollectingAdapter
+) -> None:
+    """The reply that raises an alert commits without drawing: the alert is queued held and imageless, the
+    chart is drawn off the event loop afterwards, attached, and the alert goes with it in the same drain."""
+    runtime = await build()
+    await runtime.lifecycle.start_checkin("dana", clock.now())
+    for n, reply in enumerate([*TRUST_AT_ONE, "skip"]):
+        await runtime.inbound.handle(InboundText("slack", DANA, f"reply-{n}", reply))
+    committed = await alert_row(runtime)
+    assert committed.status == "pending" and committed.payload.get("image_png") is None
+    assert committed.next_attempt_at > clock.now()  # held for its chart, not sent without it
+    assert runtime.outbox.attachments.pending  # the drawing runs after the commit
+    await runtime.outbox.drain()
+    alert = slack.to(MAYA)[-1]
+    assert alert.text.startswith("Check-in alert for Dana Whitfield (urgent)")
+    assert alert.image_png is not None and alert.image_png.startswith(b"\x89PNG")
+    assert (await alert_row(runtime)).status == "sent"
+
+
+async def test_an_alert_whose_chart_fails_is_still_delivered_at_once_without_it(
+    build: Build, clock: ManualClock, slack: CollectingAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.signals.charts
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        raise RuntimeError("no fonts on this machine")
+
+    monkeypatch.setattr(bot.signals.charts, "render_trend", broken)
+    runtime = await build()
+    await checkin(runtime, clock, [*TRUST_AT_ONE, "skip"])
+    summary, alert = slack.to(MAYA)
+    assert summary.text.startswith("Dana Whitfield answered")
+    assert alert.text.startswith("Check-in alert for Dana Whitfield (urgent)")
+    assert alert.choices and alert.image_png is None
+    assert not runtime.outbox.attachments.pending
 
 
 async def test_a_coach_who_chose_digest_only_gets_the_alert_alone(

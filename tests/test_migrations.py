@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from bot.store import Base, Database, alembic_config, identities
 from bot.store.people import address_of
+from tests.support.revisions import HEAD_REVISION
 
 if TYPE_CHECKING:
     from conftest import DatabaseTarget
@@ -46,7 +47,7 @@ async def test_concurrent_starts_on_a_fresh_database_both_succeed(database_targe
     for replica in replicas:
         async with replica.session() as session:
             versions = (await session.scalars(sa.text("SELECT version_num FROM alembic_version"))).all()
-        assert versions == ["0007"]
+        assert versions == [HEAD_REVISION]
 
 
 def test_schema_is_only_accepted_for_postgresql() -> None:
@@ -70,7 +71,9 @@ async def test_a_database_at_the_first_revision_is_upgraded_with_its_rows(databa
     async with database.engine.connect() as conn:
         assert await conn.run_sync(_schema_diff) == []
         assert (await conn.execute(sa.text("SELECT id FROM coaches"))).scalars().all() == ["maya"]
-        assert (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars().all() == ["0007"]
+        assert (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars().all() == [
+            HEAD_REVISION
+        ]
 
 
 async def test_people_at_the_second_revision_keep_their_platform_identities(database: Database) -> None:

@@ -441,6 +441,20 @@ async def test_a_refused_token_fails_the_start(fake: FakeSlack) -> None:
     assert [c.error for c in fake.calls_to("apps.connections.open")] == ["invalid_auth"]
 
 
+@pytest.mark.parametrize("mode", ["socket", "http"])
+async def test_the_web_api_calls_share_one_connection(fake: FakeSlack, mode: str) -> None:
+    """slack-sdk opens a session (and a connection) per call unless given one: the adapter gives it one."""
+    adapter = make_adapter(fake, mode)
+    await adapter.start(Collector())
+    try:
+        for n in range(3):
+            await adapter.send(OutboundMessage("slack", "U0DANA0001", f"message {n}"))
+    finally:
+        await adapter.stop()
+    assert len(fake.calls_to("chat.postMessage")) == 3
+    assert len(set(fake.api_connections)) == 1, fake.api_connections
+
+
 async def test_socket_mode_reconnects_after_a_drop_and_on_request(fake: FakeSlack) -> None:
     adapter = make_adapter(fake, "socket")
     sink = Collector()

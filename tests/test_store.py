@@ -23,6 +23,7 @@ from bot.store.identities import find_client_by_identity, find_coach_by_identity
 from bot.store.invites import create_telegram_invite, redeem_telegram_invite
 from bot.store.outbox import OutboxRow, due_outbox, mark_failed, mark_retry, mark_sent
 from bot.store.people import ClientRecord, CoachRecord, GoalRecord, sync_people
+from tests.support.revisions import HEAD_REVISION
 
 if TYPE_CHECKING:
     from conftest import DatabaseTarget
@@ -87,7 +88,7 @@ async def test_start_twice_and_second_instance_are_noops(database_target: Databa
     await second.start()
     async with second.session() as session:
         versions = (await session.scalars(sa.text("SELECT version_num FROM alembic_version"))).all()
-    assert versions == ["0007"]
+    assert versions == [HEAD_REVISION]
 
 
 async def test_sync_people_inserts_updates_and_deactivates(database: Database) -> None:
@@ -501,6 +502,54 @@ async def test_a_message_never_overtakes_an_earlier_one_to_the_same_recipient(da
         assert await mark_sent(session, [(greeting.id, "ts-1")], T0 + timedelta(minutes=1)) == 1
     async with database.transaction() as session:
         assert [m.id for m in await due_outbox(session, T0 + timedelta(minutes=1), 10, "b", LEASE)] == [question.id]
+
+
+async def test_only_unsent_rows_hold_a_recipient_back_and_each_recipient_yields_its_first(database: Database) -> None:
+    """The lease reads the first unsent row per recipient: settled history (sent, failed, cancelled) of any
+    length never holds a recipient back, rows to other recipients interleave, and only heads are handed out."""
+    rows = [OutboxRow("telegram", str(n % 3), {"n": n}, f"old-{n}") for n in range(30)]
+    async with database.transaction() as session:
+        await outbox.enqueue(session, rows, T0)
+        history = [m.id for m in await due_outbox(session, T0, 100, "w", LEASE)]
+        for _ in range(9):  # every row to every recipient settles, in order, a different way each time
+            settled = history
+            await mark_sent(session, [(i, "ref") for i in settled[:1]], T0)
+            await mark_failed(session, settled[1], "403")
+            await session.execute(
+                sa.update(OutboxMessage).where(OutboxMessage.id == settled[2]).values(status="cancelled")
+            )
+            history = [m.id for m in await due_outbox(session, T0, 100, "w", LEASE)]
+            assert len(history) == 3
+        queued = [OutboxRow("telegram", str(n % 3), {"n": n}, f"new-{n}") for n in range(6)]
+        assert await outbox.enqueue(session, queued, T0) == 6
+        await mark_sent(session, [(i, "ref") for i in history], T0)
+    async with database.transaction() as session:
+        leased = await due_outbox(session, T0, 100, "w", LEASE)
+    assert [(m.recipient, m.payload["n"]) for m in leased] == [("0", 0), ("1", 1), ("2", 2)]
+
+
+async def test_a_held_row_holds_its_recipient_until_released_with_its_addition(database: Database) -> None:
+    """A message queued ``not_before`` (its image still being drawn) waits, and so do the messages behind it
+    to the same person; ``release_held`` adds to its payload and lets it go at once."""
+    async with database.transaction() as session:
+        await outbox.enqueue(
+            session,
+            [
+                OutboxRow("telegram", "7", {"text": "alert"}, "alert:1:0", not_before=T0 + timedelta(minutes=1)),
+                OutboxRow("telegram", "7", {"text": "next"}, "next:0"),
+                OutboxRow("telegram", "8", {"text": "other"}, "other:0"),
+            ],
+            T0,
+        )
+    async with database.transaction() as session:
+        assert [m.payload["text"] for m in await due_outbox(session, T0, 10, "w", LEASE)] == ["other"]
+        assert await outbox.release_held(session, "alert:1:0", {"image_png": "UE5H"}, T0)
+        assert not await outbox.release_held(session, "no-such-key", {"image_png": "UE5H"}, T0)
+    async with database.transaction() as session:
+        [alert] = await due_outbox(session, T0, 10, "w", LEASE)
+        assert alert.payload == {"text": "alert", "image_png": "UE5H"}
+        # Once it was attempted, a late addition changes nothing: the message went as it was.
+        assert not await outbox.release_held(session, "alert:1:0", {"image_png": "other"}, T0)
 
 
 async def test_remember_event(database: Database) -> None:

@@ -166,6 +166,7 @@ def build_bot(
             phrases=phrases,
             metrics=metrics,
             address_of=addresses,
+            attachments=outbox.attachments,
         )
         briefs = SessionBriefs(
             config=config,
@@ -184,7 +185,6 @@ def build_bot(
         )
         return Setup(config, question_sets, texts, addresses, notices, desk, briefs)
 
-    setup = LiveSetup(setup_for(config, question_sets))
     outbox = OutboxWorker(
         database,
         adapters,
@@ -196,6 +196,7 @@ def build_bot(
         on_permanent_failure=lambda message, reason: inbound.client_unreachable(message, reason),
         metrics=metrics,
     )
+    setup = LiveSetup(setup_for(config, question_sets))
     lifecycle = Lifecycle(database=database, clock=clock, outbox=outbox, metrics=metrics, setup=setup)
     inbound = Inbound(
         database=database,

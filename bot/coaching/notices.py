@@ -34,6 +34,7 @@ from bot.conversation import engine
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
 from bot.delivery import outgoing
+from bot.delivery.attachments import Attachments, Draw
 from bot.observability.metrics import Metrics, count_on_commit
 from bot.signals import alerts as alert_policy
 from bot.signals import digest, summary
@@ -60,7 +61,10 @@ class CoachNotices:
         phrases: RiskPhrases,
         metrics: Metrics,
         address_of: AddressOf,
+        attachments: Attachments,
     ) -> None:
+        """``attachments`` draws an alert's chart after the commit that queued the alert."""
+        self._attachments = attachments
         self._config = config
         self._question_sets = question_sets
         self._texts = texts
@@ -88,10 +92,6 @@ class CoachNotices:
         With ``summarise`` the check-in's summary goes to the coach first, read from the same history, leaving out
         the answers the alert quotes and saying an alert follows if one does.
         """
-        from bot.signals.charts import (
-            render_trend,  # matplotlib takes most of a second to import: only alerts pay for it
-        )
-
         settings = self._config.alerts
         question_set = self._question_sets[checkin.question_set]
         history = await client_history(session, client.id)
@@ -135,14 +135,16 @@ class CoachNotices:
             await self.tell_coach(session, client, (engine.Outgoing(summary_text),), checkin.id, key, now)
         if alert is None or outcome.alert is None:
             return
-        chart = render_trend(
-            client.name,
-            history,
-            question_set=question_set,
-            floor=settings.low_score_floor,
-            texts=self._texts,
-            alerts=[AlertMark(a.created_at, a.severity) for a in past] + [AlertMark(now, outcome.alert.severity)],
-        )
+        marks = [AlertMark(a.created_at, a.severity) for a in past] + [AlertMark(now, outcome.alert.severity)]
+        name, floor, texts = client.name, settings.low_score_floor, self._texts
+
+        def draw() -> bytes:
+            # In the drawing thread, after the commit: matplotlib takes most of a second to import, and a chart
+            # a tenth of one to draw, neither of which the reply's transaction or the event loop should wait for.
+            from bot.signals.charts import render_trend
+
+            return render_trend(name, history, question_set=question_set, floor=floor, texts=texts, alerts=marks)
+
         message = engine.Outgoing(outcome.alert.message, alert_buttons(self._texts, alert.id), COACH_STEP)
         await self.tell_coach(
             session,
@@ -152,7 +154,7 @@ class CoachNotices:
             f"alert:{alert.id}",
             now,
             urgent=outcome.alert.severity == Severity.URGENT,
-            image_png=chart,
+            draw_image=draw,
         )
 
     async def resend_unacknowledged(self, session: Session, now: datetime) -> int:
@@ -305,11 +307,15 @@ class CoachNotices:
         urgent: bool = False,
         image_png: bytes | None = None,
         quoting: Sequence[str] = (),
+        draw_image: Draw | None = None,
     ) -> None:
         """Queue messages for a coach (``about`` is the client they concern, or the coach's id), or keep them
         waiting while the coach has no address or, unless ``urgent``, is inside quiet hours or has messages
         waiting already (so they keep their order). ``quoting`` names further clients the messages quote (a
-        digest), so that erasing any of them erases the message."""
+        digest), so that erasing any of them erases the message.
+
+        ``draw_image`` draws the first message's image after the commit (``bot.delivery.attachments``); the
+        message is held for it meanwhile."""
         coach_id, client_id = (about.coach_id, about.id) if isinstance(about, Client) else (about, None)
         about_clients = [*quoting, *([client_id] if client_id is not None else [])]
         coach = await coaches.coach_by_id(session, coach_id)
@@ -320,9 +326,12 @@ class CoachNotices:
         hold_until = None if urgent else self._quiet_until(coach_id, now)
         if address is not None and urgent:
             await self._release(session, coach_id, address, None, now)  # what waited goes first, in order
+        if draw_image is not None:
+            self._attachments.after_commit(session, f"{key}:0", draw_image)
         if address is not None and (
             urgent or (hold_until is None and not await waiting.has_waiting(session, coach_id))
         ):
+            not_before = self._attachments.hold_until(now) if draw_image is not None else None
             await outgoing.queue(
                 session,
                 address,
@@ -334,6 +343,7 @@ class CoachNotices:
                 audience="coach",
                 image_png=image_png,
                 about=about_clients,
+                not_before=not_before,
             )
             return
         if address is None:

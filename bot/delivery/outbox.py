@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 
 from bot.contract.adapter import Adapter, SendError
 from bot.contract.messages import OutboundMessage
+from bot.delivery.attachments import Attachments
 from bot.delivery.outgoing import PRIVACY_NOTICE_FOR
 from bot.delivery.ratelimit import PlatformLimiter, RateLimits
 from bot.observability.metrics import Metrics
@@ -145,6 +146,9 @@ class OutboxWorker:
         self._in_flight: set[int] = set()
         #: Whether a stop interrupted ``_record_delivered`` (it is then not started again on the way out).
         self._recording = False
+        #: Images drawn after their message's commit; a held message is sent once its image is attached.
+        self.attachments = Attachments(database, clock)
+        self.attachments.notify(self.wake)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-worker")
@@ -155,6 +159,7 @@ class OutboxWorker:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        await self.attachments.close()
 
     def wake(self) -> None:
         """Send soon: called after a transaction that enqueued messages has committed."""
@@ -164,7 +169,8 @@ class OutboxWorker:
         """Send everything due now, including what each send unblocks; return how many rows were attempted.
 
         Rows are claimed whenever a sending slot frees up, rather than batch after batch, so one slow
-        recipient never holds up the others.
+        recipient never holds up the others. With nothing left to send while an image is still being drawn,
+        it waits for the image, so the message held for it goes in the same drain.
         """
         attempted = 0
         sending: set[asyncio.Task[None]] = set()
@@ -180,7 +186,10 @@ class OutboxWorker:
                         sending.add(asyncio.create_task(self._deliver(claimed)))
                         attempted += 1
                 if not sending:
-                    return attempted
+                    if not self.attachments.pending:
+                        return attempted
+                    await self.attachments.wait_for_one()
+                    continue
                 done, sending = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     if (error := task.exception()) is not None:

@@ -33,12 +33,14 @@ def outbox_rows(
     person: outbox.PersonRef,
     notice_for: str | None = None,
     about: Sequence[str] = (),
+    not_before: datetime | None = None,
 ) -> list[outbox.OutboxRow]:
     """Outbox rows for messages to one recipient; the key makes re-running the same cause a no-op.
 
     ``person`` is who the address belongs to; ``about`` names the clients a coach's message concerns (an alert,
     a summary, a digest quoting them), so erasing a client erases it. ``notice_for`` names the client when the
-    first message is their privacy notice.
+    first message is their privacy notice; ``not_before`` holds the first message (and so, by the per-recipient
+    order, the rest) until then or until it is released.
     """
     platform, recipient = address
     rows = [
@@ -50,6 +52,7 @@ def outbox_rows(
             ).to_payload(),
             f"{key_prefix}:{index}",
             person,
+            not_before if index == 0 else None,
         )
         for index, m in enumerate(messages)
     ]
@@ -73,6 +76,17 @@ async def queue(
     audience: str = "client",
     image_png: bytes | None = None,
     about: Sequence[str] = (),
+    not_before: datetime | None = None,
 ) -> None:
-    rows = outbox_rows(address, messages, checkin_id, key_prefix, audience, image_png, person=person, about=about)
+    rows = outbox_rows(
+        address,
+        messages,
+        checkin_id,
+        key_prefix,
+        audience,
+        image_png,
+        person=person,
+        about=about,
+        not_before=not_before,
+    )
     await outbox.enqueue(session, rows, now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,27 @@ from bot.store.models import (
 )
 from bot.store.sealed import open_text
 from bot.store.statements import insert_for
+
+#: The columns an answer's upsert writes, and those a later answer to the same step replaces.
+_REPLACED = ("question_id", "dimension", "goal_id", "value", "text", "answered_at")
+#: The upsert of ``upsert_answer`` per dialect, built once (it runs for every answer a client gives).
+_UPSERT: dict[str, Any] = {}
+
+
+def _upsert_statement(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    stmt = _UPSERT.get(dialect)
+    if stmt is None:
+        insert = insert_for(session, Answer)
+        stmt = _UPSERT[dialect] = (
+            insert.on_conflict_do_update(
+                index_elements=[Answer.checkin_id, Answer.step_key],
+                set_={name: insert.excluded[name] for name in _REPLACED},
+            )
+            .returning(Answer)
+            .execution_options(populate_existing=True)
+        )
+    return stmt
 
 
 async def upsert_answer(
@@ -29,27 +51,17 @@ async def upsert_answer(
 ) -> Answer:
     """Record the answer to one step, replacing an earlier answer to the same step; its text is sealed."""
     stored = sealer_of(session).seal(text) if text is not None else None
-    stmt = insert_for(session, Answer).values(
-        checkin_id=checkin_id,
-        step_key=step_key,
-        question_id=question_id,
-        dimension=dimension,
-        goal_id=goal_id,
-        value=value,
-        text=stored,
-        answered_at=answered_at,
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[Answer.checkin_id, Answer.step_key],
-        set_={
-            name: stmt.excluded[name]
-            for name in ("question_id", "dimension", "goal_id", "value", "text", "answered_at")
-        },
-    )
-    result = await session.scalars(
-        stmt.returning(Answer).execution_options(populate_existing=True),
-    )
-    answer = result.one()
+    values = {
+        "checkin_id": checkin_id,
+        "step_key": step_key,
+        "question_id": question_id,
+        "dimension": dimension,
+        "goal_id": goal_id,
+        "value": value,
+        "text": stored,
+        "answered_at": answered_at,
+    }
+    answer: Answer = (await session.scalars(_upsert_statement(session), values)).one()
     set_committed_value(answer, "text", text)
     return answer
 

@@ -41,31 +41,48 @@ async def claim_checkins(session: AsyncSession, claims: Sequence[Claim], now: da
     Claimed check-ins start as ``sent`` because their opening messages go into the outbox in the same
     transaction.
     """
+    if not claims:
+        return {}
+    rows = [
+        {
+            "client_id": c.client_id,
+            "slot": c.slot,
+            "question_set": c.question_set,
+            "state": c.state,
+            "questions": c.questions,
+            "created_at": now,
+            "sent_at": now,
+            "last_activity_at": now,
+        }
+        for c in claims
+    ]
     won: dict[str, int] = {}
-    for chunk in chunks(claims, 500):
-        rows = [
-            {
-                "client_id": c.client_id,
-                "slot": c.slot,
-                "status": CheckInStatus.SENT,
-                "question_set": c.question_set,
-                "state": c.state,
-                "questions": c.questions,
-                "created_at": now,
-                "sent_at": now,
-                "last_activity_at": now,
-                "reminders_sent": 0,
-            }
-            for c in chunk
-        ]
-        stmt = (
-            insert_for(session, CheckIn)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=[CheckIn.client_id, CheckIn.slot])
-            .returning(CheckIn.client_id, CheckIn.id)
+    for chunk in chunks(rows, 500):
+        result = await session.execute(
+            _claim_statement(session).execution_options(insertmanyvalues_page_size=500), list(chunk)
         )
-        won.update({client_id: checkin_id for client_id, checkin_id in await session.execute(stmt)})
+        won.update({client_id: checkin_id for client_id, checkin_id in result})
     return won
+
+
+#: The INSERT of ``claim_checkins`` per dialect, built once: an executemany, so a batch of claims is one
+#: compiled statement, not one bound parameter per value.
+_CLAIM: dict[str, Any] = {}
+
+
+def _claim_statement(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    stmt = _CLAIM.get(dialect)
+    if stmt is None:
+        table = CheckIn.__table__
+        assert isinstance(table, sa.Table)
+        stmt = _CLAIM[dialect] = (
+            insert_for(session, table)
+            .values(status=CheckInStatus.SENT, reminders_sent=0)
+            .on_conflict_do_nothing(index_elements=[table.c.client_id, table.c.slot])
+            .returning(table.c.client_id, table.c.id)
+        )
+    return stmt
 
 
 async def expire_superseded(session: AsyncSession, newest: dict[str, int]) -> None:

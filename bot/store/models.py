@@ -238,12 +238,26 @@ class CoachWaiting(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+#: The outbox rows still to send; the statuses are written out because a partial index's condition must be
+#: constant (``bot.store.outbox`` writes its queries' conditions the same way, so the planners can match them).
+_UNSENT = sa.text("status IN ('pending', 'sending')")
+
+
 class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
-        sa.Index(None, "status", "next_attempt_at"),
-        # Serves the head-of-line check: is an earlier message to this recipient still unsent?
-        sa.Index(None, "platform", "recipient", "id"),
+        # The lease walks the unsent rows in id order and stops at its limit.
+        sa.Index("ix_outbox_unsent", "id", sqlite_where=_UNSENT, postgresql_where=_UNSENT),
+        # Serves the head-of-line check (is an earlier message to this recipient still unsent?) with one probe,
+        # and the lease's walk over unsent rows; only unsent rows are in it, so it stays the queue's size.
+        sa.Index(
+            "ix_outbox_unsent_recipient",
+            "platform",
+            "recipient",
+            "id",
+            sqlite_where=_UNSENT,
+            postgresql_where=_UNSENT,
+        ),
         sa.Index(None, "person_kind", "person_id"),
     )
 

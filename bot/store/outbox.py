@@ -9,7 +9,7 @@ import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +53,38 @@ class OutboxRow:
     payload: dict[str, Any]
     idempotency_key: str
     person: PersonRef | None = None
+    #: Not sent before this (a message whose image is still being drawn); ``None``: as soon as it is queued.
+    not_before: datetime | None = None
+
+
+def _unsent(table: Any) -> sa.ColumnElement[bool]:
+    """``status IN ('pending', 'sending')`` with the statuses written into the SQL, not bound: only then can
+    either database's planner see that the partial index of unsent rows (``ix_outbox_unsent_recipient``)
+    holds every row the condition can match."""
+    condition: sa.ColumnElement[bool] = table.status.in_(
+        [sa.literal_column(f"'{status.value}'") for status in UNSENT_OUTBOX_STATUSES]
+    )
+    return condition
+
+
+_outbox = cast(sa.Table, OutboxMessage.__table__)
+
+#: The INSERT of ``enqueue``, per dialect, built once: an executemany of plain tuples, so a batch costs one
+#: compiled statement instead of one bound parameter per value.
+_ENQUEUE: dict[str, Any] = {}
+
+
+def _enqueue_statement(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    stmt = _ENQUEUE.get(dialect)
+    if stmt is None:
+        stmt = _ENQUEUE[dialect] = (
+            insert_for(session, _outbox)
+            .values(status=OutboxStatus.PENDING, attempts=0)
+            .on_conflict_do_nothing(index_elements=[_outbox.c.idempotency_key])
+            .returning(_outbox.c.id)
+        )
+    return stmt
 
 
 async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetime) -> int:
@@ -61,32 +93,55 @@ async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetim
     Returns how many rows were new. Rows are inserted in the order given, so ids, and with them the
     per-recipient sending order, follow it.
     """
-    queued = 0
+    if not rows:
+        return 0
     sealer = sealer_of(session)
-    for chunk in chunks(rows, 500):
-        values = [
-            {
-                "platform": r.platform,
-                "recipient": r.recipient,
-                "payload": seal_payload(sealer, r.payload),
-                "idempotency_key": r.idempotency_key,
-                "person_kind": r.person[0] if r.person is not None else None,
-                "person_id": r.person[1] if r.person is not None else None,
-                "status": OutboxStatus.PENDING,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for r in chunk
-        ]
-        stmt = (
-            insert_for(session, OutboxMessage)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=[OutboxMessage.idempotency_key])
-            .returning(OutboxMessage.id)
+    values = [
+        {
+            "platform": r.platform,
+            "recipient": r.recipient,
+            "payload": seal_payload(sealer, r.payload),
+            "idempotency_key": r.idempotency_key,
+            "person_kind": r.person[0] if r.person is not None else None,
+            "person_id": r.person[1] if r.person is not None else None,
+            "next_attempt_at": r.not_before or now,
+            "created_at": now,
+        }
+        for r in rows
+    ]
+    queued = 0
+    for chunk in chunks(values, 500):
+        # insertmanyvalues keeps the rows' order within a batch, and batches follow each other, so ids do too.
+        result = await session.execute(
+            _enqueue_statement(session).execution_options(insertmanyvalues_page_size=500), list(chunk)
         )
-        queued += len((await session.execute(stmt)).all())
+        queued += len(result.all())
     return queued
+
+
+async def release_held(session: AsyncSession, idempotency_key: str, extra: dict[str, Any], now: datetime) -> bool:
+    """Add ``extra`` to a held row's payload (an image drawn after its commit) and let it go now.
+
+    Only a row not yet attempted changes: one whose hold ran out and that went without the addition stays as
+    it went. False when there was no such row (it waits for its coach instead, or went already).
+    """
+    row = (
+        await session.execute(
+            sa.select(_outbox.c.id, _outbox.c.payload)
+            .where(
+                _outbox.c.idempotency_key == idempotency_key,
+                _outbox.c.status == OutboxStatus.PENDING,
+                _outbox.c.attempts == 0,
+            )
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        return False
+    await session.execute(
+        sa.update(_outbox).where(_outbox.c.id == row.id).values(payload={**row.payload, **extra}, next_attempt_at=now)
+    )
+    return True
 
 
 async def due_outbox(
@@ -201,45 +256,64 @@ async def _opted_out_at(session: AsyncSession, rows: Sequence[OutboxMessage]) ->
     }
 
 
-async def _lease_outbox(
-    session: AsyncSession, now: datetime, limit: int, worker_id: str, lease: timedelta
-) -> list[OutboxMessage]:
+def _lease_statement() -> Any:
+    """The lease, built once: pending and due rows (or leased ones whose lease ran out), oldest first, each
+    the first unsent message to its recipient.
+
+    "First unsent to its recipient" is one probe per candidate into the partial index of unsent rows by
+    (platform, recipient, id), so its cost does not grow with the recipient's sent history or with the rest
+    of the queue. Candidates come in id order from the partial index of unsent rows, so a lease reads about
+    as many rows as it hands out plus those waiting behind rows still in flight, never the sent history.
+    """
     earlier = aliased(OutboxMessage)
-    queued_behind = (
-        sa.exists()
+    now: sa.BindParameter[datetime] = sa.bindparam("now")
+    # A scalar subquery, not NOT EXISTS: PostgreSQL turns NOT EXISTS into an anti-join that compares every
+    # pair of one recipient's unsent rows (seconds for a coach with a long queue); min() is one index probe.
+    first_unsent = (
+        sa.select(sa.func.min(earlier.id))
         .where(
             earlier.platform == OutboxMessage.platform,
             earlier.recipient == OutboxMessage.recipient,
-            earlier.id < OutboxMessage.id,
-            earlier.status.in_(UNSENT_OUTBOX_STATUSES),
+            _unsent(earlier),
         )
         .correlate(OutboxMessage)
+        .scalar_subquery()
     )
     due = (
         sa.select(OutboxMessage.id)
         .where(
+            _unsent(OutboxMessage),
             sa.or_(
                 sa.and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now),
                 sa.and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.lease_until <= now),
             ),
-            ~queued_behind,
+            OutboxMessage.id == first_unsent,
         )
         .order_by(OutboxMessage.id)
-        .limit(limit)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
         .with_for_update(skip_locked=True)
     )
-    leased = await session.scalars(
+    return (
         sa.update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()))
         .values(
             status=OutboxStatus.SENDING,
-            lease_until=now + lease,
-            leased_by=worker_id,
+            lease_until=sa.bindparam("until"),
+            leased_by=sa.bindparam("worker_id"),
             attempts=OutboxMessage.attempts + 1,
         )
         .returning(OutboxMessage)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
+
+
+_LEASE = _lease_statement()
+
+
+async def _lease_outbox(
+    session: AsyncSession, now: datetime, limit: int, worker_id: str, lease: timedelta
+) -> list[OutboxMessage]:
+    leased = await session.scalars(_LEASE, {"now": now, "limit": limit, "until": now + lease, "worker_id": worker_id})
     return sorted(leased.all(), key=lambda message: message.id)
 
 

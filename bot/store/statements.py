@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def insert_for(session: AsyncSession, entity: type[Any]) -> postgresql.Insert | sqlite.Insert:
+def insert_for(session: AsyncSession, entity: type[Any] | Table) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT, which is the one that knows ON CONFLICT."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(entity)

@@ -110,3 +110,14 @@ async def take_due(session: AsyncSession, coach_id: str, now: datetime | None) -
         if opened is not None:
             taken.append(Waiting(row.id, row.coach_id, row.client_id, row.idempotency_key, opened))
     return taken
+
+
+async def add_to_payload(session: AsyncSession, idempotency_key: str, extra: dict[str, Any]) -> bool:
+    """Add ``extra`` to a waiting message's payload (an image drawn after it was held); False if none waits."""
+    row = await session.scalar(
+        sa.select(CoachWaiting).where(CoachWaiting.idempotency_key == idempotency_key).with_for_update()
+    )
+    if row is None:
+        return False
+    row.payload = {**row.payload, **extra}  # the text stays as it was stored, sealed
+    return True

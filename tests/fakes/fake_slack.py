@@ -141,6 +141,8 @@ class FakeSlack(LocalServer):
         self._acked = asyncio.Condition()
         self.users: dict[str, dict[str, Any]] = {}
         self.calls: list[Call] = []
+        #: The client end (host, port) of the connection each Web API call came on: one per HTTP session.
+        self.api_connections: list[tuple[str, int]] = []
         self.messages: dict[tuple[str, str], Posted] = {}
         self.uploads: dict[str, bytes] = {}
         self.files: list[SharedFile] = []
@@ -439,6 +441,8 @@ class FakeSlack(LocalServer):
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        if request.transport is not None:
+            self.api_connections.append(tuple(request.transport.get_extra_info("peername")[:2]))
         body = await _parse(request)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         expected = self.app_token if method == "apps.connections.open" else self.bot_token

@@ -1,0 +1,196 @@
+"""What the benchmarks that go through the real Telegram adapter share.
+
+The fake Telegram server runs in a process of its own (``python -m benchmarks._telegram``), as the real one is
+on another machine: its CPU is not the bot's, so the bot process's CPU time per message is the bot's alone,
+and the two do not share one event loop. It is the fake from ``tests/fakes`` (Telegram's limits: 30 messages
+a second overall, one a second per chat, 429 beyond) with two routes added for the benchmark: ``POST /_push``
+queues a client's text as an update and answers with its ``update_id`` and when it was queued
+(``time.perf_counter``, which is the same clock in every process on Linux), and ``GET /_stats`` counts what was
+sent and refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from bot.store import Database
+from tests.fakes.fake_telegram import FakeTelegram
+
+POSTGRES_URL = os.environ.get("CHECKIN_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+BACKENDS = ("sqlite", "postgresql")
+TOKEN = "123456:BENCH"
+
+
+class BenchTelegram(FakeTelegram):
+    """The test fake, with the benchmark's control routes."""
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/_push", self._push)
+        app.router.add_get("/_stats", self._stats)
+        super().routes(app)
+
+    async def _push(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        update = self.push_text(int(body["chat_id"]), str(body["text"]))
+        return web.json_response({"update_id": update["update_id"], "at": time.perf_counter()})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        del request
+        sent = sum(1 for call in self.calls if call.method in ("sendMessage", "sendPhoto") and call.status == 200)
+        refused = sum(1 for call in self.calls if call.status == 429)
+        return web.json_response({"sent": sent, "responses_429": refused})
+
+
+class TelegramProcess:
+    """The fake Telegram server in a child process: ``api_url`` for the adapter, ``push`` for the clients."""
+
+    def __init__(self) -> None:
+        self._process: asyncio.subprocess.Process | None = None
+        self._base = ""
+        self._http: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> TelegramProcess:
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks._telegram", stdout=asyncio.subprocess.PIPE
+        )
+        assert self._process.stdout is not None
+        self._base = (await self._process.stdout.readline()).decode().strip()
+        self._http = aiohttp.ClientSession()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._http is not None:
+            await self._http.close()
+        if self._process is not None:
+            self._process.terminate()
+            await self._process.wait()
+
+    @property
+    def api_url(self) -> str:
+        return f"{self._base}/bot"
+
+    async def push(self, chat_id: int, text: str) -> tuple[str, float]:
+        """Queue a client's message; returns its event key (the ``update_id``) and when it was queued."""
+        assert self._http is not None
+        async with self._http.post(f"{self._base}/_push", json={"chat_id": chat_id, "text": text}) as response:
+            answer = await response.json()
+        return str(answer["update_id"]), float(answer["at"])
+
+    async def stats(self) -> dict[str, int]:
+        assert self._http is not None
+        async with self._http.get(f"{self._base}/_stats") as response:
+            return dict(await response.json())
+
+
+class ShiftedClock:
+    """Real time, shifted so that it starts at ``start``: slots fall due, and the rate limits see real seconds."""
+
+    def __init__(self, start: datetime) -> None:
+        self._offset = start - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(backend: str, directory: Path) -> AsyncIterator[Database]:
+    """A fresh database for one run: a SQLite file, or a PostgreSQL schema dropped afterwards."""
+    if backend == "sqlite":
+        yield Database(f"sqlite+aiosqlite:///{directory / f'{uuid.uuid4().hex}.sqlite3'}")
+        return
+    schema = f"bench_{uuid.uuid4().hex}"
+    await _admin(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield Database(POSTGRES_URL, schema=schema)
+    finally:
+        await _admin(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+async def analyze(database: Database) -> None:
+    """Give PostgreSQL's planner statistics for the freshly seeded tables, as autovacuum does within a minute."""
+    if database.dialect == "postgresql":
+        async with database.transaction() as session:
+            await session.execute(text("ANALYZE"))
+
+
+async def _admin(statement: str) -> None:
+    engine = create_async_engine(Database(POSTGRES_URL).url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def postgres_cpu_seconds() -> float | None:
+    """User plus system CPU of every PostgreSQL server process on this machine, from /proc; ``None`` if none.
+
+    Other work on the machine that uses the same server is counted too, so the figure is an upper bound.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    found = False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if name.startswith("postgres"):
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+            found = True
+    return total / ticks if found else None
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """min, median and max over the runs."""
+    return {
+        "min": round(min(values), 2),
+        "median": round(statistics.median(values), 2),
+        "max": round(max(values), 2),
+    }
+
+
+async def _serve() -> None:
+    fake = BenchTelegram(token=TOKEN)
+    await fake.start()
+    print(fake.base, flush=True)
+    await asyncio.Event().wait()
+
+
+def emit(row: dict[str, Any]) -> None:
+    print(json.dumps(row), flush=True)
+
+
+#: A Monday 09:00 in Paris, when the benchmarks' clients have a check-in due.
+SLOT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve())

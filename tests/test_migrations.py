@@ -46,7 +46,7 @@ async def test_concurrent_starts_on_a_fresh_database_both_succeed(database_targe
     for replica in replicas:
         async with replica.session() as session:
             versions = (await session.scalars(sa.text("SELECT version_num FROM alembic_version"))).all()
-        assert versions == ["0005"]
+        assert versions == ["0011"]
 
 
 def test_schema_is_only_accepted_for_postgresql() -> None:
@@ -70,7 +70,7 @@ async def test_a_database_at_the_first_revision_is_upgraded_with_its_rows(databa
     async with database.engine.connect() as conn:
         assert await conn.run_sync(_schema_diff) == []
         assert (await conn.execute(sa.text("SELECT id FROM coaches"))).scalars().all() == ["maya"]
-        assert (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars().all() == ["0005"]
+        assert (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars().all() == ["0011"]
 
 
 async def test_people_at_the_second_revision_keep_their_platform_identities(database: Database) -> None:

@@ -40,13 +40,23 @@ class ObservabilityServer:
         *,
         listen: str,
         port: int,
+        mount: Callable[[web.Application], None] | None = None,
+        serve_metrics: bool = True,
+        section: str = "observability.http",
     ) -> None:
-        """``scheduler_running`` says whether check-ins are being dispatched (false while starting and stopping)."""
+        """``scheduler_running`` says whether check-ins are being dispatched (false while starting and stopping).
+
+        ``mount`` adds more routes to the same server (the coach's dashboard); ``serve_metrics`` False leaves out
+        ``/metrics`` (a dashboard facing coaches has no business showing them); ``section`` names the config
+        section the address came from, for the error when it cannot be bound."""
         self._database = database
         self._metrics = metrics
         self._scheduler_running = scheduler_running
         self._listen = listen
         self._port = port
+        self._mount = mount
+        self._serve_metrics = serve_metrics
+        self._section = section
         self._runner: web.AppRunner | None = None
         self._healthy = True  # the last answer, so a failing database is logged when it starts failing, not per probe
 
@@ -60,7 +70,10 @@ class ObservabilityServer:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/healthz", self._on_healthz)
-        app.router.add_get("/metrics", self._on_metrics)
+        if self._serve_metrics:
+            app.router.add_get("/metrics", self._on_metrics)
+        if self._mount is not None:
+            self._mount(app)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
@@ -68,9 +81,11 @@ class ObservabilityServer:
         except OSError as error:
             await runner.cleanup()
             reason = error.strerror or str(error)
-            raise ListenError(f"observability.http: cannot listen on {self._listen}:{self._port}: {reason}") from None
+            raise ListenError(f"{self._section}: cannot listen on {self._listen}:{self._port}: {reason}") from None
         self._runner = runner
-        log.info("health and metrics served on %s:%s (/healthz, /metrics)", self._listen, self.port)
+        paths = ", ".join(route.resource.canonical for route in app.router.routes() if route.resource is not None)
+        what = "health and metrics" if self._serve_metrics else "health"
+        log.info("%s served on %s:%s (%s)", what, self._listen, self.port, paths)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -7,6 +7,7 @@ The coach asks for a link in chat like any command; the page is served by the re
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator
@@ -20,10 +21,15 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from bot.app.builder import Bot
+from bot.app.web_servers import web_servers
 from bot.coaching.dashboard_link import issue_link
+from bot.dashboard.access import Access
 from bot.dashboard.web import Dashboard
+from bot.observability.server import ObservabilityServer
+from bot.store import Database
 from bot.store.models import Alert, CheckIn, Client, DashboardLink, DashboardSession
-from bot.timing.clock import ManualClock
+from bot.timing.clock import ManualClock, SystemClock
+from tests.checkin_cli import checkin
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 from tests.test_coach_commands import CONFIG, DANA, LOW_TRUST, MAYA, OMAR, Chat
@@ -294,3 +300,64 @@ async def test_send_a_checkin_and_pause_from_the_client_page(practice: Practice)
     assert paused is not None and paused.paused_until == practice.clock.now() + timedelta(weeks=2)
     _, html, _ = await maya.get("/dashboard/")
     assert "paused until" in html
+
+
+# ---- the admin's link from the command line ------------------------------------------------------------------
+
+
+async def test_the_admin_command_prints_a_read_only_link(cli_database_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    body = f'database: {{url: "{cli_database_url}"}}\n' + CONFIG
+    config.write_text(body, encoding="utf-8")
+    refused = await asyncio.to_thread(checkin, "dashboard-link", "--admin", "-c", str(config))
+    assert refused.exit_code != 0 and "not configured" in refused.stderr
+    config.write_text(f"dashboard: {{public_url: '{PUBLIC}'}}\n" + body, encoding="utf-8")
+    neither = await asyncio.to_thread(checkin, "dashboard-link", "-c", str(config))
+    assert neither.exit_code != 0 and "either --admin or a coach" in neither.stderr
+    unknown = await asyncio.to_thread(checkin, "dashboard-link", "mya", "-c", str(config))
+    assert unknown.exit_code != 0 and "did you mean 'maya'" in unknown.stderr.casefold()
+    printed = await asyncio.to_thread(checkin, "dashboard-link", "--admin", "-c", str(config))
+    assert printed.exit_code == 0, printed.stderr
+    assert LINK.fullmatch(printed.stdout.strip()) and "read-only" in printed.stderr
+    database = Database(cli_database_url)
+    await database.start()
+    try:
+        access = Access(database, SystemClock())
+        cookie = await access.sign_in(printed.stdout.strip().split("t=", 1)[1])
+        assert cookie is not None
+        viewer = await access.viewer(cookie)
+        assert viewer is not None and viewer.read_only
+    finally:
+        await database.stop()
+
+
+# ---- the servers `checkin run` starts ----------------------------------------------------------------------
+
+
+async def test_a_dashboard_on_its_own_address_answers_health_but_not_metrics(
+    database_target: DatabaseTarget, tmp_path: Path, clock: ManualClock, slack: CollectingAdapter
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("observability: {http: {port: 0}}\n" + DASHBOARD_CONFIG, encoding="utf-8")
+    runtime = runtime_for(path, database_target.create(), clock, {"slack": slack})
+    await runtime.start()
+    metrics_server, dashboard_server = web_servers(runtime, clock, lambda: True)
+    for server in (metrics_server, dashboard_server):
+        await server.start()
+    try:
+        async with ClientSession() as http:
+
+            async def status(server: ObservabilityServer, path: str) -> int:
+                async with http.get(f"http://127.0.0.1:{server.port}{path}", allow_redirects=False) as response:
+                    return response.status
+
+            assert [await status(dashboard_server, p) for p in ("/healthz", "/metrics", "/dashboard/")] == [
+                200,
+                404,
+                401,
+            ]
+            assert [await status(metrics_server, p) for p in ("/healthz", "/metrics", "/dashboard/")] == [200, 200, 404]
+    finally:
+        for server in (metrics_server, dashboard_server):
+            await server.stop()
+        await runtime.stop()

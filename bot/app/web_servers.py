@@ -26,7 +26,13 @@ def web_servers(bot: Bot, clock: Clock, scheduler_running: Callable[[], bool]) -
         if settings is not None
         else None
     )
-    shared = http is not None and settings is not None and (http.listen, http.port) == (settings.host, settings.port)
+    # Port 0 asks the system for any free port, so two sections with port 0 get two servers.
+    shared = (
+        http is not None
+        and settings is not None
+        and http.port != 0
+        and (http.listen, http.port) == (settings.host, settings.port)
+    )
     servers = []
     if http is not None:
         mount = dashboard.mount if shared and dashboard is not None else None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from bot.coaching.status import RATE_WINDOW, ClientStatus, client_statuses
+from bot.coaching.status import ClientStatus, client_statuses, statuses_with_history
 from bot.config import Config
 from bot.contract.statuses import Severity
 from bot.conversation.questions import Practice, QuestionSet
@@ -78,10 +78,9 @@ def practice_questions(question_set: QuestionSet) -> dict[str, str]:
 
 async def practice(session: Session, setup: Setup, coach_id: str | None, now: datetime) -> list[PracticeRow]:
     """One row per client of the coach (``None``: every client), most in need of attention first."""
-    statuses = await client_statuses(session, setup.question_sets, now, coach_id=coach_id)
     rows = []
-    for status in sorted(statuses, key=concern):
-        history = await client_history(session, status.id, limit=RATE_WINDOW)
+    found = await statuses_with_history(session, setup.question_sets, now, coach_id=coach_id)
+    for status, history in sorted(found, key=lambda row: concern(row[0])):
         question_set = setup.question_sets.get(_question_set_of(setup.config, status.id))
         rows.append(PracticeRow(status, _sparklines(history, question_set, setup.english)))
     return rows

@@ -173,10 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="5 coaches x 4 clients x 10 check-ins, 2 seconds")
     args = parser.parse_args(argv)
-    if args.quick:
-        shape = (5, 4, 10, args.rate, 2.0)
-    else:
-        shape = (50, 20, 50, args.rate, args.seconds)
+    shape = (5, 4, 10, args.rate, 2.0) if args.quick else (50, 20, 50, args.rate, args.seconds)
     print(json.dumps(asyncio.run(run(args.backend, *shape))), flush=True)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession, DummyCookieJar, web
 from aiohttp.test_utils import TestServer
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bot.app.builder import Bot
 from bot.app.web_servers import web_servers
@@ -32,6 +32,7 @@ from bot.timing.clock import ManualClock, SystemClock
 from tests.checkin_cli import checkin
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
+from tests.support.practice import SLOT
 from tests.test_coach_commands import CONFIG, DANA, LOW_TRUST, MAYA, OMAR, Chat
 
 PUBLIC = "https://coach.example.com"
@@ -361,3 +362,18 @@ async def test_a_dashboard_on_its_own_address_answers_health_but_not_metrics(
         for server in (metrics_server, dashboard_server):
             await server.stop()
         await runtime.stop()
+
+
+# ---- reading beside a writer ---------------------------------------------------------------------------------
+
+
+async def test_a_page_reads_while_another_transaction_holds_the_write_lock(database: Database) -> None:
+    """Pages read in ``Database.reading``: on SQLite that does not wait for the write lock (a page load behind
+    a writer would otherwise wait out the busy timeout and fail), and it sees only what was committed."""
+    now = SLOT
+    async with database.transaction() as writer:
+        await writer.execute(insert(DashboardLink).values(token_hash="h", created_at=now, expires_at=now))
+        async with database.reading() as reader:
+            assert (await reader.scalars(select(DashboardLink.token_hash))).all() == []
+    async with database.reading() as reader:
+        assert (await reader.scalars(select(DashboardLink.token_hash))).all() == ["h"]

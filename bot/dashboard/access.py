@@ -82,9 +82,15 @@ class Access:
         """Who holds this cookie; None without one, or for a session that ended."""
         if not cookie:
             return None
-        async with self._database.transaction() as session:
-            found = await dashboard.live_session(session, token_hash(cookie), self._clock.now(), SESSION_IDLE)
-            return Viewer(found.coach_id, found.csrf_token) if found is not None else None
+        now, id_hash = self._clock.now(), token_hash(cookie)
+        async with self._database.reading() as session:
+            found = await dashboard.live_session(session, id_hash, now, SESSION_IDLE)
+        if found is None:
+            return None
+        if dashboard.needs_touch(found, now):  # a write at most once a minute per browser, not per page
+            async with self._database.transaction() as session:
+                await dashboard.touch_session(session, id_hash, now)
+        return Viewer(found.coach_id, found.csrf_token)
 
     async def sign_out(self, cookie: str) -> None:
         async with self._database.transaction() as session:

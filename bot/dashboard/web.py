@@ -118,14 +118,14 @@ class Dashboard:
 
     async def _on_practice(self, request: web.Request, viewer: Viewer) -> web.Response:
         setup, now = self._setup.current, self._clock.now()
-        async with self._database.session() as session:
+        async with self._database.reading() as session:
             rows = await pages.practice(session, setup, viewer.coach_id, now)
         zone = _zone(viewer, setup)
         return self._page("practice.html", viewer=viewer, rows=rows, practices=pages.PRACTICES, zone=zone)
 
     async def _on_client(self, request: web.Request, viewer: Viewer) -> web.Response:
         setup, now = self._setup.current, self._clock.now()
-        async with self._database.session() as session:
+        async with self._database.reading() as session:
             page = await pages.client_page(session, setup, viewer.coach_id, request.match_info["client_id"], now)
         if page is None:  # another coach's client looks exactly like one that does not exist
             return self._page("refused.html", status=404, reason="client", viewer=viewer)
@@ -133,7 +133,7 @@ class Dashboard:
 
     async def _on_alerts(self, request: web.Request, viewer: Viewer) -> web.Response:
         setup = self._setup.current
-        async with self._database.session() as session:
+        async with self._database.reading() as session:
             found = await pages.alert_list(session, viewer.coach_id)
         return self._page("alerts.html", viewer=viewer, alerts=found, zone=_zone(viewer, setup))
 

@@ -2,7 +2,7 @@
 
 A link is redeemed with a conditional UPDATE, so two browsers racing for one link get one session between them;
 a session is looked up by its hash and refused once it has been idle too long, and its ``last_seen_at`` moves
-only when it is at least ``TOUCH_EVERY`` old, so a page load is normally one read.
+only when it is at least ``TOUCH_EVERY`` old, so a page load is normally one read (``needs_touch`` says when to write).
 """
 
 from __future__ import annotations
@@ -53,14 +53,25 @@ async def create_session(
 
 
 async def live_session(session: AsyncSession, id_hash: str, now: datetime, idle: timedelta) -> DashboardSession | None:
-    """The session with this hash if it was used within ``idle``, its ``last_seen_at`` moved to ``now``."""
+    """The session with this hash if it was used within ``idle`` (a read only)."""
     found = await session.get(DashboardSession, id_hash)
     if found is None or found.last_seen_at <= now - idle:
         return None
-    if found.last_seen_at <= now - TOUCH_EVERY:
-        found.last_seen_at = now
-        await session.flush()
     return found
+
+
+def needs_touch(found: DashboardSession, now: datetime) -> bool:
+    """Whether ``last_seen_at`` is stale enough to be written again."""
+    return found.last_seen_at <= now - TOUCH_EVERY
+
+
+async def touch_session(session: AsyncSession, id_hash: str, now: datetime) -> None:
+    """Move ``last_seen_at`` to ``now`` (never backwards: two requests may race)."""
+    await session.execute(
+        sa.update(DashboardSession)
+        .where(DashboardSession.id_hash == id_hash, DashboardSession.last_seen_at < now)
+        .values(last_seen_at=now)
+    )
 
 
 async def end_session(session: AsyncSession, id_hash: str) -> None:

@@ -102,12 +102,19 @@ def _use_wal(cursor: Any) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
+#: The execution option that marks a connection of ``Database.reading``.
+READ_ONLY = "checkin_read_only"
+
+
 def _sqlite_on_begin(connection: Connection) -> None:
     # IMMEDIATE takes the write lock up front. A deferred transaction that reads and then writes (the
     # read-modify-write of a check-in, leasing outbox rows) fails with SQLITE_BUSY instead of waiting
     # when another connection wrote in between; with IMMEDIATE it waits on busy_timeout, which is what
-    # SELECT ... FOR UPDATE gives on PostgreSQL.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # SELECT ... FOR UPDATE gives on PostgreSQL. A session that only reads (``Database.reading``) begins
+    # deferred, so readers do not queue behind each other for a lock they never use (WAL lets them read
+    # beside a writer).
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -193,6 +200,14 @@ class Database:
         if self._sessions is None:
             raise RuntimeError("Database.start() has not been called")
         return self._sessions()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads (the dashboard's pages): on SQLite it does not take the write lock, so
+        many can read at once. A write in it fails on SQLite rather than waiting its turn."""
+        async with self.session() as session:
+            await session.connection(execution_options={READ_ONLY: True})
+            yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

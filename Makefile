@@ -55,5 +55,9 @@ test-thorough: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# The dashboard's screenshots in docs/images/, from a made-up practice, in headless Chromium.
+screenshots: $(STAMP)
+	$(BIN)/python -m tools.dashboard_screenshots --out docs/images
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -23,6 +23,8 @@ from sqlalchemy import insert, select
 from bot.app.builder import Bot
 from bot.app.web_servers import web_servers
 from bot.coaching.dashboard_link import issue_link
+from bot.config import load_config
+from bot.config.question_sets import load_question_sets
 from bot.dashboard.access import Access
 from bot.dashboard.web import Dashboard
 from bot.observability.server import ObservabilityServer
@@ -33,7 +35,7 @@ from tests.checkin_cli import checkin
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 from tests.support.practice import SLOT
-from tests.test_coach_commands import CONFIG, DANA, LOW_TRUST, MAYA, OMAR, Chat
+from tests.test_coach_commands import CONFIG, DANA, LEO, LOW_TRUST, MAYA, OMAR, Chat
 
 PUBLIC = "https://coach.example.com"
 DASHBOARD_CONFIG = f"dashboard: {{listen: '127.0.0.1:0', public_url: '{PUBLIC}'}}\n" + CONFIG
@@ -377,3 +379,18 @@ async def test_a_page_reads_while_another_transaction_holds_the_write_lock(datab
             assert (await reader.scalars(select(DashboardLink.token_hash))).all() == []
     async with database.reading() as reader:
         assert (await reader.scalars(select(DashboardLink.token_hash))).all() == ["h"]
+
+
+async def test_a_coach_removed_from_the_config_is_signed_out(practice: Practice, tmp_path: Path) -> None:
+    maya = await practice.signed_in()
+    without_leo = DASHBOARD_CONFIG.replace(
+        "  - {id: leo, name: Leo Park, timezone: America/New_York, slack: {user_id: U0LEO00001}}\n", ""
+    )
+    assert without_leo != DASHBOARD_CONFIG
+    leo = await practice.signed_in(LEO)
+    path = tmp_path / "without-leo.yaml"
+    path.write_text(without_leo.replace("coach: leo", "coach: maya"), encoding="utf-8")
+    config = load_config(path)
+    await practice.runtime.reconfigure(config, load_question_sets(config, path))
+    assert (await leo.get("/dashboard/"))[0] == 401
+    assert (await maya.get("/dashboard/"))[0] == 200

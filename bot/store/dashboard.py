@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.store.models import DashboardLink, DashboardSession
+from bot.store.models import Coach, DashboardLink, DashboardSession
 
 #: How stale ``last_seen_at`` may get before a request writes it again.
 TOUCH_EVERY = timedelta(minutes=1)
@@ -53,11 +53,18 @@ async def create_session(
 
 
 async def live_session(session: AsyncSession, id_hash: str, now: datetime, idle: timedelta) -> DashboardSession | None:
-    """The session with this hash if it was used within ``idle`` (a read only)."""
-    found = await session.get(DashboardSession, id_hash)
-    if found is None or found.last_seen_at <= now - idle:
-        return None
-    return found
+    """The session with this hash if it was used within ``idle`` and its coach is still in the config (an
+    admin's session has none); a read only."""
+    query = (
+        sa.select(DashboardSession)
+        .outerjoin(Coach, Coach.id == DashboardSession.coach_id)
+        .where(
+            DashboardSession.id_hash == id_hash,
+            DashboardSession.last_seen_at > now - idle,
+            sa.or_(DashboardSession.coach_id.is_(None), Coach.active),
+        )
+    )
+    return (await session.scalars(query)).first()
 
 
 def needs_touch(found: DashboardSession, now: datetime) -> bool:

@@ -187,6 +187,8 @@ async def test_without_a_cookie_nothing_is_shown(practice: Practice) -> None:
     for path in ("/dashboard/", "/dashboard/alerts", "/dashboard/clients/dana"):
         status, html, _ = await browser.get(path)
         assert status == 401 and "Dana" not in html
+    status, _, headers = await browser.get("/dashboard")
+    assert (status, headers["Location"]) == (303, "/dashboard/")
     browser.cookie = "forged"
     assert (await browser.get("/dashboard/"))[0] == 401
 

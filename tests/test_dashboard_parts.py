@@ -50,8 +50,12 @@ def test_every_bad_dashboard_value_is_reported_at_its_line() -> None:
     ]
     assert issues_of("dashboard:\n  listen: 'localhost:99999'\n  public_url: 'https://a.example?x=1'\n" + BASE) == [
         "config.yaml:2 dashboard.listen: the port must be between 0 and 65535",
-        "config.yaml:3 dashboard.public_url: expected a plain address without user, query or fragment, such as "
-        "https://coach.example.com",
+        "config.yaml:3 dashboard.public_url: expected the site's address alone, without a path, user, query or "
+        "fragment, such as https://coach.example.com (the dashboard lives at /dashboard/ under it)",
+    ]
+    assert issues_of("dashboard: {public_url: 'https://a.example/coach'}\n" + BASE) == [
+        "config.yaml:1 dashboard.public_url: expected the site's address alone, without a path, user, query or "
+        "fragment, such as https://coach.example.com (the dashboard lives at /dashboard/ under it)",
     ]
     assert issues_of("dashboard:\n  listen: '127.0.0.1'\n" + BASE) == [
         "config.yaml:1 dashboard.public_url: required, but missing",

@@ -45,9 +45,10 @@ class Dashboard(Strict):
             raise ValueError("the URL cannot be parsed") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("expected the address coaches open, such as https://coach.example.com")
-        if parts.query or parts.fragment or parts.username or parts.password:
+        if parts.query or parts.fragment or parts.username or parts.password or parts.path.strip("/"):
             raise ValueError(
-                "expected a plain address without user, query or fragment, such as https://coach.example.com"
+                "expected the site's address alone, without a path, user, query or fragment, such as "
+                "https://coach.example.com (the dashboard lives at /dashboard/ under it)"
             )
         return url.rstrip("/")
 

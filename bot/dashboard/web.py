@@ -78,6 +78,7 @@ class Dashboard:
 
     def mount(self, app: web.Application) -> None:
         app.middlewares.append(self._headers)
+        app.router.add_get("/dashboard", self._on_bare)
         app.router.add_get("/dashboard/style.css", self._on_style)
         app.router.add_get("/dashboard/open", self._on_open_page)
         app.router.add_post("/dashboard/open", self._on_open)
@@ -136,6 +137,9 @@ class Dashboard:
         async with self._database.reading() as session:
             found = await pages.alert_list(session, viewer.coach_id)
         return self._page("alerts.html", viewer=viewer, alerts=found, zone=_zone(viewer, setup))
+
+    async def _on_bare(self, request: web.Request) -> web.Response:
+        return _see_other("/dashboard/")
 
     async def _on_style(self, request: web.Request) -> web.Response:
         return web.Response(body=self._stylesheet, content_type="text/css")

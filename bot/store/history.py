@@ -47,7 +47,12 @@ async def client_histories(
             .over(partition_by=CheckIn.client_id, order_by=(CheckIn.slot.desc(), CheckIn.id.desc()))
             .label("rank"),
         )
-        .where(CheckIn.client_id.in_(client_ids), CheckIn.status.in_(HISTORY_STATUSES))
+        # The status is compared as text so that SQLite searches by client (the unique client + slot index)
+        # rather than by status, which nearly every check-in shares: 300 ms instead of 1 at 50,000 check-ins.
+        .where(
+            CheckIn.client_id.in_(client_ids),
+            sa.cast(CheckIn.status, sa.String()).in_([str(status) for status in HISTORY_STATUSES]),
+        )
         .subquery()
     )
     # Columns, not entities: the conversation state (JSON) is not needed and costs the most to load.

@@ -50,11 +50,11 @@ def test_db_upgrade_creates_the_schema_and_says_its_revision(tmp_path: Path) -> 
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{database}")
     result = checkin("db", "upgrade", "--config", str(config))
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.strip().endswith("schema at revision 0005")
+    assert result.stdout.strip().endswith("schema at revision 0011")
     assert database.exists()
     again = checkin("db", "upgrade", "--config", str(config))
     assert again.exit_code == 0
-    assert "revision 0005" in again.stdout
+    assert "revision 0011" in again.stdout
 
 
 def test_an_unset_database_variable_is_named(tmp_path: Path) -> None:

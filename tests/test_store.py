@@ -87,7 +87,7 @@ async def test_start_twice_and_second_instance_are_noops(database_target: Databa
     await second.start()
     async with second.session() as session:
         versions = (await session.scalars(sa.text("SELECT version_num FROM alembic_version"))).all()
-    assert versions == ["0005"]
+    assert versions == ["0011"]
 
 
 async def test_sync_people_inserts_updates_and_deactivates(database: Database) -> None:

@@ -182,6 +182,7 @@ def build_bot(
             alerts=config.alerts,
             start_checkins=lambda session, due, now: lifecycle.start_checkins_in(session, due, now),
             briefs=briefs,
+            dashboard_url=config.dashboard.public_url if config.dashboard is not None else None,
         )
         return Setup(config, question_sets, texts, addresses, notices, desk, briefs)
 

@@ -1,9 +1,10 @@
 """`checkin run`: the long-running bot, assembled and stopped in one visible order.
 
-Start: database (migrated) and people, adapters, outbox worker, the health and metrics server when configured
-(answering 503 until the scheduler runs), then the scheduler, which first catches up on slots missed while the
-bot was down. Stop: the scheduler first (nothing new is dispatched), the health and metrics server, then the
-runtime (adapters stop receiving, the outbox worker stops, the database closes). SIGTERM and SIGINT stop it.
+Start: database (migrated) and people, adapters, outbox worker, the health and metrics server and the coach's
+dashboard when configured (health answering 503 until the scheduler runs), then the scheduler, which first
+catches up on slots missed while the bot was down. Stop: the scheduler first (nothing new is dispatched), the
+web servers, then the runtime (adapters stop receiving, the outbox worker stops, the database closes). SIGTERM
+and SIGINT stop it.
 
 SIGHUP reloads the config file: a file with problems is refused (each problem logged) and the running config
 stays; a valid one is synced into the database and the client jobs are planned anew. Conversations in
@@ -23,15 +24,14 @@ from typing import TextIO
 
 from adapters.console import ConsoleAdapter
 from bot.app.builder import Bot, build_bot
-from bot.app.platforms import http_limits
 from bot.app.stand_in import standing_in
+from bot.app.web_servers import web_servers
 from bot.config import Config, ConfigError, load_config
 from bot.config.question_sets import load_question_sets
 from bot.contract.adapter import Adapter
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog
 from bot.delivery.ratelimit import DEFAULT_RATE_LIMITS, with_overrides
-from bot.observability.server import ObservabilityServer
 from bot.scheduling.dispatch import Dispatcher
 from bot.scheduling.scheduler import Scheduler
 from bot.store import Database
@@ -115,20 +115,7 @@ async def serve(
     scheduling = config.scheduling
     dispatcher = bot.dispatcher(grace=scheduling.catch_up_grace)
     scheduler = Scheduler(dispatcher, sweep_interval=scheduling.sweep_interval)
-    http = config.observability.http
-    server = (
-        ObservabilityServer(
-            bot.database,
-            bot.metrics,
-            lambda: scheduler.running,
-            listen=http.listen,
-            port=http.port,
-            refresh=http.refresh.total_seconds(),
-            limits=http_limits(config),
-        )
-        if http is not None
-        else None
-    )
+    servers = web_servers(bot, clock, lambda: scheduler.running)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -144,7 +131,7 @@ async def serve(
         loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
     await bot.start()
     try:
-        if server is not None:
+        for server in servers:
             await server.start()
         await scheduler.start()
         _write_pid_file(pid_file)
@@ -155,7 +142,7 @@ async def serve(
             loop.remove_signal_handler(signum)
         await asyncio.gather(*reloads, return_exceptions=True)  # a reload under way finishes first
         await scheduler.stop()
-        if server is not None:
+        for server in servers:
             await server.stop()
         await bot.stop()
         _remove_pid_file(pid_file)

@@ -8,7 +8,7 @@ configuration take ``ConfigOption`` and call ``config_path``, so ``--config``, `
 
 import typer
 
-from bot.cli import data, invites, people, reports, run
+from bot.cli import dashboard, data, invites, people, reports, run
 
 app = typer.Typer(
     help="Between-session check-ins for coaching clients.",
@@ -16,7 +16,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for commands in (reports, run, people, invites, data):
+for commands in (reports, run, people, invites, data, dashboard):
     commands.register(app)
 
 

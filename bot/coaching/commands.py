@@ -77,6 +77,11 @@ class SnoozeAlerts:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenDashboard:
+    """``dashboard``: a one-time link to the coach's dashboard, in the coach's DM."""
+
+
+@dataclass(frozen=True, slots=True)
 class CoachHelp:
     pass
 
@@ -99,13 +104,27 @@ CoachCommand = (
     | RecordSession
     | Acknowledge
     | SnoozeAlerts
+    | OpenDashboard
     | CoachHelp
     | Unknown
 )
 
 #: The first word of every coach command.
 COMMAND_WORDS = frozenset(
-    {"clients", "trend", "answers", "brief", "checkin", "check-in", "pause", "resume", "session", "ack", "snooze"}
+    {
+        "clients",
+        "dashboard",
+        "trend",
+        "answers",
+        "brief",
+        "checkin",
+        "check-in",
+        "pause",
+        "resume",
+        "session",
+        "ack",
+        "snooze",
+    }
 )
 #: The most check-ins ``answers`` shows at once: more would not fit one chat message.
 MAX_ANSWERS = 10
@@ -129,6 +148,8 @@ def parse_coach_command(text: str, today: date) -> CoachCommand:
         return CoachHelp()
     if verb == "clients":
         return Unknown("coach_usage_clients") if rest else ListClients()
+    if verb == "dashboard":
+        return Unknown("coach_usage_dashboard") if rest else OpenDashboard()
     if verb == "ack":
         return _acknowledge(rest)
     if not rest:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from bot.coaching import commands
 from bot.coaching.brief import SessionBriefs
+from bot.coaching.dashboard_link import LINK_VALID, issue_link
 from bot.coaching.status import ClientStatus, client_state, client_statuses
 from bot.config.alerts import Alerts
 from bot.contract.messages import Choice
@@ -57,22 +58,36 @@ class CoachDesk:
         alerts: Alerts,
         start_checkins: StartCheckIns,
         briefs: SessionBriefs,
+        dashboard_url: str | None = None,
     ) -> None:
+        """``dashboard_url`` is the dashboard's public address, or None when it is not configured."""
         self._texts = texts
         self._question_sets = question_sets
         self._alerts = alerts
         self._start_checkins = start_checkins
         self._briefs = briefs
+        self._dashboard_url = dashboard_url
 
     async def handle(self, session: Session, coach: Coach, text: str, now: datetime) -> CoachReply:
+        command = commands.parse_coach_command(text, now.astimezone(ZoneInfo(coach.timezone)).date())
+        return await self.execute(session, coach, command, now)
+
+    async def execute(
+        self, session: Session, coach: Coach, command: commands.CoachCommand, now: datetime
+    ) -> CoachReply:
+        """Run one command for ``coach``: what they typed, pressed in an alert, or on the dashboard."""
         zone = ZoneInfo(coach.timezone)
-        command = commands.parse_coach_command(text, now.astimezone(zone).date())
         if isinstance(command, commands.CoachHelp):
             return self._say("coach_help")
         if isinstance(command, commands.Unknown):
             return self._say(command.usage)
         if isinstance(command, commands.ListClients):
             return await self._list_clients(session, coach, now, zone)
+        if isinstance(command, commands.OpenDashboard):
+            if self._dashboard_url is None:
+                return self._say("coach_dashboard_off")
+            url = await issue_link(session, coach.id, self._dashboard_url, now)
+            return self._say("coach_dashboard_link", url=url, minutes=int(LINK_VALID.total_seconds() // 60))
         if isinstance(command, commands.Acknowledge) and command.client is None:
             count = await alerts.acknowledge_alerts(session, coach.id, now, alert_id=command.alert_id)
             return self._acknowledged(count)
@@ -204,6 +219,12 @@ class CoachDesk:
         return self._say("coach_resumed", client_name=client.name)
 
     # ---- helpers --------------------------------------------------------------------------------------
+
+    async def client_of(self, session: Session, coach_id: str | None, client_id: str) -> Client | None:
+        """The active client ``client_id`` if ``coach_id`` coaches them; ``coach_id`` None (the admin's
+        read-only view) sees every client. The dashboard's one check of who may see a client."""
+        found = await clients.active_clients(session, coach_id=coach_id, client_ids=[client_id])
+        return found[0] if found else None
 
     async def _resolve(self, session: Session, coach: Coach, name: str) -> Client | CoachReply:
         """The coach's own active client ``name`` refers to: an id, a full or first name, or ``#<alert id>``."""

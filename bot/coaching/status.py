@@ -14,8 +14,9 @@ from typing import Literal
 from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
 from bot.conversation.questions import QuestionSet
 from bot.signals.digest import trend_arrow
+from bot.signals.history import HistoryEntry
 from bot.store import Session, alerts, checkins, clients
-from bot.store.history import client_history
+from bot.store.history import client_histories
 from bot.store.models import CheckIn, Client
 
 #: How many recent check-ins the response rate is taken over.
@@ -62,30 +63,48 @@ async def client_statuses(
     client_ids: Collection[str] | None = None,
 ) -> list[ClientStatus]:
     """One row per active client (of one coach, or those named, or all), by name."""
+    rows = await statuses_with_history(session, question_sets, now, coach_id=coach_id, client_ids=client_ids)
+    return [row for row, _ in rows]
+
+
+async def statuses_with_history(
+    session: Session,
+    question_sets: Mapping[str, QuestionSet],
+    now: datetime,
+    *,
+    coach_id: str | None = None,
+    client_ids: Collection[str] | None = None,
+) -> list[tuple[ClientStatus, list[HistoryEntry]]]:
+    """``client_statuses`` with the last ``RATE_WINDOW`` finished check-ins each row was derived from (the
+    dashboard draws them), read in one go for all the clients."""
     listed = await clients.active_clients(session, coach_id=coach_id, client_ids=client_ids)
     open_alerts = await alerts.open_alert_counts(session, coach_id)
     latest = await checkins.latest_checkins(session, [c.id for c in listed])
+    histories = await client_histories(session, [c.id for c in listed], limit=RATE_WINDOW)
     rows = []
     for client in listed:
-        history = await client_history(session, client.id, limit=RATE_WINDOW)
+        history = histories.get(client.id, [])
         last = latest.get(client.id)
         finished = [e for e in history if e.status in (CheckInStatus.COMPLETED, CheckInStatus.EXPIRED)]
         rate = sum(e.status == CheckInStatus.COMPLETED for e in finished) / len(finished) if finished else None
         question_set = question_sets.get(client.question_set)
         state = client_state(client, now)
         rows.append(
-            ClientStatus(
-                id=client.id,
-                name=client.name,
-                coach_id=client.coach_id,
-                timezone=client.timezone,
-                state=state,
-                paused_until=client.paused_until if state == "paused" else None,
-                last_checkin_at=last.slot if last is not None else None,
-                last_checkin_status=_shown_status(last) if last is not None else None,
-                response_rate=rate,
-                arrow=trend_arrow(history, question_set) if question_set is not None else "·",
-                open_alerts=open_alerts.get(client.id, 0),
+            (
+                ClientStatus(
+                    id=client.id,
+                    name=client.name,
+                    coach_id=client.coach_id,
+                    timezone=client.timezone,
+                    state=state,
+                    paused_until=client.paused_until if state == "paused" else None,
+                    last_checkin_at=last.slot if last is not None else None,
+                    last_checkin_status=_shown_status(last) if last is not None else None,
+                    response_rate=rate,
+                    arrow=trend_arrow(history, question_set) if question_set is not None else "·",
+                    open_alerts=open_alerts.get(client.id, 0),
+                ),
+                history,
             )
         )
     return rows

@@ -16,6 +16,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from bot.config.alerts import Alerts
 from bot.config.cadence import Cadence
+from bot.config.dashboard import Dashboard
 from bot.config.fields import Id, SetName, Strict
 from bot.config.operations import Database, HttpServers, Observability, Outbox, Scheduling
 from bot.config.people import CheckinSummaries, Client, Coach
@@ -30,6 +31,7 @@ class Config(Strict):
     outbox: Outbox = Outbox()
     observability: Observability = Observability()
     http_servers: HttpServers = HttpServers()
+    dashboard: Dashboard | None = None
     question_sets: dict[SetName, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
     cadences: dict[Id, Cadence] = Field(default_factory=dict)
     coaches: tuple[Coach, ...]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -56,13 +56,17 @@ async def start_guarded_server(
     port: int,
     limits: HttpLimits,
     shutdown_timeout: float = 60.0,
+    mount: Callable[[web.Application], None] | None = None,
 ) -> web.AppRunner:
     """Serve ``routes`` on ``listen:port`` under ``limits``; the runner's ``cleanup`` stops it, waiting up to
     ``shutdown_timeout`` seconds for requests in flight. ``OSError`` when the address cannot be had (the caller
-    words it for its operator); nothing is left open then. ``what`` names the server in log lines."""
+    words it for its operator); nothing is left open then. ``what`` names the server in log lines; ``mount``
+    adds a whole sub-site (routes and its own middleware) under the same limits."""
     connections = _Connections(what, limits)
     app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[connections.middleware])
     app.router.add_routes(routes)
+    if mount is not None:
+        mount(app)
     runner = web.AppRunner(
         app, shutdown_timeout=shutdown_timeout, keepalive_timeout=limits.idle_timeout, access_log=None
     )

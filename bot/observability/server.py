@@ -44,16 +44,26 @@ class ObservabilityServer:
         port: int,
         refresh: float = 5.0,
         limits: HttpLimits = DEFAULT_LIMITS,
+        mount: Callable[[web.Application], None] | None = None,
+        serve_metrics: bool = True,
+        section: str = "observability.http",
     ) -> None:
         """``scheduler_running`` says whether check-ins are being dispatched (false while starting and stopping);
         ``refresh`` is how old, in seconds, the database's reading may be (0: read it at each poll, one read
-        at a time)."""
+        at a time).
+
+        ``mount`` adds more routes to the same server (the coach's dashboard); ``serve_metrics`` False leaves out
+        ``/metrics`` (a dashboard facing coaches has no business showing them); ``section`` names the config
+        section the address came from, for the error when it cannot be bound."""
         self._snapshot = StoreSnapshot(database, max_age=refresh, timeout=CHECK_TIMEOUT)
         self._metrics = metrics
         self._scheduler_running = scheduler_running
         self._listen = listen
         self._port = port
         self._limits = limits
+        self._mount = mount
+        self._serve_metrics = serve_metrics
+        self._section = section
         self._runner: web.AppRunner | None = None
         self._healthy = True  # the last answer, so a failing database is logged when it starts failing, not per probe
 
@@ -65,15 +75,25 @@ class ObservabilityServer:
         return int(self._runner.addresses[0][1])
 
     async def start(self) -> None:
-        routes = [web.get("/healthz", self._on_healthz), web.get("/metrics", self._on_metrics)]
+        routes = [web.get("/healthz", self._on_healthz)]
+        if self._serve_metrics:
+            routes.append(web.get("/metrics", self._on_metrics))
         try:
             self._runner = await start_guarded_server(
-                routes, what="observability.http", listen=self._listen, port=self._port, limits=self._limits
+                routes,
+                what=self._section,
+                listen=self._listen,
+                port=self._port,
+                limits=self._limits,
+                mount=self._mount,
             )
         except OSError as error:
             reason = error.strerror or str(error)
-            raise ListenError(f"observability.http: cannot listen on {self._listen}:{self._port}: {reason}") from None
-        log.info("health and metrics served on %s:%s (/healthz, /metrics)", self._listen, self.port)
+            raise ListenError(f"{self._section}: cannot listen on {self._listen}:{self._port}: {reason}") from None
+        app = self._runner.app
+        paths = ", ".join(route.resource.canonical for route in app.router.routes() if route.resource is not None)
+        what = "health and metrics" if self._serve_metrics else "health"
+        log.info("%s served on %s:%s (%s)", what, self._listen, self.port, paths)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -111,3 +111,13 @@ async def acknowledge_alerts(
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def alerts_of_coach(session: AsyncSession, coach_id: str | None) -> list[Alert]:
+    """Alerts about one coach's active clients (``None``: everyone's), open ones first, newest first within."""
+    query = sa.select(Alert).join(Client, Client.id == Alert.client_id).where(Client.active)
+    if coach_id is not None:
+        query = query.where(Client.coach_id == coach_id)
+    return await _alerts(
+        session, query.order_by(Alert.acknowledged_at.is_not(None), Alert.created_at.desc(), Alert.id.desc())
+    )

@@ -108,13 +108,11 @@ def _sqlite_on_begin(connection: Connection) -> None:
     # IMMEDIATE takes the write lock up front. A deferred transaction that reads and then writes (the
     # read-modify-write of a check-in, leasing outbox rows) fails with SQLITE_BUSY instead of waiting
     # when another connection wrote in between; with IMMEDIATE it waits on busy_timeout, which is what
-    # SELECT ... FOR UPDATE gives on PostgreSQL.
-    if connection.get_execution_options().get(READ_ONLY):
-        # A session that only reads (``Database.reading``): a deferred BEGIN reads a WAL snapshot and neither
-        # takes nor waits for the write lock, so health probes never queue with answers being written.
-        connection.exec_driver_sql("BEGIN")
-        return
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # SELECT ... FOR UPDATE gives on PostgreSQL. A session that only reads (``Database.reading``) begins
+    # deferred, so readers do not queue behind each other for a lock they never use (WAL lets them read
+    # beside a writer).
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -202,17 +200,18 @@ class Database:
         return self._sessions()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on any exception."""
-        async with self.session() as session, session.begin():
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads (health, metrics, the dashboard's pages): on SQLite it never takes the write
+        lock, so it neither waits behind an answer being written nor makes one wait, and many can read at once.
+        A write in it fails on SQLite rather than waiting its turn."""
+        async with self.session() as session:
+            await session.connection(execution_options={READ_ONLY: True})
             yield session
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncSession]:
-        """A session that only reads (health and metrics): on SQLite it never takes the write lock, so it
-        neither waits behind an answer being written nor makes one wait. It must not write."""
-        async with self.session() as session:
-            await session.connection(execution_options={READ_ONLY: True})
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on any exception."""
+        async with self.session() as session, session.begin():
             yield session
 
     def _engine_options(self) -> dict[str, Any]:

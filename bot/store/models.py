@@ -316,3 +316,29 @@ class TelegramInvite(Base):
     #: The link may move a person already bound to a chat to the chat that opens it (``checkin invite --rebind``).
     rebind: Mapped[bool] = mapped_column(sa.Boolean(), server_default=sa.false())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DashboardLink(Base):
+    """A one-time sign-in link to the coach's dashboard. Only the SHA-256 of its token is kept, so the table
+    alone opens nothing; ``coach_id`` is NULL for an admin's read-only link to every client."""
+
+    __tablename__ = "dashboard_links"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    coach_id: Mapped[str | None] = mapped_column(sa.ForeignKey("coaches.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DashboardSession(Base):
+    """A signed-in browser: the SHA-256 of its cookie, whose view it is (``coach_id`` NULL: the admin's), the
+    token its forms must carry, and when it was last used (it ends after the idle limit)."""
+
+    __tablename__ = "dashboard_sessions"
+
+    id_hash: Mapped[str] = mapped_column(sa.String(), primary_key=True)
+    coach_id: Mapped[str | None] = mapped_column(sa.ForeignKey("coaches.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(sa.String())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

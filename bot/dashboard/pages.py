@@ -1,0 +1,174 @@
+"""What each dashboard page shows, read through the coach desk and the functions the chat commands use.
+
+The practice page is the ``clients`` command's rows (``client_statuses``) with the five practices drawn as
+sparklines from the same history the ``trend`` command charts; a client page is found only through
+``CoachDesk.client_of``, the one place that decides whether this viewer may see this client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from bot.coaching.status import ClientStatus, client_statuses, statuses_with_history
+from bot.config import Config
+from bot.contract.statuses import Severity
+from bot.conversation.questions import Practice, QuestionSet
+from bot.conversation.texts import Texts
+from bot.dashboard.svg import Mark, Series, sparkline, trend_chart
+from bot.runtime.setup import Setup
+from bot.scheduling.client_schedule import UnknownClientError, schedule_for, slots_after
+from bot.signals.history import HistoryEntry
+from bot.store import Alert, Client, Session, alerts, clients, coaching_sessions
+from bot.store.history import alert_marks, client_history
+
+#: The five practices in the order the pages show them.
+PRACTICES: tuple[Practice, ...] = ("hope", "focus", "relationship", "trust", "perspective")
+#: The states a coach should look at first, most worrying first.
+_STATE_CONCERN = {"unreachable": 0, "stopped": 1, "paused": 2, "active": 3, "removed": 4}
+_ARROW_CONCERN = {"↓": 0, "→": 1, "·": 2, "↑": 3}
+#: How many check-ins a client page lists (a year of weekly ones, and then some).
+CHECKINS_SHOWN = 60
+UPCOMING_CHECKINS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class PracticeRow:
+    status: ClientStatus
+    #: Practice -> inline SVG of its last check-ins.
+    sparklines: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerLine:
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInView:
+    at: datetime
+    status: str
+    answers: Sequence[AnswerLine]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientPage:
+    client: Client
+    status: ClientStatus
+    chart: str
+    checkins: Sequence[CheckInView]
+    alerts: Sequence[Alert]
+    upcoming_sessions: Sequence[date]
+    upcoming_checkins: Sequence[datetime]
+
+
+def concern(row: ClientStatus) -> tuple[Any, ...]:
+    """Sort key: open alerts, then an unreachable or stopped client, then a falling trend, then fewer replies."""
+    rate = row.response_rate if row.response_rate is not None else 2.0
+    return (-row.open_alerts, _STATE_CONCERN[row.state], _ARROW_CONCERN.get(row.arrow, 2), rate, row.name)
+
+
+def practice_questions(question_set: QuestionSet) -> dict[str, str]:
+    """Practice -> the id of the question that measures it in this set."""
+    return {q.practice: q.id for q in question_set.questions if q.practice is not None}
+
+
+async def practice(session: Session, setup: Setup, coach_id: str | None, now: datetime) -> list[PracticeRow]:
+    """One row per client of the coach (``None``: every client), most in need of attention first."""
+    rows = []
+    found = await statuses_with_history(session, setup.question_sets, now, coach_id=coach_id)
+    for status, history in sorted(found, key=lambda row: concern(row[0])):
+        question_set = setup.question_sets.get(_question_set_of(setup.config, status.id))
+        rows.append(PracticeRow(status, _sparklines(history, question_set, setup.english)))
+    return rows
+
+
+async def client_page(
+    session: Session, setup: Setup, coach_id: str | None, client_id: str, now: datetime
+) -> ClientPage | None:
+    """Everything about one client, or None when this viewer may not see them (or they do not exist)."""
+    client = await setup.desk.client_of(session, coach_id, client_id)
+    if client is None:
+        return None
+    [status] = await client_statuses(session, setup.question_sets, now, client_ids=[client.id])
+    question_set = setup.question_sets[client.question_set]
+    history = await client_history(session, client.id, limit=CHECKINS_SHOWN)
+    marks = await alert_marks(session, client.id, since=history[0].at if history else None)
+    chart = trend_chart(
+        _series(history, question_set, setup.english),
+        [Mark(m.at, m.severity == Severity.URGENT) for m in marks],
+        lowest=1,
+        highest=5,
+        title=setup.english.render("dashboard_trend_title", client_name=client.name),
+    )
+    sessions = (await coaching_sessions.recorded_sessions(session, [client.id])).get(client.id, [])
+    today = now.date()
+    try:
+        schedule = schedule_for(setup.config, client.id, sessions=sessions, paused_until=client.paused_until)
+        upcoming = slots_after(schedule, now, UPCOMING_CHECKINS) if status.state == "active" else []
+    except UnknownClientError:  # removed from config since the last sync: nothing more is scheduled
+        upcoming = []
+    return ClientPage(
+        client=client,
+        status=status,
+        chart=chart,
+        checkins=[_checkin_view(entry, question_set, setup.english) for entry in reversed(history)],
+        alerts=sorted(
+            await alerts.alerts_for_client(session, client.id),
+            key=lambda a: (a.acknowledged_at is not None, -a.created_at.timestamp()),
+        ),
+        upcoming_sessions=[day for day in sessions if day >= today],
+        upcoming_checkins=upcoming,
+    )
+
+
+async def alert_list(session: Session, coach_id: str | None) -> list[tuple[Alert, str]]:
+    """Every alert about the viewer's clients with the client's name, open first."""
+    found = await alerts.alerts_of_coach(session, coach_id)
+    shown = await clients.active_clients(session, coach_id=coach_id, client_ids={a.client_id for a in found})
+    names = {c.id: c.name for c in shown}
+    return [(alert, names.get(alert.client_id, alert.client_id)) for alert in found]
+
+
+def _question_set_of(config: Config, client_id: str) -> str:
+    client = config.clients_by_id.get(client_id)
+    return client.question_set if client is not None else "default"
+
+
+def _sparklines(history: Sequence[HistoryEntry], question_set: QuestionSet | None, texts: Texts) -> dict[str, str]:
+    ids = practice_questions(question_set) if question_set is not None else {}
+    lines: dict[str, str] = {}
+    for practice_name in PRACTICES:
+        question_id = ids.get(practice_name)
+        values = [entry.scores.get(question_id) if question_id else None for entry in history]
+        last = next((v for v in reversed(values) if v is not None), None)
+        name = texts.render(f"dashboard_practice_{practice_name}")
+        label = f"{name}: {last:g}" if last is not None else name
+        lines[practice_name] = sparkline(values, lowest=1, highest=5, label=label)
+    return lines
+
+
+def _series(history: Sequence[HistoryEntry], question_set: QuestionSet, texts: Texts) -> list[Series]:
+    ids = practice_questions(question_set)
+    wanted = [(texts.render(f"dashboard_practice_{p}"), ids[p]) for p in PRACTICES if p in ids]
+    wanted.append((texts.render("dashboard_goal_progress"), "progress"))
+    series = []
+    for name, question_id in wanted:
+        points = [(e.at, e.scores[question_id]) for e in history if question_id in e.scores]
+        series.append(Series(name, points))
+    return series
+
+
+def _checkin_view(entry: HistoryEntry, question_set: QuestionSet, texts: Texts) -> CheckInView:
+    lines = []
+    for question in question_set.questions:
+        if question.id in entry.scores:
+            value = entry.scores[question.id]
+            label = question.scale.labels.get(round(value), "") if question.scale is not None else ""
+            lines.append(AnswerLine(question.text, f"{value:g}" + (f" ({label})" if label else "")))
+        elif question.id in entry.texts:
+            lines.append(AnswerLine(question.text, entry.texts[question.id]))
+    return CheckInView(entry.at, texts.render(f"checkin_status_{entry.status}"), lines)

@@ -155,17 +155,19 @@ async def test_a_dropped_key_is_logged_by_row_not_by_content(
     old = runtime_for(
         path, database_target.create(Sealer([Fernet.generate_key()])), ManualClock(SLOT), {"slack": slack}
     )
+    new = runtime_for(
+        path, database_target.create(Sealer([Fernet.generate_key()])), ManualClock(SLOT), {"slack": slack}
+    )
+    # Both start on a database with nothing sealed yet (a start with keys that open nothing stored is refused):
+    # ``new`` is a replica that was never given the key ``old`` seals with.
     await old.start()
+    await new.start()
     checkin_id = await old.lifecycle.start_checkin("dana", SLOT)
     assert checkin_id is not None
     # Trust at 1 asks the repair question, answered in words; the note is left for later.
     for n, reply in enumerate(["4", "4", "4", "1", "4", "4", NOTE]):
         await old.inbound.handle(InboundText("slack", DANA, f"ev-{n}", reply))
     await old.stop()
-    new = runtime_for(
-        path, database_target.create(Sealer([Fernet.generate_key()])), ManualClock(SLOT), {"slack": slack}
-    )
-    await new.start()
     try:
         # The conversation goes on: the last answer completes the check-in and the detectors read the history.
         await new.inbound.handle(InboundText("slack", DANA, "ev-last", "skip"))

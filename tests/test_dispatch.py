@@ -7,14 +7,16 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
 from bot.app.builder import Bot
+from bot.scheduling import dispatch as dispatch_module
 from bot.scheduling.dispatch import Dispatcher
+from bot.scheduling.pacing import CHUNK
 from bot.store import CheckIn, coaching_sessions
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
@@ -53,6 +55,12 @@ DAILY_0230 = """
     remind_after: 24h
     reminders: 1
     expire_after: 36h
+"""
+
+#: A second cadence of another kind: a cron, whose trigger the pass used to parse anew for every client.
+CRON_0900 = """
+  weekday_mornings:
+    cron: "0 9 * * 1-5"
 """
 
 
@@ -204,3 +212,44 @@ async def test_a_session_recorded_by_the_coach_schedules_the_next_checkin(setup:
     assert (await dispatcher.dispatch()).started == 1
     [checkin] = await checkins(runtime)
     assert checkin.slot == datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+async def test_a_pass_over_many_clients_lets_other_tasks_run_between_chunks(
+    setup: Build, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass over every client gives the event loop a turn every ``CHUNK`` clients, so an inbound reply or a
+    Slack acknowledgement never waits for the whole pass (at 10,000 clients that was over a second)."""
+    count = 4 * CHUNK
+    clock = ManualClock(datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
+    clients = [client_yaml(f"c{n:04d}", "UTC", "weekday_mornings" if n % 2 else "daily") for n in range(count)]
+    _, dispatcher = await setup(config_text(DAILY_0230 + CRON_0900, clients), clock)
+    clock.set(datetime(2026, 6, 2, 2, 30, tzinfo=UTC))
+    assert (await dispatcher.dispatch()).started == count // 2
+    clock.advance(timedelta(hours=2))  # nothing new due; half the clients have a check-in open for the sweep
+
+    since_turn = 0
+    longest = 0
+    original = dispatch_module.schedule_for
+
+    def counting_schedule_for(*args: Any, **kwargs: Any) -> Any:
+        nonlocal since_turn, longest
+        since_turn += 1
+        longest = max(longest, since_turn)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(dispatch_module, "schedule_for", counting_schedule_for)
+    done = False
+
+    async def other_task() -> None:
+        nonlocal since_turn
+        while not done:
+            since_turn = 0
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    for work in (dispatcher.dispatch, dispatcher.schedules, dispatcher.sweep):
+        await work()
+    done = True
+    await task
+    assert 0 < longest <= CHUNK

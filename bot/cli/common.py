@@ -17,9 +17,11 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from bot.config import Client as ClientConfig
-from bot.config import Config, ConfigError, MissingSecretError, load_config, resolve_secret
+from bot.config import Config, ConfigError, MissingSecretError, resolve_secret
+from bot.config.loader import load_config_document
 from bot.config.message_files import load_catalog
 from bot.config.question_sets import load_question_sets
+from bot.config.yamlsource import SourceDocument
 from bot.contract.adapter import AdapterStartError
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog
@@ -69,9 +71,15 @@ def catalog() -> TextCatalog:
 
 def load(path: Path) -> tuple[Config, dict[str, QuestionSet]]:
     """Load config and question sets, or print every problem and exit with ``EXIT_INVALID``."""
+    loaded, question_sets, _ = load_with_document(path)
+    return loaded, question_sets
+
+
+def load_with_document(path: Path) -> tuple[Config, dict[str, QuestionSet], SourceDocument]:
+    """``load``, also giving the parsed file for warnings that point at its lines."""
     try:
-        loaded = load_config(path)
-        return loaded, load_question_sets(loaded, path)
+        loaded, document = load_config_document(path)
+        return loaded, load_question_sets(loaded, path), document
     except ConfigError as exc:
         fail_with(exc)
 

@@ -20,6 +20,7 @@ from bot.cli.common import (
     fail,
     known_client,
     load,
+    load_with_document,
     open_database,
     plural,
     with_database_errors,
@@ -31,7 +32,6 @@ from bot.config.alerts import Alerts
 from bot.config.language_report import language_warnings
 from bot.config.message_files import load_texts
 from bot.config.question_sets import load_builtin_question_sets
-from bot.config.yamlsource import read_mapping
 from bot.scheduling.client_schedule import UnknownClientError
 from bot.scheduling.report import quiet_hour_warnings, schedule_report, session_notes
 from bot.signals.detectors.common import alliance_index, relationship_questions
@@ -66,7 +66,7 @@ def validate(
     if path is not None and config is not None:
         fail("checkin validate: give the file as an argument or with --config, not both")
     chosen = config_path(path or config)
-    loaded, question_sets = load(chosen)
+    loaded, question_sets, document = load_with_document(chosen)
     counts = ", ".join(
         plural(len(items), noun)
         for items, noun in (
@@ -83,7 +83,6 @@ def validate(
     for note in session_notes(loaded, datetime.now(UTC)):
         typer.echo(note)
     texts = catalog()
-    document = read_mapping(chosen, str(chosen))
     for warning in quiet_hour_warnings(loaded, document, datetime.now(UTC)):
         typer.echo(f"warning: {warning}")
     for warning in language_warnings(document, loaded, question_sets, texts):

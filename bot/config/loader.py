@@ -14,6 +14,12 @@ from bot.config.yamlsource import SourceDocument, read_mapping
 
 def load_config(path: Path) -> Config:
     """Load ``path`` or raise ``ConfigError`` with every problem in it and in its question-set files."""
+    return load_config_document(path)[0]
+
+
+def load_config_document(path: Path) -> tuple[Config, SourceDocument]:
+    """``load_config``, also giving the parsed file, for readers of its lines (``checkin validate``'s warnings)
+    that would otherwise parse a large file a second time."""
     document = read_mapping(path, str(path))
     config, issues = validate_document(Config, document)
     builtin = builtin_question_set_names()
@@ -23,7 +29,7 @@ def load_config(path: Path) -> Config:
     if issues:
         raise ConfigError(issues)
     assert config is not None
-    return config
+    return config, document
 
 
 def _question_set_issues(document: SourceDocument, config_path: Path, builtin: list[str]) -> list[ConfigIssue]:

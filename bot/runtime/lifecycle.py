@@ -66,13 +66,49 @@ class Lifecycle:
             self._outbox.wake()
         return won
 
+    async def claim_due(
+        self, due: Sequence[tuple[str, datetime]], *, skip_busy: bool
+    ) -> tuple[dict[str, int], list[tuple[str, datetime]]]:
+        """``start_checkins`` for a dispatch pass that other replicas may be running at the same moment.
+
+        Replicas dispatching together would otherwise compute the same batches and each wait on the other's
+        inserts, so a second replica made claiming no faster. Here the batch's clients are row-locked first
+        and slots already claimed are dropped before any conversation is planned. With ``skip_busy`` the
+        clients another transaction holds are passed over and returned, so each replica takes the batches the
+        others are not on; the caller retries those without ``skip_busy`` (waiting for the lock), so a replica
+        that rolls back loses nothing, and what the other replica claimed meanwhile costs one lookup.
+        """
+        now = self._clock.now()
+        busy: list[tuple[str, datetime]] = []
+        async with self._database.transaction() as session:
+            won = await self.start_checkins_in(session, due, now, exclusive=True, skip_busy=skip_busy, busy=busy)
+        if won:
+            self._outbox.wake()
+        return won, busy
+
     async def start_checkins_in(
-        self, session: Session, due: Sequence[tuple[str, datetime]], now: datetime
+        self,
+        session: Session,
+        due: Sequence[tuple[str, datetime]],
+        now: datetime,
+        *,
+        exclusive: bool = False,
+        skip_busy: bool = False,
+        busy: list[tuple[str, datetime]] | None = None,
     ) -> dict[str, int]:
-        """``start_checkins`` inside the caller's transaction (a coach's or client's "checkin now" uses it)."""
+        """``start_checkins`` inside the caller's transaction (a coach's or client's "checkin now" uses it).
+
+        ``exclusive``, ``skip_busy`` and ``busy`` are ``claim_due``'s: lock the clients and drop claimed slots;
+        pass over clients another transaction holds, appending them to ``busy``.
+        """
         setup = self._setup.current
         ids = [client_id for client_id, _ in due]
-        by_id = await clients.clients_by_id(session, ids)
+        by_id = await clients.clients_by_id(session, ids, lock=exclusive, skip_locked=skip_busy)
+        if exclusive:
+            if busy is not None:
+                busy.extend((client_id, slot) for client_id, slot in due if client_id not in by_id)
+            taken = await checkins.claimed(session, [(c, slot) for c, slot in due if c in by_id])
+            due = [(c, slot) for c, slot in due if c in by_id and (c, slot) not in taken]
         goals = {
             client_id: [engine.GoalRef(goal.id, goal.title) for goal in active]
             for client_id, active in (await stored_goals.active_goals(session, ids)).items()

@@ -24,6 +24,7 @@ from bot.runtime.housekeeping import Housekeeping
 from bot.runtime.lifecycle import Lifecycle
 from bot.runtime.setup import LiveSetup
 from bot.scheduling.client_schedule import ClientSchedule, schedule_for, slots_between
+from bot.scheduling.pacing import paced
 from bot.store import Database, Session, checkins, clients, coaching_sessions
 from bot.timing.clock import Clock
 
@@ -93,7 +94,7 @@ class Dispatcher:
         config = self._setup.current.config
         return [
             schedule_for(config, c.id, sessions=sessions.get(c.id, ()), paused_until=facts[c.id].paused_until)
-            for c in config.clients
+            async for c in paced(config.clients)
             if c.id in facts
         ]
 
@@ -107,7 +108,7 @@ class Dispatcher:
         owed: list[tuple[str, datetime]] = []
         missed = 0
         config = self._setup.current.config
-        for client in config.clients:
+        async for client in paced(config.clients):
             known = facts.get(client.id)
             if known is None:
                 continue  # not asked about, or no longer active
@@ -124,8 +125,15 @@ class Dispatcher:
             if due:
                 owed.append((client.id, due[-1]))
         started = 0
+        busy: list[tuple[str, datetime]] = []
         for start in range(0, len(owed), BATCH_SIZE):
-            started += len(await self._lifecycle.start_checkins(owed[start : start + BATCH_SIZE]))
+            won, passed_over = await self._lifecycle.claim_due(owed[start : start + BATCH_SIZE], skip_busy=True)
+            started += len(won)
+            busy += passed_over
+        # Clients another replica was starting: most are claimed by now and cost one lookup; the rest start here.
+        for start in range(0, len(busy), BATCH_SIZE):
+            won, _ = await self._lifecycle.claim_due(busy[start : start + BATCH_SIZE], skip_busy=False)
+            started += len(won)
         return DispatchReport(started, len(owed) - started, missed)
 
     def _log_missed(self, client_id: str, schedule: ClientSchedule, start: datetime, end: datetime) -> int:
@@ -150,10 +158,10 @@ class Dispatcher:
             open_checkins = await checkins.open_checkins(session)
             zones = await clients.time_zones(session)
         config = self._setup.current.config
-        cadences = {c.id: schedule_for(config, c.id).cadence for c in config.clients}
         reminded = expired = 0
-        for checkin in open_checkins:
-            cadence = cadences.get(checkin.client_id)
+        async for checkin in paced(open_checkins):
+            client = config.clients_by_id.get(checkin.client_id)
+            cadence = config.cadence_of(client) if client is not None else None
             sent_at = checkin.sent_at or checkin.created_at
             if cadence is None:  # the client left the config: nobody will remind them, so close it now
                 expired += await self._lifecycle.expire(checkin.id)

@@ -18,6 +18,7 @@ from bot.store.models import (
     Alert,
     Client,
 )
+from bot.store.streaming import streamed_rows
 
 
 async def _update_client(session: AsyncSession, client_id: str, **values: Any) -> None:
@@ -105,9 +106,20 @@ async def schedule_facts(
     query = sa.select(Client.id, Client.created_at, Client.paused_until).where(Client.active)
     if client_ids is not None:
         query = query.where(Client.id.in_(client_ids))
-    return {client_id: (created, paused) for client_id, created, paused in await session.execute(query)}
+    return {client_id: (created, paused) for client_id, created, paused in await streamed_rows(session, query)}
 
 
-async def clients_by_id(session: AsyncSession, client_ids: Collection[str]) -> dict[str, Client]:
-    """The named clients that exist, by id (a check-in batch reads them in one query)."""
-    return {c.id: c for c in await session.scalars(sa.select(Client).where(Client.id.in_(client_ids)))}
+async def clients_by_id(
+    session: AsyncSession, client_ids: Collection[str], *, lock: bool = False, skip_locked: bool = False
+) -> dict[str, Client]:
+    """The named clients that exist, by id (a check-in batch reads them in one query).
+
+    ``lock`` row-locks them for the transaction (PostgreSQL's ``FOR NO KEY UPDATE``; SQLite has one writer and
+    ignores it); ``skip_locked`` also leaves out those another transaction holds instead of waiting: a replica
+    starting check-ins passes over the clients another replica is starting, instead of planning them too and
+    waiting for that replica's inserts to lose against them.
+    """
+    query = sa.select(Client).where(Client.id.in_(client_ids))
+    if lock or skip_locked:
+        query = query.with_for_update(skip_locked=skip_locked, key_share=True)
+    return {c.id: c for c in await session.scalars(query)}

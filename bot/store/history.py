@@ -7,7 +7,7 @@ runtime's transactional queries stay where they are and this module can change w
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from statistics import fmean
 from typing import cast, get_args
@@ -15,10 +15,12 @@ from typing import cast, get_args
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.contract.statuses import CheckInStatus
 from bot.signals.history import AlertMark, HistoryEntry, HistoryStatus
 from bot.store.database import sealer_of
-from bot.store.models import Alert, Answer, CheckIn
+from bot.store.models import Alert, Answer, CheckIn, Client
 from bot.store.sealed import open_text
+from bot.store.streaming import streamed_rows
 
 #: Check-ins that are over; open or failed ones say nothing yet about the relationship.
 HISTORY_STATUSES: tuple[HistoryStatus, ...] = get_args(HistoryStatus)
@@ -107,3 +109,96 @@ async def alert_marks(session: AsyncSession, client_id: str, *, since: datetime 
         query = query.where(Alert.created_at >= since)
     rows = await session.execute(query.order_by(Alert.created_at, Alert.id))
     return [AlertMark(at, severity) for at, severity in rows]
+
+
+def _ranked_history(
+    *, question_set: str | None, coach_id: str | None, client_ids: Collection[str] | None
+) -> sa.Subquery:
+    """Each client's finished check-ins numbered from the newest (1), for the per-client window queries below."""
+    rank = sa.func.row_number().over(partition_by=CheckIn.client_id, order_by=(CheckIn.slot.desc(), CheckIn.id.desc()))
+    query = (
+        sa.select(CheckIn.id, CheckIn.client_id, CheckIn.slot, CheckIn.status, rank.label("rank"))
+        .join(Client, Client.id == CheckIn.client_id)
+        .where(CheckIn.status.in_(HISTORY_STATUSES))
+    )
+    if question_set is not None:
+        query = query.where(Client.question_set == question_set)
+    if coach_id is not None:
+        query = query.where(Client.coach_id == coach_id)
+    if client_ids is not None:
+        query = query.where(CheckIn.client_id.in_(client_ids))
+    return query.subquery()
+
+
+async def response_counts(
+    session: AsyncSession, *, window: int, coach_id: str | None = None, client_ids: Collection[str] | None = None
+) -> dict[str, tuple[int, int]]:
+    """Per client, (completed, completed or expired) over their last ``window`` finished check-ins (a skipped one
+    counts toward the window but not the rate), in one query for all clients."""
+    ranked = _ranked_history(question_set=None, coach_id=coach_id, client_ids=client_ids)
+    completed = sa.func.sum(sa.case((ranked.c.status == CheckInStatus.COMPLETED, 1), else_=0))
+    finished = sa.func.sum(sa.case((ranked.c.status.in_((CheckInStatus.COMPLETED, CheckInStatus.EXPIRED)), 1), else_=0))
+    query = (
+        sa.select(ranked.c.client_id, completed, finished).where(ranked.c.rank <= window).group_by(ranked.c.client_id)
+    )
+    return {client_id: (int(done), int(total)) for client_id, done, total in await session.execute(query)}
+
+
+async def latest_scored(
+    session: AsyncSession,
+    question_set: str,
+    scales: Mapping[str, tuple[int, int]],
+    *,
+    window: int,
+    count: int,
+    coach_id: str | None = None,
+    client_ids: Collection[str] | None = None,
+) -> dict[str, list[HistoryEntry]]:
+    """Per client following ``question_set``, the last ``count`` completed check-ins among their last ``window``
+    finished ones that have an answer within its scale to one of ``scales`` (question id -> (min, max)), oldest
+    first, with those answers only.
+
+    What ``checkin status`` needs for the trend arrow of every client in two queries, where reading each
+    client's whole history cost two queries per client (38 s at 10,000 clients with 50 check-ins each).
+    """
+    if not scales:
+        return {}
+    ranked = _ranked_history(question_set=question_set, coach_id=coach_id, client_ids=client_ids)
+    in_scale = sa.or_(
+        *(
+            sa.and_(Answer.question_id == question, Answer.value.between(low, high))
+            for question, (low, high) in scales.items()
+        )
+    )
+    scored_rank = sa.func.row_number().over(
+        partition_by=ranked.c.client_id, order_by=(ranked.c.slot.desc(), ranked.c.id.desc())
+    )
+    scored = (
+        sa.select(ranked.c.id, ranked.c.client_id, ranked.c.slot, scored_rank.label("scored_rank"))
+        .where(
+            ranked.c.rank <= window,
+            ranked.c.status == CheckInStatus.COMPLETED,
+            sa.exists().where(Answer.checkin_id == ranked.c.id, in_scale),
+        )
+        .subquery()
+    )
+    query = (
+        sa.select(scored.c.client_id, scored.c.id, scored.c.slot, Answer.question_id, Answer.value)
+        .join(Answer, Answer.checkin_id == scored.c.id)
+        .where(scored.c.scored_rank <= count, Answer.question_id.in_(list(scales)), Answer.value.is_not(None))
+        .order_by(scored.c.client_id, scored.c.slot, scored.c.id)
+    )
+    values: dict[tuple[str, int], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    slots: dict[tuple[str, int], datetime] = {}
+    for client_id, checkin_id, slot, question_id, value in await streamed_rows(session, query):
+        values[client_id, checkin_id][question_id].append(value)
+        slots[client_id, checkin_id] = slot
+    entries: dict[str, list[HistoryEntry]] = defaultdict(list)
+    for (client_id, checkin_id), answered in values.items():
+        scores = {question: fmean(given) for question, given in answered.items()}
+        entries[client_id].append(
+            HistoryEntry(
+                client_id=client_id, at=slots[client_id, checkin_id], status=CheckInStatus.COMPLETED, scores=scores
+            )
+        )
+    return dict(entries)

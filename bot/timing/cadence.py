@@ -29,8 +29,10 @@ The rules, in the client's local time:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from itertools import islice
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -238,8 +240,14 @@ def _wall_times(cadence: Cadence, first: datetime, last: datetime, sessions: Seq
         day += timedelta(days=1)
 
 
+@lru_cache(maxsize=256)
+def _parsed_cron(expression: str) -> CronTrigger:
+    """A practice has a handful of cron expressions and thousands of clients following them: parse each once."""
+    return cron_trigger(expression)
+
+
 def _cron_times(expression: str, first: datetime, last: datetime) -> Iterator[datetime]:
-    trigger = cron_trigger(expression)
+    trigger = copy.copy(_parsed_cron(expression))  # a copy, because the search sets its own end date
     # Without an end date APScheduler searches up to the year 9999 for an impossible date (31 Feb).
     trigger.end_date = last.replace(tzinfo=UTC)
     cursor: Any = first.replace(tzinfo=UTC)

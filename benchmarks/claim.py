@@ -1,0 +1,150 @@
+"""Claiming with replicas: N clients due at once on one PostgreSQL, claimed by one replica and by two.
+
+Each replica is a process of its own with its own runtime and dispatcher (what ``checkin run`` builds); all
+are started, then told to dispatch at the same moment. The figure is check-ins claimed (started, opening
+messages queued) per second from that moment until the last replica is done; ``ratio`` is two replicas' rate
+over one's. Sending is left out (``outbox_loop=False``): the outbox has its own benchmark.
+
+    python -m benchmarks.claim [--clients N] [--runs R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from benchmarks.dispatch import DUE_AT, POSTGRES_URL, InstantAdapter, _admin, config_text
+from bot.app.builder import Bot, build_bot
+from bot.config import load_config
+from bot.config.message_files import load_catalog
+from bot.config.question_sets import load_question_sets
+from bot.store import Database
+from bot.timing.clock import ManualClock
+
+
+def runtime_at(config_path: Path, schema: str, name: str, clock: ManualClock) -> Bot:
+    config = load_config(config_path)
+    return build_bot(
+        config=config,
+        question_sets=load_question_sets(config, config_path),
+        texts=load_catalog(),
+        database=Database(POSTGRES_URL, schema=schema),
+        adapters={"slack": InstantAdapter()},
+        clock=clock,
+        worker_id=name,
+        outbox_loop=False,
+    )
+
+
+async def seed(config_path: Path, schema: str) -> None:
+    """The people, added the night before the slot, so the slot is owed when the replicas look."""
+    runtime = runtime_at(config_path, schema, "seed", ManualClock(DUE_AT - timedelta(hours=9)))
+    await runtime.start()
+    await runtime.stop()
+
+
+async def replica(config_path: Path, schema: str, name: str) -> None:
+    """One replica: start, say ready, wait for the word, dispatch once, print how many it started."""
+    runtime = runtime_at(config_path, schema, name, ManualClock(DUE_AT))
+    await runtime.start()
+    try:
+        dispatcher = runtime.dispatcher()
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        report = await dispatcher.dispatch()
+        print(json.dumps({"started": report.started}), flush=True)
+    finally:
+        await runtime.stop()
+
+
+def claim_seconds(config_path: Path, schema: str, replicas: int, clients: int) -> float:
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.claim", "--replica", str(config_path), schema],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(replicas)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            if process.stdout.readline().strip() != "ready":
+                raise RuntimeError("a replica did not start")
+        started = time.perf_counter()
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        total = 0
+        for process in processes:
+            assert process.stdout is not None
+            total += json.loads(process.stdout.readline())["started"]
+        seconds = time.perf_counter() - started
+    finally:
+        for process in processes:
+            process.wait(timeout=600)
+    if total != clients:
+        raise RuntimeError(f"{replicas} replica(s) started {total} check-ins for {clients} clients")
+    return seconds
+
+
+async def reset(schema: str) -> None:
+    """Forget the check-ins and their messages, keeping the people, so the next round claims the same slots."""
+    for table in ("outbox", "checkins"):
+        await _admin(f'DELETE FROM "{schema}".{table}')
+
+
+def measure(clients: int, runs: int) -> dict[str, object]:
+    schema = f"bench_{uuid.uuid4().hex}"
+    asyncio.run(_admin(f'CREATE SCHEMA "{schema}"'))
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    try:
+        with tempfile.TemporaryDirectory(prefix="checkin-bench-") as scratch:
+            config_path = Path(scratch) / "config.yaml"
+            config_path.write_text(config_text(clients), encoding="utf-8")
+            asyncio.run(seed(config_path, schema))
+            for _ in range(runs):
+                for replicas in (1, 2):
+                    asyncio.run(reset(schema))
+                    rates[replicas].append(clients / claim_seconds(config_path, schema, replicas, clients))
+    finally:
+        asyncio.run(_admin(f'DROP SCHEMA "{schema}" CASCADE'))
+    one, two = statistics.median(rates[1]), statistics.median(rates[2])
+    return {
+        "bench": "claim",
+        "backend": "postgresql",
+        "clients": clients,
+        "one_replica_per_s": round(one, 1),
+        "two_replicas_per_s": round(two, 1),
+        "ratio": round(two / one, 2),
+        "ratio_min": round(min(rates[2]) / max(rates[1]), 2),
+        "ratio_max": round(max(rates[2]) / min(rates[1]), 2),
+        "runs": runs,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--clients", type=int, default=2_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--replica", nargs=2, metavar=("CONFIG", "SCHEMA"), help=argparse.SUPPRESS)
+    args, _ = parser.parse_known_args(argv)
+    if args.replica is not None:
+        asyncio.run(replica(Path(args.replica[0]), args.replica[1], f"replica-{uuid.uuid4().hex[:6]}"))
+        return
+    print(json.dumps(measure(args.clients, args.runs)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -110,7 +110,8 @@ class TelegramWebhook(_Secrets):
     secret_fields: ClassVar[frozenset[str] | None] = frozenset({"secret_token"})
     url: str
     listen: str = "0.0.0.0"  # reachable from the load balancer
-    port: int = Field(8443, ge=1, le=65535)
+    #: 0 lets the system pick a free port; the start-up log line says which (how tests run several replicas).
+    port: int = Field(8443, ge=0, le=65535)
     #: Telegram sends it in ``X-Telegram-Bot-Api-Secret-Token``; requests without it are refused.
     secret_token: str
 

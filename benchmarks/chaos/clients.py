@@ -12,6 +12,7 @@ or a broken connection, as Telegram does. On Slack it is an envelope over Socket
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from tests.fakes.fake_telegram import FakeTelegram
 #: How often the clients look at their chats.
 LOOK_EVERY = 0.2
 PRESSED = ":4"
+SLACK_PRESSED = '"v":"4"}'
 
 
 class Clients:
@@ -93,12 +95,13 @@ class SlackClients(Clients):
         if not messages:
             return
         newest = messages[-1]
-        buttons = [b for b in newest.buttons() if str(b["value"]).endswith(PRESSED)]
+        # A button's value is JSON: {"c": check-in, "s": step, "v": choice} (adapters/slack_blocks.py).
+        buttons = [json.loads(b["value"]) for b in newest.buttons() if str(b["value"]).endswith(SLACK_PRESSED)]
         if NOTE_MARK in newest.text:
             if self.first_time(address, "note"):
                 self._fake.push("events_api", self._fake.message_event(address, "Steady week, thanks"))
-        elif buttons and self.first_time(address, str(buttons[0]["value"]).rpartition(":")[0]):
-            self._fake.push("interactive", self._fake.block_actions(address, newest, PRESSED))
+        elif buttons and self.first_time(address, f"{buttons[0]['c']}:{buttons[0]['s']}"):
+            self._fake.push("interactive", self._fake.block_actions(address, newest, SLACK_PRESSED))
 
 
 class WebhookPoster:

@@ -37,7 +37,7 @@ def database_outage_in(mode: str) -> Scenario:
         return await run_scenario(
             f"database_outage_{mode}",
             Practice(clients, mode),  # type: ignore[arg-type]
-            database_outage(seconds=6 if quick else 60, after_answers=clients // 2),
+            database_outage(seconds=25 if quick else 90, after_answers=clients // 2),
             deadline=180 if quick else 600,
         )
 

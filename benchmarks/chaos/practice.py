@@ -84,6 +84,7 @@ def config_text(
     database_url: str,
     api_url: str,
     slot: datetime,
+    spool: Path,
     lease: str = "5s",
     give_up_after: str = "30m",
 ) -> str:
@@ -115,6 +116,7 @@ def config_text(
     return (
         f"database: {{url: '{database_url}'}}\n"
         "scheduling: {sweep_interval: 5s}\n"
+        f"inbound: {{spool: '{spool}'}}\n"
         f"outbox: {{lease: {lease}, give_up_after: {give_up_after},"
         " rate_limits: {telegram: {per_recipient_burst: 50}, slack: {per_recipient_burst: 50}}}\n"
         "question_sets: {chaos: chaos.yaml}\n"
@@ -143,7 +145,7 @@ def due_slot(now: datetime | None = None) -> datetime:
 def write_practice(directory: Path, practice: Practice, **config: object) -> Path:
     (directory / "chaos.yaml").write_text(QUESTION_SET, encoding="utf-8")
     path = directory / "config.yaml"
-    path.write_text(config_text(practice, **config), encoding="utf-8")  # type: ignore[arg-type]
+    path.write_text(config_text(practice, spool=directory / "spool", **config), encoding="utf-8")  # type: ignore[arg-type]
     return path
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from pathlib import Path
 
 from bot.coaching.brief import SessionBriefs
 from bot.coaching.desk import CoachDesk
 from bot.coaching.notices import CoachNotices
 from bot.config import Config
 from bot.contract.adapter import Adapter
+from bot.contract.messages import InboundSink
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog
 from bot.delivery.outbox import OutboxWorker
@@ -28,6 +30,7 @@ from bot.runtime.housekeeping import Housekeeping
 from bot.runtime.inbound import Inbound
 from bot.runtime.lifecycle import Lifecycle
 from bot.runtime.setup import Addresses, LiveSetup, Setup
+from bot.runtime.spool import Spool
 from bot.scheduling.dispatch import DEFAULT_GRACE, Dispatcher
 from bot.signals.detectors.words import load_risk_phrases
 from bot.store import Database, people
@@ -36,6 +39,9 @@ from bot.timing.clock import Clock
 
 #: Builds the setup for a config and its question sets: at start, and again at each reload.
 SetupFactory = Callable[[Config, Mapping[str, QuestionSet]], Setup]
+#: Platforms that never deliver an event again once it is acknowledged, which happens before it is handled:
+#: their events go through the durable spool. (Telegram confirms an update only after it was handled.)
+SPOOLED_PLATFORMS = frozenset({"slack"})
 
 
 class Bot:
@@ -55,6 +61,7 @@ class Bot:
         lifecycle: Lifecycle,
         housekeeping: Housekeeping,
         outbox_loop: bool,
+        spool: Spool | None = None,
     ) -> None:
         self.database = database
         self.metrics = metrics
@@ -67,6 +74,7 @@ class Bot:
         self._clock = clock
         self._setup_for = setup_for
         self._outbox_loop = outbox_loop
+        self._spool = spool
 
     @property
     def config(self) -> Config:
@@ -79,15 +87,19 @@ class Bot:
         if self._outbox_loop:
             await self.outbox.start()
         try:
-            for adapter in self._unique_adapters():
-                await adapter.start(self.inbound.handle)
+            if self._spool is not None:
+                await self._spool.start()  # events a stopped process left are handled first
+            for name, adapter in self._unique_adapters().items():
+                await adapter.start(self._sink_for(name))
         except BaseException:
             await self.stop()  # a platform refused: close what did start, then let the caller report it
             raise
 
     async def stop(self) -> None:
-        for adapter in self._unique_adapters():
+        for adapter in self._unique_adapters().values():
             await adapter.stop()
+        if self._spool is not None:
+            await self._spool.stop()
         await self.outbox.stop()
         await self.database.stop()
 
@@ -115,12 +127,17 @@ class Bot:
         async with self.database.transaction() as session:
             await people.sync_people(session, coaches, clients, self._clock.now())
 
-    def _unique_adapters(self) -> list[Adapter]:
-        """Each adapter once, though it may serve several platform names."""
-        seen: dict[int, Adapter] = {}
-        for adapter in self._adapters.values():
-            seen.setdefault(id(adapter), adapter)
-        return list(seen.values())
+    def _unique_adapters(self) -> dict[str, Adapter]:
+        """Each adapter once, by the first platform name it serves, though it may serve several."""
+        seen: dict[int, tuple[str, Adapter]] = {}
+        for name, adapter in self._adapters.items():
+            seen.setdefault(id(adapter), (name, adapter))
+        return dict(seen.values())
+
+    def _sink_for(self, platform: str) -> InboundSink:
+        if self._spool is not None and platform in SPOOLED_PLATFORMS:
+            return self._spool
+        return self.inbound.handle
 
 
 def build_bot(
@@ -135,12 +152,14 @@ def build_bot(
     address_platform: str | None = None,
     outbox_loop: bool = True,
     rate_limits: Mapping[str, RateLimits] | None = None,
+    spool: Path | None = None,
 ) -> Bot:
     """Assemble the runtime, not yet started.
 
     ``address_platform`` routes every person to one adapter by their id (the terminal uses it);
     ``outbox_loop=False`` leaves sending to whoever calls ``bot.outbox.drain()`` (the demo, admin commands,
-    tests); ``rate_limits`` paces sending per platform, and a platform without limits is not paced.
+    tests); ``rate_limits`` paces sending per platform, and a platform without limits is not paced; ``spool``
+    is the directory where events of ``SPOOLED_PLATFORMS`` wait until handled (none: they go straight in).
     """
     metrics = Metrics()
     addresses = Addresses(address_platform)
@@ -211,4 +230,5 @@ def build_bot(
         lifecycle=lifecycle,
         housekeeping=housekeeping,
         outbox_loop=outbox_loop,
+        spool=Spool(spool, inbound.handle) if spool is not None else None,
     )

@@ -17,7 +17,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from bot.config.alerts import Alerts
 from bot.config.cadence import Cadence
 from bot.config.fields import Id, SetName, Strict
-from bot.config.operations import Database, Observability, Outbox, Scheduling
+from bot.config.operations import Database, Inbound, Observability, Outbox, Scheduling
 from bot.config.people import CheckinSummaries, Client, Coach
 from bot.config.platforms import Platforms
 
@@ -29,6 +29,7 @@ class Config(Strict):
     scheduling: Scheduling = Scheduling()
     outbox: Outbox = Outbox()
     observability: Observability = Observability()
+    inbound: Inbound = Inbound()
     question_sets: dict[SetName, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
     cadences: dict[Id, Cadence] = Field(default_factory=dict)
     coaches: tuple[Coach, ...]

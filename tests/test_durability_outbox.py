@@ -262,3 +262,22 @@ async def test_the_privacy_notice_is_recorded_once_sent_not_when_queued(
         assert opening[0] not in again and len(again) == 2  # no notice the second time
     finally:
         await runtime.stop()
+
+
+async def test_the_coach_is_told_in_chat_when_messages_to_their_client_are_given_up(
+    database_target: DatabaseTarget, tmp_path: Path, platform: FakePlatform, slack: HttpAdapter, clock: ManualClock
+) -> None:
+    runtime = await started_runtime(database_target, tmp_path, slack, clock)
+    try:
+        clock.set(SLOT)
+        platform.fail_next(502, 10_000, recipient="UDANA")
+        assert await runtime.lifecycle.start_checkin("dana", SLOT) is not None
+        await settle(runtime.outbox, runtime.database, clock, timedelta(minutes=10))
+        [told] = [d.text for d in platform.delivered_to("UMAYA")]
+        assert "Dana Whitfield" in told and "3 messages" in told and "undelivered" in told
+        # Another pass, a restart or a second replica settles nothing more: the coach is told once.
+        clock.advance(timedelta(hours=2))
+        await settle(runtime.outbox, runtime.database, clock, timedelta(minutes=10))
+        assert len(platform.delivered_to("UMAYA")) == 1
+    finally:
+        await runtime.stop()

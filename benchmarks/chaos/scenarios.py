@@ -73,6 +73,8 @@ class Run:
     harm: Harm = field(default_factory=Harm)
     #: Webhook ports of the live replicas, by replica name.
     ports: dict[str, int] = field(default_factory=dict)
+    #: Set once every process has been started for the first time (kills wait for it).
+    started: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self, process: BotProcess) -> None:
         await process.start()
@@ -196,6 +198,7 @@ async def _until_done(run: Run, chaos: Chaos, poster: WebhookPoster, deadline: f
     try:
         for process in run.processes:
             await run.start(process)
+        run.started.set()
         while time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             if harming.done() and harming.exception() is not None:
@@ -250,6 +253,7 @@ def kills(every: tuple[float, float], down: tuple[float, float]) -> Chaos:
     """kill -9 a random replica at random instants, and start it again a moment later, until the run is done."""
 
     async def chaos(run: Run) -> None:
+        await run.started.wait()
         while True:
             await asyncio.sleep(run.rng.uniform(*every))
             victim = run.rng.choice(run.processes)

@@ -205,6 +205,7 @@ def build_bot(
         give_up_after=config.outbox.give_up_after,
         rate_limits=rate_limits,
         on_permanent_failure=lambda message, reason: inbound.client_unreachable(message, reason),
+        on_given_up=lambda message, count: inbound.messages_given_up(message, count),
         metrics=metrics,
     )
     lifecycle = Lifecycle(database=database, clock=clock, outbox=outbox, metrics=metrics, setup=setup)

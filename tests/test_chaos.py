@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.process, pytest.mark.postgres]
 
 async def test_two_replicas_killed_at_random_instants_lose_nothing_and_double_nothing() -> None:
     outcome = await run_scenario(
-        "replicas_kill", Practice(12, "webhook"), kills(every=(1.0, 3.0), down=(0.2, 1.0)), replicas=2, deadline=240
+        "replicas_kill", Practice(12, "webhook"), kills(every=(1.0, 3.0), down=(0.2, 1.0)), replicas=2,
+        lease="15s", deadline=240
     )
     assert outcome.harm.kills >= 1
     assert outcome.ledger.answers_given == 36  # every client answered all three questions

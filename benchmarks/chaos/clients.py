@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 
 from benchmarks.chaos.practice import NOTE_MARK, WEBHOOK_SECRET
-from tests.fakes.fake_slack import FakeSlack
-from tests.fakes.fake_telegram import FakeTelegram
+from tests.fakes.fake_slack import FakeSlack, Posted
+from tests.fakes.fake_telegram import FakeTelegram, SentMessage
 
 #: How often the clients look at their chats.
 LOOK_EVERY = 0.2
@@ -44,11 +44,17 @@ class Clients:
 
     async def run(self) -> None:
         while True:
+            newest = self.newest()
             for address in self.addresses:
-                await self.look(address)
+                if (message := newest.get(address)) is not None:
+                    self.look(address, message)
             await asyncio.sleep(LOOK_EVERY)
 
-    async def look(self, address: str) -> None:
+    def newest(self) -> dict[str, Any]:
+        """The newest message in each chat, in one pass over the platform's records (which share this loop)."""
+        raise NotImplementedError
+
+    def look(self, address: str, newest: Any) -> None:
         raise NotImplementedError
 
     def first_time(self, address: str, key: str) -> bool:
@@ -66,12 +72,11 @@ class TelegramClients(Clients):
         self._fake = fake
         self._send = send
 
-    async def look(self, address: str) -> None:
+    def newest(self) -> dict[str, Any]:
+        return {str(chat): message for (chat, _), message in sorted(self._fake.messages.items())}
+
+    def look(self, address: str, newest: SentMessage) -> None:
         chat = int(address)
-        messages = self._fake.sent_to(chat)
-        if not messages:
-            return
-        newest = messages[-1]
         if NOTE_MARK in (newest.original or ""):  # the optional note has a skip button: the client types
             if self.first_time(address, "note"):
                 self._send(self._fake.text_update(chat, "Steady week, thanks"))
@@ -90,11 +95,10 @@ class SlackClients(Clients):
         super().__init__(addresses)
         self._fake = fake
 
-    async def look(self, address: str) -> None:
-        messages = self._fake.sent_to(address)
-        if not messages:
-            return
-        newest = messages[-1]
+    def newest(self) -> dict[str, Any]:
+        return {f"U{channel[1:]}": message for (channel, _), message in self._fake.messages.items()}
+
+    def look(self, address: str, newest: Posted) -> None:
         # A button's value is JSON: {"c": check-in, "s": step, "v": choice} (adapters/slack_blocks.py).
         buttons = [json.loads(b["value"]) for b in newest.buttons() if str(b["value"]).endswith(SLACK_PRESSED)]
         if NOTE_MARK in newest.text:

@@ -68,6 +68,8 @@ class Ledger:
     messages_given_up: int
     messages_not_shown: int
     duplicates: int
+    #: A few of the messages shown twice (address and the first words), to tell why.
+    duplicate_samples: tuple[str, ...] = ()
 
     @property
     def messages_lost(self) -> int:
@@ -99,7 +101,7 @@ async def settle(database: Database, given: Counter[str], platform: FakeTelegram
     answers_given = sum(given.values())
     lost = sum(max(0, times - stored[by_address.get(address, address)]) for address, times in given.items())
     sent = [(row_id, recipient, payload) for row_id, recipient, payload, status in rows if status == OutboxStatus.SENT]
-    not_shown, duplicates = _compare(platform, sent)
+    not_shown, doubled = _compare(platform, sent)
     return Ledger(
         checkins=sum(per_client.values()),
         completed=int(completed or 0),
@@ -111,7 +113,8 @@ async def settle(database: Database, given: Counter[str], platform: FakeTelegram
         messages_unsent=sum(1 for *_, status in rows if status in (OutboxStatus.PENDING, OutboxStatus.SENDING)),
         messages_given_up=sum(1 for *_, status in rows if status == OutboxStatus.FAILED),
         messages_not_shown=not_shown,
-        duplicates=duplicates,
+        duplicates=sum(doubled.values()),
+        duplicate_samples=tuple(f"{address}: {str(text)[:50]}" for address, text in list(doubled)[:5]),
     )
 
 
@@ -122,21 +125,21 @@ def _addresses(platform: FakeTelegram | FakeSlack, given: Counter[str]) -> dict[
     return {address: f"c{int(address) - 100_000:04d}" for address in given}
 
 
-def _compare(platform: FakeTelegram | FakeSlack, sent: list[tuple[int, str, dict[str, object]]]) -> tuple[int, int]:
+def _compare(
+    platform: FakeTelegram | FakeSlack, sent: list[tuple[int, str, dict[str, object]]]
+) -> tuple[int, Counter[tuple[str, object]]]:
     """(sent rows the platform never showed, messages it showed more often than the outbox holds them)."""
     if isinstance(platform, FakeSlack):
-        shown = Counter(
-            int(message.metadata["event_payload"]["outbox_id"])
+        shown: Counter[tuple[str, object]] = Counter(
+            (message.channel, int(message.metadata["event_payload"]["outbox_id"]))
             for message in platform.messages.values()
             if message.metadata and "outbox_id" in message.metadata.get("event_payload", {})
         )
-        owed = Counter(row_id for row_id, _, _ in sent)
+        owed = Counter((FakeSlack.dm_channel(recipient), row_id) for row_id, recipient, _ in sent)
     else:
         shown = Counter(
             (str(message.chat_id), message.original)
             for message in platform.messages.values()
         )
         owed = Counter((recipient, str(payload.get("text"))) for _, recipient, payload in sent)
-    not_shown = sum((owed - shown).values())
-    duplicates = sum((shown - owed).values())
-    return not_shown, duplicates
+    return sum((owed - shown).values()), shown - owed

@@ -181,6 +181,13 @@ async def run_scenario(
             await _until_done(run, chaos, poster, started + deadline)
         finally:
             stops = [await process.stop() for process in processes]
+            logs = "".join(process.logs() for process in processes)
+            run.harm.detail |= {
+                "exit_codes": stops,
+                # Sends that timed out or broke after leaving: retried, so they may show twice (not a crash).
+                "ambiguous_sends": logs.count("may have been delivered"),
+                "tracebacks": logs.count("Traceback"),
+            }
         counted = await ledger.settle(database, clients.given, platform)
     outcome = Outcome(scenario, practice.mode, replicas, time.monotonic() - started, run.harm, counted,
                       clean_stops=all(code == 0 for code in stops))

@@ -82,8 +82,12 @@ class TelegramClients(Clients):
                 self._send(self._fake.text_update(chat, "Steady week, thanks"))
         elif newest.reply_markup:
             data = next(
-                (b["callback_data"] for row in newest.reply_markup["inline_keyboard"] for b in row
-                 if str(b["callback_data"]).endswith(PRESSED)),
+                (
+                    b["callback_data"]
+                    for row in newest.reply_markup["inline_keyboard"]
+                    for b in row
+                    if str(b["callback_data"]).endswith(PRESSED)
+                ),
                 None,
             )
             if data is not None and self.first_time(address, str(data).rpartition(":")[0]):
@@ -153,4 +157,3 @@ class WebhookPoster:
                     pass
                 self.refused += 1
             await asyncio.sleep(0.5)
-

@@ -5,8 +5,8 @@
 - messages lost: outbox rows not sent (still queued, or given up), and sent rows the platform never showed;
 - duplicates: messages the platform showed more often than the outbox holds them.
 
-Telegram messages are matched by chat and text as first sent (the adapter sends the text as stored), Slack's by the outbox
-id each message carries in its metadata.
+Telegram messages are matched by chat and text as first sent (the adapter sends the text as stored), Slack's
+by the outbox id each message carries in its metadata.
 """
 
 from __future__ import annotations
@@ -79,24 +79,32 @@ class Ledger:
 async def settle(database: Database, given: Counter[str], platform: FakeTelegram | FakeSlack) -> Ledger:
     """Count everything once the run is over."""
     async with database.session() as session:
-        per_client = Counter(
-            (await session.scalars(sa.select(CheckIn.client_id))).all()
-        )
+        per_client = Counter((await session.scalars(sa.select(CheckIn.client_id))).all())
         completed = await session.scalar(
             sa.select(sa.func.count()).select_from(CheckIn).where(CheckIn.status == CheckInStatus.COMPLETED)
         )
         stored = Counter(
             dict(
-                (await session.execute(
-                    sa.select(CheckIn.client_id, sa.func.count(Answer.id))
-                    .join(Answer, Answer.checkin_id == CheckIn.id)
-                    .group_by(CheckIn.client_id)
-                )).tuples().all()
+                (
+                    await session.execute(
+                        sa.select(CheckIn.client_id, sa.func.count(Answer.id))
+                        .join(Answer, Answer.checkin_id == CheckIn.id)
+                        .group_by(CheckIn.client_id)
+                    )
+                )
+                .tuples()
+                .all()
             )
         )
-        rows = (await session.execute(
-            sa.select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.payload, OutboxMessage.status)
-        )).tuples().all()
+        rows = (
+            (
+                await session.execute(
+                    sa.select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.payload, OutboxMessage.status)
+                )
+            )
+            .tuples()
+            .all()
+        )
     by_address = _addresses(platform, given)
     answers_given = sum(given.values())
     lost = sum(max(0, times - stored[by_address.get(address, address)]) for address, times in given.items())
@@ -137,9 +145,6 @@ def _compare(
         )
         owed = Counter((FakeSlack.dm_channel(recipient), row_id) for row_id, recipient, _ in sent)
     else:
-        shown = Counter(
-            (str(message.chat_id), message.original)
-            for message in platform.messages.values()
-        )
+        shown = Counter((str(message.chat_id), message.original) for message in platform.messages.values())
         owed = Counter((recipient, str(payload.get("text"))) for _, recipient, payload in sent)
     return sum((owed - shown).values()), shown - owed

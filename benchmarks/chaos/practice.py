@@ -89,6 +89,7 @@ def config_text(
     give_up_after: str = "30m",
 ) -> str:
     """The config.yaml of one run; the platform's API is the fake's, the database URL may be the proxy's."""
+
     def identity(client: str) -> str:
         return f"slack: {{user_id: {practice.address(client)}}}" if practice.platform == "slack" else "telegram: {}"
 
@@ -99,8 +100,7 @@ def config_text(
     )
     if practice.platform == "slack":
         platform = (
-            '  slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}",'
-            f' api_url: "{api_url}"}}\n'
+            f'  slack: {{bot_token: "${{SLACK_BOT_TOKEN}}", app_token: "${{SLACK_APP_TOKEN}}", api_url: "{api_url}"}}\n'
         )
         coach = f"{{user_id: {COACH_SLACK}}}"
         coach_key = "slack"

@@ -62,20 +62,20 @@ class BotProcess:
         self._process.send_signal(signal.SIGKILL)
         await self._process.wait()
 
-    async def stop(self, timeout: float = 60) -> int:
+    async def stop(self, seconds: float = 60) -> int:
         """SIGTERM and wait; the exit status (0 for a clean stop)."""
         if self._process is None or self._process.returncode is not None:
             return self._process.returncode if self._process is not None else 0
         self._process.send_signal(signal.SIGTERM)
         try:
-            return await asyncio.wait_for(self._process.wait(), timeout)
+            return await asyncio.wait_for(self._process.wait(), seconds)
         except TimeoutError:
             await self.kill()
             return -9
 
-    async def webhook_port(self, timeout: float = 60) -> int:
+    async def webhook_port(self, seconds: float = 60) -> int:
         """The port this life's Telegram webhook listens on, from its log once it has started."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if (found := _WEBHOOK.search(self.log.read_text(errors="replace"))) is not None:
                 return int(found.group(1))

@@ -93,7 +93,7 @@ class Spool:
             self._file.close()  # releases the lock
             self._file = None
             if not unhandled:
-                path.unlink(missing_ok=True)
+                await asyncio.to_thread(path.unlink, missing_ok=True)
         self._queues.clear()
 
     async def __call__(self, event: InboundEvent) -> None:
@@ -124,7 +124,7 @@ class Spool:
             events = list(_unfinished(file))
             for event in events:
                 await self(event)
-            orphan.unlink()
+            await asyncio.to_thread(orphan.unlink)
         return len(events)
 
     async def _forget(self, number: int) -> None:

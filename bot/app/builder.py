@@ -5,8 +5,9 @@ the demo and ``send-now`` use it); ``Housekeeping`` does the sweep's other chore
 what they all queue and reports a client the platform refused for good to ``Inbound``. ``LiveSetup`` holds
 the config with the coaching parts built from it, and ``Bot.reconfigure`` replaces it.
 
-Start, in order: the database (migrated), the config's people mirrored into it, the outbox worker, then the
-adapters, so nothing arrives before the bot can handle it. Stop goes the other way.
+Start, in order: the database (migrated), the config's people mirrored into it, the outbox worker, the inbound
+spool (which first handles what a stopped process left in it), then the adapters, so nothing arrives before the
+bot can handle it. Stop goes the other way.
 """
 
 from __future__ import annotations

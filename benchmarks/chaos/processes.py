@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 _WEBHOOK = re.compile(r"Telegram webhook listening on [^:]+:(\d+)/")
+_RUNNING = re.compile(r"checkin-bot running as ")
 
 
 class BotProcess:
@@ -75,14 +76,21 @@ class BotProcess:
 
     async def webhook_port(self, seconds: float = 60) -> int:
         """The port this life's Telegram webhook listens on, from its log once it has started."""
+        return int((await self._logged(_WEBHOOK, seconds)).group(1))
+
+    async def until_running(self, seconds: float = 60) -> None:
+        """Wait for this life's "running" line: before it, SIGTERM finds no handler and ends the process at once."""
+        await self._logged(_RUNNING, seconds)
+
+    async def _logged(self, pattern: re.Pattern[str], seconds: float) -> re.Match[str]:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if (found := _WEBHOOK.search(self.log.read_text(errors="replace"))) is not None:
-                return int(found.group(1))
+            if (found := pattern.search(self.log.read_text(errors="replace"))) is not None:
+                return found
             if not self.alive:
                 break
             await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not start its webhook:\n{self.tail()}")
+        raise RuntimeError(f"{self.name} did not log {pattern.pattern!r}:\n{self.tail()}")
 
     def tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])

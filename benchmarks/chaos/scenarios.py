@@ -235,10 +235,12 @@ async def _until_done(run: Run, chaos: Chaos, poster: WebhookPoster, deadline: f
                 break
         harming.cancel()
         await asyncio.gather(harming, return_exceptions=True)
-        # A replica the chaos left dead is started again: at the end every process stops with SIGTERM.
+        # A replica the chaos left dead or starting is started (again): at the end every process, fully up,
+        # stops with SIGTERM.
         for process in run.processes:
             if not process.alive:
                 await run.start(process)
+            await process.until_running()
     finally:
         answering.cancel()
         harming.cancel()

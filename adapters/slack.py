@@ -12,9 +12,11 @@ calls ``ack()`` before anything else, so Slack hears back within its three secon
 The work that follows never raises out of a listener: an event already acknowledged is never delivered again,
 and in Socket Mode an envelope whose listener raised is not acknowledged, which would make Slack redeliver it
 (at once, after a minute, after five) to fail the same way. So the adapter retries a failed handling itself
-(after 1 s, 4 s and 15 s: a database away for a moment loses nothing), and only then logs it (without the
-message's text) and drops it. Nothing is half done or done twice, because the runtime handles each event in one
-transaction keyed by its id. A press whose handling failed keeps its buttons, so the person can press again.
+(after 1 s, 4 s and 15 s), and only then logs it (without the message's text) and drops it. `checkin run` hands
+Slack events to the core's durable spool (``bot.runtime.spool``), which keeps each on disk and retries it until
+it is handled, so those retries only meet a failing local disk. Nothing is half done or done twice, because the
+runtime handles each event in one transaction keyed by its id. A press whose handling failed keeps its buttons, so
+the person can press again.
 
 Inbound, deliberately narrow (the app subscribes to ``message.im`` only):
 - a new message in the bot's DM becomes ``InboundText``; ``event_key`` is Slack's ``event_id``, which Slack

@@ -691,6 +691,7 @@ async def test_checkin_run_sends_a_due_checkin_over_slack_and_stops_on_sigterm(f
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "SLACK_BOT_TOKEN": fake.bot_token, "SLACK_APP_TOKEN": fake.app_token},
+        cwd=tmp_path,  # where the inbound spool (./checkin-spool) goes
     )
     try:
 

@@ -5,20 +5,23 @@ the demo and ``send-now`` use it); ``Housekeeping`` does the sweep's other chore
 what they all queue and reports a client the platform refused for good to ``Inbound``. ``LiveSetup`` holds
 the config with the coaching parts built from it, and ``Bot.reconfigure`` replaces it.
 
-Start, in order: the database (migrated), the config's people mirrored into it, the outbox worker, then the
-adapters, so nothing arrives before the bot can handle it. Stop goes the other way.
+Start, in order: the database (migrated), the config's people mirrored into it, the outbox worker, the inbound
+spool (which first handles what a stopped process left in it), then the adapters, so nothing arrives before the
+bot can handle it. Stop goes the other way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from pathlib import Path
 
 from bot.coaching.brief import SessionBriefs
 from bot.coaching.desk import CoachDesk
 from bot.coaching.notices import CoachNotices
 from bot.config import Config
 from bot.contract.adapter import Adapter
+from bot.contract.messages import InboundSink
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog
 from bot.delivery.outbox import OutboxWorker
@@ -28,6 +31,7 @@ from bot.runtime.housekeeping import Housekeeping
 from bot.runtime.inbound import Inbound
 from bot.runtime.lifecycle import Lifecycle
 from bot.runtime.setup import Addresses, LiveSetup, Setup
+from bot.runtime.spool import Spool
 from bot.scheduling.dispatch import DEFAULT_GRACE, Dispatcher
 from bot.signals.detectors.words import load_risk_phrases
 from bot.store import Database, people
@@ -37,6 +41,9 @@ from bot.timing.clock import Clock
 
 #: Builds the setup for a config and its question sets: at start, and again at each reload.
 SetupFactory = Callable[[Config, Mapping[str, QuestionSet]], Setup]
+#: Platforms that never deliver an event again once it is acknowledged, which happens before it is handled:
+#: their events go through the durable spool. (Telegram confirms an update only after it was handled.)
+SPOOLED_PLATFORMS = frozenset({"slack"})
 
 
 class Bot:
@@ -56,6 +63,7 @@ class Bot:
         lifecycle: Lifecycle,
         housekeeping: Housekeeping,
         outbox_loop: bool,
+        spool: Spool | None = None,
     ) -> None:
         self.database = database
         self.metrics = metrics
@@ -68,6 +76,7 @@ class Bot:
         self._clock = clock
         self._setup_for = setup_for
         self._outbox_loop = outbox_loop
+        self._spool = spool
 
     @property
     def config(self) -> Config:
@@ -83,8 +92,10 @@ class Bot:
             raise
         await self._sync_people(self.config)
         try:
-            for adapter in self._unique_adapters():
-                await adapter.start(self.inbound.handle)
+            if self._spool is not None:
+                await self._spool.start()  # events a stopped process left are handled first
+            for name, adapter in self._unique_adapters().items():
+                await adapter.start(self._sink_for(name))
         except BaseException:
             await self.stop()  # a platform refused: close what did start, then let the caller report it
             raise
@@ -94,8 +105,10 @@ class Bot:
             await self.outbox.start()
 
     async def stop(self) -> None:
-        for adapter in self._unique_adapters():
+        for adapter in self._unique_adapters().values():
             await adapter.stop()
+        if self._spool is not None:
+            await self._spool.stop()
         await self.outbox.stop()
         await self.database.stop()
 
@@ -123,12 +136,17 @@ class Bot:
         async with self.database.transaction() as session:
             await people.sync_people(session, coaches, clients, self._clock.now())
 
-    def _unique_adapters(self) -> list[Adapter]:
-        """Each adapter once, though it may serve several platform names."""
-        seen: dict[int, Adapter] = {}
-        for adapter in self._adapters.values():
-            seen.setdefault(id(adapter), adapter)
-        return list(seen.values())
+    def _unique_adapters(self) -> dict[str, Adapter]:
+        """Each adapter once, by the first platform name it serves, though it may serve several."""
+        seen: dict[int, tuple[str, Adapter]] = {}
+        for name, adapter in self._adapters.items():
+            seen.setdefault(id(adapter), (name, adapter))
+        return dict(seen.values())
+
+    def _sink_for(self, platform: str) -> InboundSink:
+        if self._spool is not None and platform in SPOOLED_PLATFORMS:
+            return self._spool
+        return self.inbound.handle
 
 
 def build_bot(
@@ -143,12 +161,14 @@ def build_bot(
     address_platform: str | None = None,
     outbox_loop: bool = True,
     rate_limits: Mapping[str, RateLimits] | None = None,
+    spool: Path | None = None,
 ) -> Bot:
     """Assemble the runtime, not yet started.
 
     ``address_platform`` routes every person to one adapter by their id (the terminal uses it);
     ``outbox_loop=False`` leaves sending to whoever calls ``bot.outbox.drain()`` (the demo, admin commands,
-    tests); ``rate_limits`` paces sending per platform, and a platform without limits is not paced.
+    tests); ``rate_limits`` paces sending per platform, and a platform without limits is not paced; ``spool``
+    is the directory where events of ``SPOOLED_PLATFORMS`` wait until handled (none: they go straight in).
     """
     metrics = Metrics()
     addresses = Addresses(address_platform)
@@ -195,6 +215,7 @@ def build_bot(
         give_up_after=config.outbox.give_up_after,
         rate_limits=rate_limits,
         on_permanent_failure=lambda message, reason: inbound.client_unreachable(message, reason),
+        on_given_up=lambda message, count: inbound.messages_given_up(message, count),
         metrics=metrics,
     )
     setup = LiveSetup(setup_for(config, question_sets))
@@ -221,4 +242,5 @@ def build_bot(
         lifecycle=lifecycle,
         housekeeping=housekeeping,
         outbox_loop=outbox_loop,
+        spool=Spool(spool, inbound.handle) if spool is not None else None,
     )

@@ -111,6 +111,7 @@ async def serve(
             DEFAULT_RATE_LIMITS,
             {name: limits.model_dump() for name, limits in config.outbox.rate_limits.items()},
         ),
+        spool=Path(config.inbound.spool) if address_platform is None else None,
     )
     scheduling = config.scheduling
     dispatcher = bot.dispatcher(grace=scheduling.catch_up_grace)

@@ -40,7 +40,7 @@ from bot.signals import alerts as alert_policy
 from bot.signals import digest, summary
 from bot.signals.detectors import RiskPhrases
 from bot.signals.history import AlertMark
-from bot.store import Database, Session, alerts, clients, coaches, outbox, waiting
+from bot.store import Database, Session, alerts, clients, coaches, identities, outbox, waiting
 from bot.store.history import client_history
 from bot.store.models import Alert, CheckIn, Client, Coach
 from bot.timing.cadence import after_quiet_hours
@@ -282,6 +282,27 @@ class CoachNotices:
         )
         return True
 
+    async def messages_given_up(
+        self, session: Session, message: OutboundMessage, count: int, horizon: timedelta, now: datetime
+    ) -> bool:
+        """Messages to a client failed for longer than the outbox retries: tell their coach in chat, once for the
+        row given up (every replica settles it once). False if the recipient is no client (a coach, a stranger)."""
+        client = await identities.find_client_by_identity(session, message.platform, message.recipient)
+        if client is None:
+            return False
+        text = self._texts.render(
+            "coach_messages_given_up",
+            client_name=client.name,
+            count=count,
+            platform=self._texts.render(f"platform_name_{message.platform}")
+            if message.platform in NAMED_PLATFORMS
+            else message.platform,
+            horizon=_duration(horizon),
+        )
+        key = f"given-up:{client.id}:{message.outbox_id}"
+        await self.tell_coach(session, client, (engine.Outgoing(text),), None, key, now)
+        return True
+
     async def client_changed(self, session: Session, client: Client, change: ClientChange, now: datetime) -> None:
         """Tell the coach the client stopped, resumed, paused or skipped a whole check-in themselves, or that an
         admin moved their Telegram to another chat (``rebound``)."""
@@ -398,6 +419,12 @@ class Paused:
 ClientChange = Literal["stopped", "resumed", "skipped_all", "rebound"] | Paused
 #: Platforms with a name in the texts (``platform_name_*``); another is named by its id.
 NAMED_PLATFORMS = frozenset({"slack", "telegram", "console"})
+
+
+def _duration(span: timedelta) -> str:
+    """A retry horizon as a coach reads it in any language: "24 h", or "45 min" below an hour."""
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes // 60} h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes} min"
 
 
 def _skipped(checkin: CheckIn) -> tuple[str, ...]:

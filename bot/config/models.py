@@ -18,7 +18,7 @@ from bot.config.alerts import Alerts
 from bot.config.cadence import Cadence
 from bot.config.dashboard import Dashboard
 from bot.config.fields import Id, SetName, Strict
-from bot.config.operations import Database, HttpServers, Observability, Outbox, Scheduling
+from bot.config.operations import Database, HttpServers, Inbound, Observability, Outbox, Scheduling
 from bot.config.people import CheckinSummaries, Client, Coach
 from bot.config.platforms import Platforms
 
@@ -32,6 +32,7 @@ class Config(Strict):
     observability: Observability = Observability()
     http_servers: HttpServers = HttpServers()
     dashboard: Dashboard | None = None
+    inbound: Inbound = Inbound()
     question_sets: dict[SetName, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
     cadences: dict[Id, Cadence] = Field(default_factory=dict)
     coaches: tuple[Coach, ...]

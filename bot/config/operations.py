@@ -38,6 +38,16 @@ class Database(Strict):
         return url
 
 
+class Inbound(Strict):
+    """Where events a platform will not deliver again once acknowledged (Slack's) wait on local disk until handled.
+
+    Relative to the working directory, like the default SQLite file; each process on a host writes its own file
+    there, and adopts those a stopped process left (``bot.runtime.spool``).
+    """
+
+    spool: str = Field("./checkin-spool", min_length=1)
+
+
 class Scheduling(Strict):
     """When a missed check-in is still worth sending, and how often the safety-net sweep runs."""
 

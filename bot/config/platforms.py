@@ -112,7 +112,8 @@ class TelegramWebhook(_Secrets):
     url: str
     #: Loopback unless configured: a reverse proxy on this host forwards, or name the interface (0.0.0.0: all).
     listen: str = "127.0.0.1"
-    port: int = Field(8443, ge=1, le=65535)
+    #: 0 lets the system pick a free port; the start-up log line says which (how tests run several replicas).
+    port: int = Field(8443, ge=0, le=65535)
     #: Telegram sends it in ``X-Telegram-Bot-Api-Secret-Token``; requests without it are refused.
     secret_token: str
 

@@ -60,6 +60,7 @@ PLACEHOLDERS: Final[Mapping[str, frozenset[str]]] = {
     "digest_note": frozenset({"note"}),
     "alert_unacknowledged": frozenset(),
     "coach_client_unreachable": frozenset({"client_name", "platform", "reason"}),
+    "coach_messages_given_up": frozenset({"client_name", "count", "platform", "horizon"}),
     "reason_low_score": frozenset({"question", "value", "floor", "min", "max"}),
     "reason_drop": frozenset(
         {"usual", "now", "low", "high", "question", "question_usual", "question_now"},

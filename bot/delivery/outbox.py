@@ -55,6 +55,8 @@ MAX_BACKOFF = timedelta(minutes=30)
 
 Sleep = Callable[[float], Awaitable[None]]
 PermanentFailureHandler = Callable[[OutboundMessage, str], Awaitable[None]]
+#: Told of a row given up at the horizon, with how many rows to the same recipient were given up with it.
+GivenUpHandler = Callable[[OutboundMessage, int], Awaitable[None]]
 
 
 def backoff(attempt: int, retry_after: float | None, rng: random.Random) -> timedelta:
@@ -64,6 +66,10 @@ def backoff(attempt: int, retry_after: float | None, rng: random.Random) -> time
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=retry_after))
     return delay
+
+
+async def _ignore_given_up(message: OutboundMessage, count: int) -> None:
+    """The default for a worker nobody asked to report messages given up at the horizon."""
 
 
 async def _ignore_permanent_failure(message: OutboundMessage, reason: str) -> None:
@@ -93,6 +99,7 @@ class OutboxWorker:
         rate_limits: Mapping[str, RateLimits] | None = None,
         concurrency: int = 64,
         on_permanent_failure: PermanentFailureHandler = _ignore_permanent_failure,
+        on_given_up: GivenUpHandler = _ignore_given_up,
         sleep: Sleep = asyncio.sleep,
         batch_size: int = 100,
         lease: timedelta = timedelta(seconds=60),
@@ -110,7 +117,8 @@ class OutboxWorker:
         ``sleep`` waits for the rate limiter in ``clock``'s time: tests with a ``ManualClock`` pass one that
         advances it. ``on_permanent_failure`` runs once for each row that failed permanently, after it is marked
         failed; a row given up after ``give_up_after`` of transient failures does not say the recipient is
-        unreachable, so it is not reported there (it is logged and its check-in marked).
+        unreachable, so it is not reported there (it is logged and its check-in marked); ``on_given_up`` runs
+        for it instead, with how many rows were given up with it, so the client's coach can be told.
 
         ``renew_every`` is how often, in seconds of real time, the leases of rows still being sent are renewed
         (a third of the lease by default), so a send slower than the lease is not taken over and sent again.
@@ -126,6 +134,7 @@ class OutboxWorker:
         self._turnstiles: dict[str, asyncio.Lock] = {}
         self._concurrency = concurrency
         self._on_permanent_failure = on_permanent_failure
+        self._on_given_up = on_given_up
         self._sleep = sleep
         self._batch_size = batch_size
         self._lease = lease
@@ -378,6 +387,14 @@ class OutboxWorker:
         # Only the worker that settled the row reports it, so the report is made once.
         if given_up and error.permanent:
             await self._report_permanent_failure(message, error.reason)
+        elif given_up:
+            await self._report_given_up(message, len(given_up))
+
+    async def _report_given_up(self, message: OutboundMessage, count: int) -> None:
+        try:
+            await self._on_given_up(message, count)
+        except Exception:
+            log.exception("outbox: reporting row %s given up raised", message.outbox_id)
 
     async def _report_permanent_failure(self, message: OutboundMessage, reason: str) -> None:
         try:

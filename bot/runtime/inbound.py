@@ -101,6 +101,16 @@ class Inbound:
         if told:
             self._outbox.wake()
 
+    async def messages_given_up(self, message: OutboundMessage, count: int) -> None:
+        """Messages to a person failed past the outbox's horizon: their coach is told in chat if it was a client."""
+        setup = self._setup.current
+        async with self._database.transaction() as session:
+            told = await setup.notices.messages_given_up(
+                session, message, count, setup.config.outbox.give_up_after, self._clock.now()
+            )
+        if told:
+            self._outbox.wake()
+
     async def redeem_invite(self, event: InboundText, token: str) -> None:
         """``/start TOKEN`` from a Telegram deep link: bind the chat to the invited person and greet them.
 

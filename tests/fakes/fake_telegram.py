@@ -6,7 +6,8 @@ call waits up to ``timeout`` seconds for one to be pushed), ``sendMessage``, ``s
 ``editMessageText``, ``editMessageReplyMarkup``, ``answerCallbackQuery``, ``deleteWebhook`` and ``setWebhook``.
 Every call is recorded with its parsed body. Like Telegram it enforces one message a second per chat and 30 a
 second overall (429 with ``parameters.retry_after``) and the length limits on texts and captions (400), and it
-can be told to answer the next sends with a 429, a 500 or a 403 "bot was blocked by the user". Tests push
+can be told to answer the next sends with a 429, a 500 or a 403 "bot was blocked by the user", to answer every
+send with a 5xx for as long as ``outage`` is set, or to answer every send ``latency`` seconds late. Tests push
 updates with ``push_text``/``push_callback``; pushing the same update twice is how a re-delivery is simulated.
 In webhook mode, tests build updates with ``text_update``/``callback_update``/``blocked_update`` and
 ``post_to_webhook`` sends them, as Telegram would, to the URL and with the secret registered through
@@ -60,6 +61,8 @@ class SentMessage:
     photo_size: int | None = None
     caption: str | None = None
     edits: list[dict[str, Any]] = field(default_factory=list)
+    #: The text or caption as first sent, whatever edits did to it since.
+    original: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +83,14 @@ class FakeTelegram(LocalServer):
         global_rate: Rate | None = TELEGRAM_GLOBAL,
         now: Callable[[], float] = time.monotonic,
         jitter: float = 0.05,
+        latency: float = 0.0,
     ) -> None:
         super().__init__()
         self.token = token
+        #: Seconds every send waits before it is answered (the message is shown at once): a slow platform.
+        self.latency = latency
+        #: While set, every send is answered with this 5xx and nothing is shown: a platform outage.
+        self.outage: int | None = None
         self._per_chat_rate = per_chat_rate
         self._per_chat: dict[int, _Gcra] = {}
         self._global = _Gcra(global_rate, jitter) if global_rate is not None else None
@@ -252,6 +260,8 @@ class FakeTelegram(LocalServer):
             response = await self._get_updates(body)
         else:
             response = self._respond(method, body)
+            if method in SEND_METHODS and self.latency:
+                await asyncio.sleep(self.latency)
         self.calls.append(Call(method, body, response.status))
         return response
 
@@ -300,6 +310,8 @@ class FakeTelegram(LocalServer):
         refused = _too_long(body)
         if refused is not None:
             return refused
+        if self.outage is not None:
+            return _error(self.outage, "Bad Gateway")
         fault = self._take_fault(chat_id)
         if chat_id in self._blocked:
             return _error(403, "Forbidden: bot was blocked by the user")
@@ -328,6 +340,7 @@ class FakeTelegram(LocalServer):
             photo_size=body.get("photo") if method == "sendPhoto" else None,
             caption=body.get("caption"),
         )
+        sent.original = sent.text if sent.text is not None else sent.caption
         self.messages[(chat_id, message_id)] = sent
         result: dict[str, Any] = {
             "message_id": message_id,

@@ -1,0 +1,188 @@
+"""A durable local spool for inbound events a platform will not deliver again once acknowledged (Slack's).
+
+Slack hears back within three seconds, before the bot has handled an event, and never delivers an
+acknowledged event again. An event handed to the spool is appended to a file and fsynced before the call
+returns, then handled through the runtime's sink, again and again (0.5 s doubling to 30 s) until its
+transaction commits, however long the database is away; only then is it marked done. Events from one
+sender are handled in order, each after the one before it; other senders do not wait.
+
+Each process writes its own file (``spool-<pid>-<random>.jsonl``) and holds an exclusive ``flock`` on it while
+it runs. At start a process adopts every file in the directory that no live process holds (a process that
+was killed, or a replica stopped for good on this host): it copies their unfinished events into its own file,
+removes them and handles the events. Handling twice is harmless, because the runtime acts once per event key,
+so a crash between handling and marking done only repeats a handling the database refuses.
+
+The file is a log of JSON lines: ``{"add": n, "event": {...}}`` and ``{"done": n}``. It is emptied whenever
+nothing is left to handle, so it stays small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+import secrets
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from bot.contract.messages import InboundBlocked, InboundChoice, InboundEvent, InboundSink, InboundText
+
+log = logging.getLogger(__name__)
+
+FIRST_WAIT = 0.5
+LONGEST_WAIT = 30.0
+_KINDS: dict[str, type[InboundText] | type[InboundChoice] | type[InboundBlocked]] = {
+    kind.__name__: kind for kind in (InboundText, InboundChoice, InboundBlocked)
+}
+
+
+def encode(event: InboundEvent) -> dict[str, Any]:
+    return {"kind": type(event).__name__, **dataclasses.asdict(event)}
+
+
+def decode(data: dict[str, Any]) -> InboundEvent:
+    fields = dict(data)
+    return _KINDS[fields.pop("kind")](**fields)
+
+
+class Spool:
+    """``await start()``, hand events to it as the adapter's sink (``await spool(event)``), ``await stop()``."""
+
+    def __init__(self, directory: Path, handle: InboundSink, *, first_wait: float = FIRST_WAIT) -> None:
+        self._directory = directory
+        self._handle = handle
+        self._first_wait = first_wait
+        self._file: IO[str] | None = None
+        self._next = 0
+        #: Events not yet handled, per sender, oldest first.
+        self._queues: dict[tuple[str, str], deque[tuple[int, InboundEvent]]] = {}
+        self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._write = asyncio.Lock()
+
+    @property
+    def pending(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
+
+    async def start(self) -> None:
+        self._directory.mkdir(parents=True, exist_ok=True)
+        path = self._directory / f"spool-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
+        self._file = path.open("a", encoding="utf-8")
+        fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        adopted = 0
+        for orphan in sorted(self._directory.glob("spool-*.jsonl")):
+            if orphan != path:
+                adopted += await self._adopt(orphan)
+        if adopted:
+            log.warning("inbound spool: %s event(s) left by a stopped process are handled now", adopted)
+
+    async def stop(self) -> None:
+        """Stop handling; what is unhandled stays in the file for the next start (of this or another process)."""
+        for worker in self._workers.values():
+            worker.cancel()
+        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        self._workers.clear()
+        if self._file is not None:
+            path = Path(self._file.name)
+            unhandled = self.pending
+            self._file.close()  # releases the lock
+            self._file = None
+            if not unhandled:
+                await asyncio.to_thread(path.unlink, missing_ok=True)
+        self._queues.clear()
+
+    async def __call__(self, event: InboundEvent) -> None:
+        """Keep ``event`` on disk (fsynced), then have it handled; returns once it is safe, not once handled."""
+        self._next += 1
+        number = self._next
+        async with self._write:  # queued under the lock, so emptying the file never drops it
+            await self._append({"add": number, "event": encode(event)}, sync=True)
+            self._enqueue(number, event)
+
+    # ---- the file ------------------------------------------------------------------------------------------
+
+    async def _append(self, record: dict[str, Any], *, sync: bool) -> None:
+        """Write one line; the caller holds ``_write``."""
+        assert self._file is not None, "the spool is not started"
+        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._file.flush()
+        if sync:
+            await asyncio.to_thread(os.fsync, self._file.fileno())
+
+    async def _adopt(self, orphan: Path) -> int:
+        """Take over the unfinished events of a file no live process holds; 0 if one holds it."""
+        with orphan.open("r+", encoding="utf-8") as file:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0  # a live process (another replica on this host) owns it
+            events = list(_unfinished(file))
+            for event in events:
+                await self(event)
+            await asyncio.to_thread(orphan.unlink)
+        return len(events)
+
+    async def _forget(self, number: int) -> None:
+        async with self._write:
+            await self._append({"done": number}, sync=False)  # lost in a crash, it only repeats a handling
+            if not self.pending and self._file is not None:
+                self._file.truncate(0)  # nothing is owed: start the log afresh
+
+    # ---- handling --------------------------------------------------------------------------------------------
+
+    def _enqueue(self, number: int, event: InboundEvent) -> None:
+        sender = (event.platform, event.sender)
+        self._queues.setdefault(sender, deque()).append((number, event))
+        if sender not in self._workers:
+            self._workers[sender] = asyncio.get_running_loop().create_task(
+                self._work(sender), name=f"spool-{event.platform}"
+            )
+
+    async def _work(self, sender: tuple[str, str]) -> None:
+        queue = self._queues[sender]
+        try:
+            while queue:
+                number, event = queue[0]
+                await self._handle_until_done(event)
+                queue.popleft()
+                await self._forget(number)
+        finally:
+            if not queue:
+                self._queues.pop(sender, None)
+            if self._workers.get(sender) is asyncio.current_task():
+                del self._workers[sender]
+
+    async def _handle_until_done(self, event: InboundEvent) -> None:
+        wait = self._first_wait
+        while True:
+            try:
+                await self._handle(event)
+                return
+            except Exception as error:  # only what failed is logged: the event may hold what a client wrote
+                log.warning(
+                    "inbound spool: %s event %s not handled (%s); trying again in %.1fs",
+                    event.platform,
+                    event.event_key,
+                    type(error).__name__,
+                    wait,
+                )
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, LONGEST_WAIT)
+
+
+def _unfinished(file: IO[str]) -> Iterator[InboundEvent]:
+    """The events a spool file added and did not mark done, in order; a torn last line is skipped."""
+    added: dict[int, InboundEvent] = {}
+    for line in file:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            record = json.loads(line)
+            if "add" in record:
+                added[int(record["add"])] = decode(record["event"])
+            elif "done" in record:
+                added.pop(int(record["done"]), None)
+    yield from added.values()

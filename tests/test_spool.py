@@ -1,0 +1,124 @@
+"""The inbound spool: an event handed over is on disk before the call returns and is handled until it commits.
+
+The sink here fails the way the runtime's does while the database is away (it raises); the end-to-end proof, a
+Slack Socket Mode bot through a real database outage, is ``benchmarks/chaos`` (``tests/test_chaos.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from bot.contract.messages import InboundChoice, InboundEvent, InboundText
+from bot.runtime.spool import Spool, encode
+
+WAIT = 0.01
+
+
+def files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("spool-*.jsonl"))
+
+
+def text(sender: str, key: str, words: str = "fine") -> InboundText:
+    return InboundText("slack", sender, key, words)
+
+
+async def eventually(check: object, seconds: float = 10) -> None:
+    async with asyncio.timeout(seconds):
+        while not check():  # type: ignore[operator]  # noqa: ASYNC110 - the condition is the spool's work
+            await asyncio.sleep(0.01)
+
+
+async def test_an_event_is_kept_on_disk_and_handled_again_until_it_commits(tmp_path: Path) -> None:
+    handled: list[InboundEvent] = []
+    failures = 3
+
+    async def database_down_for_a_while(event: InboundEvent) -> None:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise ConnectionRefusedError("the database is down")
+        handled.append(event)
+
+    spool = Spool(tmp_path, database_down_for_a_while, first_wait=WAIT)
+    await spool.start()
+    event = InboundChoice("slack", "U1", "action:D1:1.2", 7, "hope", "4")
+    await spool(event)
+    [file] = files(tmp_path)
+    assert json.loads(file.read_text().splitlines()[0]) == {"add": 1, "event": encode(event)}  # before handling
+    await eventually(lambda: handled)
+    await eventually(lambda: file.stat().st_size == 0)  # nothing owed: the log is emptied
+    await spool.stop()
+    assert handled == [event]
+    assert failures == 0
+    assert not files(tmp_path)  # a clean stop with nothing owed leaves no file
+
+
+async def test_a_senders_events_keep_their_order_and_others_do_not_wait(tmp_path: Path) -> None:
+    handled: list[str] = []
+    first_fails = 2
+
+    async def sink(event: InboundEvent) -> None:
+        nonlocal first_fails
+        if event.event_key == "a1" and first_fails:
+            first_fails -= 1
+            raise ConnectionRefusedError
+        handled.append(event.event_key)
+
+    spool = Spool(tmp_path, sink, first_wait=0.2)
+    await spool.start()
+    for event in (text("U1", "a1"), text("U1", "a2"), text("U2", "b1")):
+        await spool(event)
+    await eventually(lambda: len(handled) == 3)
+    await spool.stop()
+    assert handled == ["b1", "a1", "a2"]
+
+
+async def test_events_a_killed_process_left_are_adopted_and_handled_at_start(tmp_path: Path) -> None:
+    # What a process killed with -9 leaves: two events added, one of them done, and a torn last line.
+    left = tmp_path / "spool-4242-dead.jsonl"
+    lines = [
+        {"add": 1, "event": encode(text("U1", "e1"))},
+        {"add": 2, "event": encode(text("U2", "e2", "see you"))},
+        {"done": 1},
+    ]
+    left.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"add": 3, "ev')
+    handled: list[InboundEvent] = []
+
+    async def sink(event: InboundEvent) -> None:
+        handled.append(event)
+
+    spool = Spool(tmp_path, sink, first_wait=WAIT)
+    await spool.start()
+    await eventually(lambda: handled)
+    await spool.stop()
+    assert handled == [text("U2", "e2", "see you")]
+    assert not left.exists()
+
+
+async def test_a_file_a_live_process_holds_is_not_taken_from_it(tmp_path: Path) -> None:
+    never: list[InboundEvent] = []
+
+    async def stuck(event: InboundEvent) -> None:
+        raise ConnectionRefusedError
+
+    async def other(event: InboundEvent) -> None:
+        never.append(event)
+
+    first = Spool(tmp_path, stuck, first_wait=WAIT)
+    await first.start()
+    await first(text("U1", "e1"))
+    second = Spool(tmp_path, other, first_wait=WAIT)
+    await second.start()
+    await asyncio.sleep(0.1)
+    await second.stop()
+    await first.stop()
+    assert never == []
+    [kept] = files(tmp_path)  # the first stopped owing the event: it stays for the next start
+    third = Spool(tmp_path, other, first_wait=WAIT)
+    await third.start()
+    await eventually(lambda: never)
+    await third.stop()
+    assert [e.event_key for e in never] == ["e1"]
+    assert not kept.exists()

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import stat
 from pathlib import Path
+
+from cryptography.fernet import Fernet
 
 from bot.contract.messages import InboundChoice, InboundEvent, InboundText
 from bot.runtime.spool import Spool, encode
+from bot.store.sealing import Sealer
 
 WAIT = 0.01
 
@@ -121,4 +125,43 @@ async def test_a_file_a_live_process_holds_is_not_taken_from_it(tmp_path: Path) 
     await eventually(lambda: never)
     await third.stop()
     assert [e.event_key for e in never] == ["e1"]
+    assert not kept.exists()
+
+
+async def test_what_a_client_wrote_is_sealed_in_a_private_file_and_waits_for_a_process_with_the_key(
+    tmp_path: Path,
+) -> None:
+    """The spool holds raw events, words included: sealed under the key like the database's free text, in a
+    folder and files only the bot's user can read; a file sealed under a key this process lacks is left for one
+    that holds it, not dropped."""
+    folder = tmp_path / "spool"
+    key = Fernet.generate_key()
+
+    async def stuck(event: InboundEvent) -> None:
+        raise ConnectionRefusedError
+
+    first = Spool(folder, stuck, sealer=Sealer([key]), first_wait=WAIT)
+    await first.start()
+    await first(text("U1", "e1", "I dread our sessions"))
+    await first.stop()
+    [kept] = files(folder)
+    assert "dread" not in kept.read_text()
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+    handled: list[InboundEvent] = []
+
+    async def sink(event: InboundEvent) -> None:
+        handled.append(event)
+
+    without_the_key = Spool(folder, sink, sealer=Sealer([Fernet.generate_key()]), first_wait=WAIT)
+    await without_the_key.start()
+    await without_the_key.stop()
+    assert handled == []
+    assert kept.exists()
+    with_the_key = Spool(folder, sink, sealer=Sealer([key]), first_wait=WAIT)
+    await with_the_key.start()
+    await eventually(lambda: handled)
+    await with_the_key.stop()
+    assert handled == [text("U1", "e1", "I dread our sessions")]
     assert not kept.exists()

@@ -242,5 +242,5 @@ def build_bot(
         lifecycle=lifecycle,
         housekeeping=housekeeping,
         outbox_loop=outbox_loop,
-        spool=Spool(spool, inbound.handle) if spool is not None else None,
+        spool=Spool(spool, inbound.handle, sealer=database.sealer) if spool is not None else None,
     )

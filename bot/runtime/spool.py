@@ -12,14 +12,15 @@ was killed, or a replica stopped for good on this host): it copies their unfinis
 removes them and handles the events. Handling twice is harmless, because the runtime acts once per event key,
 so a crash between handling and marking done only repeats a handling the database refuses.
 
-The file is a log of JSON lines: ``{"add": n, "event": {...}}`` and ``{"done": n}``. It is emptied whenever
-nothing is left to handle, so it stays small.
+The file is a log of JSON lines: ``{"add": n, "event": "..."}`` and ``{"done": n}``. An event holds what a
+client wrote, so it is stored as the database stores free text: sealed under ``CHECKIN_ENCRYPTION_KEY`` when a
+key is set; the folder is created 0700 and the files 0600 whatever the umask. It is emptied whenever nothing is
+left to handle, so it stays small.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import fcntl
 import json
@@ -27,11 +28,11 @@ import logging
 import os
 import secrets
 from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from bot.contract.messages import InboundBlocked, InboundChoice, InboundEvent, InboundSink, InboundText
+from bot.store.sealing import PLAIN, Sealer, UnreadableSealError
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +43,29 @@ _KINDS: dict[str, type[InboundText] | type[InboundChoice] | type[InboundBlocked]
 }
 
 
-def encode(event: InboundEvent) -> dict[str, Any]:
-    return {"kind": type(event).__name__, **dataclasses.asdict(event)}
+def encode(event: InboundEvent, sealer: Sealer = PLAIN) -> str:
+    """The event as the spool file keeps it: its JSON, sealed when ``sealer`` has a key."""
+    return sealer.seal(json.dumps({"kind": type(event).__name__, **dataclasses.asdict(event)}))
 
 
-def decode(data: dict[str, Any]) -> InboundEvent:
-    fields = dict(data)
+def decode(stored: str, sealer: Sealer = PLAIN) -> InboundEvent:
+    """The event behind ``encode``; ``UnreadableSealError`` when no configured key opens it."""
+    fields = json.loads(sealer.open(stored))
     return _KINDS[fields.pop("kind")](**fields)
 
 
 class Spool:
     """``await start()``, hand events to it as the adapter's sink (``await spool(event)``), ``await stop()``."""
 
-    def __init__(self, directory: Path, handle: InboundSink, *, first_wait: float = FIRST_WAIT) -> None:
+    def __init__(
+        self, directory: Path, handle: InboundSink, *, sealer: Sealer = PLAIN, first_wait: float = FIRST_WAIT
+    ) -> None:
         self._directory = directory
         self._handle = handle
+        self._sealer = sealer
         self._first_wait = first_wait
         self._file: IO[str] | None = None
+        self._path: Path | None = None
         self._next = 0
         #: Events not yet handled, per sender, oldest first.
         self._queues: dict[tuple[str, str], deque[tuple[int, InboundEvent]]] = {}
@@ -70,9 +77,11 @@ class Spool:
         return sum(len(queue) for queue in self._queues.values())
 
     async def start(self) -> None:
-        self._directory.mkdir(parents=True, exist_ok=True)
+        self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._directory.chmod(0o700)
         path = self._directory / f"spool-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-        self._file = path.open("a", encoding="utf-8")
+        self._path = path
+        self._file = os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a", encoding="utf-8")
         fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         adopted = 0
         for orphan in sorted(self._directory.glob("spool-*.jsonl")):
@@ -87,13 +96,12 @@ class Spool:
             worker.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
         self._workers.clear()
-        if self._file is not None:
-            path = Path(self._file.name)
+        if self._file is not None and self._path is not None:
             unhandled = self.pending
             self._file.close()  # releases the lock
             self._file = None
             if not unhandled:
-                await asyncio.to_thread(path.unlink, missing_ok=True)
+                await asyncio.to_thread(self._path.unlink, missing_ok=True)
         self._queues.clear()
 
     async def __call__(self, event: InboundEvent) -> None:
@@ -101,7 +109,7 @@ class Spool:
         self._next += 1
         number = self._next
         async with self._write:  # queued under the lock, so emptying the file never drops it
-            await self._append({"add": number, "event": encode(event)}, sync=True)
+            await self._append({"add": number, "event": encode(event, self._sealer)}, sync=True)
             self._enqueue(number, event)
 
     # ---- the file ------------------------------------------------------------------------------------------
@@ -115,13 +123,21 @@ class Spool:
             await asyncio.to_thread(os.fsync, self._file.fileno())
 
     async def _adopt(self, orphan: Path) -> int:
-        """Take over the unfinished events of a file no live process holds; 0 if one holds it."""
+        """Take over the unfinished events of a file no live process holds; 0 if one holds it, or if an event
+        in it is sealed under a key this process lacks (the file waits for a process that holds the key)."""
         with orphan.open("r+", encoding="utf-8") as file:
             try:
                 fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return 0  # a live process (another replica on this host) owns it
-            events = list(_unfinished(file))
+            try:
+                events = _unfinished(file, self._sealer)
+            except UnreadableSealError:
+                log.error(
+                    "inbound spool: %s holds events sealed with a key this process lacks; left for one that has it",
+                    orphan.name,
+                )
+                return 0
             for event in events:
                 await self(event)
             await asyncio.to_thread(orphan.unlink)
@@ -175,14 +191,17 @@ class Spool:
             wait = min(wait * 2, LONGEST_WAIT)
 
 
-def _unfinished(file: IO[str]) -> Iterator[InboundEvent]:
-    """The events a spool file added and did not mark done, in order; a torn last line is skipped."""
+def _unfinished(file: IO[str], sealer: Sealer) -> list[InboundEvent]:
+    """The events a spool file added and did not mark done, in order; a torn last line is skipped.
+    ``UnreadableSealError`` when an event is sealed under a key ``sealer`` lacks."""
     added: dict[int, InboundEvent] = {}
     for line in file:
-        with contextlib.suppress(ValueError, KeyError, TypeError):
+        try:
             record = json.loads(line)
-            if "add" in record:
-                added[int(record["add"])] = decode(record["event"])
-            elif "done" in record:
-                added.pop(int(record["done"]), None)
-    yield from added.values()
+        except ValueError:
+            continue  # the torn last line of a process killed while writing
+        if "add" in record:
+            added[int(record["add"])] = decode(record["event"], sealer)
+        elif "done" in record:
+            added.pop(int(record["done"]), None)
+    return list(added.values())

@@ -51,8 +51,8 @@ def started_and_failed(stderr: str) -> str:
 @pytest.mark.parametrize(
     ("written", "used"),
     [
-        ("https://api.telegram.org/bot", "https://api.telegram.org/bot"),
-        ("https://api.telegram.org", "https://api.telegram.org/bot"),
+        ("https://bot-api.example.org/bot", "https://bot-api.example.org/bot"),
+        ("https://bot-api.example.org", "https://bot-api.example.org/bot"),
         ("http://127.0.0.1:8081/", "http://127.0.0.1:8081/bot"),
         ("https://tg.example.org/api/bot/", "https://tg.example.org/api/bot"),
     ],

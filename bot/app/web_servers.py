@@ -7,6 +7,7 @@ which is for the operator, not for the coaches who reach that address.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from bot.app.builder import Bot
@@ -34,33 +35,24 @@ def web_servers(bot: Bot, clock: Clock, scheduler_running: Callable[[], bool]) -
         and http.port != 0
         and (http.listen, http.port) == (settings.host, settings.port)
     )
-    limits = http_limits(config)
-    refresh = http.refresh.total_seconds() if http is not None else 5.0
+    # Both servers answer health from the same snapshot settings and hold clients to the same limits.
+    server = functools.partial(
+        ObservabilityServer,
+        bot.database,
+        bot.metrics,
+        scheduler_running,
+        refresh=http.refresh.total_seconds() if http is not None else 5.0,
+        limits=http_limits(config),
+    )
     servers = []
     if http is not None:
         mount = dashboard.mount if shared and dashboard is not None else None
-        servers.append(
-            ObservabilityServer(
-                bot.database,
-                bot.metrics,
-                scheduler_running,
-                listen=http.listen,
-                port=http.port,
-                refresh=refresh,
-                limits=limits,
-                mount=mount,
-            )
-        )
+        servers.append(server(listen=http.listen, port=http.port, mount=mount))
     if settings is not None and dashboard is not None and not shared:
         servers.append(
-            ObservabilityServer(
-                bot.database,
-                bot.metrics,
-                scheduler_running,
+            server(
                 listen=settings.host,
                 port=settings.port,
-                refresh=refresh,
-                limits=limits,
                 mount=dashboard.mount,
                 serve_metrics=False,
                 section="dashboard.listen",

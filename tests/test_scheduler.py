@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot.app.serve import _unless_stopped
 from bot.config import load_config
 from bot.scheduling.client_schedule import schedule_for, slots_after
 from bot.scheduling.scheduler import Scheduler, SlotTrigger
+from bot.store import Database
 from bot.timing.clock import ManualClock
-from tests.conftest import DatabaseTarget
+from tests.conftest import DatabaseTarget, fresh_postgres_database
 from tests.fakes import CollectingAdapter, runtime_for
+from tests.fakes.tcp_proxy import TcpProxy
 
 CONFIG = """
 platforms:
@@ -66,3 +73,62 @@ async def test_start_catches_up_then_plans_a_job_per_client(database_target: Dat
     assert runs["client:dana"] == slots_after(schedule, wall, 1)[0]
     # The last 09:00 lies within the one-day grace window, so start-up sent it.
     assert [m.step_key for m in slack.sent if m.step_key] == ["hope"]
+
+
+@pytest.mark.integration
+async def test_start_waits_out_a_database_outage_instead_of_ending_the_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The platforms are connected before the scheduler starts, so clients may be answering: a database that
+    goes away during the catch-up used to end `checkin run` with the answers it had taken."""
+    path = write_config(tmp_path)
+    wall = datetime.now(UTC)
+    clock = ManualClock(wall - timedelta(days=2))
+    slack = CollectingAdapter("slack")
+    async with fresh_postgres_database("the start-up outage test") as url:
+        target = make_url(url)
+        async with TcpProxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
+            database = Database(target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+            runtime = runtime_for(path, database, clock, {"slack": slack})
+            await runtime.start()
+            clock.set(wall)
+            scheduler = Scheduler(runtime.dispatcher(grace=timedelta(days=1)))
+            try:
+                proxy.cut()  # every pooled connection dies and new ones are refused
+                starting = asyncio.create_task(scheduler.start())
+                while "start-up catch-up failed" not in caplog.text:
+                    assert not starting.done(), "start gave up while the database was away"
+                    await asyncio.sleep(0.05)
+                assert not scheduler.running
+                proxy.restore()
+                await asyncio.wait_for(starting, timeout=60)
+                await runtime.outbox.drain()
+            finally:
+                await scheduler.stop()
+                await runtime.stop()
+    assert [m.step_key for m in slack.sent if m.step_key] == ["hope"]  # the catch-up ran once the database was back
+
+
+@pytest.mark.integration
+async def test_a_stop_signal_ends_a_start_that_is_waiting_for_the_database(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    clock = ManualClock(datetime.now(UTC))
+    async with fresh_postgres_database("the start-up outage test") as url:
+        target = make_url(url)
+        async with TcpProxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
+            database = Database(target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+            runtime = runtime_for(path, database, clock, {"slack": CollectingAdapter("slack")})
+            await runtime.start()
+            scheduler = Scheduler(runtime.dispatcher(grace=timedelta(days=1)))
+            stopping = asyncio.Event()
+            try:
+                proxy.cut()
+                waiting = asyncio.create_task(_unless_stopped(scheduler.start(), stopping))
+                await asyncio.sleep(0.5)
+                stopping.set()
+                assert await asyncio.wait_for(waiting, timeout=10) is False
+                assert not scheduler.running
+            finally:
+                proxy.restore()
+                await scheduler.stop()
+                await runtime.stop()

@@ -14,13 +14,14 @@ progress and history are untouched, since both live in the database, not in the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import socket
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from adapters.console import ConsoleAdapter
 from bot.app.builder import Bot, build_bot
@@ -134,10 +135,10 @@ async def serve(
     try:
         for server in servers:
             await server.start()
-        await scheduler.start()
-        _write_pid_file(pid_file)
-        log.info("checkin-bot running as %s; SIGTERM or Ctrl-C stops it, SIGHUP reloads the config", worker_id())
-        await stopping.wait()
+        if await _unless_stopped(scheduler.start(), stopping):
+            _write_pid_file(pid_file)
+            log.info("checkin-bot running as %s; SIGTERM or Ctrl-C stops it, SIGHUP reloads the config", worker_id())
+            await stopping.wait()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
@@ -147,6 +148,26 @@ async def serve(
             await server.stop()
         await bot.stop()
         _remove_pid_file(pid_file)
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stopping: asyncio.Event) -> bool:
+    """Run ``work`` unless a stop signal comes first, which cancels it; whether it finished.
+
+    The scheduler's start waits out a database outage, and SIGTERM must still stop the process meanwhile.
+    """
+    task = asyncio.ensure_future(work)
+    signalled = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({task, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        signalled.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()  # its error, if it failed
+    return True
 
 
 async def reload_config(path: Path, bot: Bot, scheduler: Scheduler, dispatcher: Dispatcher) -> bool:

@@ -22,12 +22,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.scheduling.client_schedule import ClientSchedule, slots_after
 from bot.scheduling.dispatch import Dispatcher
+from bot.store import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SWEEP_INTERVAL = timedelta(seconds=60)
 #: How long fired client jobs are collected before one dispatch pass handles them all.
 DUE_COLLECTION_DELAY = 0.5
+#: The first and the longest wait between start-up catch-ups while the database is unreachable.
+FIRST_START_RETRY = 1.0
+LONGEST_START_RETRY = 30.0
 _SWEEP_JOB = "sweep"
 _CLIENT_JOB_PREFIX = "client:"
 
@@ -61,15 +65,34 @@ class Scheduler:
         )
 
     async def start(self) -> None:
-        """Catch up on slots missed while the bot was down, then plan the jobs and start the timer."""
-        report = await self._dispatcher.dispatch()
-        log.info("start-up catch-up: %s started, %s missed past the grace window", report.started, report.missed)
-        await self._dispatcher.sweep()
+        """Catch up on slots missed while the bot was down, then plan the jobs and start the timer.
+
+        The platforms are already connected when this runs, so clients may be answering: a database that goes
+        away now is waited for, as the rest of the bot waits for it, instead of ending the process with the
+        answers it has taken. Cancel the call to give up (a stop signal during the wait).
+        """
+        wait = FIRST_START_RETRY
+        while True:
+            try:
+                schedules = await self._catch_up()
+                break
+            except UNAVAILABLE as error:
+                log.warning(
+                    "start-up catch-up failed (database: %s); trying again in %.0fs", type(error).__name__, wait
+                )
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, LONGEST_START_RETRY)
         self._scheduler.add_job(
             self._sweep, IntervalTrigger(seconds=self._sweep_interval.total_seconds()), id=_SWEEP_JOB
         )
-        self.plan(await self._dispatcher.schedules())
+        self.plan(schedules)
         self._scheduler.start()
+
+    async def _catch_up(self) -> Sequence[ClientSchedule]:
+        report = await self._dispatcher.dispatch()
+        log.info("start-up catch-up: %s started, %s missed past the grace window", report.started, report.missed)
+        await self._dispatcher.sweep()
+        return await self._dispatcher.schedules()
 
     def plan(self, schedules: Sequence[ClientSchedule]) -> None:
         """Replace every client job: called on start and whenever config or a client's sessions change."""

@@ -41,6 +41,9 @@ MIGRATION_LOCK_KEY = 0x636B_696E  # "ckin"
 
 # Long enough to ride out another connection's write transaction, short enough to surface a stuck one.
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+#: A connection attempt that gets no answer (a half-open path during an outage) frees its pool slot after this,
+#: instead of after asyncpg's 60 s, so the bot reconnects soon after the database is back.
+CONNECT_TIMEOUT_SECONDS = 15
 #: Tries at switching a fresh file to WAL while another connection holds it (about 2 s in all).
 WAL_ATTEMPTS = 8
 
@@ -219,7 +222,13 @@ class Database:
         # client wrote; errors are logged, and logs never hold answers (DESIGN §7).
         options: dict[str, Any] = {"hide_parameters": True}
         if self.dialect == "postgresql":
-            options.update(pool_pre_ping=True, pool_size=10, max_overflow=10, pool_recycle=1800)
+            options.update(
+                pool_pre_ping=True,
+                pool_size=10,
+                max_overflow=10,
+                pool_recycle=1800,
+                connect_args={"timeout": CONNECT_TIMEOUT_SECONDS},
+            )
         elif self.url.database in (None, "", ":memory:"):
             # An in-memory database lives and dies with its connection, so every session must share one
             # (and so sessions on it must not overlap).

@@ -36,6 +36,7 @@ from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 from tests.support.practice import SLOT
 from tests.test_coach_commands import CONFIG, DANA, LEO, LOW_TRUST, MAYA, OMAR, Chat
+from tests.test_status_scale import counted_queries
 
 PUBLIC = "https://coach.example.com"
 DASHBOARD_CONFIG = f"dashboard: {{listen: '127.0.0.1:0', public_url: '{PUBLIC}'}}\n" + CONFIG
@@ -248,6 +249,31 @@ async def test_the_admin_link_sees_every_client_and_cannot_act(practice: Practic
 
 
 # ---- pages and actions -------------------------------------------------------------------------------------
+
+
+def _dana_sparklines(html: str) -> str:
+    """The five sparklines of Dana's row on the practice page."""
+    row = re.search(r"<tr[^>]*>\s*<td><a href=\"/dashboard/clients/dana\">.*?</tr>", html, re.S)
+    assert row is not None, html
+    return "".join(re.findall(r'<svg class="spark".*?</svg>', row[0]))
+
+
+async def test_a_practice_row_is_redrawn_when_a_checkin_lands_and_kept_until_then(practice: Practice) -> None:
+    maya = await practice.signed_in()
+    before = _dana_sparklines((await maya.get("/dashboard/"))[1])
+    assert 'aria-label="Trust"' in before and "<polyline" not in before  # no check-in yet
+    await practice.alert("dana", DANA)  # a check-in answered with trust at 1
+    one = _dana_sparklines((await maya.get("/dashboard/"))[1])
+    assert 'aria-label="Trust: 1"' in one and "<circle" in one and "<polyline" not in one
+    with counted_queries(practice.runtime.database) as statements:
+        assert _dana_sparklines((await maya.get("/dashboard/"))[1]) == one
+    assert statements and not [q for q in statements if "answers" in q]  # drawn once, then kept unread
+    await practice.runtime.lifecycle.start_checkin("dana", practice.clock.now() - timedelta(hours=1))
+    assert _dana_sparklines((await maya.get("/dashboard/"))[1]) == one  # an open check-in is no history yet
+    for reply in ["4", "4", "4", "5", "4", "4", "Better", "Thanks"]:
+        await practice.chat.say(DANA, reply)
+    two = _dana_sparklines((await maya.get("/dashboard/"))[1])
+    assert 'aria-label="Trust: 5"' in two and "<polyline" in two
 
 
 async def test_a_client_page_shows_trend_checkins_and_alerts_escaped(practice: Practice) -> None:

@@ -10,9 +10,10 @@ import pytest
 
 from bot.coaching.commands import OpenDashboard, Unknown, parse_coach_command
 from bot.coaching.dashboard_link import token_hash
-from bot.coaching.status import ClientStatus
+from bot.coaching.status import ClientStatus, Recent
 from bot.config import load_config
 from bot.dashboard.access import CookieSettings, Viewer
+from bot.dashboard.drawn import Drawn, DrawnRows
 from bot.dashboard.pages import concern
 from bot.dashboard.svg import Mark, Series, sparkline, trend_chart
 from bot.dashboard.web import SECURITY_HEADERS, _back
@@ -165,3 +166,20 @@ def test_the_practice_is_sorted_by_concern() -> None:
         _status("new", rate=None, arrow="·"),
     ]
     assert [r.name for r in sorted(rows, key=concern)] == ["alerted", "gone", "falling", "quiet", "steady", "new"]
+
+
+def test_drawn_rows_hold_one_version_the_newest_clients_and_forget_another_setup() -> None:
+    drawn = DrawnRows(kept=2)
+    row = Drawn(Recent(0.5, "↑"), {"hope": "<svg/>"})
+    first, second = object(), object()
+    drawn.for_setup(first)
+    drawn.put("dana", (3, 7), row)
+    assert drawn.get("dana", (3, 7)) == row and drawn.get("dana", (4, 8)) is None
+    drawn.put("omar", None, row)
+    drawn.get("dana", (3, 7))  # seen last: leo's row pushes out omar's, not dana's
+    drawn.put("leo", (1, 1), row)
+    assert drawn.get("omar", None) is None and drawn.get("dana", (3, 7)) == row
+    drawn.for_setup(first)
+    assert drawn.get("leo", (1, 1)) == row
+    drawn.for_setup(second)
+    assert drawn.get("leo", (1, 1)) is None

@@ -22,6 +22,7 @@ from aiohttp import web
 from bot.coaching import commands
 from bot.dashboard import pages
 from bot.dashboard.access import COOKIE, Access, CookieSettings, Viewer
+from bot.dashboard.drawn import DrawnRows
 from bot.runtime.setup import LiveSetup, Setup
 from bot.store import Database, coaches
 from bot.timing.clock import Clock
@@ -74,6 +75,7 @@ class Dashboard:
         self._cookie = CookieSettings(secure)
         self._wake_outbox = wake_outbox
         self._templates = templates()
+        self._drawn = DrawnRows()
         self._stylesheet = (resources.files("prompts") / "dashboard" / "style.css").read_bytes()
 
     def mount(self, app: web.Application) -> None:
@@ -120,7 +122,7 @@ class Dashboard:
     async def _on_practice(self, request: web.Request, viewer: Viewer) -> web.Response:
         setup, now = self._setup.current, self._clock.now()
         async with self._database.reading() as session:
-            rows = await pages.practice(session, setup, viewer.coach_id, now)
+            rows = await pages.practice(session, setup, viewer.coach_id, now, self._drawn)
         zone = _zone(viewer, setup)
         return self._page("practice.html", viewer=viewer, rows=rows, practices=pages.PRACTICES, zone=zone)
 

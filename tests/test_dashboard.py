@@ -26,6 +26,7 @@ from bot.coaching.dashboard_link import issue_link
 from bot.config import load_config
 from bot.config.question_sets import load_question_sets
 from bot.dashboard.access import Access
+from bot.dashboard.pacing import ADDRESS_PACE, SESSION_PACE
 from bot.dashboard.web import Dashboard
 from bot.observability.server import ObservabilityServer
 from bot.store import Database
@@ -82,6 +83,8 @@ class Browser:
 class Practice:
     def __init__(self, runtime: Bot, chat: Chat, http: ClientSession, base: str, clock: ManualClock) -> None:
         self.runtime, self.chat, self.http, self.base, self.clock = runtime, chat, http, base, clock
+        #: The monotonic seconds the page-load pace counts in, moved by hand.
+        self.pace_seconds = 0.0
 
     def browser(self) -> Browser:
         return Browser(self.http, self.base)
@@ -113,8 +116,14 @@ async def practice(
     path.write_text(DASHBOARD_CONFIG, encoding="utf-8")
     runtime = runtime_for(path, database_target.create(), clock, {"slack": slack})
     await runtime.start()
+    pace: list[Practice] = []
     dashboard = Dashboard(
-        database=runtime.database, setup=runtime.setup, clock=clock, secure=True, wake_outbox=runtime.outbox.wake
+        database=runtime.database,
+        setup=runtime.setup,
+        clock=clock,
+        secure=True,
+        wake_outbox=runtime.outbox.wake,
+        pace_clock=lambda: pace[0].pace_seconds,
     )
     app = web.Application()
     dashboard.mount(app)
@@ -122,7 +131,8 @@ async def practice(
     await server.start_server()
     try:
         async with ClientSession(cookie_jar=DummyCookieJar()) as http:
-            yield Practice(runtime, Chat(runtime, slack), http, str(server.make_url("")).rstrip("/"), clock)
+            pace.append(Practice(runtime, Chat(runtime, slack), http, str(server.make_url("")).rstrip("/"), clock))
+            yield pace[0]
     finally:
         await server.close()
         await runtime.stop()
@@ -274,6 +284,27 @@ async def test_a_practice_row_is_redrawn_when_a_checkin_lands_and_kept_until_the
         await practice.chat.say(DANA, reply)
     two = _dana_sparklines((await maya.get("/dashboard/"))[1])
     assert 'aria-label="Trust: 5"' in two and "<polyline" in two
+
+
+async def test_a_browser_loading_pages_in_a_loop_is_paced_and_others_are_not(practice: Practice) -> None:
+    maya, leo = await practice.signed_in(), await practice.signed_in(LEO)
+    statuses = [(await maya.get("/dashboard/"))[0] for _ in range(SESSION_PACE.burst + 1)]
+    assert statuses == [200] * SESSION_PACE.burst + [429]
+    status, html, headers = await maya.get("/dashboard/alerts")
+    assert status == 429 and "Too many pages at once" in html and "<form" not in html
+    assert headers["Retry-After"] == "1" and "default-src 'none'" in headers["Content-Security-Policy"]
+    assert (await leo.get("/dashboard/"))[0] == 200  # another coach's session has its own pace
+    practice.pace_seconds += 1 / SESSION_PACE.per_second
+    assert [(await maya.get("/dashboard/"))[0] for _ in range(2)] == [200, 429]
+
+
+async def test_the_sign_in_pages_are_paced_per_address(practice: Practice) -> None:
+    browser = practice.browser()
+    statuses = [(await browser.get("/dashboard/open?t=x"))[0] for _ in range(ADDRESS_PACE.burst + 1)]
+    assert statuses == [200] * ADDRESS_PACE.burst + [429]
+    assert (await browser.post("/dashboard/open", {"t": "x"}))[0] == 429  # the link is not even looked at
+    practice.pace_seconds += 1 / ADDRESS_PACE.per_second
+    assert (await browser.post("/dashboard/open", {"t": "x"}))[0] == 403
 
 
 async def test_a_client_page_shows_trend_checkins_and_alerts_escaped(practice: Practice) -> None:

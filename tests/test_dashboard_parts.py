@@ -14,6 +14,7 @@ from bot.coaching.status import ClientStatus, Recent
 from bot.config import load_config
 from bot.dashboard.access import CookieSettings, Viewer
 from bot.dashboard.drawn import Drawn, DrawnRows
+from bot.dashboard.pacing import Pace, Pacing
 from bot.dashboard.pages import concern
 from bot.dashboard.svg import Mark, Series, sparkline, trend_chart
 from bot.dashboard.web import SECURITY_HEADERS, _back
@@ -183,3 +184,18 @@ def test_drawn_rows_hold_one_version_the_newest_clients_and_forget_another_setup
     assert drawn.get("leo", (1, 1)) == row
     drawn.for_setup(second)
     assert drawn.get("leo", (1, 1)) is None
+
+
+def test_pacing_admits_a_burst_then_one_load_per_interval_per_key() -> None:
+    now = [100.0]
+    pacing = Pacing(Pace(burst=3, per_second=0.5), lambda: now[0], kept=2)
+    assert [pacing.wait("a") for _ in range(4)] == [0, 0, 0, 2.0]
+    assert pacing.wait("b") == 0  # another key, another bucket
+    now[0] += 1.0
+    assert pacing.wait("a") == 1.0  # half a token back: a refused load takes none
+    now[0] += 1.0
+    assert pacing.wait("a") == 0 and pacing.wait("a") == 2.0
+    now[0] += 3600
+    assert [pacing.wait("a") for _ in range(4)] == [0, 0, 0, 2.0]  # refilled to the burst, not beyond
+    pacing.wait("c")  # a third key: "b", seen longest ago, is forgotten, and starts full again
+    assert [pacing.wait("b") for _ in range(4)] == [0, 0, 0, 2.0]

@@ -1,5 +1,6 @@
 """The coach's loop through the real adapters: python-telegram-bot and slack-bolt against the fake servers on
-127.0.0.1, the real runtime and both databases. Nothing is patched.
+127.0.0.1, the real runtime and both databases. Nothing is patched. On both, the digest's dashboard button
+(only with a dashboard configured) answers with a one-time link, as typing ``dashboard`` does.
 
 Telegram: a coach who opens their invite after a check-in gets it (and its alert) right after the greeting, then
 ``answers`` and a client's pause; a client who blocked the bot is reported in plain words. Slack: a coach whose
@@ -10,6 +11,7 @@ stay inert, ``answers`` answers; a client's stop is told, and a client Slack ref
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -22,6 +24,7 @@ from adapters.telegram import TelegramAdapter
 from bot.app.builder import Bot
 from bot.config import load_config
 from bot.config.question_sets import load_question_sets
+from bot.dashboard.access import Access
 from bot.store import invites
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
@@ -71,6 +74,10 @@ clients:
     goals: [{id: delegate, title: Delegate the quarterly planning}]
 """
 DANA, MAYA = "U0DANA0001", "U0MAYA0001"
+PUBLIC = "https://coach.example.org"
+DASHBOARD = f"dashboard: {{listen: '127.0.0.1:0', public_url: '{PUBLIC}'}}\n"
+#: The coach's reply to ``dashboard``, typed or pressed: a one-time link.
+LINK = re.compile(re.escape(PUBLIC) + r"/dashboard/open\?t=([A-Za-z0-9_-]+)")
 
 
 async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
@@ -87,8 +94,16 @@ async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
 async def telegram_bot(
     database_target: DatabaseTarget, tmp_path: Path
 ) -> AsyncIterator[tuple[FakeTelegram, Bot, ManualClock]]:
+    async with telegram_runtime(database_target, tmp_path, TELEGRAM_CONFIG) as running:
+        yield running
+
+
+@asynccontextmanager
+async def telegram_runtime(
+    database_target: DatabaseTarget, tmp_path: Path, config: str
+) -> AsyncIterator[tuple[FakeTelegram, Bot, ManualClock]]:
     path = tmp_path / "config.yaml"
-    path.write_text(TELEGRAM_CONFIG, encoding="utf-8")
+    path.write_text(config, encoding="utf-8")
     clock = ManualClock(SLOT)
     async with FakeTelegram(per_chat_rate=Rate(1.0, burst=50)) as fake:
         runtime = runtime_for(
@@ -175,20 +190,63 @@ async def test_telegram_a_client_who_blocked_the_bot_is_reported_in_plain_words(
     assert "Forbidden" not in shown(told)
 
 
+async def signs_in(runtime: Bot, clock: ManualClock, reply: str) -> bool:
+    """Whether ``reply`` carries a one-time dashboard link that signs a browser in."""
+    found = LINK.search(reply)
+    assert found is not None, reply
+    return await Access(runtime.database, clock).sign_in(found[1]) is not None
+
+
+async def telegram_digest(fake: FakeTelegram, runtime: Bot, clock: ManualClock) -> SentMessage:
+    """Maya opens her invite; then her weekly digest goes out, and this is it."""
+    await telegram_bind(fake, runtime, clock, "coach", "maya", MAYA_CHAT)
+    await telegram_says(fake, runtime, MAYA_CHAT, 0)
+    clock.set(SLOT + timedelta(minutes=5))
+    assert await runtime.housekeeping.send_due_digests() == 1
+    *_, digest = await telegram_says(fake, runtime, MAYA_CHAT, 1)
+    assert shown(digest).startswith("Weekly digest for Maya Chen")
+    return digest
+
+
+async def test_telegram_the_digest_carries_a_dashboard_button_that_sends_a_fresh_link(
+    database_target: DatabaseTarget, tmp_path: Path
+) -> None:
+    async with telegram_runtime(database_target, tmp_path, DASHBOARD + TELEGRAM_CONFIG) as (fake, runtime, clock):
+        digest = await telegram_digest(fake, runtime, clock)
+        assert digest.reply_markup is not None
+        [[button]] = digest.reply_markup["inline_keyboard"]
+        assert button["text"] == "Open the dashboard"
+        before = len(fake.sent_to(MAYA_CHAT))
+        fake.push_callback(MAYA_CHAT, digest.message_id, button["callback_data"])
+        *_, reply = await telegram_says(fake, runtime, MAYA_CHAT, before)
+        assert await signs_in(runtime, clock, shown(reply))
+
+
+async def test_telegram_without_a_dashboard_the_digest_has_no_button(
+    telegram_bot: tuple[FakeTelegram, Bot, ManualClock],
+) -> None:
+    assert (await telegram_digest(*telegram_bot)).reply_markup is None
+
+
 # ---- Slack ------------------------------------------------------------------------------------------------
 
 
 @asynccontextmanager
 async def slack_runtime(
-    database_target: DatabaseTarget, tmp_path: Path, maya_identity: str
+    database_target: DatabaseTarget,
+    tmp_path: Path,
+    maya_identity: str,
+    *,
+    dashboard: str = "",
+    clock: ManualClock | None = None,
 ) -> AsyncIterator[tuple[FakeSlack, Bot, Path]]:
     path = tmp_path / "config.yaml"
-    path.write_text(SLACK_CONFIG.replace("MAYA_IDENTITY", maya_identity), encoding="utf-8")
+    path.write_text(dashboard + SLACK_CONFIG.replace("MAYA_IDENTITY", maya_identity), encoding="utf-8")
     async with FakeSlack(per_channel_rate=Rate(1.0, burst=50)) as fake:
         fake.add_user(DANA, "dana@example.com", "Dana Whitfield")
         fake.add_user(MAYA, "maya@example.com", "Maya Chen")
         adapter = SlackAdapter(fake.bot_token, app_token=fake.app_token, api_url=fake.api_url)
-        runtime = runtime_for(path, database_target.create(), ManualClock(SLOT), {"slack": adapter})
+        runtime = runtime_for(path, database_target.create(), clock or ManualClock(SLOT), {"slack": adapter})
         await runtime.start()
         try:
             await fake.wait_connected()
@@ -269,3 +327,19 @@ async def test_slack_a_client_slack_refuses_is_reported_in_plain_words_and_stop_
             "Dana Whitfield can no longer be reached on Slack: Dana's account there is closed or disabled."
         )
         assert "user_disabled" not in told.text
+
+
+async def test_slack_the_digest_carries_a_dashboard_button_that_sends_a_fresh_link(
+    database_target: DatabaseTarget, tmp_path: Path
+) -> None:
+    clock = ManualClock(SLOT + timedelta(minutes=5))
+    maya = f"slack: {{user_id: {MAYA}}}"
+    async with slack_runtime(database_target, tmp_path, maya, dashboard=DASHBOARD, clock=clock) as (fake, runtime, _):
+        assert await runtime.housekeeping.send_due_digests() == 1
+        [digest] = await slack_says(fake, runtime, MAYA, 0)
+        assert digest.text.startswith("Weekly digest for Maya Chen")
+        assert [b["text"]["text"] for b in digest.buttons()] == ["Open the dashboard"]
+        envelope = fake.push("interactive", fake.block_actions(MAYA, digest, '"v":"dashboard"}'))
+        await fake.wait_acked(envelope)
+        *_, reply = await slack_says(fake, runtime, MAYA, 1)
+        assert await signs_in(runtime, clock, reply.text)

@@ -26,6 +26,7 @@ from bot.coaching.dashboard_link import issue_link
 from bot.config import load_config
 from bot.config.question_sets import load_question_sets
 from bot.dashboard.access import Access
+from bot.dashboard.pacing import ADDRESS_PACE, SESSION_PACE
 from bot.dashboard.web import Dashboard
 from bot.observability.server import ObservabilityServer
 from bot.store import Database
@@ -36,6 +37,7 @@ from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
 from tests.support.practice import SLOT
 from tests.test_coach_commands import CONFIG, DANA, LEO, LOW_TRUST, MAYA, OMAR, Chat
+from tests.test_status_scale import counted_queries
 
 PUBLIC = "https://coach.example.com"
 DASHBOARD_CONFIG = f"dashboard: {{listen: '127.0.0.1:0', public_url: '{PUBLIC}'}}\n" + CONFIG
@@ -81,6 +83,8 @@ class Browser:
 class Practice:
     def __init__(self, runtime: Bot, chat: Chat, http: ClientSession, base: str, clock: ManualClock) -> None:
         self.runtime, self.chat, self.http, self.base, self.clock = runtime, chat, http, base, clock
+        #: The monotonic seconds the page-load pace counts in, moved by hand.
+        self.pace_seconds = 0.0
 
     def browser(self) -> Browser:
         return Browser(self.http, self.base)
@@ -112,8 +116,14 @@ async def practice(
     path.write_text(DASHBOARD_CONFIG, encoding="utf-8")
     runtime = runtime_for(path, database_target.create(), clock, {"slack": slack})
     await runtime.start()
+    pace: list[Practice] = []
     dashboard = Dashboard(
-        database=runtime.database, setup=runtime.setup, clock=clock, secure=True, wake_outbox=runtime.outbox.wake
+        database=runtime.database,
+        setup=runtime.setup,
+        clock=clock,
+        secure=True,
+        wake_outbox=runtime.outbox.wake,
+        pace_clock=lambda: pace[0].pace_seconds,
     )
     app = web.Application()
     dashboard.mount(app)
@@ -121,7 +131,8 @@ async def practice(
     await server.start_server()
     try:
         async with ClientSession(cookie_jar=DummyCookieJar()) as http:
-            yield Practice(runtime, Chat(runtime, slack), http, str(server.make_url("")).rstrip("/"), clock)
+            pace.append(Practice(runtime, Chat(runtime, slack), http, str(server.make_url("")).rstrip("/"), clock))
+            yield pace[0]
     finally:
         await server.close()
         await runtime.stop()
@@ -248,6 +259,52 @@ async def test_the_admin_link_sees_every_client_and_cannot_act(practice: Practic
 
 
 # ---- pages and actions -------------------------------------------------------------------------------------
+
+
+def _dana_sparklines(html: str) -> str:
+    """The five sparklines of Dana's row on the practice page."""
+    row = re.search(r"<tr[^>]*>\s*<td><a href=\"/dashboard/clients/dana\">.*?</tr>", html, re.S)
+    assert row is not None, html
+    return "".join(re.findall(r'<svg class="spark".*?</svg>', row[0]))
+
+
+async def test_a_practice_row_is_redrawn_when_a_checkin_lands_and_kept_until_then(practice: Practice) -> None:
+    maya = await practice.signed_in()
+    before = _dana_sparklines((await maya.get("/dashboard/"))[1])
+    assert 'aria-label="Trust"' in before and "<polyline" not in before  # no check-in yet
+    await practice.alert("dana", DANA)  # a check-in answered with trust at 1
+    one = _dana_sparklines((await maya.get("/dashboard/"))[1])
+    assert 'aria-label="Trust: 1"' in one and "<circle" in one and "<polyline" not in one
+    with counted_queries(practice.runtime.database) as statements:
+        assert _dana_sparklines((await maya.get("/dashboard/"))[1]) == one
+    assert statements and not [q for q in statements if "answers" in q]  # drawn once, then kept unread
+    await practice.runtime.lifecycle.start_checkin("dana", practice.clock.now() - timedelta(hours=1))
+    assert _dana_sparklines((await maya.get("/dashboard/"))[1]) == one  # an open check-in is no history yet
+    for reply in ["4", "4", "4", "5", "4", "4", "Better", "Thanks"]:
+        await practice.chat.say(DANA, reply)
+    two = _dana_sparklines((await maya.get("/dashboard/"))[1])
+    assert 'aria-label="Trust: 5"' in two and "<polyline" in two
+
+
+async def test_a_browser_loading_pages_in_a_loop_is_paced_and_others_are_not(practice: Practice) -> None:
+    maya, leo = await practice.signed_in(), await practice.signed_in(LEO)
+    statuses = [(await maya.get("/dashboard/"))[0] for _ in range(SESSION_PACE.burst + 1)]
+    assert statuses == [200] * SESSION_PACE.burst + [429]
+    status, html, headers = await maya.get("/dashboard/alerts")
+    assert status == 429 and "Too many pages at once" in html and "<form" not in html
+    assert headers["Retry-After"] == "1" and "default-src 'none'" in headers["Content-Security-Policy"]
+    assert (await leo.get("/dashboard/"))[0] == 200  # another coach's session has its own pace
+    practice.pace_seconds += 1 / SESSION_PACE.per_second
+    assert [(await maya.get("/dashboard/"))[0] for _ in range(2)] == [200, 429]
+
+
+async def test_the_sign_in_pages_are_paced_per_address(practice: Practice) -> None:
+    browser = practice.browser()
+    statuses = [(await browser.get("/dashboard/open?t=x"))[0] for _ in range(ADDRESS_PACE.burst + 1)]
+    assert statuses == [200] * ADDRESS_PACE.burst + [429]
+    assert (await browser.post("/dashboard/open", {"t": "x"}))[0] == 429  # the link is not even looked at
+    practice.pace_seconds += 1 / ADDRESS_PACE.per_second
+    assert (await browser.post("/dashboard/open", {"t": "x"}))[0] == 403
 
 
 async def test_a_client_page_shows_trend_checkins_and_alerts_escaped(practice: Practice) -> None:

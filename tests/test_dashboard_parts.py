@@ -10,9 +10,11 @@ import pytest
 
 from bot.coaching.commands import OpenDashboard, Unknown, parse_coach_command
 from bot.coaching.dashboard_link import token_hash
-from bot.coaching.status import ClientStatus
+from bot.coaching.status import ClientStatus, Recent
 from bot.config import load_config
 from bot.dashboard.access import CookieSettings, Viewer
+from bot.dashboard.drawn import Drawn, DrawnRows
+from bot.dashboard.pacing import Pace, Pacing
 from bot.dashboard.pages import concern
 from bot.dashboard.svg import Mark, Series, sparkline, trend_chart
 from bot.dashboard.web import SECURITY_HEADERS, _back
@@ -165,3 +167,35 @@ def test_the_practice_is_sorted_by_concern() -> None:
         _status("new", rate=None, arrow="·"),
     ]
     assert [r.name for r in sorted(rows, key=concern)] == ["alerted", "gone", "falling", "quiet", "steady", "new"]
+
+
+def test_drawn_rows_hold_one_version_the_newest_clients_and_forget_another_setup() -> None:
+    drawn = DrawnRows(kept=2)
+    row = Drawn(Recent(0.5, "↑"), {"hope": "<svg/>"})
+    first, second = object(), object()
+    drawn.for_setup(first)
+    drawn.put("dana", (3, 7), row)
+    assert drawn.get("dana", (3, 7)) == row and drawn.get("dana", (4, 8)) is None
+    drawn.put("omar", None, row)
+    drawn.get("dana", (3, 7))  # seen last: leo's row pushes out omar's, not dana's
+    drawn.put("leo", (1, 1), row)
+    assert drawn.get("omar", None) is None and drawn.get("dana", (3, 7)) == row
+    drawn.for_setup(first)
+    assert drawn.get("leo", (1, 1)) == row
+    drawn.for_setup(second)
+    assert drawn.get("leo", (1, 1)) is None
+
+
+def test_pacing_admits_a_burst_then_one_load_per_interval_per_key() -> None:
+    now = [100.0]
+    pacing = Pacing(Pace(burst=3, per_second=0.5), lambda: now[0], kept=2)
+    assert [pacing.wait("a") for _ in range(4)] == [0, 0, 0, 2.0]
+    assert pacing.wait("b") == 0  # another key, another bucket
+    now[0] += 1.0
+    assert pacing.wait("a") == 1.0  # half a token back: a refused load takes none
+    now[0] += 1.0
+    assert pacing.wait("a") == 0 and pacing.wait("a") == 2.0
+    now[0] += 3600
+    assert [pacing.wait("a") for _ in range(4)] == [0, 0, 0, 2.0]  # refilled to the burst, not beyond
+    pacing.wait("c")  # a third key: "b", seen longest ago, is forgotten, and starts full again
+    assert [pacing.wait("b") for _ in range(4)] == [0, 0, 0, 2.0]

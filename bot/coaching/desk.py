@@ -49,6 +49,12 @@ def alert_buttons(texts: Texts, alert_id: int) -> tuple[Choice, ...]:
     )
 
 
+def dashboard_button(texts: Texts) -> Choice:
+    """The digest's button: it sends ``dashboard``, so pressing it is typing the command (a fresh one-time
+    link each press; the digest itself carries none, since a link in a week-old message would have expired)."""
+    return Choice("dashboard", texts.render("coach_digest_button_dashboard"))
+
+
 class CoachDesk:
     def __init__(
         self,

@@ -25,10 +25,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from bot.coaching.desk import alert_buttons
+from bot.coaching.desk import alert_buttons, dashboard_button
 from bot.coaching.reasons import unreachable_reason_key
 from bot.config import Config
-from bot.contract.messages import COACH_STEP, OutboundMessage
+from bot.contract.messages import COACH_STEP, Choice, OutboundMessage
 from bot.contract.statuses import PersonKind, Severity
 from bot.conversation import engine
 from bot.conversation.questions import QuestionSet
@@ -246,9 +246,14 @@ class CoachNotices:
                     until=until,
                 )
                 quoted = [client.id for client in await clients.active_clients(session, coach_id=coach.id)]
-                await self.tell_coach(session, coach.id, (engine.Outgoing(text),), None, key, now, quoting=quoted)
+                message = engine.Outgoing(text, self._digest_buttons(), COACH_STEP)
+                await self.tell_coach(session, coach.id, (message,), None, key, now, quoting=quoted)
                 queued += 1
         return queued
+
+    def _digest_buttons(self) -> tuple[Choice, ...]:
+        """The digest's dashboard button, when there is a dashboard to open."""
+        return (dashboard_button(self._texts),) if self._config.dashboard is not None else ()
 
     async def _client_digests(self, session: Session, coach_id: str) -> list[digest.ClientDigest]:
         own = await clients.active_clients(session, coach_id=coach_id)

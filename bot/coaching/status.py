@@ -6,7 +6,7 @@ admin's table shows how the check-ins are going without showing what anybody sai
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -17,7 +17,6 @@ from bot.signals.detectors.common import relationship_questions
 from bot.signals.digest import trend_arrow
 from bot.signals.history import HistoryEntry
 from bot.store import Session, alerts, checkins, clients, history
-from bot.store.history import client_histories
 from bot.store.models import CheckIn, Client
 
 #: How many recent check-ins the response rate is taken over.
@@ -55,6 +54,63 @@ def client_state(client: Client, now: datetime) -> ClientState:
     return "active"
 
 
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """What a client's last ``RATE_WINDOW`` finished check-ins say: the response rate and the trend arrow."""
+
+    response_rate: float | None
+    arrow: str
+
+
+def recent_of(history: Sequence[HistoryEntry], question_set: QuestionSet | None) -> Recent:
+    """``Recent`` from a history already read (oldest first): the figures ``client_statuses`` gets from its window
+    queries, for a reader that holds the check-ins anyway (the dashboard draws them)."""
+    window = history[-RATE_WINDOW:]
+    completed = sum(entry.status == CheckInStatus.COMPLETED for entry in window)
+    finished = sum(entry.status in (CheckInStatus.COMPLETED, CheckInStatus.EXPIRED) for entry in window)
+    return Recent(
+        response_rate=completed / finished if finished else None,
+        arrow=trend_arrow(window, question_set) if question_set is not None else "·",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """The active clients (by name) with what their rows show besides ``Recent``: read fresh on every request,
+    since an alert or a pause changes them without a check-in."""
+
+    clients: list[Client]
+    open_alerts: Mapping[str, int]
+    latest: Mapping[str, CheckIn]
+
+    def status(self, client: Client, now: datetime, recent: Recent) -> ClientStatus:
+        last = self.latest.get(client.id)
+        state = client_state(client, now)
+        return ClientStatus(
+            id=client.id,
+            name=client.name,
+            coach_id=client.coach_id,
+            timezone=client.timezone,
+            state=state,
+            paused_until=client.paused_until if state == "paused" else None,
+            last_checkin_at=last.slot if last is not None else None,
+            last_checkin_status=_shown_status(last) if last is not None else None,
+            response_rate=recent.response_rate,
+            arrow=recent.arrow,
+            open_alerts=self.open_alerts.get(client.id, 0),
+        )
+
+
+async def listing(
+    session: Session, *, coach_id: str | None = None, client_ids: Collection[str] | None = None
+) -> Listing:
+    """The active clients (of one coach, or those named, or all) in three queries whatever their number."""
+    listed = await clients.active_clients(session, coach_id=coach_id, client_ids=client_ids)
+    open_alerts = await alerts.open_alert_counts(session, coach_id)
+    latest = await checkins.latest_checkins(session, [c.id for c in listed])
+    return Listing(listed, open_alerts, latest)
+
+
 async def client_statuses(
     session: Session,
     question_sets: Mapping[str, QuestionSet],
@@ -68,53 +124,21 @@ async def client_statuses(
     A fixed number of queries whatever the number of clients: the response rate and the trend arrow come from
     per-client window queries, not from each client's history read one after the other.
     """
-    listed = await clients.active_clients(session, coach_id=coach_id, client_ids=client_ids)
-    open_alerts = await alerts.open_alert_counts(session, coach_id)
-    latest = await checkins.latest_checkins(session, [c.id for c in listed])
+    found = await listing(session, coach_id=coach_id, client_ids=client_ids)
     counts = await history.response_counts(session, window=RATE_WINDOW, coach_id=coach_id, client_ids=client_ids)
     scored: dict[str, list[HistoryEntry]] = {}
-    for name in sorted({c.question_set for c in listed if c.question_set in question_sets}):
+    for name in sorted({c.question_set for c in found.clients if c.question_set in question_sets}):
         scales = {q.id: (q.scale.min, q.scale.max) for q in relationship_questions(question_sets[name]) if q.scale}
         scored |= await history.latest_scored(
             session, name, scales, window=RATE_WINDOW, count=2, coach_id=coach_id, client_ids=client_ids
         )
     rows = []
-    for client in listed:
-        last = latest.get(client.id)
+    for client in found.clients:
         completed, finished = counts.get(client.id, (0, 0))
         question_set = question_sets.get(client.question_set)
-        state = client_state(client, now)
-        rows.append(
-            ClientStatus(
-                id=client.id,
-                name=client.name,
-                coach_id=client.coach_id,
-                timezone=client.timezone,
-                state=state,
-                paused_until=client.paused_until if state == "paused" else None,
-                last_checkin_at=last.slot if last is not None else None,
-                last_checkin_status=_shown_status(last) if last is not None else None,
-                response_rate=completed / finished if finished else None,
-                arrow=trend_arrow(scored.get(client.id, []), question_set) if question_set is not None else "·",
-                open_alerts=open_alerts.get(client.id, 0),
-            )
-        )
+        arrow = trend_arrow(scored.get(client.id, []), question_set) if question_set is not None else "·"
+        rows.append(found.status(client, now, Recent(completed / finished if finished else None, arrow)))
     return rows
-
-
-async def statuses_with_history(
-    session: Session,
-    question_sets: Mapping[str, QuestionSet],
-    now: datetime,
-    *,
-    coach_id: str | None = None,
-    client_ids: Collection[str] | None = None,
-) -> list[tuple[ClientStatus, list[HistoryEntry]]]:
-    """``client_statuses`` with each client's last ``RATE_WINDOW`` check-ins (the dashboard draws them), read
-    in one go for all the clients."""
-    rows = await client_statuses(session, question_sets, now, coach_id=coach_id, client_ids=client_ids)
-    histories = await client_histories(session, [row.id for row in rows], limit=RATE_WINDOW)
-    return [(row, histories.get(row.id, [])) for row in rows]
 
 
 def _shown_status(checkin: CheckIn) -> str:

@@ -135,6 +135,7 @@ PLACEHOLDERS: Final[Mapping[str, frozenset[str]]] = {
     "coach_alert_button_ack": frozenset(),
     "coach_alert_button_checkin": frozenset(),
     "coach_alert_button_snooze": frozenset(),
+    "coach_digest_button_dashboard": frozenset(),
     "coach_help": frozenset(),
     "coach_usage_trend": frozenset(),
     "coach_usage_checkin": frozenset(),

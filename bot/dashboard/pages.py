@@ -1,6 +1,6 @@
 """What each dashboard page shows, read through the coach desk and the functions the chat commands use.
 
-The practice page is the ``clients`` command's rows (``client_statuses``) with the five practices drawn as
+The practice page is the ``clients`` command's rows (``bot.coaching.status``) with the five practices drawn as
 sparklines from the same history the ``trend`` command charts; a client page is found only through
 ``CoachDesk.client_of``, the one place that decides whether this viewer may see this client.
 """
@@ -12,24 +12,25 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from bot.coaching.status import ClientStatus, client_statuses, statuses_with_history
-from bot.config import Config
+from bot.coaching.status import RATE_WINDOW, ClientStatus, listing, recent_of
 from bot.contract.statuses import Severity
 from bot.conversation.questions import Practice, QuestionSet
 from bot.conversation.texts import Texts
+from bot.dashboard.drawn import Drawn, DrawnRows
 from bot.dashboard.svg import Mark, Series, sparkline, trend_chart
 from bot.runtime.setup import Setup
 from bot.scheduling.client_schedule import UnknownClientError, schedule_for, slots_after
 from bot.signals.history import HistoryEntry
 from bot.store import Alert, Client, Session, alerts, clients, coaching_sessions
-from bot.store.history import alert_marks, client_history
+from bot.store.history import alert_marks, client_histories, client_history, history_versions
 
 #: The five practices in the order the pages show them.
 PRACTICES: tuple[Practice, ...] = ("hope", "focus", "relationship", "trust", "perspective")
 #: The states a coach should look at first, most worrying first.
 _STATE_CONCERN = {"unreachable": 0, "stopped": 1, "paused": 2, "active": 3, "removed": 4}
 _ARROW_CONCERN = {"↓": 0, "→": 1, "·": 2, "↑": 3}
-#: How many check-ins a client page lists (a year of weekly ones, and then some).
+#: How many check-ins a client page lists (a year of weekly ones, and then some); at least ``RATE_WINDOW``, as
+#: the page's response rate and arrow are taken from them.
 CHECKINS_SHOWN = 60
 UPCOMING_CHECKINS = 3
 
@@ -76,14 +77,29 @@ def practice_questions(question_set: QuestionSet) -> dict[str, str]:
     return {q.practice: q.id for q in question_set.questions if q.practice is not None}
 
 
-async def practice(session: Session, setup: Setup, coach_id: str | None, now: datetime) -> list[PracticeRow]:
-    """One row per client of the coach (``None``: every client), most in need of attention first."""
+async def practice(
+    session: Session, setup: Setup, coach_id: str | None, now: datetime, drawn: DrawnRows
+) -> list[PracticeRow]:
+    """One row per client of the coach (``None``: every client), most in need of attention first.
+
+    What a row draws from the client's last check-ins comes from ``drawn`` while their history is unchanged;
+    only the clients whose history moved are read (scores only: the page shows no written answer) and redrawn.
+    """
+    found = await listing(session, coach_id=coach_id)
+    ids = [client.id for client in found.clients]
+    versions = await history_versions(session, ids)
+    drawn.for_setup(setup)
+    kept = {client_id: drawn.get(client_id, versions.get(client_id)) for client_id in ids}
+    missing = [client_id for client_id, row in kept.items() if row is None]
+    histories = await client_histories(session, missing, limit=RATE_WINDOW, texts=False)
     rows = []
-    found = await statuses_with_history(session, setup.question_sets, now, coach_id=coach_id)
-    for status, history in sorted(found, key=lambda row: concern(row[0])):
-        question_set = setup.question_sets.get(_question_set_of(setup.config, status.id))
-        rows.append(PracticeRow(status, _sparklines(history, question_set, setup.english)))
-    return rows
+    for client in found.clients:
+        row = kept[client.id]
+        if row is None:
+            row = _drawn(histories.get(client.id, []), setup.question_sets.get(client.question_set), setup.english)
+            drawn.put(client.id, versions.get(client.id), row)
+        rows.append(PracticeRow(found.status(client, now, row.recent), row.sparklines))
+    return sorted(rows, key=lambda row: concern(row.status))
 
 
 async def client_page(
@@ -93,9 +109,10 @@ async def client_page(
     client = await setup.desk.client_of(session, coach_id, client_id)
     if client is None:
         return None
-    [status] = await client_statuses(session, setup.question_sets, now, client_ids=[client.id])
     question_set = setup.question_sets[client.question_set]
     history = await client_history(session, client.id, limit=CHECKINS_SHOWN)
+    found = await listing(session, client_ids=[client.id])
+    status = found.status(client, now, recent_of(history, question_set))
     marks = await alert_marks(session, client.id, since=history[0].at if history else None)
     chart = trend_chart(
         _series(history, question_set, setup.english),
@@ -133,9 +150,8 @@ async def alert_list(session: Session, coach_id: str | None) -> list[tuple[Alert
     return [(alert, names.get(alert.client_id, alert.client_id)) for alert in found]
 
 
-def _question_set_of(config: Config, client_id: str) -> str:
-    client = config.clients_by_id.get(client_id)
-    return client.question_set if client is not None else "default"
+def _drawn(history: Sequence[HistoryEntry], question_set: QuestionSet | None, texts: Texts) -> Drawn:
+    return Drawn(recent_of(history, question_set), _sparklines(history, question_set, texts))
 
 
 def _sparklines(history: Sequence[HistoryEntry], question_set: QuestionSet | None, texts: Texts) -> dict[str, str]:

@@ -4,12 +4,15 @@ Every page is rendered server-side from ``prompts/dashboard/*.html`` with autoes
 wrote reaches the browser as text. Every response forbids scripts, frames and anything from elsewhere
 (``SECURITY_HEADERS``); pages are never cached. A form posts this session's CSRF token, and an action runs the
 same coach command a chat button sends, through the coach desk, in one transaction; the admin's view has no
-buttons and its posts are refused.
+buttons and its posts are refused. Page loads are paced per session, and per address for the sign-in pages
+(``bot.dashboard.pacing``): past the pace, a plain 429 page.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from importlib import resources
@@ -22,6 +25,8 @@ from aiohttp import web
 from bot.coaching import commands
 from bot.dashboard import pages
 from bot.dashboard.access import COOKIE, Access, CookieSettings, Viewer
+from bot.dashboard.drawn import DrawnRows
+from bot.dashboard.pacing import ADDRESS_PACE, SESSION_PACE, Pacing
 from bot.runtime.setup import LiveSetup, Setup
 from bot.store import Database, coaches
 from bot.timing.clock import Clock
@@ -63,10 +68,18 @@ class Dashboard:
     """The dashboard's routes; ``mount`` adds them to an aiohttp application."""
 
     def __init__(
-        self, *, database: Database, setup: LiveSetup, clock: Clock, secure: bool, wake_outbox: Callable[[], None]
+        self,
+        *,
+        database: Database,
+        setup: LiveSetup,
+        clock: Clock,
+        secure: bool,
+        wake_outbox: Callable[[], None],
+        pace_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``secure``: the public address is https, so the cookie is sent over https only. ``wake_outbox``
-        sends what an action queued (a check-in sent now) without waiting for the next poll."""
+        sends what an action queued (a check-in sent now) without waiting for the next poll. ``pace_clock``
+        is the monotonic time the page-load limits count in."""
         self._database = database
         self._setup = setup
         self._clock = clock
@@ -74,14 +87,17 @@ class Dashboard:
         self._cookie = CookieSettings(secure)
         self._wake_outbox = wake_outbox
         self._templates = templates()
+        self._drawn = DrawnRows()
+        self._sessions = Pacing(SESSION_PACE, pace_clock)
+        self._addresses = Pacing(ADDRESS_PACE, pace_clock)
         self._stylesheet = (resources.files("prompts") / "dashboard" / "style.css").read_bytes()
 
     def mount(self, app: web.Application) -> None:
         app.middlewares.append(self._headers)
         app.router.add_get("/dashboard", self._on_bare)
         app.router.add_get("/dashboard/style.css", self._on_style)
-        app.router.add_get("/dashboard/open", self._on_open_page)
-        app.router.add_post("/dashboard/open", self._on_open)
+        app.router.add_get("/dashboard/open", self._by_address(self._on_open_page))
+        app.router.add_post("/dashboard/open", self._by_address(self._on_open))
         app.router.add_post("/dashboard/sign-out", self._signed_in(self._on_sign_out))
         app.router.add_get("/dashboard/", self._signed_in(self._on_practice))
         app.router.add_get("/dashboard/alerts", self._signed_in(self._on_alerts))
@@ -120,7 +136,7 @@ class Dashboard:
     async def _on_practice(self, request: web.Request, viewer: Viewer) -> web.Response:
         setup, now = self._setup.current, self._clock.now()
         async with self._database.reading() as session:
-            rows = await pages.practice(session, setup, viewer.coach_id, now)
+            rows = await pages.practice(session, setup, viewer.coach_id, now, self._drawn)
         zone = _zone(viewer, setup)
         return self._page("practice.html", viewer=viewer, rows=rows, practices=pages.PRACTICES, zone=zone)
 
@@ -179,9 +195,23 @@ class Dashboard:
 
     # ---- plumbing ---------------------------------------------------------------------------------------
 
+    def _by_address(self, handler: Handler) -> Handler:
+        """The sign-in pages, paced per browser address (no session yet to pace by)."""
+
+        async def by_address(request: web.Request) -> web.StreamResponse:
+            wait = self._addresses.wait(request.remote or "")
+            return self._too_many(wait) if wait else await handler(request)
+
+        return by_address
+
     def _signed_in(self, handler: Callable[[web.Request, Viewer], Awaitable[web.StreamResponse]]) -> Handler:
         async def signed_in(request: web.Request) -> web.StreamResponse:
-            viewer = await self._access.viewer(request.cookies.get(COOKIE))
+            cookie = request.cookies.get(COOKIE)
+            # Paced before the session is looked up, so a loop costs no query; without a cookie, by address.
+            wait = self._sessions.wait(f"session {cookie}") if cookie else self._addresses.wait(request.remote or "")
+            if wait:
+                return self._too_many(wait)
+            viewer = await self._access.viewer(cookie)
             if viewer is None:
                 return self._page("refused.html", status=401, reason="session", viewer=None)
             return await handler(request, viewer)
@@ -209,6 +239,12 @@ class Dashboard:
             response.headers.update(SECURITY_HEADERS)
         if isinstance(response, web.HTTPException) and response.status >= 400:
             raise response
+        return response
+
+    def _too_many(self, wait: float) -> web.Response:
+        """429 with a plain page, and when to come back."""
+        response = self._page("refused.html", status=429, reason="pace", viewer=None)
+        response.headers["Retry-After"] = str(math.ceil(wait))
         return response
 
     def _page(self, name: str, *, status: int = 200, viewer: Viewer | None, **values: Any) -> web.Response:

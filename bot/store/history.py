@@ -36,10 +36,11 @@ async def client_history(session: AsyncSession, client_id: str, *, limit: int = 
 
 
 async def client_histories(
-    session: AsyncSession, client_ids: Collection[str], *, limit: int = 26
+    session: AsyncSession, client_ids: Collection[str], *, limit: int = 26, texts: bool = True
 ) -> dict[str, list[HistoryEntry]]:
     """``client_history`` for many clients in two queries (a page of a coach's clients, ``checkin status``);
-    a client without finished check-ins has no key."""
+    a client without finished check-ins has no key. ``texts=False`` leaves the free-text answers out (empty
+    ``texts``): a reader that shows only scores neither reads nor decrypts them."""
     if not client_ids:
         return {}
     newest = (
@@ -69,21 +70,23 @@ async def client_histories(
         )
     ).all()
     values: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    texts: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    written: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     if checkins:
         sealer = sealer_of(session)
         # Columns, not entities: an Answer already in the session may hold its opened text, which must not be
         # opened a second time.
-        answers = await session.execute(
-            sa.select(Answer.id, Answer.checkin_id, Answer.question_id, Answer.value, Answer.text)
-            .where(Answer.checkin_id.in_([c.id for c in checkins]))
-            .order_by(Answer.answered_at, Answer.id)
-        )
-        for answer_id, checkin_id, question_id, value, stored in answers:
+        query = sa.select(
+            Answer.id, Answer.checkin_id, Answer.question_id, Answer.value, Answer.text if texts else sa.null()
+        ).where(Answer.checkin_id.in_([c.id for c in checkins]))
+        if not texts:
+            query = query.where(Answer.value.is_not(None))
+        for answer_id, checkin_id, question_id, value, stored in await session.execute(
+            query.order_by(Answer.answered_at, Answer.id)
+        ):
             if value is not None:
                 values[checkin_id][question_id].append(value)
             if text := open_text(sealer, stored, f"answer {answer_id}"):
-                texts[checkin_id][question_id].append(text)
+                written[checkin_id][question_id].append(text)
     histories: dict[str, list[HistoryEntry]] = defaultdict(list)
     for checkin in checkins:
         histories[checkin.client_id].append(
@@ -93,12 +96,34 @@ async def client_histories(
                 # The query admits only history statuses.
                 status=cast(HistoryStatus, checkin.status),
                 scores={question: fmean(given) for question, given in values[checkin.id].items()},
-                texts={question: "\n".join(given) for question, given in texts[checkin.id].items()},
+                texts={question: "\n".join(given) for question, given in written[checkin.id].items()},
                 sent_at=checkin.sent_at,
                 completed_at=checkin.completed_at,
             )
         )
     return dict(histories)
+
+
+async def history_versions(session: AsyncSession, client_ids: Collection[str]) -> dict[str, tuple[object, ...]]:
+    """Per client, a value that changes whenever their history may have: a check-in added, finished or removed,
+    an answer given (it moves ``last_activity_at``), a late completion. One aggregate query, so a reader can keep
+    what it drew from a history until this changes; a client without check-ins has no key."""
+    if not client_ids:
+        return {}
+    finished = sa.cast(CheckIn.status, sa.String()).in_([str(status) for status in HISTORY_STATUSES])
+    query = (
+        sa.select(
+            CheckIn.client_id,
+            sa.func.count(),
+            sa.func.max(CheckIn.id),
+            sa.func.sum(sa.case((finished, 1), else_=0)),
+            sa.func.max(CheckIn.last_activity_at),
+            sa.func.max(CheckIn.completed_at),
+        )
+        .where(CheckIn.client_id.in_(client_ids))
+        .group_by(CheckIn.client_id)
+    )
+    return {client_id: tuple(version) for client_id, *version in await session.execute(query)}
 
 
 async def alert_marks(session: AsyncSession, client_id: str, *, since: datetime | None = None) -> list[AlertMark]:

@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# matplotlib builds its font cache on first import by running fc-list; the unit tier refuses subprocesses.
+	$(BIN)/python -c "import matplotlib.font_manager"
 	@$(MAKE) --no-print-directory chromium
 	@touch $(STAMP)
 

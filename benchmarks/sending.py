@@ -33,6 +33,7 @@ from bot.contract.messages import InboundEvent, OutboundMessage
 from bot.delivery.outbox import OutboxWorker
 from bot.delivery.ratelimit import DEFAULT_RATE_LIMITS
 from bot.store import Database, outbox
+from bot.store.models import PersonKind
 from bot.timing.clock import SystemClock
 
 CHATS = 10_000
@@ -51,6 +52,7 @@ async def _seed(database: Database) -> None:
             str(FIRST_CHAT + chat),
             OutboundMessage("telegram", str(FIRST_CHAT + chat), f"Question {n} of your check-in").to_payload(),
             f"bench-{chat}-{n}",
+            (PersonKind.CLIENT, f"client-{chat}"),  # as the runtime queues them: the person named
         )
         for chat in range(CHATS)
         for n in range(PER_CHAT)

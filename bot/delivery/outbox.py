@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 GIVE_UP_AFTER = timedelta(hours=24)
 BASE_BACKOFF = timedelta(seconds=2)
 MAX_BACKOFF = timedelta(minutes=30)
+#: While sends are under way, deliveries wait at most this long (seconds) to be recorded together.
+RECORD_DELAY = 0.25
 
 Sleep = Callable[[float], Awaitable[None]]
 PermanentFailureHandler = Callable[[OutboundMessage, str], Awaitable[None]]
@@ -133,6 +135,8 @@ class OutboxWorker:
         self._limiters: dict[str, PlatformLimiter] = {}
         self._turnstiles: dict[str, asyncio.Lock] = {}
         self._concurrency = concurrency
+        #: Claim only when this many sending slots are free (or none is busy), and record once this many sent.
+        self._batch_floor = max(1, min(batch_size, concurrency // 4))
         self._on_permanent_failure = on_permanent_failure
         self._on_given_up = on_given_up
         self._sleep = sleep
@@ -185,12 +189,19 @@ class OutboxWorker:
         sending: set[asyncio.Task[None]] = set()
         renewer = asyncio.create_task(self._renew_leases(), name="outbox-lease-renewal")
         self._recording = False
+        record_by = 0.0
         try:
             while True:
                 # Settle first: a recipient's next message becomes claimable only once this one is recorded.
-                await self._record_delivered()
+                # Recording and claiming each cost a transaction, so while sends are under way both wait for a
+                # batch (or, for recording, for RECORD_DELAY): one of each per message made the database the
+                # cost of paced sending.
+                loop = asyncio.get_running_loop()
+                if not sending or len(self._delivered) >= self._batch_floor or loop.time() >= record_by:
+                    await self._record_delivered()
+                    record_by = loop.time() + RECORD_DELAY
                 room = self._concurrency - len(sending)
-                if room > 0:
+                if room >= self._batch_floor or (room > 0 and not sending):
                     for claimed in await self._claim(min(room, self._batch_size)):
                         sending.add(asyncio.create_task(self._deliver(claimed)))
                         attempted += 1
@@ -199,7 +210,7 @@ class OutboxWorker:
                         return attempted
                     await self.attachments.wait_for_one()
                     continue
-                done, sending = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+                done, sending = await asyncio.wait(sending, timeout=RECORD_DELAY, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     if (error := task.exception()) is not None:
                         # The row stays leased and is retried once the lease runs out.

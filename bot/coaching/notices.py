@@ -246,7 +246,9 @@ class CoachNotices:
                     until=until,
                 )
                 quoted = [client.id for client in await clients.active_clients(session, coach_id=coach.id)]
-                message = engine.Outgoing(text, self._digest_buttons(), COACH_STEP)
+                buttons = self._digest_buttons()
+                # Only a digest with a button is a step the coach can answer.
+                message = engine.Outgoing(text, buttons, COACH_STEP if buttons else None)
                 await self.tell_coach(session, coach.id, (message,), None, key, now, quoting=quoted)
                 queued += 1
         return queued

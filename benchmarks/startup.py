@@ -1,5 +1,8 @@
 """Start-up: the real ``checkin run`` process with N clients, until it logs that it is running, and its idle RSS.
 
+``cpu_seconds`` is the CPU time the process had used when it logged that (user and system, from /proc), which a
+busy machine does not inflate the way it does the seconds on the clock.
+
 Each run is a fresh process on the same SQLite database, so a run measures a restart (import, config, migration
 check, people sync, catch-up pass, planning the client jobs); the first start, which also creates the schema and
 the people, is reported apart. No slot is due (the cadence starts in 2030), so the catch-up finds nothing to send.
@@ -40,8 +43,9 @@ def config_text(clients: int, directory: Path) -> str:
     )
 
 
-def start_once(config: Path) -> tuple[float, float]:
-    """Seconds until the bot says it runs, and its RSS in MB once idle; the process is stopped afterwards."""
+def start_once(config: Path) -> tuple[float, float, float]:
+    """Seconds until the bot says it runs, its CPU seconds by then, and its RSS in MB once idle; the process is
+    stopped afterwards."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run", "--console", "--config", str(config)],
@@ -59,6 +63,7 @@ def start_once(config: Path) -> tuple[float, float]:
         else:
             raise RuntimeError(f"checkin run exited with {process.wait()} before it was ready")
         seconds = time.perf_counter() - started
+        cpu = _cpu_seconds(process.pid)
         time.sleep(SETTLE_SECONDS)
         rss_mb = _rss_mb(process.pid)
     finally:
@@ -68,7 +73,13 @@ def start_once(config: Path) -> tuple[float, float]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    return seconds, rss_mb
+    return seconds, cpu, rss_mb
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU of ``pid`` (fields 14 and 15 of /proc/PID/stat, after the command's parentheses)."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> float:
@@ -82,16 +93,20 @@ def measure(clients: int, runs: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="checkin-bench-") as scratch:
         config = Path(scratch) / "config.yaml"
         config.write_text(config_text(clients, Path(scratch)), encoding="utf-8")
-        first, _ = start_once(config)
+        first, _, _ = start_once(config)
         results = [start_once(config) for _ in range(runs)]
-    seconds = [s for s, _ in results]
-    rss = [r for _, r in results]
+    seconds = [s for s, _, _ in results]
+    cpu = [c for _, c, _ in results]
+    rss = [r for _, _, r in results]
     return {
         "bench": "startup",
         "clients": clients,
         "seconds": round(statistics.median(seconds), 2),
         "seconds_min": round(min(seconds), 2),
         "seconds_max": round(max(seconds), 2),
+        "cpu_seconds": round(statistics.median(cpu), 2),
+        "cpu_seconds_min": round(min(cpu), 2),
+        "cpu_seconds_max": round(max(cpu), 2),
         "rss_mb": round(statistics.median(rss), 1),
         "rss_mb_min": round(min(rss), 1),
         "rss_mb_max": round(max(rss), 1),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import statistics
 import tempfile
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from benchmarks.dispatch import InstantAdapter
 from bot.app.builder import build_bot
+from bot.app.serve import keep_out_of_collections
 from bot.config import load_config
 from bot.config.message_files import load_catalog
 from bot.config.question_sets import load_question_sets
@@ -101,6 +103,7 @@ async def measure(clients: int, runs: int, directory: Path) -> dict[str, object]
     passes: list[float] = []
     try:
         await runtime.start()
+        keep_out_of_collections()  # as `checkin run` does once started
         dispatcher = runtime.dispatcher()
         clock.set(DUE_AT)
         opened = (await dispatcher.dispatch()).started
@@ -119,6 +122,7 @@ async def measure(clients: int, runs: int, directory: Path) -> dict[str, object]
             cpus.append(probe.max_cpu)
     finally:
         await runtime.stop()
+        gc.unfreeze()
     return {
         "bench": "sweep",
         "clients": clients,

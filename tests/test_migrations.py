@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,6 +15,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from bot.store import Base, Database, alembic_config, identities
+from bot.store.database import newest_revision
 from bot.store.people import address_of
 from tests.support.revisions import HEAD_REVISION
 
@@ -48,6 +51,29 @@ async def test_concurrent_starts_on_a_fresh_database_both_succeed(database_targe
         async with replica.session() as session:
             versions = (await session.scalars(sa.text("SELECT version_num FROM alembic_version"))).all()
         assert versions == [HEAD_REVISION]
+
+
+def test_the_head_by_file_names_is_alembics_head() -> None:
+    """Start-up compares the stored revision with the newest file name so that it need not import Alembic."""
+    assert newest_revision() == HEAD_REVISION
+
+
+@pytest.mark.process
+async def test_a_start_on_a_database_at_head_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    fresh = Database(url)
+    await fresh.start()  # migrates the new file
+    await fresh.stop()
+    script = (
+        "import asyncio, sys\n"
+        "from bot.store import Database\n"
+        f"database = Database({url!r})\n"
+        "asyncio.run(database.start())\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert (process.returncode, output.decode().strip()) == (0, "False")
 
 
 def test_schema_is_only_accepted_for_postgresql() -> None:

@@ -1,4 +1,4 @@
-"""The APScheduler timer: its trigger follows the slot maths, and start-up catches up before planning."""
+"""The APScheduler timer: its slot times follow the slot maths, and start-up catches up before planning."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from bot.app.serve import _unless_stopped
 from bot.config import load_config
 from bot.scheduling.client_schedule import schedule_for, slots_after
-from bot.scheduling.scheduler import Scheduler, SlotTrigger
+from bot.scheduling.scheduler import Scheduler, SlotTimes
 from bot.store import Database
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget, fresh_postgres_database
@@ -37,21 +37,45 @@ def write_config(tmp_path: Path) -> Path:
     return path
 
 
-def test_the_trigger_fires_at_slots_and_never_in_the_past(tmp_path: Path) -> None:
-    trigger = SlotTrigger(schedule_for(load_config(write_config(tmp_path)), "dana"))
-    morning = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-    assert trigger.get_next_fire_time(None, morning) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-    assert trigger.get_next_fire_time(None, datetime(2026, 11, 23, 9, 0, tzinfo=UTC)) == datetime(
-        2026, 11, 23, 9, 0, tzinfo=UTC
-    )
+def test_slot_times_fire_at_slots_and_never_in_the_past(tmp_path: Path) -> None:
+    schedule = schedule_for(load_config(write_config(tmp_path)), "dana")
+    slots = SlotTimes()
+    slots.plan([schedule], datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
     fired = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-    assert trigger.get_next_fire_time(fired, fired) == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    assert slots.earliest() == fired
+    assert slots.pop_due(fired - timedelta(seconds=1)) == []
+    assert slots.pop_due(fired) == ["dana"]
+    assert slots.next_slots() == {"dana": datetime(2026, 11, 24, 9, 0, tzinfo=UTC)}
+    # Planned at the very instant of a slot, that slot still counts.
+    slots.plan([schedule], fired)
+    assert slots.earliest() == fired
     # Woken long after a fire (the loop was blocked, the machine slept): the next slot, not a backlog.
     late = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-    assert trigger.get_next_fire_time(fired, late) == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    assert slots.pop_due(late) == ["dana"]
+    assert slots.earliest() == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
-async def test_start_catches_up_then_plans_a_job_per_client(database_target: DatabaseTarget, tmp_path: Path) -> None:
+def test_clients_sharing_a_slot_fire_together_and_a_paused_one_waits_for_its_pause_to_end(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        CONFIG
+        + "  - {id: eli, name: Eli Park, coach: maya, timezone: UTC, cadence: daily, slack: {user_id: U0ELI00001}}\n"
+        + "  - {id: fay, name: Fay Lin, coach: maya, timezone: UTC, cadence: daily, paused_until: 2031-06-01,"
+        + " slack: {user_id: U0FAY00001}}\n",
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    slots = SlotTimes()
+    slots.plan([schedule_for(config, c) for c in ("dana", "eli", "fay")], datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    assert sorted(slots.pop_due(datetime(2026, 11, 23, 9, 0, 5, tzinfo=UTC))) == ["dana", "eli"]
+    assert slots.next_slots() == {
+        "dana": datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
+        "eli": datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
+        "fay": datetime(2031, 6, 1, 9, 0, tzinfo=UTC),
+    }
+
+
+async def test_start_catches_up_then_plans_each_next_slot(database_target: DatabaseTarget, tmp_path: Path) -> None:
     path = write_config(tmp_path)
     config = load_config(path)
     wall = datetime.now(UTC)

@@ -582,3 +582,31 @@ async def test_alerts_create_and_list(database: Database) -> None:
         T0,
     )
     assert alerts[0].delivered_at is None and alerts[0].acknowledged_at is None
+
+
+async def test_a_sync_of_an_unchanged_config_writes_nothing(database: Database) -> None:
+    """At 10,000 clients every start used to send each client and goal through an upsert; now only what differs."""
+    async with database.transaction() as session:
+        await sync_people(session, [COACH], [ANNA, BEN], T0)
+    written: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if not statement.lstrip().upper().startswith(("SELECT", "BEGIN", "PRAGMA")):
+            written.append(statement.split()[0].upper())
+
+    sa.event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with database.transaction() as session:
+            result = await sync_people(session, [COACH], [ANNA, BEN], T0 + timedelta(days=1))
+        assert written == ["INSERT"]  # the coach's upsert, which the database finds unchanged
+        written.clear()
+        retitled = replace(ANNA, goals=(GoalRecord("board", "Board prep"), GoalRecord("delegate", "Delegate more")))
+        async with database.transaction() as session:
+            await sync_people(session, [COACH], [retitled, BEN], T0 + timedelta(days=2))
+        assert sorted(written) == ["INSERT", "INSERT"]  # the coach's, and the two goals whose title or order moved
+    finally:
+        sa.event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+    assert result.added_clients == []
+    async with database.session() as session:
+        goals = {g.id: (g.title, g.active, g.position) for g in await session.scalars(sa.select(Goal))}
+    assert goals == {"board": ("Board prep", True, 0), "delegate": ("Delegate more", True, 1)}

@@ -1,9 +1,9 @@
 """YAML text -> plain data plus a map from each value's path to its line.
 
 PyYAML's ``safe_load`` forgets where values came from and silently keeps the last of two duplicate keys,
-so error messages could only say *what* is wrong, not *where*. Composing the node graph and building
-the data ourselves keeps every key's line (for ``config.yaml:14 clients[2].timezone: ...``) and lets
-duplicate keys be reported. Composing uses libyaml (PyYAML's C parser) when PyYAML was built with it: at
+so error messages could only say *what* is wrong, not *where*. Building the data ourselves from the parser's
+events (``yamlevents``) keeps every key's line (for ``config.yaml:14 clients[2].timezone: ...``) and lets
+duplicate keys be reported. Parsing uses libyaml (PyYAML's C parser) when PyYAML was built with it: at
 10,000 clients the pure-Python parser alone took most of the start-up. A file libyaml rejects is parsed again
 by the pure-Python parser, whose error messages ``yamlerrors`` knows how to explain. The resolver follows
 YAML 1.2 for booleans and numbers because YAML 1.1
@@ -18,26 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.events import SequenceStartEvent
 
 from bot.config.errors import ConfigError, ConfigIssue
 from bot.config.yamlerrors import explain
+from bot.config.yamlevents import AliasBombError, Built, DataPath, EventBuilder, NestedTooDeeplyError, format_path
 
-#: A value's address: mapping keys and list indices from the document root.
-DataPath = tuple[Any, ...]
+__all__ = ["DataPath", "SourceDocument", "format_path", "parse_mapping", "read_mapping"]
 
 #: Large enough for a practice with thousands of clients, small enough to refuse a runaway file.
 MAX_BYTES = 20_000_000
-#: Aliases can expand a tiny file exponentially ("billion laughs"); stop building long before that hurts.
-MAX_NODES = 2_000_000
-MAX_DEPTH = 64
 
 _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
-_MERGE = "tag:yaml.org,2002:merge"
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
 
 
 class _Loader(yaml.SafeLoader):
@@ -62,20 +56,12 @@ _Loader.add_implicit_resolver(
 )
 
 
-_STR = "tag:yaml.org,2002:str"
-
 if yaml.__with_libyaml__:
 
     class _CLoader(yaml.CSafeLoader):
-        """libyaml's composer with the YAML 1.2 resolvers above; its nodes carry line marks like the Python ones."""
+        """libyaml's parser with the YAML 1.2 resolvers above; its events carry line marks like the Python ones."""
 
         yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
-
-        def descend_resolver(self, current_node: Node | None, current_index: object) -> None:
-            """No path resolvers are registered, so the per-node bookkeeping PyYAML does for them is skipped."""
-
-        def ascend_resolver(self) -> None:
-            """See ``descend_resolver``."""
 
     _FAST_LOADER: type[Any] = _CLoader
 else:  # pragma: no cover - PyYAML wheels include libyaml; a source build without it is only slower
@@ -100,26 +86,6 @@ class SourceDocument:
 
     def issue(self, path: DataPath, message: str) -> ConfigIssue:
         return ConfigIssue(self.file, self.line_of(path), format_path(path), message)
-
-
-_SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def format_path(path: DataPath) -> str:
-    """Render ``("clients", 2, "timezone")`` as ``clients[2].timezone``.
-
-    Integers are list indices here: mapping keys that are not plain words (including integer keys) are
-    shown quoted in brackets so a hostile key cannot fake another path or break the one-line format.
-    """
-    out = ""
-    for element in path:
-        if isinstance(element, int) and not isinstance(element, bool):
-            out += f"[{element}]"
-        elif isinstance(element, str) and _SIMPLE_KEY.match(element):
-            out += f".{element}" if out else element
-        else:
-            out += f"[{element!r}]"
-    return out
 
 
 def read_mapping(path: Path, file: str) -> SourceDocument:
@@ -149,9 +115,9 @@ def parse_mapping(text: str, file: str) -> SourceDocument:
     """Parse ``text`` whose top level must be a mapping of settings."""
     try:
         try:
-            root = _compose(_FAST_LOADER, text)
-        except (yaml.YAMLError, RecursionError):
-            root = _compose(_Loader, text)  # raises again, with the messages ``explain`` reads
+            built = _build(_FAST_LOADER, text, file)
+        except (yaml.YAMLError, NestedTooDeeplyError):
+            built = _build(_Loader, text, file)  # raises again, with the messages ``explain`` reads
     except yaml.MarkedYAMLError as exc:
         problem = explain(exc, text)
         raise ConfigError([ConfigIssue(file, problem.line, "", problem.message, problem.column)]) from None
@@ -161,138 +127,33 @@ def parse_mapping(text: str, file: str) -> SourceDocument:
         raise _fail(file, line, f"the file contains a character YAML does not allow (U+{code:04X})") from None
     except yaml.YAMLError as exc:
         raise _fail(file, None, f"YAML error: {exc}") from None
-    except RecursionError:
+    except NestedTooDeeplyError:
         raise _fail(file, None, "the YAML is nested too deeply") from None
-    if root is None:
+    except AliasBombError:
+        raise _fail(file, None, "the YAML expands to too many values (alias bomb?)") from None
+    if built.root_kind is None:
         raise _fail(file, None, "the file is empty")
-    if not isinstance(root, MappingNode):
-        found = "a list" if isinstance(root, SequenceNode) else "a single value"
-        raise _fail(file, root.start_mark.line + 1, f"expected a mapping of settings (key: value), found {found}")
-    if _expanded_size(root, {}, 0) > MAX_NODES:
-        raise _fail(file, None, "the YAML expands to too many values (alias bomb?)")
-    builder = _Builder(file, _Loader(""))
-    data = builder.build(root)
-    if builder.issues:
-        raise ConfigError(builder.issues)
-    return SourceDocument(file, data, builder.lines)
+    if built.data is None:
+        found = "a list" if built.root_kind is SequenceStartEvent else "a single value"
+        raise _fail(file, built.root_line, f"expected a mapping of settings (key: value), found {found}")
+    if built.issues:
+        raise ConfigError(built.issues)
+    return SourceDocument(file, built.data, built.lines)
 
 
-def _compose(loader_class: type[Any], text: str) -> Node | None:
+def _build(loader_class: type[Any], text: str, file: str) -> Built:
     loader = loader_class(text)
     try:
-        root: Node | None = loader.get_single_node()
+        constructor = _Loader("")
+        return EventBuilder(
+            file,
+            loader.get_event,
+            lambda node: constructor.construct_object(node, deep=True),
+            _Loader.yaml_implicit_resolvers,
+        ).build()
     finally:
         loader.dispose()
-    return root
 
 
 def _fail(file: str, line: int | None, message: str) -> ConfigError:
     return ConfigError([ConfigIssue(file, line, "", message)])
-
-
-def _expanded_size(node: Node, sizes: dict[int, int], depth: int) -> int:
-    """How many values the document becomes once aliases are expanded, counted without expanding them."""
-    known = sizes.get(id(node))
-    if known is not None:
-        return known
-    sizes[id(node)] = 1  # provisional: a self-referencing alias is reported by the builder instead
-    if isinstance(node, ScalarNode) or depth > MAX_DEPTH:
-        return 1
-    children: list[Node] = []
-    for child in node.value:
-        children.extend(child if isinstance(child, tuple) else (child,))
-    total = 1 + sum(_expanded_size(child, sizes, depth + 1) for child in children)
-    sizes[id(node)] = total
-    return total
-
-
-class _Builder:
-    """Walks composed nodes into dicts, lists and scalars, recording each entry's line."""
-
-    def __init__(self, file: str, constructor: _Loader) -> None:
-        self.file = file
-        self.constructor = constructor
-        self.lines: dict[DataPath, int] = {}
-        self.issues: list[ConfigIssue] = []
-        self._active: set[int] = set()
-
-    def build(self, root: MappingNode) -> dict[Any, Any]:
-        self.lines[()] = root.start_mark.line + 1
-        data = self._value(root, ())
-        return data if isinstance(data, dict) else {}
-
-    def _problem(self, node: Node, path: DataPath, message: str) -> None:
-        self.issues.append(ConfigIssue(self.file, node.start_mark.line + 1, format_path(path), message))
-
-    def _value(self, node: Node, path: DataPath) -> Any:
-        if len(path) > MAX_DEPTH:
-            self._problem(node, path, "nested too deeply")
-            return None
-        if isinstance(node, ScalarNode):
-            return self._scalar(node, path)
-        if id(node) in self._active:
-            self._problem(node, path, "an alias refers to itself")
-            return None
-        if node.tag not in (_MAP, _SEQ):
-            self._problem(node, path, f"unsupported YAML tag {node.tag!r}")
-            return None
-        self._active.add(id(node))
-        try:
-            if isinstance(node, SequenceNode):
-                return self._sequence(node, path)
-            assert isinstance(node, MappingNode)
-            return self._mapping(node, path)
-        finally:
-            self._active.discard(id(node))
-
-    def _scalar(self, node: ScalarNode, path: DataPath) -> Any:
-        if node.tag == _STR:
-            return node.value  # what the constructor returns for a string, without its per-node bookkeeping
-        try:
-            return self.constructor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
-            detail = exc.problem if isinstance(exc, yaml.MarkedYAMLError) and exc.problem else str(exc)
-            self._problem(node, path, f"cannot read the value {node.value!r}: {detail}")
-            return None
-
-    def _sequence(self, node: SequenceNode, path: DataPath) -> list[Any]:
-        items = []
-        for index, child in enumerate(node.value):
-            self.lines[(*path, index)] = child.start_mark.line + 1
-            items.append(self._value(child, (*path, index)))
-        return items
-
-    def _mapping(self, node: MappingNode, path: DataPath) -> dict[Any, Any]:
-        result: dict[Any, Any] = {}
-        first_line: dict[Any, int] = {}
-        entries: list[tuple[Any, int, Node]] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                self._merge(value_node, path, result)
-                continue
-            if not isinstance(key_node, ScalarNode):
-                self._problem(key_node, path, "a key must be a plain value, not a list or mapping")
-                continue
-            key = self._scalar(key_node, path)
-            line = key_node.start_mark.line + 1
-            if key in first_line:
-                self._problem(key_node, (*path, key), f"duplicate key (first given on line {first_line[key]})")
-                continue
-            first_line[key] = line
-            entries.append((key, line, value_node))
-        for key, line, value_node in entries:
-            self.lines[(*path, key)] = line
-            result[key] = self._value(value_node, (*path, key))
-        return result
-
-    def _merge(self, value_node: Node, path: DataPath, into: dict[Any, Any]) -> None:
-        """Apply ``<<: *anchor``; keys written explicitly win, as the YAML merge spec says."""
-        sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
-        for source in sources:
-            if not isinstance(source, MappingNode):
-                self._problem(source, path, "'<<' must merge a mapping or a list of mappings")
-                continue
-            merged = self._value(source, path)
-            if isinstance(merged, dict):
-                for key, value in merged.items():
-                    into.setdefault(key, value)

@@ -1,7 +1,11 @@
 """The timer: APScheduler 3 wakes the dispatcher at each client's slots and runs the periodic sweep.
 
 APScheduler only decides *when* to look; what is due is decided by the dispatcher from the database, which
-is why the job store is the in-memory one and jobs are rebuilt from config on every start and reload.
+is why the job store is the in-memory one and the timer is rebuilt from config on every start and reload.
+Clients' slots are not a job each: at 10,000 clients adding 10,000 jobs, each with its own trigger, cost about
+a second of every start. A heap holds each client's next slot and one job fires at the earliest of them; when
+it fires, every client whose slot has come is collected and given its following slot, as a trigger per client
+would have done.
 APScheduler 3 cannot share a job store between processes, its persistent job store silently drops jobs it
 cannot unpickle, and its default ``misfire_grace_time`` of one second silently skips runs that start late;
 here every job runs however late it is (``misfire_grace_time=None``), late runs coalesce into one, and a
@@ -12,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.scheduling.client_schedule import ClientSchedule, slots_after
@@ -33,24 +38,68 @@ DUE_COLLECTION_DELAY = 0.5
 FIRST_START_RETRY = 1.0
 LONGEST_START_RETRY = 30.0
 _SWEEP_JOB = "sweep"
-_CLIENT_JOB_PREFIX = "client:"
+#: The one job that fires at the earliest client slot.
+_SLOTS_JOB = "slots"
+_CLIENT_PREFIX = "client:"
+_TICK = timedelta(microseconds=1)
 
 
-class SlotTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ships no type hints
-    """Fires at a client's slots, computed by the same pure function the dispatcher and `checkin schedule` use."""
+class SlotTimes:
+    """Each client's next slot, computed by the same pure function the dispatcher and `checkin schedule` use.
 
-    __slots__ = ("schedule",)
+    Clients with the same cadence, time zone, sessions and pauses share their slots, so a slot is computed once
+    per such group and instant rather than once per client.
+    """
 
-    def __init__(self, schedule: ClientSchedule) -> None:
-        self.schedule = schedule
+    def __init__(self) -> None:
+        self._next: dict[str, datetime] = {}
+        self._heap: list[tuple[datetime, str]] = []
+        self._schedules: dict[str, ClientSchedule] = {}
 
-    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
-        after = previous_fire_time if previous_fire_time is not None else now - timedelta(microseconds=1)
-        upcoming = slots_after(self.schedule, max(after, now - timedelta(microseconds=1)), 1)
-        return upcoming[0] if upcoming else None
+    def plan(self, schedules: Sequence[ClientSchedule], now: datetime) -> None:
+        """Replace every client's next slot: the first slot at or after ``now``."""
+        self._schedules = {schedule.client_id: schedule for schedule in schedules}
+        found: dict[Hashable, datetime | None] = {}
+        self._next = {}
+        for schedule in schedules:
+            upcoming = _slot_after(schedule, now - _TICK, found)
+            if upcoming is not None:
+                self._next[schedule.client_id] = upcoming
+        self._heap = [(when, client_id) for client_id, when in self._next.items()]
+        heapq.heapify(self._heap)
 
-    def __str__(self) -> str:
-        return f"slots of {self.schedule.client_id}"
+    def earliest(self) -> datetime | None:
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: datetime) -> list[str]:
+        """The clients whose slot is at or before ``now``, each moved on to its next slot after ``now``.
+
+        Woken late (the loop was blocked, the machine slept), a client gets the next slot, not a backlog.
+        """
+        due: list[str] = []
+        found: dict[Hashable, datetime | None] = {}
+        while self._heap and self._heap[0][0] <= now:
+            fired, client_id = heapq.heappop(self._heap)
+            due.append(client_id)
+            upcoming = _slot_after(self._schedules[client_id], max(fired, now - _TICK), found)
+            if upcoming is None:
+                del self._next[client_id]
+                continue
+            self._next[client_id] = upcoming
+            heapq.heappush(self._heap, (upcoming, client_id))
+        return due
+
+    def next_slots(self) -> dict[str, datetime]:
+        return dict(self._next)
+
+
+def _slot_after(schedule: ClientSchedule, after: datetime, found: dict[Hashable, datetime | None]) -> datetime | None:
+    """The client's first slot after ``after``; ``found`` remembers it for clients whose slots are the same."""
+    key = (schedule.cadence, schedule.timezone, schedule.sessions, schedule.pauses, schedule.paused_until, after)
+    if key not in found:
+        upcoming = slots_after(schedule, after, 1)
+        found[key] = upcoming[0] if upcoming else None
+    return found[key]
 
 
 class Scheduler:
@@ -58,6 +107,7 @@ class Scheduler:
         self._dispatcher = dispatcher
         self._sweep_interval = sweep_interval
         self._due: set[str] = set()
+        self._slots = SlotTimes()
         self._flush: asyncio.Task[None] | None = None
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
@@ -95,17 +145,18 @@ class Scheduler:
         return await self._dispatcher.schedules()
 
     def plan(self, schedules: Sequence[ClientSchedule]) -> None:
-        """Replace every client job: called on start and whenever config or a client's sessions change."""
-        for job in self._scheduler.get_jobs():
-            if job.id.startswith(_CLIENT_JOB_PREFIX):
-                job.remove()
-        for schedule in schedules:
-            self._scheduler.add_job(
-                self._client_due,
-                SlotTrigger(schedule),
-                args=(schedule.client_id,),
-                id=f"{_CLIENT_JOB_PREFIX}{schedule.client_id}",
-            )
+        """Replace every client's timer: called on start and whenever config or a client's sessions change."""
+        self._slots.plan(schedules, datetime.now(UTC))
+        self._arm()
+
+    def _arm(self) -> None:
+        """Set the slots job to fire at the earliest next slot (at once when that has passed), or remove it."""
+        earliest = self._slots.earliest()
+        if earliest is None:
+            if self._scheduler.get_job(_SLOTS_JOB) is not None:
+                self._scheduler.remove_job(_SLOTS_JOB)
+            return
+        self._scheduler.add_job(self._slots_due, DateTrigger(run_date=earliest), id=_SLOTS_JOB, replace_existing=True)
 
     async def stop(self) -> None:
         if self._scheduler.running:
@@ -121,17 +172,24 @@ class Scheduler:
         return bool(self._scheduler.running)
 
     def next_runs(self) -> dict[str, datetime | None]:
-        """When each job fires next, for the status line and tests of the planning."""
-        return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
+        """When the sweep fires next and each client's next slot (``client:<id>``), for tests of the planning."""
+        runs: dict[str, datetime | None] = {
+            f"{_CLIENT_PREFIX}{client_id}": when for client_id, when in self._slots.next_slots().items()
+        }
+        sweep = self._scheduler.get_job(_SWEEP_JOB)
+        if sweep is not None:
+            runs[_SWEEP_JOB] = sweep.next_run_time
+        return runs
 
-    async def _client_due(self, client_id: str) -> None:
-        """Collect clients whose slot fired and dispatch them together.
+    async def _slots_due(self) -> None:
+        """Collect the clients whose slot has come and dispatch them together, then wait for the next slot.
 
         Many clients often share a slot (Monday 09:00); thousands of one-client passes would each pay for
         their own queries and transaction, where one pass over all of them pays once.
         """
-        self._due.add(client_id)
-        if self._flush is None or self._flush.done():
+        self._due.update(self._slots.pop_due(datetime.now(UTC)))
+        self._arm()
+        if self._due and (self._flush is None or self._flush.done()):
             self._flush = asyncio.create_task(self._dispatch_due(), name="dispatch-due")
 
     async def _dispatch_due(self) -> None:

@@ -94,7 +94,10 @@ async def sync_people(
     binding, opt-out, privacy notice, a self-set pause) is not written.
     """
     known_coaches = dict((await session.execute(sa.select(Coach.id, Coach.active))).all())
-    known_clients = dict((await session.execute(sa.select(Client.id, Client.active))).all())
+    stored_clients = {
+        row.id: row for row in await session.execute(sa.select(Client.id, Client.paused_until, *_client_columns()))
+    }
+    known_clients = {client_id: row.active for client_id, row in stored_clients.items()}
     declared_coaches = {c.id for c in coaches}
     declared_clients = {c.id for c in clients}
 
@@ -139,31 +142,22 @@ async def sync_people(
             "updated_at": now,
         }
         for c in sorted(clients, key=lambda c: c.id)
+        if _client_differs(c, stored_clients.get(c.id))
     ]
     if client_rows:
         stmt = insert_for(session, Client)
         client_table = Client.__table__
         assert isinstance(client_table, sa.Table)
-        synced = [
-            "name",
-            "coach_id",
-            "timezone",
-            "cadence",
-            "question_set",
-            "language",
-            "platform",
-            "active",
-        ]
         paused_until = sa.func.coalesce(stmt.excluded.paused_until, client_table.c.paused_until)
         await session.execute(
             stmt.on_conflict_do_update(
                 index_elements=[Client.id],
                 set_={
-                    **{name: stmt.excluded[name] for name in [*synced, "updated_at"]},
+                    **{name: stmt.excluded[name] for name in [*_CLIENT_SYNCED, "updated_at"]},
                     "paused_until": paused_until,
                 },
                 where=sa.or_(
-                    _changed(client_table, stmt.excluded, synced),
+                    _changed(client_table, stmt.excluded, _CLIENT_SYNCED),
                     client_table.c.paused_until.is_distinct_from(paused_until),
                 ),
             ),
@@ -177,23 +171,7 @@ async def sync_people(
         if changed:
             await session.execute(sa.update(person).where(person.id.in_(sorted(changed))).values(updated_at=now))
 
-    # Every goal goes inactive and the declared ones come back in the upsert below; inside one
-    # transaction nobody sees the gap, and it needs no parameter per goal.
-    await session.execute(sa.update(Goal).where(Goal.active).values(active=False))
-    goal_rows = [
-        {"client_id": c.id, "id": g.id, "title": g.title, "active": True, "position": position}
-        for c in sorted(clients, key=lambda c: c.id)
-        for position, g in enumerate(c.goals)
-    ]
-    if goal_rows:
-        stmt = insert_for(session, Goal)
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[Goal.client_id, Goal.id],
-                set_={name: stmt.excluded[name] for name in ("title", "active", "position")},
-            ),
-            goal_rows,
-        )
+    await _sync_goals(session, clients)
 
     removed_clients = sorted(i for i, active in known_clients.items() if active and i not in declared_clients)
     if removed_clients:
@@ -211,6 +189,74 @@ async def sync_people(
         added_clients=sorted(declared_clients - known_clients.keys()),
         deactivated_clients=removed_clients,
     )
+
+
+#: The client columns config decides; a row is written only when one of them (or a stated pause) differs.
+_CLIENT_SYNCED = ("name", "coach_id", "timezone", "cadence", "question_set", "language", "platform", "active")
+
+
+def _client_columns() -> list[sa.ColumnElement[Any]]:
+    return [Client.__table__.c[name] for name in _CLIENT_SYNCED]
+
+
+def _client_differs(client: ClientRecord, stored: sa.Row[Any] | None) -> bool:
+    """Whether the upsert would change the stored row (id, paused_until, then ``_CLIENT_SYNCED``), or there is
+    none: most syncs change nothing, and at 10,000 clients sending every row through the upsert cost about a
+    second at each start."""
+    if stored is None:
+        return True
+    declared = (
+        client.name,
+        client.coach_id,
+        client.timezone,
+        client.cadence,
+        client.question_set,
+        client.language,
+        client.platform,
+        True,
+    )
+    if tuple(stored[2:]) != declared:
+        return True
+    return client.paused_until is not None and client.paused_until != stored.paused_until
+
+
+async def _sync_goals(session: AsyncSession, clients: Sequence[ClientRecord]) -> None:
+    """Declared goals active in config order, every other goal inactive; only rows that differ are written."""
+    stored = {
+        (client_id, goal_id): (title, active, position)
+        for client_id, goal_id, title, active, position in await session.execute(
+            sa.select(Goal.client_id, Goal.id, Goal.title, Goal.active, Goal.position)
+        )
+    }
+    declared = {
+        (c.id, g.id): (g.title, True, position)
+        for c in sorted(clients, key=lambda c: c.id)
+        for position, g in enumerate(c.goals)
+    }
+    retired = sorted(key for key, (_, active, _) in stored.items() if active and key not in declared)
+    if retired:
+        goals = Goal.__table__
+        assert isinstance(goals, sa.Table)
+        await session.execute(
+            sa.update(goals)
+            .where(goals.c.client_id == sa.bindparam("retired_client"), goals.c.id == sa.bindparam("retired_goal"))
+            .values(active=False),
+            [{"retired_client": client_id, "retired_goal": goal_id} for client_id, goal_id in retired],
+        )
+    goal_rows = [
+        {"client_id": client_id, "id": goal_id, "title": title, "active": True, "position": position}
+        for (client_id, goal_id), (title, _, position) in declared.items()
+        if stored.get((client_id, goal_id)) != (title, True, position)
+    ]
+    if goal_rows:
+        stmt = insert_for(session, Goal)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[Goal.client_id, Goal.id],
+                set_={name: stmt.excluded[name] for name in ("title", "active", "position")},
+            ),
+            goal_rows,
+        )
 
 
 def people_from_config(config: Config) -> tuple[list[CoachRecord], list[ClientRecord]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from bot.coaching.status import RATE_WINDOW, ClientStatus, listing, recent_of
+from bot.coaching.status import RATE_WINDOW, ClientStatus, recent_of, status_of
 from bot.contract.statuses import Severity
 from bot.conversation.questions import Practice, QuestionSet
 from bot.conversation.texts import Texts
@@ -21,8 +21,9 @@ from bot.dashboard.svg import Mark, Series, sparkline, trend_chart
 from bot.runtime.setup import Setup
 from bot.scheduling.client_schedule import UnknownClientError, schedule_for, slots_after
 from bot.signals.history import HistoryEntry
-from bot.store import Alert, Client, Session, alerts, clients, coaching_sessions
-from bot.store.history import alert_marks, client_histories, client_history, history_versions
+from bot.store import Alert, Session, alerts, clients, coaching_sessions
+from bot.store.clients import ClientGlance
+from bot.store.history import client_histories, client_history, history_versions
 
 #: The five practices in the order the pages show them.
 PRACTICES: tuple[Practice, ...] = ("hope", "focus", "relationship", "trust", "perspective")
@@ -57,7 +58,7 @@ class CheckInView:
 
 @dataclass(frozen=True, slots=True)
 class ClientPage:
-    client: Client
+    client: ClientGlance
     status: ClientStatus
     chart: str
     checkins: Sequence[CheckInView]
@@ -85,20 +86,20 @@ async def practice(
     What a row draws from the client's last check-ins comes from ``drawn`` while their history is unchanged;
     only the clients whose history moved are read (scores only: the page shows no written answer) and redrawn.
     """
-    found = await listing(session, coach_id=coach_id)
-    ids = [client.id for client in found.clients]
+    found = await clients.client_glances(session, coach_id=coach_id)
+    ids = [client.id for client in found]
     versions = await history_versions(session, ids)
     drawn.for_setup(setup)
     kept = {client_id: drawn.get(client_id, versions.get(client_id)) for client_id in ids}
     missing = [client_id for client_id, row in kept.items() if row is None]
     histories = await client_histories(session, missing, limit=RATE_WINDOW, texts=False)
     rows = []
-    for client in found.clients:
+    for client in found:
         row = kept[client.id]
         if row is None:
             row = _drawn(histories.get(client.id, []), setup.question_sets.get(client.question_set), setup.english)
             drawn.put(client.id, versions.get(client.id), row)
-        rows.append(PracticeRow(found.status(client, now, row.recent), row.sparklines))
+        rows.append(PracticeRow(status_of(client, now, row.recent), row.sparklines))
     return sorted(rows, key=lambda row: concern(row.status))
 
 
@@ -111,12 +112,12 @@ async def client_page(
         return None
     question_set = setup.question_sets[client.question_set]
     history = await client_history(session, client.id, limit=CHECKINS_SHOWN)
-    found = await listing(session, client_ids=[client.id])
-    status = found.status(client, now, recent_of(history, question_set))
-    marks = await alert_marks(session, client.id, since=history[0].at if history else None)
+    status = status_of(client, now, recent_of(history, question_set))
+    raised = await alerts.alerts_for_client(session, client.id)
+    since = history[0].at if history else None  # the chart marks the alerts within its own time range
     chart = trend_chart(
         _series(history, question_set, setup.english),
-        [Mark(m.at, m.severity == Severity.URGENT) for m in marks],
+        [Mark(a.created_at, a.severity == Severity.URGENT) for a in raised if since is None or a.created_at >= since],
         lowest=1,
         highest=5,
         title=setup.english.render("dashboard_trend_title", client_name=client.name),
@@ -133,10 +134,7 @@ async def client_page(
         status=status,
         chart=chart,
         checkins=[_checkin_view(entry, question_set, setup.english) for entry in reversed(history)],
-        alerts=sorted(
-            await alerts.alerts_for_client(session, client.id),
-            key=lambda a: (a.acknowledged_at is not None, -a.created_at.timestamp()),
-        ),
+        alerts=sorted(raised, key=lambda a: (a.acknowledged_at is not None, -a.created_at.timestamp())),
         upcoming_sessions=[day for day in sessions if day >= today],
         upcoming_checkins=upcoming,
     )
@@ -144,10 +142,7 @@ async def client_page(
 
 async def alert_list(session: Session, coach_id: str | None) -> list[tuple[Alert, str]]:
     """Every alert about the viewer's clients with the client's name, open first."""
-    found = await alerts.alerts_of_coach(session, coach_id)
-    shown = await clients.active_clients(session, coach_id=coach_id, client_ids={a.client_id for a in found})
-    names = {c.id: c.name for c in shown}
-    return [(alert, names.get(alert.client_id, alert.client_id)) for alert in found]
+    return await alerts.alerts_of_coach(session, coach_id)
 
 
 def _drawn(history: Sequence[HistoryEntry], question_set: QuestionSet | None, texts: Texts) -> Drawn:

@@ -320,6 +320,27 @@ async def test_a_client_page_shows_trend_checkins_and_alerts_escaped(practice: P
     assert "Check-in " in html  # the next scheduled one
 
 
+async def test_a_client_page_is_kept_until_an_alert_or_a_checkin_moves_and_each_session_gets_its_token(
+    practice: Practice,
+) -> None:
+    alert = await practice.alert("dana", DANA)
+    maya, again = await practice.signed_in(), await practice.signed_in()
+    first = (await maya.get("/dashboard/clients/dana"))[1]
+    assert "Acknowledge</button>" in first and first.count('<article class="checkin">') == 1
+    with counted_queries(practice.runtime.database) as statements:
+        assert (await maya.get("/dashboard/clients/dana"))[1] == first
+    assert statements and not [q for q in statements if "answers" in q]  # drawn once, then kept unread
+    kept = (await again.get("/dashboard/clients/dana"))[1]  # the same page, in another session's forms
+    assert kept == first.replace(await maya.csrf(), await again.csrf()) and kept != first
+    await maya.post(f"/dashboard/alerts/{alert.id}/ack", {"csrf": await maya.csrf()})
+    acknowledged = (await maya.get("/dashboard/clients/dana"))[1]
+    assert "Acknowledge</button>" not in acknowledged and "· acknowledged" in acknowledged
+    await practice.runtime.lifecycle.start_checkin("dana", practice.clock.now() - timedelta(hours=1))
+    for reply in ["4", "4", "4", "5", "4", "4", "Better", "Thanks"]:
+        await practice.chat.say(DANA, reply)
+    assert (await maya.get("/dashboard/clients/dana"))[1].count('<article class="checkin">') == 2
+
+
 async def test_acknowledge_needs_this_sessions_csrf_token_and_runs_the_desk(practice: Practice) -> None:
     alert = await practice.alert("dana", DANA)
     maya = await practice.signed_in()

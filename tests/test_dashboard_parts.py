@@ -3,6 +3,7 @@ the practice page and where a result page may link back to."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from bot.dashboard.access import CookieSettings, Viewer
 from bot.dashboard.drawn import Drawn, DrawnRows
 from bot.dashboard.pacing import Pace, Pacing
 from bot.dashboard.pages import concern
+from bot.dashboard.rendered import RenderedPages
 from bot.dashboard.svg import Mark, Series, sparkline, trend_chart
 from bot.dashboard.web import SECURITY_HEADERS, _back
 from tests.test_config import BASE, issues_of, write
@@ -184,6 +186,27 @@ def test_drawn_rows_hold_one_version_the_newest_clients_and_forget_another_setup
     assert drawn.get("leo", (1, 1)) == row
     drawn.for_setup(second)
     assert drawn.get("leo", (1, 1)) is None
+
+
+def test_a_rendered_page_is_kept_while_what_it_shows_is_equal_and_carries_each_sessions_token() -> None:
+    pages = RenderedPages(kept=2)
+    renders: list[str] = []
+
+    def render(shown: str) -> Callable[[], str]:
+        def rendered() -> str:
+            renders.append(shown)
+            return f'<p>{shown}</p><input value="{pages.placeholder}">'
+
+        return rendered
+
+    assert pages.page("practice", ("a",), render("a"), "one") == '<p>a</p><input value="one">'
+    assert pages.page("practice", ("a",), render("a"), "two") == '<p>a</p><input value="two">'
+    assert renders == ["a"]  # the second session got the kept page with its own token
+    assert pages.page("practice", ("b",), render("b"), "one") == '<p>b</p><input value="one">'
+    pages.page("dana", ("d",), render("d"), "one")
+    pages.page("leo", ("l",), render("l"), "one")  # pushes out the practice page, seen longest ago
+    pages.page("practice", ("b",), render("b"), "one")
+    assert renders == ["a", "b", "d", "l", "b"]
 
 
 def test_pacing_admits_a_burst_then_one_load_per_interval_per_key() -> None:

@@ -27,6 +27,7 @@ from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
 from bot.signals import summary
 from bot.store import Session, alerts, checkins, clients, coaching_sessions
+from bot.store.clients import ClientGlance
 from bot.store.history import alert_marks, client_history
 from bot.store.models import Client, Coach
 
@@ -226,10 +227,10 @@ class CoachDesk:
 
     # ---- helpers --------------------------------------------------------------------------------------
 
-    async def client_of(self, session: Session, coach_id: str | None, client_id: str) -> Client | None:
-        """The active client ``client_id`` if ``coach_id`` coaches them; ``coach_id`` None (the admin's
+    async def client_of(self, session: Session, coach_id: str | None, client_id: str) -> ClientGlance | None:
+        """The active client ``client_id`` at a glance if ``coach_id`` coaches them; ``coach_id`` None (the admin's
         read-only view) sees every client. The dashboard's one check of who may see a client."""
-        found = await clients.active_clients(session, coach_id=coach_id, client_ids=[client_id])
+        found = await clients.client_glances(session, coach_id=coach_id, client_ids=[client_id])
         return found[0] if found else None
 
     async def _resolve(self, session: Session, coach: Coach, name: str) -> Client | CoachReply:

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
 from bot.conversation.questions import QuestionSet
 from bot.signals.detectors.common import relationship_questions
 from bot.signals.digest import trend_arrow
 from bot.signals.history import HistoryEntry
-from bot.store import Session, alerts, checkins, clients, history
-from bot.store.models import CheckIn, Client
+from bot.store import Session, clients, history
+from bot.store.clients import ClientGlance
 
 #: How many recent check-ins the response rate is taken over.
 RATE_WINDOW = 10
@@ -42,7 +42,20 @@ class ClientStatus:
     open_alerts: int
 
 
-def client_state(client: Client, now: datetime) -> ClientState:
+class StateFacts(Protocol):
+    """What a client's state is read from: a stored client, or a ``ClientGlance``."""
+
+    @property
+    def active(self) -> bool: ...
+    @property
+    def opted_out_at(self) -> datetime | None: ...
+    @property
+    def unreachable_at(self) -> datetime | None: ...
+    @property
+    def paused_until(self) -> datetime | None: ...
+
+
+def client_state(client: StateFacts, now: datetime) -> ClientState:
     if not client.active:
         return "removed"
     if client.opted_out_at is not None:
@@ -74,41 +87,23 @@ def recent_of(history: Sequence[HistoryEntry], question_set: QuestionSet | None)
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """The active clients (by name) with what their rows show besides ``Recent``: read fresh on every request,
-    since an alert or a pause changes them without a check-in."""
-
-    clients: list[Client]
-    open_alerts: Mapping[str, int]
-    latest: Mapping[str, CheckIn]
-
-    def status(self, client: Client, now: datetime, recent: Recent) -> ClientStatus:
-        last = self.latest.get(client.id)
-        state = client_state(client, now)
-        return ClientStatus(
-            id=client.id,
-            name=client.name,
-            coach_id=client.coach_id,
-            timezone=client.timezone,
-            state=state,
-            paused_until=client.paused_until if state == "paused" else None,
-            last_checkin_at=last.slot if last is not None else None,
-            last_checkin_status=_shown_status(last) if last is not None else None,
-            response_rate=recent.response_rate,
-            arrow=recent.arrow,
-            open_alerts=self.open_alerts.get(client.id, 0),
-        )
-
-
-async def listing(
-    session: Session, *, coach_id: str | None = None, client_ids: Collection[str] | None = None
-) -> Listing:
-    """The active clients (of one coach, or those named, or all) in three queries whatever their number."""
-    listed = await clients.active_clients(session, coach_id=coach_id, client_ids=client_ids)
-    open_alerts = await alerts.open_alert_counts(session, coach_id)
-    latest = await checkins.latest_checkins(session, [c.id for c in listed])
-    return Listing(listed, open_alerts, latest)
+def status_of(client: ClientGlance, now: datetime, recent: Recent) -> ClientStatus:
+    """A client's row from what is read fresh on every request (state, latest check-in, open alerts: an alert or
+    a pause changes them without a check-in) and ``Recent``."""
+    state = client_state(client, now)
+    return ClientStatus(
+        id=client.id,
+        name=client.name,
+        coach_id=client.coach_id,
+        timezone=client.timezone,
+        state=state,
+        paused_until=client.paused_until if state == "paused" else None,
+        last_checkin_at=client.last_slot,
+        last_checkin_status=_shown_status(client.last_status, client.last_undelivered_at),
+        response_rate=recent.response_rate,
+        arrow=recent.arrow,
+        open_alerts=client.open_alerts,
+    )
 
 
 async def client_statuses(
@@ -124,25 +119,25 @@ async def client_statuses(
     A fixed number of queries whatever the number of clients: the response rate and the trend arrow come from
     per-client window queries, not from each client's history read one after the other.
     """
-    found = await listing(session, coach_id=coach_id, client_ids=client_ids)
+    found = await clients.client_glances(session, coach_id=coach_id, client_ids=client_ids)
     counts = await history.response_counts(session, window=RATE_WINDOW, coach_id=coach_id, client_ids=client_ids)
     scored: dict[str, list[HistoryEntry]] = {}
-    for name in sorted({c.question_set for c in found.clients if c.question_set in question_sets}):
+    for name in sorted({c.question_set for c in found if c.question_set in question_sets}):
         scales = {q.id: (q.scale.min, q.scale.max) for q in relationship_questions(question_sets[name]) if q.scale}
         scored |= await history.latest_scored(
             session, name, scales, window=RATE_WINDOW, count=2, coach_id=coach_id, client_ids=client_ids
         )
     rows = []
-    for client in found.clients:
+    for client in found:
         completed, finished = counts.get(client.id, (0, 0))
         question_set = question_sets.get(client.question_set)
         arrow = trend_arrow(scored.get(client.id, []), question_set) if question_set is not None else "·"
-        rows.append(found.status(client, now, Recent(completed / finished if finished else None, arrow)))
+        rows.append(status_of(client, now, Recent(completed / finished if finished else None, arrow)))
     return rows
 
 
-def _shown_status(checkin: CheckIn) -> str:
+def _shown_status(status: CheckInStatus | None, undelivered_at: datetime | None) -> str | None:
     """A check-in still open whose messages the outbox gave up on cannot be answered: it shows as failed."""
-    if checkin.undelivered_at is not None and checkin.status in OPEN_CHECKIN_STATUSES:
+    if undelivered_at is not None and status in OPEN_CHECKIN_STATUSES:
         return CheckInStatus.FAILED
-    return checkin.status
+    return status

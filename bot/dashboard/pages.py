@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from bot.coaching.status import RATE_WINDOW, ClientStatus, listing, recent_of
+from bot.coaching.status import RATE_WINDOW, ClientStatus, Recent, recent_of, status_of
 from bot.contract.statuses import Severity
 from bot.conversation.questions import Practice, QuestionSet
 from bot.conversation.texts import Texts
@@ -21,8 +21,9 @@ from bot.dashboard.svg import Mark, Series, sparkline, trend_chart
 from bot.runtime.setup import Setup
 from bot.scheduling.client_schedule import UnknownClientError, schedule_for, slots_after
 from bot.signals.history import HistoryEntry
-from bot.store import Alert, Client, Session, alerts, clients, coaching_sessions
-from bot.store.history import alert_marks, client_histories, client_history, history_versions
+from bot.store import Alert, Session, alerts, clients, coaching_sessions
+from bot.store.clients import ClientGlance
+from bot.store.history import client_histories, client_history, history_versions
 
 #: The five practices in the order the pages show them.
 PRACTICES: tuple[Practice, ...] = ("hope", "focus", "relationship", "trust", "perspective")
@@ -56,12 +57,33 @@ class CheckInView:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertView:
+    """An alert as a client page shows it, in plain values: two loads of an unchanged page compare equal."""
+
+    id: int
+    severity: Severity
+    created_at: datetime
+    acknowledged_at: datetime | None
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DrawnHistory:
+    """What a client page draws from the client's check-ins: the response rate and arrow, the trend chart with
+    the alerts marked, and the check-ins as listed."""
+
+    recent: Recent
+    chart: str
+    checkins: Sequence[CheckInView]
+
+
+@dataclass(frozen=True, slots=True)
 class ClientPage:
-    client: Client
+    client: ClientGlance
     status: ClientStatus
     chart: str
     checkins: Sequence[CheckInView]
-    alerts: Sequence[Alert]
+    alerts: Sequence[AlertView]
     upcoming_sessions: Sequence[date]
     upcoming_checkins: Sequence[datetime]
 
@@ -78,49 +100,51 @@ def practice_questions(question_set: QuestionSet) -> dict[str, str]:
 
 
 async def practice(
-    session: Session, setup: Setup, coach_id: str | None, now: datetime, drawn: DrawnRows
+    session: Session, setup: Setup, coach_id: str | None, now: datetime, drawn: DrawnRows[Drawn]
 ) -> list[PracticeRow]:
     """One row per client of the coach (``None``: every client), most in need of attention first.
 
     What a row draws from the client's last check-ins comes from ``drawn`` while their history is unchanged;
     only the clients whose history moved are read (scores only: the page shows no written answer) and redrawn.
     """
-    found = await listing(session, coach_id=coach_id)
-    ids = [client.id for client in found.clients]
+    found = await clients.client_glances(session, coach_id=coach_id)
+    ids = [client.id for client in found]
     versions = await history_versions(session, ids)
     drawn.for_setup(setup)
     kept = {client_id: drawn.get(client_id, versions.get(client_id)) for client_id in ids}
     missing = [client_id for client_id, row in kept.items() if row is None]
     histories = await client_histories(session, missing, limit=RATE_WINDOW, texts=False)
     rows = []
-    for client in found.clients:
+    for client in found:
         row = kept[client.id]
         if row is None:
             row = _drawn(histories.get(client.id, []), setup.question_sets.get(client.question_set), setup.english)
             drawn.put(client.id, versions.get(client.id), row)
-        rows.append(PracticeRow(found.status(client, now, row.recent), row.sparklines))
+        rows.append(PracticeRow(status_of(client, now, row.recent), row.sparklines))
     return sorted(rows, key=lambda row: concern(row.status))
 
 
 async def client_page(
-    session: Session, setup: Setup, coach_id: str | None, client_id: str, now: datetime
+    session: Session, setup: Setup, coach_id: str | None, client_id: str, now: datetime, drawn: DrawnRows[DrawnHistory]
 ) -> ClientPage | None:
-    """Everything about one client, or None when this viewer may not see them (or they do not exist)."""
+    """Everything about one client, or None when this viewer may not see them (or they do not exist).
+
+    What the page draws from the check-ins comes from ``drawn`` while the client's history and alerts are
+    unchanged; otherwise the check-ins (with their notes, which the page shows) are read and drawn again.
+    """
     client = await setup.desk.client_of(session, coach_id, client_id)
     if client is None:
         return None
-    question_set = setup.question_sets[client.question_set]
-    history = await client_history(session, client.id, limit=CHECKINS_SHOWN)
-    found = await listing(session, client_ids=[client.id])
-    status = found.status(client, now, recent_of(history, question_set))
-    marks = await alert_marks(session, client.id, since=history[0].at if history else None)
-    chart = trend_chart(
-        _series(history, question_set, setup.english),
-        [Mark(m.at, m.severity == Severity.URGENT) for m in marks],
-        lowest=1,
-        highest=5,
-        title=setup.english.render("dashboard_trend_title", client_name=client.name),
-    )
+    raised = await alerts.alerts_for_client(session, client.id)
+    marks = tuple(Mark(a.created_at, a.severity == Severity.URGENT) for a in raised)
+    version = ((await history_versions(session, [client.id])).get(client.id), marks)
+    drawn.for_setup(setup)
+    parts = drawn.get(client.id, version)
+    if parts is None:
+        history = await client_history(session, client.id, limit=CHECKINS_SHOWN)
+        parts = _drawn_history(history, marks, setup.question_sets[client.question_set], setup.english, client.name)
+        drawn.put(client.id, version, parts)
+    status = status_of(client, now, parts.recent)
     sessions = (await coaching_sessions.recorded_sessions(session, [client.id])).get(client.id, [])
     today = now.date()
     try:
@@ -131,12 +155,12 @@ async def client_page(
     return ClientPage(
         client=client,
         status=status,
-        chart=chart,
-        checkins=[_checkin_view(entry, question_set, setup.english) for entry in reversed(history)],
-        alerts=sorted(
-            await alerts.alerts_for_client(session, client.id),
-            key=lambda a: (a.acknowledged_at is not None, -a.created_at.timestamp()),
-        ),
+        chart=parts.chart,
+        checkins=parts.checkins,
+        alerts=[
+            AlertView(a.id, a.severity, a.created_at, a.acknowledged_at, tuple(s["reason"] for s in a.signals))
+            for a in sorted(raised, key=lambda a: (a.acknowledged_at is not None, -a.created_at.timestamp()))
+        ],
         upcoming_sessions=[day for day in sessions if day >= today],
         upcoming_checkins=upcoming,
     )
@@ -144,14 +168,26 @@ async def client_page(
 
 async def alert_list(session: Session, coach_id: str | None) -> list[tuple[Alert, str]]:
     """Every alert about the viewer's clients with the client's name, open first."""
-    found = await alerts.alerts_of_coach(session, coach_id)
-    shown = await clients.active_clients(session, coach_id=coach_id, client_ids={a.client_id for a in found})
-    names = {c.id: c.name for c in shown}
-    return [(alert, names.get(alert.client_id, alert.client_id)) for alert in found]
+    return await alerts.alerts_of_coach(session, coach_id)
 
 
 def _drawn(history: Sequence[HistoryEntry], question_set: QuestionSet | None, texts: Texts) -> Drawn:
     return Drawn(recent_of(history, question_set), _sparklines(history, question_set, texts))
+
+
+def _drawn_history(
+    history: Sequence[HistoryEntry], marks: Sequence[Mark], question_set: QuestionSet, texts: Texts, name: str
+) -> DrawnHistory:
+    since = history[0].at if history else None  # the chart marks the alerts within its own time range
+    chart = trend_chart(
+        _series(history, question_set, texts),
+        [mark for mark in marks if since is None or mark.at >= since],
+        lowest=1,
+        highest=5,
+        title=texts.render("dashboard_trend_title", client_name=name),
+    )
+    checkins = [_checkin_view(entry, question_set, texts) for entry in reversed(history)]
+    return DrawnHistory(recent_of(history, question_set), chart, checkins)
 
 
 def _sparklines(history: Sequence[HistoryEntry], question_set: QuestionSet | None, texts: Texts) -> dict[str, str]:

@@ -25,8 +25,9 @@ from aiohttp import web
 from bot.coaching import commands
 from bot.dashboard import pages
 from bot.dashboard.access import COOKIE, Access, CookieSettings, Viewer
-from bot.dashboard.drawn import DrawnRows
+from bot.dashboard.drawn import CLIENT_PAGES_KEPT, Drawn, DrawnRows
 from bot.dashboard.pacing import ADDRESS_PACE, SESSION_PACE, Pacing
+from bot.dashboard.rendered import RenderedPages
 from bot.runtime.setup import LiveSetup, Setup
 from bot.store import Database, coaches
 from bot.timing.clock import Clock
@@ -87,7 +88,9 @@ class Dashboard:
         self._cookie = CookieSettings(secure)
         self._wake_outbox = wake_outbox
         self._templates = templates()
-        self._drawn = DrawnRows()
+        self._rows: DrawnRows[Drawn] = DrawnRows()
+        self._histories: DrawnRows[pages.DrawnHistory] = DrawnRows(CLIENT_PAGES_KEPT)
+        self._rendered = RenderedPages()
         self._sessions = Pacing(SESSION_PACE, pace_clock)
         self._addresses = Pacing(ADDRESS_PACE, pace_clock)
         self._stylesheet = (resources.files("prompts") / "dashboard" / "style.css").read_bytes()
@@ -136,17 +139,18 @@ class Dashboard:
     async def _on_practice(self, request: web.Request, viewer: Viewer) -> web.Response:
         setup, now = self._setup.current, self._clock.now()
         async with self._database.reading() as session:
-            rows = await pages.practice(session, setup, viewer.coach_id, now, self._drawn)
-        zone = _zone(viewer, setup)
-        return self._page("practice.html", viewer=viewer, rows=rows, practices=pages.PRACTICES, zone=zone)
+            rows = await pages.practice(session, setup, viewer.coach_id, now, self._rows)
+        return self._kept_page(viewer, setup, "practice.html", None, rows=rows, practices=pages.PRACTICES)
 
     async def _on_client(self, request: web.Request, viewer: Viewer) -> web.Response:
         setup, now = self._setup.current, self._clock.now()
         async with self._database.reading() as session:
-            page = await pages.client_page(session, setup, viewer.coach_id, request.match_info["client_id"], now)
+            page = await pages.client_page(
+                session, setup, viewer.coach_id, request.match_info["client_id"], now, self._histories
+            )
         if page is None:  # another coach's client looks exactly like one that does not exist
             return self._page("refused.html", status=404, reason="client", viewer=viewer)
-        return self._page("client.html", viewer=viewer, page=page, zone=_zone(viewer, setup))
+        return self._kept_page(viewer, setup, "client.html", page.client.id, page=page)
 
     async def _on_alerts(self, request: web.Request, viewer: Viewer) -> web.Response:
         setup = self._setup.current
@@ -246,6 +250,19 @@ class Dashboard:
         response = self._page("refused.html", status=429, reason="pace", viewer=None)
         response.headers["Retry-After"] = str(math.ceil(wait))
         return response
+
+    def _kept_page(self, viewer: Viewer, setup: Setup, name: str, client_id: str | None, **values: Any) -> web.Response:
+        """A page of ``values`` in the viewer's time zone, rendered again only when they differ from the page kept
+        for this view of this page (``RenderedPages``)."""
+        zone = _zone(viewer, setup)
+        blank = Viewer(viewer.coach_id, self._rendered.placeholder)
+        html = self._rendered.page(
+            (name, viewer.coach_id, client_id),
+            (values, zone),
+            lambda: self._templates.get_template(name).render(viewer=blank, zone=zone, **values),
+            viewer.csrf_token,
+        )
+        return web.Response(text=html, content_type="text/html")
 
     def _page(self, name: str, *, status: int = 200, viewer: Viewer | None, **values: Any) -> web.Response:
         html = self._templates.get_template(name).render(viewer=viewer, **values)

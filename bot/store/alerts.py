@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -38,10 +39,14 @@ async def create_alert(
 async def _alerts(session: AsyncSession, query: sa.Select[Alert]) -> list[Alert]:
     """Alerts with their signals opened; freshly loaded, so a value is never opened twice."""
     alerts = list((await session.scalars(query.execution_options(populate_existing=True))).all())
+    _open(session, alerts)
+    return alerts
+
+
+def _open(session: AsyncSession, alerts: Iterable[Alert]) -> None:
     sealer = sealer_of(session)
     for alert in alerts:
         set_committed_value(alert, "signals", open_signals(sealer, alert.signals, f"alert {alert.id}"))
-    return alerts
 
 
 async def alerts_for_client(session: AsyncSession, client_id: str) -> list[Alert]:
@@ -113,11 +118,13 @@ async def acknowledge_alerts(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def alerts_of_coach(session: AsyncSession, coach_id: str | None) -> list[Alert]:
-    """Alerts about one coach's active clients (``None``: everyone's), open ones first, newest first within."""
-    query = sa.select(Alert).join(Client, Client.id == Alert.client_id).where(Client.active)
+async def alerts_of_coach(session: AsyncSession, coach_id: str | None) -> list[tuple[Alert, str]]:
+    """Alerts about one coach's active clients (``None``: everyone's) with the client's name, open ones first,
+    newest first within; their signals opened."""
+    query = sa.select(Alert, Client.name).join(Client, Client.id == Alert.client_id).where(Client.active)
     if coach_id is not None:
         query = query.where(Client.coach_id == coach_id)
-    return await _alerts(
-        session, query.order_by(Alert.acknowledged_at.is_not(None), Alert.created_at.desc(), Alert.id.desc())
-    )
+    query = query.order_by(Alert.acknowledged_at.is_not(None), Alert.created_at.desc(), Alert.id.desc())
+    found = [(alert, name) for alert, name in await session.execute(query.execution_options(populate_existing=True))]
+    _open(session, (alert for alert, _ in found))
+    return found

@@ -159,20 +159,6 @@ async def open_checkins(session: AsyncSession) -> list[OpenCheckIn]:
     return [OpenCheckIn(*row) for row in await streamed_rows(session, query)]
 
 
-async def latest_checkins(session: AsyncSession, client_ids: Collection[str]) -> dict[str, CheckIn]:
-    """Each client's latest check-in by slot, in one query rather than one per client."""
-    newest = (
-        sa.select(CheckIn.client_id, sa.func.max(CheckIn.slot).label("slot"))
-        .where(CheckIn.client_id.in_(client_ids))
-        .group_by(CheckIn.client_id)
-        .subquery()
-    )
-    query = sa.select(CheckIn).join(
-        newest, sa.and_(CheckIn.client_id == newest.c.client_id, CheckIn.slot == newest.c.slot)
-    )
-    return {checkin.client_id: checkin for checkin in await session.scalars(query)}
-
-
 async def checkin_by_id(session: AsyncSession, checkin_id: int, *, for_update: bool = False) -> CheckIn | None:
     """One check-in; ``for_update`` row-locks it, so replicas sweeping together change it once."""
     return await session.get(CheckIn, checkin_id, with_for_update=for_update)

@@ -6,16 +6,21 @@ rows it causes commit together (DESIGN §6).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from bot.contract.statuses import CheckInStatus
 from bot.store.identities import find_client_by_identity
 from bot.store.models import (
     Alert,
+    CheckIn,
     Client,
 )
 from bot.store.streaming import streamed_rows
@@ -85,6 +90,84 @@ async def active_clients(
     if client_ids is not None:
         query = query.where(Client.id.in_(client_ids))
     return list((await session.scalars(query)).all())
+
+
+@dataclass(frozen=True, slots=True)
+class ClientGlance:
+    """An active client as a row at a glance shows them: who they are, the facts their state is read from, their
+    latest check-in (by slot, whatever its status) and how many of their alerts are open. Plain values, read as
+    columns: a page of them costs no ORM objects, identities or check-in JSON."""
+
+    id: str
+    name: str
+    coach_id: str
+    timezone: str
+    question_set: str
+    active: bool
+    paused_until: datetime | None
+    opted_out_at: datetime | None
+    unreachable_at: datetime | None
+    last_slot: datetime | None
+    last_status: CheckInStatus | None
+    #: Set when the outbox gave up on a message of the latest check-in.
+    last_undelivered_at: datetime | None
+    open_alerts: int
+
+
+async def client_glances(
+    session: AsyncSession, *, coach_id: str | None = None, client_ids: Collection[str] | None = None
+) -> list[ClientGlance]:
+    """Active clients (of one coach, or those named, or all) by name, then id, as ``ClientGlance`` rows, in one
+    query whatever their number: the latest check-in and the open alerts are looked up per client by index."""
+    query = _glance_statement(coach_id is not None, client_ids is not None)
+    found = await session.execute(query, {"coach_id": coach_id, "client_ids": list(client_ids or ())})
+    rows: Sequence[tuple[Any, ...]] = found.all()
+    return [ClientGlance(*row) for row in rows]
+
+
+@functools.cache
+def _glance_statement(by_coach: bool, by_ids: bool) -> Any:
+    """``client_glances``'s query, built once per filter: building it costs more than running it."""
+    latest = aliased(CheckIn)
+    newest = (
+        sa.select(CheckIn.id)
+        .where(CheckIn.client_id == Client.id)
+        .order_by(CheckIn.slot.desc())
+        .limit(1)
+        .correlate(Client)
+        .scalar_subquery()
+    )
+    open_alerts = (
+        sa.select(sa.func.count())
+        .where(Alert.client_id == Client.id, Alert.acknowledged_at.is_(None))
+        .correlate(Client)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(
+            Client.id,
+            Client.name,
+            Client.coach_id,
+            Client.timezone,
+            Client.question_set,
+            Client.active,
+            Client.paused_until,
+            Client.opted_out_at,
+            Client.unreachable_at,
+            latest.slot,
+            latest.status,
+            latest.undelivered_at,
+            open_alerts,
+        )
+        .outerjoin(latest, latest.id == newest)
+        .where(Client.active)
+        .order_by(Client.name, Client.id)
+    )
+    if by_coach:
+        query = query.where(Client.coach_id == sa.bindparam("coach_id"))
+    if by_ids:
+        query = query.where(Client.id.in_(sa.bindparam("client_ids", expanding=True)))
+    return query
 
 
 async def coachs_client_alerted_in(session: AsyncSession, coach_id: str, alert_id: int) -> Client | None:

@@ -7,6 +7,7 @@ only when it is at least ``TOUCH_EVERY`` old, so a page load is normally one rea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -52,22 +53,35 @@ async def create_session(
     await session.flush()
 
 
-async def live_session(session: AsyncSession, id_hash: str, now: datetime, idle: timedelta) -> DashboardSession | None:
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """What a page load needs of a signed-in browser's session: whose view, the forms' token, when last used."""
+
+    coach_id: str | None
+    csrf_token: str
+    last_seen_at: datetime
+
+
+async def live_session(session: AsyncSession, id_hash: str, now: datetime, idle: timedelta) -> LiveSession | None:
     """The session with this hash if it was used within ``idle`` and its coach is still in the config (an
-    admin's session has none); a read only."""
-    query = (
-        sa.select(DashboardSession)
-        .outerjoin(Coach, Coach.id == DashboardSession.coach_id)
-        .where(
-            DashboardSession.id_hash == id_hash,
-            DashboardSession.last_seen_at > now - idle,
-            sa.or_(DashboardSession.coach_id.is_(None), Coach.active),
-        )
+    admin's session has none); a read only, of columns (every page load makes it)."""
+    found = (await session.execute(_LIVE, {"id_hash": id_hash, "since": now - idle})).first()
+    return LiveSession(*found) if found is not None else None
+
+
+#: ``live_session``'s query, built once: every page load runs it.
+_LIVE = (
+    sa.select(DashboardSession.coach_id, DashboardSession.csrf_token, DashboardSession.last_seen_at)
+    .outerjoin(Coach, Coach.id == DashboardSession.coach_id)
+    .where(
+        DashboardSession.id_hash == sa.bindparam("id_hash"),
+        DashboardSession.last_seen_at > sa.bindparam("since"),
+        sa.or_(DashboardSession.coach_id.is_(None), Coach.active),
     )
-    return (await session.scalars(query)).first()
+)
 
 
-def needs_touch(found: DashboardSession, now: datetime) -> bool:
+def needs_touch(found: LiveSession, now: datetime) -> bool:
     """Whether ``last_seen_at`` is stale enough to be written again."""
     return found.last_seen_at <= now - TOUCH_EVERY
 

@@ -161,6 +161,9 @@ class CheckIn(Base):
     __table_args__ = (
         sa.UniqueConstraint("client_id", "slot"),
         sa.Index(None, "status"),
+        # Holds every column a client's history version and newest-first windows read (``bot.store.history``),
+        # so those reads never touch the rows and the questions JSON they carry.
+        sa.Index("ix_checkins_history", "client_id", "slot", "status", "last_activity_at", "completed_at"),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer(), primary_key=True, autoincrement=True)

@@ -99,7 +99,7 @@ def test_run_serves_health_and_metrics_and_logs_json(due_config: Path) -> None:
     assert process.returncode == 0, rest  # -9: the watchdog killed a bot that did not stop
     logged += [json.loads(line) for line in rest.splitlines()]
     assert all(set(line) <= {"time", "level", "logger", "message", "exception"} for line in logged)
-    assert not any("exception" in line for line in logged)
+    assert [line for line in logged if "exception" in line] == []
 
 
 def test_a_port_in_use_is_one_line_not_a_traceback(tmp_path: Path) -> None:

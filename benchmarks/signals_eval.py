@@ -30,10 +30,9 @@ each labelled with a relationship theme or as work, family, health or neutral): 
 notes that are not about the relationship, German on its own, and precision and recall per theme. The
 development half is what the cues and the model were tuned and trained on, so only the held-out half's
 figures say how the detector does on notes it has not seen. A held-out half is read once: the one in place
-now is the fifth written, each earlier one having been read once and then moved into the development half
-(the fifth was read a second time, after a round of changes the synthetic practice called for; docs/signals.md
-gives both reads).
-One author wrote the notes and the cues, so even held-out figures are optimistic; replay real notes before
+now is the sixth written, each earlier one having been read and then moved into the development half. The sixth
+was written by an author who had not read the cues or the development notes; the first five were written by the
+author of the cues, so their figures were optimistic (docs/signals.md compares them). Replay real notes before
 trusting them. Last, the time one check-in and one note take to evaluate.
 """
 

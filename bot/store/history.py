@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from statistics import fmean
 from typing import Any, cast, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.contract.statuses import CheckInStatus
 from bot.signals.history import AlertMark, HistoryEntry, HistoryStatus
@@ -49,12 +50,7 @@ async def client_histories(
             .over(partition_by=CheckIn.client_id, order_by=(CheckIn.slot.desc(), CheckIn.id.desc()))
             .label("rank"),
         )
-        # The status is compared as text so that SQLite searches by client (the unique client + slot index)
-        # rather than by status, which nearly every check-in shares: 300 ms instead of 1 at 50,000 check-ins.
-        .where(
-            CheckIn.client_id.in_(client_ids),
-            sa.cast(CheckIn.status, sa.String()).in_([str(status) for status in HISTORY_STATUSES]),
-        )
+        .where(CheckIn.client_id.in_(client_ids), _finished(CheckIn))
         .subquery()
     )
     # Columns, not entities: the conversation state (JSON) is not needed and costs the most to load.
@@ -115,7 +111,7 @@ async def recent_scores(
     connection = await session.connection()
     histories: dict[str, list[HistoryEntry]] = defaultdict(list)
     for client_id, slot, status, answered in await connection.execute(
-        _SCORES, {"client_ids": list(client_ids), "limit": limit}
+        _SCORES, {"client_ids": list(client_ids), "skip": limit - 1}
     ):
         values: dict[str, list[int]] = defaultdict(list)
         for pair in answered.split(",") if answered else ():
@@ -127,34 +123,42 @@ async def recent_scores(
 
 
 def _scores_statement() -> Any:
-    """``recent_scores``'s query: the check-ins numbered from each client's newest (1) from the index of 0010
-    alone, each with its scale answers as one string of "question value" pairs (question ids hold no space)."""
-    ranked = (
-        sa.select(
-            CheckIn.id,
-            CheckIn.client_id,
-            CheckIn.slot,
-            CheckIn.status,
-            sa.func.row_number()
-            .over(partition_by=CheckIn.client_id, order_by=(CheckIn.slot.desc(), CheckIn.id.desc()))
-            .label("rank"),
-        )
-        # Compared as text, as in ``client_histories``: SQLite then searches by client, not by status.
-        .where(
-            CheckIn.client_id.in_(sa.bindparam("client_ids", expanding=True)),
-            sa.cast(CheckIn.status, sa.String()).in_([str(status) for status in HISTORY_STATUSES]),
-        )
-        .subquery()
+    """``recent_scores``'s query. Per client, the slot of their ``limit``-th newest finished check-in is looked
+    up in the index of 0010 (slots are unique per client), and their check-ins from it on are read from the same
+    index: ten entries a client, where numbering every check-in with a window function read all fifty. Each
+    check-in's scale answers come as one string of "question value" pairs (question ids hold no space)."""
+    older = aliased(CheckIn)
+    floor = (
+        sa.select(older.slot)
+        .where(older.client_id == Client.id, _finished(older))
+        .order_by(older.slot.desc())
+        .limit(1)
+        .offset(sa.bindparam("skip", type_=sa.Integer()))
+        .correlate(Client)
+        .scalar_subquery()
     )
     pair = Answer.question_id + " " + sa.cast(Answer.value, sa.String())
-    return (
-        sa.select(ranked.c.client_id, ranked.c.slot, ranked.c.status, sa.func.aggregate_strings(pair, ","))
-        .select_from(ranked)
-        .outerjoin(Answer, sa.and_(Answer.checkin_id == ranked.c.id, Answer.value.is_not(None)))
-        .where(ranked.c.rank <= sa.bindparam("limit", type_=sa.Integer()))
-        .group_by(ranked.c.id, ranked.c.client_id, ranked.c.slot, ranked.c.status)
-        .order_by(ranked.c.client_id, ranked.c.slot, ranked.c.id)
+    answered = (
+        sa.select(sa.func.aggregate_strings(pair, ","))
+        .where(Answer.checkin_id == CheckIn.id, Answer.value.is_not(None))
+        .correlate(CheckIn)
+        .scalar_subquery()
     )
+    # A client with fewer check-ins than ``limit`` has no such slot: all of theirs are read.
+    since = sa.func.coalesce(floor, sa.literal(datetime(1, 1, 1, tzinfo=UTC), CheckIn.slot.type))
+    return (
+        sa.select(CheckIn.client_id, CheckIn.slot, CheckIn.status, answered)
+        .join_from(Client, CheckIn, sa.and_(CheckIn.client_id == Client.id, CheckIn.slot >= since, _finished(CheckIn)))
+        .where(Client.id.in_(sa.bindparam("client_ids", expanding=True)))
+        .order_by(CheckIn.client_id, CheckIn.slot)
+    )
+
+
+def _finished(checkins: type[CheckIn]) -> sa.ColumnElement[bool]:
+    """A check-in in the history. The status is compared as text so that SQLite searches by client (the unique
+    client + slot index) rather than by status, which nearly every check-in shares: 300 ms instead of 1 at 50,000
+    check-ins."""
+    return sa.cast(checkins.status, sa.String()).in_([str(status) for status in HISTORY_STATUSES])
 
 
 _SCORES = _scores_statement()
@@ -173,7 +177,7 @@ async def history_versions(session: AsyncSession, client_ids: Collection[str]) -
 def _versions_statement() -> Any:
     """``history_versions``'s query, built once (every practice page runs it). The index of 0010 holds every
     column it reads, so it walks the clients' index entries, not their check-ins' rows with the questions."""
-    finished = sa.cast(CheckIn.status, sa.String()).in_([str(status) for status in HISTORY_STATUSES])
+    finished = _finished(CheckIn)
     return (
         sa.select(
             CheckIn.client_id,

@@ -11,7 +11,7 @@ from bot.signals.history import AlertMark
 from bot.store import CheckIn, Database, alerts, checkins, people
 from bot.store.answers import upsert_answer
 from bot.store.checkins import Claim
-from bot.store.history import alert_marks, client_histories, client_history, recent_scores
+from bot.store.history import alert_marks, client_histories, client_history, listed_history, recent_scores
 from bot.store.people import ClientRecord, CoachRecord, GoalRecord
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -140,6 +140,32 @@ async def test_recent_scores_are_the_histories_scores_of_each_clients_last_check
         ]
         assert all(not e.texts for e in entries)
     assert dict(scores["dana"][0].scores) == {"hope": 4, "progress": 2.5}
+
+
+async def test_a_listed_history_is_the_clients_history_without_the_times_the_page_does_not_show(
+    database: Database,
+) -> None:
+    async with database.transaction() as session:
+        await people.sync_people(session, [COACH], [DANA], T0)
+        for week in range(5):
+            answers: dict[str, int | str] = {"progress:delegate": 2, "progress:board": week, "note": f"week {week}"}
+            await add_checkin(session, "dana", week, "expired" if week == 1 else "completed", answers)
+        await add_checkin(session, "dana", 5, "skipped")
+        await add_checkin(session, "dana", 6, "sent", {"hope": 5})
+
+    async with database.session() as session:
+        listed = {limit: await listed_history(session, "dana", limit=limit) for limit in (3, 60)}
+        expected = {limit: await client_history(session, "dana", limit=limit) for limit in (3, 60)}
+        nobody = await listed_history(session, "nobody", limit=3)
+
+    for limit, entries in listed.items():
+        assert [(e.client_id, e.at, e.status, dict(e.scores), dict(e.texts)) for e in entries] == [
+            (e.client_id, e.at, e.status, dict(e.scores), dict(e.texts)) for e in expected[limit]
+        ]
+    assert [e.at for e in listed[3]] == [T0 + timedelta(weeks=w) for w in (3, 4, 5)]
+    assert dict(listed[3][0].texts) == {"note": "week 3"}
+    assert len(listed[60]) == 6
+    assert nobody == []
 
 
 async def test_alert_marks_are_the_clients_own_oldest_first_with_their_severity(database: Database) -> None:

@@ -122,21 +122,85 @@ async def recent_scores(
     return dict(histories)
 
 
-def _scores_statement() -> Any:
-    """``recent_scores``'s query. Per client, the slot of their ``limit``-th newest finished check-in is looked
-    up in the index of 0010 (slots are unique per client), and their check-ins from it on are read from the same
-    index: ten entries a client, where numbering every check-in with a window function read all fifty. Each
-    check-in's scale answers come as one string of "question value" pairs (question ids hold no space)."""
+async def listed_history(session: AsyncSession, client_id: str, *, limit: int) -> list[HistoryEntry]:
+    """The client's last ``limit`` finished check-ins, oldest first, as a client page lists them: when, how it
+    ended, scores and written answers (``sent_at`` and ``completed_at`` left empty, the page shows neither).
+
+    One built-once query of the columns shown, run on the session's connection: sixty check-ins' answers loaded
+    through the ORM, with every check-in's timestamps, cost more than the query itself."""
+    await session.flush()  # the connection does not autoflush: a check-in just finished must be in it
+    connection = await session.connection()
+    sealer = sealer_of(session)
+    entries: list[HistoryEntry] = []
+    last: tuple[int, datetime, HistoryStatus] | None = None
+    values: dict[str, list[int]] = defaultdict(list)
+    written: dict[str, list[str]] = defaultdict(list)
+    for checkin_id, slot, status, answer_id, question_id, value, stored in await connection.execute(
+        _LISTED, {"client_id": client_id, "skip": limit - 1}
+    ):
+        if last is None or checkin_id != last[0]:
+            if last is not None:
+                entries.append(_listed_entry(client_id, last, values, written))
+            last, values, written = (checkin_id, slot, status), defaultdict(list), defaultdict(list)
+        if value is not None:
+            values[question_id].append(value)
+        if text := open_text(sealer, stored, f"answer {answer_id}"):
+            written[question_id].append(text)
+    if last is not None:
+        entries.append(_listed_entry(client_id, last, values, written))
+    return entries
+
+
+def _listed_entry(
+    client_id: str,
+    checkin: tuple[int, datetime, HistoryStatus],
+    values: Mapping[str, list[int]],
+    written: Mapping[str, list[str]],
+) -> HistoryEntry:
+    return HistoryEntry(
+        client_id=client_id,
+        at=checkin[1],
+        status=checkin[2],
+        scores={question: fmean(given) for question, given in values.items()},
+        texts={question: "\n".join(given) for question, given in written.items()},
+    )
+
+
+def _listed_statement() -> Any:
+    """``listed_history``'s query: the client's check-ins from their ``limit``-th newest finished one on (found in
+    the index of 0010), a row per answer in the order given, a check-in without answers as one row."""
+    return (
+        sa.select(CheckIn.id, CheckIn.slot, CheckIn.status, Answer.id, Answer.question_id, Answer.value, Answer.text)
+        .outerjoin(Answer, Answer.checkin_id == CheckIn.id)
+        .where(
+            CheckIn.client_id == sa.bindparam("client_id"),
+            CheckIn.slot >= _since(sa.bindparam("client_id")),
+            _finished(CheckIn),
+        )
+        .order_by(CheckIn.slot, Answer.answered_at, Answer.id)
+    )
+
+
+def _since(client_id: sa.ColumnExpressionArgument[str]) -> sa.ColumnElement[datetime]:
+    """The slot of the client's ``skip``+1-th newest finished check-in (slots are unique per client), found in
+    the index of 0010 by walking ``skip``+1 entries; the earliest time for a client with fewer check-ins."""
     older = aliased(CheckIn)
     floor = (
         sa.select(older.slot)
-        .where(older.client_id == Client.id, _finished(older))
+        .where(older.client_id == client_id, _finished(older))
         .order_by(older.slot.desc())
         .limit(1)
         .offset(sa.bindparam("skip", type_=sa.Integer()))
-        .correlate(Client)
         .scalar_subquery()
     )
+    return sa.func.coalesce(floor, sa.literal(datetime(1, 1, 1, tzinfo=UTC), CheckIn.slot.type))
+
+
+def _scores_statement() -> Any:
+    """``recent_scores``'s query. Per client, the slot of their ``limit``-th newest finished check-in is looked
+    up in the index of 0010, and their check-ins from it on are read from the same index: ten entries a client,
+    where numbering every check-in with a window function read all fifty. Each check-in's scale answers come as
+    one string of "question value" pairs (question ids hold no space)."""
     pair = Answer.question_id + " " + sa.cast(Answer.value, sa.String())
     answered = (
         sa.select(sa.func.aggregate_strings(pair, ","))
@@ -144,11 +208,10 @@ def _scores_statement() -> Any:
         .correlate(CheckIn)
         .scalar_subquery()
     )
-    # A client with fewer check-ins than ``limit`` has no such slot: all of theirs are read.
-    since = sa.func.coalesce(floor, sa.literal(datetime(1, 1, 1, tzinfo=UTC), CheckIn.slot.type))
+    shown = sa.and_(CheckIn.client_id == Client.id, CheckIn.slot >= _since(Client.id), _finished(CheckIn))
     return (
         sa.select(CheckIn.client_id, CheckIn.slot, CheckIn.status, answered)
-        .join_from(Client, CheckIn, sa.and_(CheckIn.client_id == Client.id, CheckIn.slot >= since, _finished(CheckIn)))
+        .join_from(Client, CheckIn, shown)
         .where(Client.id.in_(sa.bindparam("client_ids", expanding=True)))
         .order_by(CheckIn.client_id, CheckIn.slot)
     )
@@ -162,6 +225,7 @@ def _finished(checkins: type[CheckIn]) -> sa.ColumnElement[bool]:
 
 
 _SCORES = _scores_statement()
+_LISTED = _listed_statement()
 
 
 async def history_versions(session: AsyncSession, client_ids: Collection[str]) -> dict[str, tuple[object, ...]]:

@@ -89,16 +89,20 @@ def trend_chart(series: Sequence[Series], marks: Sequence[Mark], *, lowest: floa
                 f'<line class="alert-mark" x1="{x(mark.at):.1f}" x2="{x(mark.at):.1f}" y1="{top:.0f}" '
                 f'y2="{height - bottom:.0f}" stroke="{colour}" stroke-dasharray="4 3"/>'
             )
+        # Each moment's x and each value's y formatted once: the series share their check-ins' moments and the
+        # few values of a scale, and a point is drawn twice (in its line and as a dot).
+        xs = {at: f"{x(at):.1f}" for line in series for at, _ in line.points}
+        ys: dict[float, str] = {}
         for index, line in enumerate(series):
             colour = PALETTE[index % len(PALETTE)]
-            coords = " ".join(
-                f"{x(at):.1f},{_scale(v, lowest, highest, height - bottom, top):.1f}" for at, v in line.points
-            )
-            if len(line.points) > 1:
+            points = [
+                (xs[at], ys.get(v) or ys.setdefault(v, f"{_scale(v, lowest, highest, height - bottom, top):.1f}"))
+                for at, v in line.points
+            ]
+            if len(points) > 1:
+                coords = " ".join(f"{px},{py}" for px, py in points)
                 parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{coords}"/>')
-            for at, v in line.points:
-                y = _scale(v, lowest, highest, height - bottom, top)
-                parts.append(f'<circle cx="{x(at):.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"/>')
+            parts.extend(f'<circle cx="{px}" cy="{py}" r="2.5" fill="{colour}"/>' for px, py in points)
         parts.append(f'<text x="{left:.0f}" y="{height - 6:.0f}" font-size="11">{first:%d %b %Y}</text>')
         end = f'x="{width - right:.0f}" y="{height - 6:.0f}" font-size="11" text-anchor="end"'
         parts.append(f"<text {end}>{last:%d %b %Y}</text>")

@@ -115,9 +115,10 @@ async def recent_scores(
     ):
         values: dict[str, list[int]] = defaultdict(list)
         for pair in answered.split(",") if answered else ():
-            question, value = pair.split(" ")
+            question, _, value = pair.partition(" ")
             values[question].append(int(value))
-        scores = {question: fmean(given) for question, given in values.items()}
+        # One answer per question but the per-goal one: its mean is itself.
+        scores = {question: float(given[0]) if len(given) == 1 else fmean(given) for question, given in values.items()}
         histories[client_id].append(HistoryEntry(client_id, slot, cast(HistoryStatus, status), scores))
     return dict(histories)
 

@@ -11,7 +11,7 @@ from bot.signals.history import AlertMark
 from bot.store import CheckIn, Database, alerts, checkins, people
 from bot.store.answers import upsert_answer
 from bot.store.checkins import Claim
-from bot.store.history import alert_marks, client_history
+from bot.store.history import alert_marks, client_histories, client_history, listed_history, recent_scores
 from bot.store.people import ClientRecord, CoachRecord, GoalRecord
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -110,6 +110,61 @@ async def test_history_keeps_the_last_check_ins(database: Database) -> None:
 
     assert [e.at for e in history] == [T0 + timedelta(weeks=w) for w in (2, 3, 4)]
     assert [e.scores["hope"] for e in history] == [3, 4, 5]
+    assert nobody == []
+
+
+async def test_recent_scores_are_the_histories_scores_of_each_clients_last_check_ins(database: Database) -> None:
+    """What the practice page draws: per client the same check-ins, times, statuses and scores as their history
+    (a per-goal question averaged), the written answers and open check-ins left out; a client with fewer
+    check-ins than asked for gets all of theirs."""
+    async with database.transaction() as session:
+        await people.sync_people(session, [COACH], [DANA, BEN], T0)
+        for week in range(6):
+            answers: dict[str, int | str] = {"hope": week % 5 + 1, "progress:delegate": 2, "progress:board": week}
+            await add_checkin(session, "dana", week, "expired" if week == 2 else "completed", answers | {"note": "x"})
+        await add_checkin(session, "dana", 6, "skipped")
+        await add_checkin(session, "dana", 7, "sent", {"hope": 5})
+        await add_checkin(session, "ben", 0, "completed", {"trust": 4})
+
+    async with database.session() as session:
+        scores = await recent_scores(session, ["dana", "ben", "nobody"], limit=4)
+        histories = await client_histories(session, ["dana", "ben"], limit=4)
+
+    assert sorted(scores) == ["ben", "dana"]
+    assert [e.at for e in scores["dana"]] == [T0 + timedelta(weeks=w) for w in (3, 4, 5, 6)]
+    assert len(scores["ben"]) == 1
+    for client_id, entries in scores.items():
+        expected = histories[client_id]
+        assert [(e.client_id, e.at, e.status, dict(e.scores)) for e in entries] == [
+            (e.client_id, e.at, e.status, dict(e.scores)) for e in expected
+        ]
+        assert all(not e.texts for e in entries)
+    assert dict(scores["dana"][0].scores) == {"hope": 4, "progress": 2.5}
+
+
+async def test_a_listed_history_is_the_clients_history_without_the_times_the_page_does_not_show(
+    database: Database,
+) -> None:
+    async with database.transaction() as session:
+        await people.sync_people(session, [COACH], [DANA], T0)
+        for week in range(5):
+            answers: dict[str, int | str] = {"progress:delegate": 2, "progress:board": week, "note": f"week {week}"}
+            await add_checkin(session, "dana", week, "expired" if week == 1 else "completed", answers)
+        await add_checkin(session, "dana", 5, "skipped")
+        await add_checkin(session, "dana", 6, "sent", {"hope": 5})
+
+    async with database.session() as session:
+        listed = {limit: await listed_history(session, "dana", limit=limit) for limit in (3, 60)}
+        expected = {limit: await client_history(session, "dana", limit=limit) for limit in (3, 60)}
+        nobody = await listed_history(session, "nobody", limit=3)
+
+    for limit, entries in listed.items():
+        assert [(e.client_id, e.at, e.status, dict(e.scores), dict(e.texts)) for e in entries] == [
+            (e.client_id, e.at, e.status, dict(e.scores), dict(e.texts)) for e in expected[limit]
+        ]
+    assert [e.at for e in listed[3]] == [T0 + timedelta(weeks=w) for w in (3, 4, 5)]
+    assert dict(listed[3][0].texts) == {"note": "week 3"}
+    assert len(listed[60]) == 6
     assert nobody == []
 
 

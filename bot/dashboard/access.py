@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.coaching.dashboard_link import new_token, token_hash
-from bot.store import Database, dashboard
+from bot.store import Database, Session, dashboard
 from bot.timing.clock import Clock
 
 #: A session ends after this long without a request.
@@ -39,6 +39,14 @@ class Viewer:
     def csrf_ok(self, sent: str) -> bool:
         """Whether a form carried this session's token (compared in constant time)."""
         return hmac.compare_digest(sent.encode("utf-8"), self.csrf_token.encode("utf-8"))
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A session cookie recognised: its viewer, and its hash when its last use must be written (else None)."""
+
+    viewer: Viewer
+    stale: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,17 +88,30 @@ class Access:
 
     async def viewer(self, cookie: str | None) -> Viewer | None:
         """Who holds this cookie; None without one, or for a session that ended."""
+        async with self._database.reading() as session:
+            seen = await self.seen(session, cookie)
+        if seen is None:
+            return None
+        await self.touch(seen)
+        return seen.viewer
+
+    async def seen(self, session: Session, cookie: str | None) -> Seen | None:
+        """Who holds this cookie, read in the caller's reading ``session`` (a page reads its own values in the
+        same one); ``touch`` it once that session is over."""
         if not cookie:
             return None
         now, id_hash = self._clock.now(), token_hash(cookie)
-        async with self._database.reading() as session:
-            found = await dashboard.live_session(session, id_hash, now, SESSION_IDLE)
+        found = await dashboard.live_session(session, id_hash, now, SESSION_IDLE)
         if found is None:
             return None
-        if dashboard.needs_touch(found, now):  # a write at most once a minute per browser, not per page
+        # A write at most once a minute per browser, not per page.
+        return Seen(Viewer(found.coach_id, found.csrf_token), id_hash if dashboard.needs_touch(found, now) else None)
+
+    async def touch(self, seen: Seen) -> None:
+        """Keep a session that was used alive, when its last use is stale enough to be written again."""
+        if seen.stale is not None:
             async with self._database.transaction() as session:
-                await dashboard.touch_session(session, id_hash, now)
-        return Viewer(found.coach_id, found.csrf_token)
+                await dashboard.touch_session(session, seen.stale, self._clock.now())
 
     async def sign_out(self, cookie: str) -> None:
         async with self._database.transaction() as session:

@@ -23,7 +23,7 @@ from bot.scheduling.client_schedule import UnknownClientError, schedule_for, slo
 from bot.signals.history import HistoryEntry
 from bot.store import Alert, Session, alerts, clients, coaching_sessions
 from bot.store.clients import ClientGlance
-from bot.store.history import client_histories, client_history, history_versions
+from bot.store.history import history_versions, listed_history, recent_scores
 
 #: The five practices in the order the pages show them.
 PRACTICES: tuple[Practice, ...] = ("hope", "focus", "relationship", "trust", "perspective")
@@ -113,7 +113,7 @@ async def practice(
     drawn.for_setup(setup)
     kept = {client_id: drawn.get(client_id, versions.get(client_id)) for client_id in ids}
     missing = [client_id for client_id, row in kept.items() if row is None]
-    histories = await client_histories(session, missing, limit=RATE_WINDOW, texts=False)
+    histories = await recent_scores(session, missing, limit=RATE_WINDOW)
     rows = []
     for client in found:
         row = kept[client.id]
@@ -141,7 +141,7 @@ async def client_page(
     drawn.for_setup(setup)
     parts = drawn.get(client.id, version)
     if parts is None:
-        history = await client_history(session, client.id, limit=CHECKINS_SHOWN)
+        history = await listed_history(session, client.id, limit=CHECKINS_SHOWN)
         parts = _drawn_history(history, marks, setup.question_sets[client.question_set], setup.english, client.name)
         drawn.put(client.id, version, parts)
     status = status_of(client, now, parts.recent)

@@ -7,7 +7,8 @@ itself, and every label is escaped, so what a chart shows cannot break out of it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -36,26 +37,29 @@ class Mark:
 def sparkline(values: Sequence[float | None], *, lowest: float, highest: float, label: str) -> str:
     """A 80x20 line of ``values`` on the scale ``lowest``..``highest``, the last point dotted; ``None`` is a
     gap. ``label`` is what a screen reader says (the practice and its last value)."""
-    width, height, pad = 80.0, 20.0, 2.0
-    known = [(i, v) for i, v in enumerate(values) if v is not None]
-    body = ""
-    if known:
-        step = (width - 2 * pad) / max(len(values) - 1, 1)
-
-        def y(value: float) -> float:
-            return _scale(value, lowest, highest, height - pad, pad)
-
-        body = "".join(
-            f'<polyline fill="none" stroke="#1b6ca8" stroke-width="1.5" points="{_points(run, step, pad, y)}"/>'
-            for run in _runs(values)
-            if len(run) > 1
-        )
-        last_i, last_v = known[-1]
-        body += f'<circle cx="{pad + last_i * step:.1f}" cy="{y(last_v):.1f}" r="2" fill="#1b6ca8"/>'
-    return (
-        f'<svg class="spark" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
-        f'role="img" aria-label="{escape(label)}">{body}</svg>'
+    count, runs = len(values), _runs(values)
+    body = "".join(
+        f'<polyline fill="none" stroke="#1b6ca8" stroke-width="1.5" '
+        f'points="{" ".join(_spark_point(count, i, v, lowest, highest) for i, v in run)}"/>'
+        for run in runs
+        if len(run) > 1
     )
+    if runs:
+        cx, cy = _spark_point(count, *runs[-1][-1], lowest, highest).split(",")
+        body += f'<circle cx="{cx}" cy="{cy}" r="2" fill="#1b6ca8"/>'
+    return (
+        f'<svg class="spark" viewBox="0 0 80 20" width="80" height="20" role="img" aria-label="{escape(label)}">'
+        f"{body}</svg>"
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _spark_point(count: int, index: int, value: float, lowest: float, highest: float) -> str:
+    """Point ``index`` of a sparkline of ``count`` values as its "x,y" text: a practice page draws a hundred
+    lines of ten points from the five values of a scale, so each point's text is formatted once, not each time."""
+    width, height, pad = 80.0, 20.0, 2.0
+    step = (width - 2 * pad) / max(count - 1, 1)
+    return f"{pad + index * step:.1f},{_scale(value, lowest, highest, height - pad, pad):.1f}"
 
 
 def trend_chart(series: Sequence[Series], marks: Sequence[Mark], *, lowest: float, highest: float, title: str) -> str:
@@ -85,16 +89,20 @@ def trend_chart(series: Sequence[Series], marks: Sequence[Mark], *, lowest: floa
                 f'<line class="alert-mark" x1="{x(mark.at):.1f}" x2="{x(mark.at):.1f}" y1="{top:.0f}" '
                 f'y2="{height - bottom:.0f}" stroke="{colour}" stroke-dasharray="4 3"/>'
             )
+        # Each moment's x and each value's y formatted once: the series share their check-ins' moments and the
+        # few values of a scale, and a point is drawn twice (in its line and as a dot).
+        xs = {at: f"{x(at):.1f}" for line in series for at, _ in line.points}
+        ys: dict[float, str] = {}
         for index, line in enumerate(series):
             colour = PALETTE[index % len(PALETTE)]
-            coords = " ".join(
-                f"{x(at):.1f},{_scale(v, lowest, highest, height - bottom, top):.1f}" for at, v in line.points
-            )
-            if len(line.points) > 1:
+            points = [
+                (xs[at], ys.get(v) or ys.setdefault(v, f"{_scale(v, lowest, highest, height - bottom, top):.1f}"))
+                for at, v in line.points
+            ]
+            if len(points) > 1:
+                coords = " ".join(f"{px},{py}" for px, py in points)
                 parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{coords}"/>')
-            for at, v in line.points:
-                y = _scale(v, lowest, highest, height - bottom, top)
-                parts.append(f'<circle cx="{x(at):.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"/>')
+            parts.extend(f'<circle cx="{px}" cy="{py}" r="2.5" fill="{colour}"/>' for px, py in points)
         parts.append(f'<text x="{left:.0f}" y="{height - 6:.0f}" font-size="11">{first:%d %b %Y}</text>')
         end = f'x="{width - right:.0f}" y="{height - 6:.0f}" font-size="11" text-anchor="end"'
         parts.append(f"<text {end}>{last:%d %b %Y}</text>")
@@ -123,7 +131,3 @@ def _runs(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:
         else:
             runs[-1].append((index, value))
     return [run for run in runs if run]
-
-
-def _points(run: Sequence[tuple[int, float]], step: float, pad: float, y: Callable[[float], float]) -> str:
-    return " ".join(f"{pad + i * step:.1f},{y(v):.1f}" for i, v in run)

@@ -29,7 +29,7 @@ from bot.dashboard.drawn import CLIENT_PAGES_KEPT, Drawn, DrawnRows
 from bot.dashboard.pacing import ADDRESS_PACE, SESSION_PACE, Pacing
 from bot.dashboard.rendered import RenderedPages
 from bot.runtime.setup import LiveSetup, Setup
-from bot.store import Database, coaches
+from bot.store import Database, Session, coaches
 from bot.timing.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -102,9 +102,9 @@ class Dashboard:
         app.router.add_get("/dashboard/open", self._by_address(self._on_open_page))
         app.router.add_post("/dashboard/open", self._by_address(self._on_open))
         app.router.add_post("/dashboard/sign-out", self._signed_in(self._on_sign_out))
-        app.router.add_get("/dashboard/", self._signed_in(self._on_practice))
-        app.router.add_get("/dashboard/alerts", self._signed_in(self._on_alerts))
-        app.router.add_get("/dashboard/clients/{client_id}", self._signed_in(self._on_client))
+        app.router.add_get("/dashboard/", self._reading(self._on_practice))
+        app.router.add_get("/dashboard/alerts", self._reading(self._on_alerts))
+        app.router.add_get("/dashboard/clients/{client_id}", self._reading(self._on_client))
         app.router.add_post("/dashboard/alerts/{alert_id:[0-9]{1,10}}/ack", self._acting(self._on_ack))
         app.router.add_post("/dashboard/clients/{client_id}/{action}", self._acting(self._on_client_action))
 
@@ -136,26 +136,23 @@ class Dashboard:
 
     # ---- pages ------------------------------------------------------------------------------------------
 
-    async def _on_practice(self, request: web.Request, viewer: Viewer) -> web.Response:
+    async def _on_practice(self, request: web.Request, viewer: Viewer, session: Session) -> web.Response:
         setup, now = self._setup.current, self._clock.now()
-        async with self._database.reading() as session:
-            rows = await pages.practice(session, setup, viewer.coach_id, now, self._rows)
+        rows = await pages.practice(session, setup, viewer.coach_id, now, self._rows)
         return self._kept_page(viewer, setup, "practice.html", None, rows=rows, practices=pages.PRACTICES)
 
-    async def _on_client(self, request: web.Request, viewer: Viewer) -> web.Response:
+    async def _on_client(self, request: web.Request, viewer: Viewer, session: Session) -> web.Response:
         setup, now = self._setup.current, self._clock.now()
-        async with self._database.reading() as session:
-            page = await pages.client_page(
-                session, setup, viewer.coach_id, request.match_info["client_id"], now, self._histories
-            )
+        page = await pages.client_page(
+            session, setup, viewer.coach_id, request.match_info["client_id"], now, self._histories
+        )
         if page is None:  # another coach's client looks exactly like one that does not exist
             return self._page("refused.html", status=404, reason="client", viewer=viewer)
         return self._kept_page(viewer, setup, "client.html", page.client.id, page=page)
 
-    async def _on_alerts(self, request: web.Request, viewer: Viewer) -> web.Response:
+    async def _on_alerts(self, request: web.Request, viewer: Viewer, session: Session) -> web.Response:
         setup = self._setup.current
-        async with self._database.reading() as session:
-            found = await pages.alert_list(session, viewer.coach_id)
+        found = await pages.alert_list(session, viewer.coach_id)
         return self._page("alerts.html", viewer=viewer, alerts=found, zone=_zone(viewer, setup))
 
     async def _on_bare(self, request: web.Request) -> web.Response:
@@ -211,9 +208,7 @@ class Dashboard:
     def _signed_in(self, handler: Callable[[web.Request, Viewer], Awaitable[web.StreamResponse]]) -> Handler:
         async def signed_in(request: web.Request) -> web.StreamResponse:
             cookie = request.cookies.get(COOKIE)
-            # Paced before the session is looked up, so a loop costs no query; without a cookie, by address.
-            wait = self._sessions.wait(f"session {cookie}") if cookie else self._addresses.wait(request.remote or "")
-            if wait:
+            if wait := self._wait(request, cookie):
                 return self._too_many(wait)
             viewer = await self._access.viewer(cookie)
             if viewer is None:
@@ -221,6 +216,28 @@ class Dashboard:
             return await handler(request, viewer)
 
         return signed_in
+
+    def _reading(self, handler: Callable[[web.Request, Viewer, Session], Awaitable[web.Response]]) -> Handler:
+        """A page: the session check and the page's own values read in one reading session (each costs about
+        as much to open and close as a query); the session's last use written, when due, after it."""
+
+        async def reading(request: web.Request) -> web.StreamResponse:
+            cookie = request.cookies.get(COOKIE)
+            if wait := self._wait(request, cookie):
+                return self._too_many(wait)
+            async with self._database.reading() as session:
+                seen = await self._access.seen(session, cookie)
+                if seen is None:
+                    return self._page("refused.html", status=401, reason="session", viewer=None)
+                response = await handler(request, seen.viewer, session)
+            await self._access.touch(seen)
+            return response
+
+        return reading
+
+    def _wait(self, request: web.Request, cookie: str | None) -> float:
+        """Paced before the session is looked up, so a loop costs no query; without a cookie, by address."""
+        return self._sessions.wait(f"session {cookie}") if cookie else self._addresses.wait(request.remote or "")
 
     def _acting(self, handler: Callable[[web.Request, Viewer], Awaitable[web.StreamResponse]]) -> Handler:
         """A coach's session with this session's CSRF token in the form; the admin's view is read-only."""

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from statistics import fmean
 from typing import Any, cast, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.contract.statuses import CheckInStatus
 from bot.signals.history import AlertMark, HistoryEntry, HistoryStatus
@@ -36,11 +37,10 @@ async def client_history(session: AsyncSession, client_id: str, *, limit: int = 
 
 
 async def client_histories(
-    session: AsyncSession, client_ids: Collection[str], *, limit: int = 26, texts: bool = True
+    session: AsyncSession, client_ids: Collection[str], *, limit: int = 26
 ) -> dict[str, list[HistoryEntry]]:
     """``client_history`` for many clients in two queries (a page of a coach's clients, ``checkin status``);
-    a client without finished check-ins has no key. ``texts=False`` leaves the free-text answers out (empty
-    ``texts``): a reader that shows only scores neither reads nor decrypts them."""
+    a client without finished check-ins has no key."""
     if not client_ids:
         return {}
     newest = (
@@ -50,12 +50,7 @@ async def client_histories(
             .over(partition_by=CheckIn.client_id, order_by=(CheckIn.slot.desc(), CheckIn.id.desc()))
             .label("rank"),
         )
-        # The status is compared as text so that SQLite searches by client (the unique client + slot index)
-        # rather than by status, which nearly every check-in shares: 300 ms instead of 1 at 50,000 check-ins.
-        .where(
-            CheckIn.client_id.in_(client_ids),
-            sa.cast(CheckIn.status, sa.String()).in_([str(status) for status in HISTORY_STATUSES]),
-        )
+        .where(CheckIn.client_id.in_(client_ids), _finished(CheckIn))
         .subquery()
     )
     # Columns, not entities: the conversation state (JSON) is not needed and costs the most to load.
@@ -75,11 +70,9 @@ async def client_histories(
         sealer = sealer_of(session)
         # Columns, not entities: an Answer already in the session may hold its opened text, which must not be
         # opened a second time.
-        query = sa.select(
-            Answer.id, Answer.checkin_id, Answer.question_id, Answer.value, Answer.text if texts else sa.null()
-        ).where(Answer.checkin_id.in_([c.id for c in checkins]))
-        if not texts:
-            query = query.where(Answer.value.is_not(None))
+        query = sa.select(Answer.id, Answer.checkin_id, Answer.question_id, Answer.value, Answer.text).where(
+            Answer.checkin_id.in_([c.id for c in checkins])
+        )
         for answer_id, checkin_id, question_id, value, stored in await session.execute(
             query.order_by(Answer.answered_at, Answer.id)
         ):
@@ -104,6 +97,138 @@ async def client_histories(
     return dict(histories)
 
 
+async def recent_scores(
+    session: AsyncSession, client_ids: Collection[str], *, limit: int
+) -> dict[str, list[HistoryEntry]]:
+    """Each client's last ``limit`` finished check-ins, oldest first, with their scale answers only: when, how
+    it ended, and ``scores`` (``texts``, ``sent_at`` and ``completed_at`` left empty). What the practice page
+    draws for twenty clients at once, in one query of one row per check-in, built once and run on the session's
+    connection: loading a row per answer through the ORM, times turned into datetimes on each, cost more than
+    the query itself. A client without finished check-ins has no key."""
+    if not client_ids:
+        return {}
+    await session.flush()  # the connection does not autoflush: a check-in just finished must be in it
+    connection = await session.connection()
+    histories: dict[str, list[HistoryEntry]] = defaultdict(list)
+    for client_id, slot, status, answered in await connection.execute(
+        _SCORES, {"client_ids": list(client_ids), "skip": limit - 1}
+    ):
+        values: dict[str, list[int]] = defaultdict(list)
+        for pair in answered.split(",") if answered else ():
+            question, _, value = pair.partition(" ")
+            values[question].append(int(value))
+        # One answer per question but the per-goal one: its mean is itself.
+        scores = {question: float(given[0]) if len(given) == 1 else fmean(given) for question, given in values.items()}
+        histories[client_id].append(HistoryEntry(client_id, slot, cast(HistoryStatus, status), scores))
+    return dict(histories)
+
+
+async def listed_history(session: AsyncSession, client_id: str, *, limit: int) -> list[HistoryEntry]:
+    """The client's last ``limit`` finished check-ins, oldest first, as a client page lists them: when, how it
+    ended, scores and written answers (``sent_at`` and ``completed_at`` left empty, the page shows neither).
+
+    One built-once query of the columns shown, run on the session's connection: sixty check-ins' answers loaded
+    through the ORM, with every check-in's timestamps, cost more than the query itself."""
+    await session.flush()  # the connection does not autoflush: a check-in just finished must be in it
+    connection = await session.connection()
+    sealer = sealer_of(session)
+    entries: list[HistoryEntry] = []
+    last: tuple[int, datetime, HistoryStatus] | None = None
+    values: dict[str, list[int]] = defaultdict(list)
+    written: dict[str, list[str]] = defaultdict(list)
+    for checkin_id, slot, status, answer_id, question_id, value, stored in await connection.execute(
+        _LISTED, {"client_id": client_id, "skip": limit - 1}
+    ):
+        if last is None or checkin_id != last[0]:
+            if last is not None:
+                entries.append(_listed_entry(client_id, last, values, written))
+            last, values, written = (checkin_id, slot, status), defaultdict(list), defaultdict(list)
+        if value is not None:
+            values[question_id].append(value)
+        if text := open_text(sealer, stored, f"answer {answer_id}"):
+            written[question_id].append(text)
+    if last is not None:
+        entries.append(_listed_entry(client_id, last, values, written))
+    return entries
+
+
+def _listed_entry(
+    client_id: str,
+    checkin: tuple[int, datetime, HistoryStatus],
+    values: Mapping[str, list[int]],
+    written: Mapping[str, list[str]],
+) -> HistoryEntry:
+    return HistoryEntry(
+        client_id=client_id,
+        at=checkin[1],
+        status=checkin[2],
+        scores={question: fmean(given) for question, given in values.items()},
+        texts={question: "\n".join(given) for question, given in written.items()},
+    )
+
+
+def _listed_statement() -> Any:
+    """``listed_history``'s query: the client's check-ins from their ``limit``-th newest finished one on (found in
+    the index of 0010), a row per answer in the order given, a check-in without answers as one row."""
+    return (
+        sa.select(CheckIn.id, CheckIn.slot, CheckIn.status, Answer.id, Answer.question_id, Answer.value, Answer.text)
+        .outerjoin(Answer, Answer.checkin_id == CheckIn.id)
+        .where(
+            CheckIn.client_id == sa.bindparam("client_id"),
+            CheckIn.slot >= _since(sa.bindparam("client_id")),
+            _finished(CheckIn),
+        )
+        .order_by(CheckIn.slot, Answer.answered_at, Answer.id)
+    )
+
+
+def _since(client_id: sa.ColumnExpressionArgument[str]) -> sa.ColumnElement[datetime]:
+    """The slot of the client's ``skip``+1-th newest finished check-in (slots are unique per client), found in
+    the index of 0010 by walking ``skip``+1 entries; the earliest time for a client with fewer check-ins."""
+    older = aliased(CheckIn)
+    floor = (
+        sa.select(older.slot)
+        .where(older.client_id == client_id, _finished(older))
+        .order_by(older.slot.desc())
+        .limit(1)
+        .offset(sa.bindparam("skip", type_=sa.Integer()))
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(floor, sa.literal(datetime(1, 1, 1, tzinfo=UTC), CheckIn.slot.type))
+
+
+def _scores_statement() -> Any:
+    """``recent_scores``'s query. Per client, the slot of their ``limit``-th newest finished check-in is looked
+    up in the index of 0010, and their check-ins from it on are read from the same index: ten entries a client,
+    where numbering every check-in with a window function read all fifty. Each check-in's scale answers come as
+    one string of "question value" pairs (question ids hold no space)."""
+    pair = Answer.question_id + " " + sa.cast(Answer.value, sa.String())
+    answered = (
+        sa.select(sa.func.aggregate_strings(pair, ","))
+        .where(Answer.checkin_id == CheckIn.id, Answer.value.is_not(None))
+        .correlate(CheckIn)
+        .scalar_subquery()
+    )
+    shown = sa.and_(CheckIn.client_id == Client.id, CheckIn.slot >= _since(Client.id), _finished(CheckIn))
+    return (
+        sa.select(CheckIn.client_id, CheckIn.slot, CheckIn.status, answered)
+        .join_from(Client, CheckIn, shown)
+        .where(Client.id.in_(sa.bindparam("client_ids", expanding=True)))
+        .order_by(CheckIn.client_id, CheckIn.slot)
+    )
+
+
+def _finished(checkins: type[CheckIn]) -> sa.ColumnElement[bool]:
+    """A check-in in the history. The status is compared as text so that SQLite searches by client (the unique
+    client + slot index) rather than by status, which nearly every check-in shares: 300 ms instead of 1 at 50,000
+    check-ins."""
+    return sa.cast(checkins.status, sa.String()).in_([str(status) for status in HISTORY_STATUSES])
+
+
+_SCORES = _scores_statement()
+_LISTED = _listed_statement()
+
+
 async def history_versions(session: AsyncSession, client_ids: Collection[str]) -> dict[str, tuple[object, ...]]:
     """Per client, a value that changes whenever their history may have: a check-in added, finished or removed,
     an answer given (it moves ``last_activity_at``), a late completion. One aggregate query, so a reader can keep
@@ -117,7 +242,7 @@ async def history_versions(session: AsyncSession, client_ids: Collection[str]) -
 def _versions_statement() -> Any:
     """``history_versions``'s query, built once (every practice page runs it). The index of 0010 holds every
     column it reads, so it walks the clients' index entries, not their check-ins' rows with the questions."""
-    finished = sa.cast(CheckIn.status, sa.String()).in_([str(status) for status in HISTORY_STATUSES])
+    finished = _finished(CheckIn)
     return (
         sa.select(
             CheckIn.client_id,

@@ -45,9 +45,9 @@ class StoreSnapshot:
         return await asyncio.shield(self._refresh)
 
     async def close(self) -> None:
-        """Stop a read in flight (the database is about to close)."""
+        """Let a read in flight end before the database closes (``timeout`` bounds it): cancelled mid-query, its
+        connection went back to a closing pool half-used, and the pool logged the failed reset as an error."""
         if self._refresh is not None:
-            self._refresh.cancel()
             await asyncio.gather(self._refresh, return_exceptions=True)
             self._refresh = None
 

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -109,6 +109,9 @@ class Scheduler:
         self._due: set[str] = set()
         self._slots = SlotTimes()
         self._flush: asyncio.Task[None] | None = None
+        #: Passes under way (a sweep, a dispatch of due clients): ``stop`` lets them finish before the database
+        #: closes, instead of leaving them to fail against it.
+        self._passes: set[asyncio.Task[None]] = set()
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
@@ -159,12 +162,15 @@ class Scheduler:
         self._scheduler.add_job(self._slots_due, DateTrigger(run_date=earliest), id=_SLOTS_JOB, replace_existing=True)
 
     async def stop(self) -> None:
+        """Stop the timer; a dispatch still collecting due clients is dropped (the next start's catch-up finds
+        them), and a pass already talking to the database is waited for."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        if self._flush is not None:
+        if self._flush is not None and self._flush not in self._passes:
             self._flush.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flush
+        await asyncio.gather(*self._passes, return_exceptions=True)
 
     @property
     def running(self) -> bool:
@@ -195,15 +201,27 @@ class Scheduler:
     async def _dispatch_due(self) -> None:
         await asyncio.sleep(DUE_COLLECTION_DELAY)
         due, self._due = self._due, set()
-        try:
-            await self._dispatcher.dispatch(due)
-        except Exception:
-            log.exception("dispatch of %d client(s) failed; the next sweep retries them", len(due))
+        with self._pass():
+            try:
+                await self._dispatcher.dispatch(due)
+            except Exception:
+                log.exception("dispatch of %d client(s) failed; the next sweep retries them", len(due))
 
     async def _sweep(self) -> None:
         """The safety net: anything a client job missed, reminders and expiry."""
+        with self._pass():
+            try:
+                await self._dispatcher.dispatch()
+                await self._dispatcher.sweep()
+            except Exception:
+                log.exception("sweep failed; retrying at the next interval")
+
+    @contextlib.contextmanager
+    def _pass(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        assert task is not None
+        self._passes.add(task)
         try:
-            await self._dispatcher.dispatch()
-            await self._dispatcher.sweep()
-        except Exception:
-            log.exception("sweep failed; retrying at the next interval")
+            yield
+        finally:
+            self._passes.discard(task)

@@ -54,6 +54,8 @@ BASE_BACKOFF = timedelta(seconds=2)
 MAX_BACKOFF = timedelta(minutes=30)
 #: While sends are under way, deliveries wait at most this long (seconds) to be recorded together.
 RECORD_DELAY = 0.25
+#: Seconds ``stop`` waits for the worker to reach its next step before cancelling it wherever it is.
+STOP_GRACE = 2.0
 
 Sleep = Callable[[float], Awaitable[None]]
 PermanentFailureHandler = Callable[[OutboundMessage, str], Awaitable[None]]
@@ -151,6 +153,8 @@ class OutboxWorker:
         self._rng = rng or random.Random()
         self._metrics = metrics or Metrics()
         self._wake = asyncio.Event()
+        #: Set by ``stop``: the worker ends at its next step instead of being cancelled mid-transaction.
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         #: Deliveries not yet recorded; ``drain`` records them together before it claims more rows, and keeps
         #: them until the database took them.
@@ -167,11 +171,21 @@ class OutboxWorker:
         self._task = asyncio.create_task(self._run(), name="outbox-worker")
 
     async def stop(self) -> None:
-        """Stop at once; sends in flight are abandoned as in a crash and their rows re-sent after the lease."""
+        """Stop soon; sends in flight are abandoned as in a crash and their rows re-sent after the lease.
+
+        The worker is asked to stop between two steps, so a claim or a recording under way ends with its
+        transaction; only a worker that does not reach the next step within ``STOP_GRACE`` is cancelled wherever it
+        is (cancelled mid-transaction, its connection went back to a closing pool half-used).
+        """
         if self._task is not None:
-            self._task.cancel()
+            self._stopping = True
+            self._wake.set()
+            done, _ = await asyncio.wait({self._task}, timeout=STOP_GRACE)
+            if not done:
+                self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+            self._stopping = False
         await self.attachments.close()
 
     def wake(self) -> None:
@@ -191,7 +205,7 @@ class OutboxWorker:
         self._recording = False
         record_by = 0.0
         try:
-            while True:
+            while not self._stopping:
                 # Settle first: a recipient's next message becomes claimable only once this one is recorded.
                 # Recording and claiming each cost a transaction, so while sends are under way both wait for a
                 # batch (or, for recording, for RECORD_DELAY): one of each per message made the database the
@@ -215,6 +229,12 @@ class OutboxWorker:
                     if (error := task.exception()) is not None:
                         # The row stays leased and is retried once the lease runs out.
                         log.error("outbox: recording a send failed", exc_info=error)
+            # Asked to stop: what is still being sent is abandoned as in a crash; what went out is recorded.
+            for task in sending:
+                task.cancel()
+            await asyncio.gather(*sending, return_exceptions=True)
+            await self._record_delivered()
+            return attempted
         except asyncio.CancelledError:
             for task in sending:
                 task.cancel()
@@ -262,11 +282,13 @@ class OutboxWorker:
                 log.warning("outbox: renewing the leases of %d rows failed: %s", len(held), type(error).__name__)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.drain()
             except Exception:
                 log.exception("outbox worker: a pass failed; retrying after the poll interval")
+            if self._stopping:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
             self._wake.clear()

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from benchmarks._practice import NOW, client_id, config_text, seed
+from benchmarks._telegram import analyze
 from bot.app.builder import build_bot
 from bot.app.web_servers import web_servers
 from bot.coaching.dashboard_link import issue_link
@@ -73,6 +74,7 @@ async def run(
             seeding = time.perf_counter()
             ids = [client_id(c, i) for c in range(coaches) for i in range(per_coach)]
             rows = await seed(database, ids, checkins)
+            await analyze(database)  # planner statistics, as autovacuum gives a table this size within a minute
             seeded = time.perf_counter() - seeding
             cookies = await _sign_in(database, clock, coaches, config.dashboard.public_url if config.dashboard else "")
             [server] = web_servers(bot, clock, lambda: True)

@@ -18,22 +18,16 @@ import os
 import statistics
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
-from bot.store import Database
 from tests.fakes.fake_telegram import FakeTelegram
 
-POSTGRES_URL = os.environ.get("CHECKIN_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
 TOKEN = "123456:BENCH"
 
@@ -107,36 +101,6 @@ class ShiftedClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(backend: str, directory: Path) -> AsyncIterator[Database]:
-    """A fresh database for one run: a SQLite file, or a PostgreSQL schema dropped afterwards."""
-    if backend == "sqlite":
-        yield Database(f"sqlite+aiosqlite:///{directory / f'{uuid.uuid4().hex}.sqlite3'}")
-        return
-    schema = f"bench_{uuid.uuid4().hex}"
-    await _admin(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield Database(POSTGRES_URL, schema=schema)
-    finally:
-        await _admin(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-async def analyze(database: Database) -> None:
-    """Give PostgreSQL's planner statistics for the freshly seeded tables, as autovacuum does within a minute."""
-    if database.dialect == "postgresql":
-        async with database.transaction() as session:
-            await session.execute(text("ANALYZE"))
-
-
-async def _admin(statement: str) -> None:
-    engine = create_async_engine(Database(POSTGRES_URL).url, poolclass=NullPool)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 def postgres_cpu_seconds() -> float | None:

@@ -22,7 +22,8 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from benchmarks.dispatch import DUE_AT, POSTGRES_URL, InstantAdapter, _admin, config_text
+from benchmarks._postgres import POSTGRES_URL, admin
+from benchmarks.dispatch import DUE_AT, InstantAdapter, config_text
 from bot.app.builder import Bot, build_bot
 from bot.config import load_config
 from bot.config.message_files import load_catalog
@@ -102,12 +103,12 @@ def claim_seconds(config_path: Path, schema: str, replicas: int, clients: int) -
 async def reset(schema: str) -> None:
     """Forget the check-ins and their messages, keeping the people, so the next round claims the same slots."""
     for table in ("outbox", "checkins"):
-        await _admin(f'DELETE FROM "{schema}".{table}')
+        await admin(f'DELETE FROM "{schema}".{table}')
 
 
 def measure(clients: int, runs: int) -> dict[str, object]:
     schema = f"bench_{uuid.uuid4().hex}"
-    asyncio.run(_admin(f'CREATE SCHEMA "{schema}"'))
+    asyncio.run(admin(f'CREATE SCHEMA "{schema}"'))
     rates: dict[int, list[float]] = {1: [], 2: []}
     try:
         with tempfile.TemporaryDirectory(prefix="checkin-bench-") as scratch:
@@ -119,7 +120,7 @@ def measure(clients: int, runs: int) -> dict[str, object]:
                     asyncio.run(reset(schema))
                     rates[replicas].append(clients / claim_seconds(config_path, schema, replicas, clients))
     finally:
-        asyncio.run(_admin(f'DROP SCHEMA "{schema}" CASCADE'))
+        asyncio.run(admin(f'DROP SCHEMA "{schema}" CASCADE'))
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
     return {
         "bench": "claim",

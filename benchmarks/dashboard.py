@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import tempfile
 import time
 import uuid
@@ -24,12 +23,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from aiohttp import ClientError, ClientSession, TCPConnector
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
+from benchmarks._postgres import POSTGRES_URL, admin, analyze
 from benchmarks._practice import NOW, client_id, config_text, seed
-from benchmarks._telegram import analyze
 from bot.app.builder import build_bot
 from bot.app.web_servers import web_servers
 from bot.coaching.dashboard_link import issue_link
@@ -39,8 +35,6 @@ from bot.config.question_sets import load_question_sets
 from bot.dashboard.access import COOKIE, Access
 from bot.store import Database
 from bot.timing.clock import ManualClock
-
-POSTGRES_URL = os.environ.get("CHECKIN_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
 async def run(
@@ -56,7 +50,7 @@ async def run(
             database = Database(f"sqlite+aiosqlite:///{directory / 'bench.sqlite3'}")
         else:
             schema = f"bench_{uuid.uuid4().hex}"
-            await _admin(f'CREATE SCHEMA "{schema}"')
+            await admin(f'CREATE SCHEMA "{schema}"')
             database = Database(POSTGRES_URL, schema=schema)
         clock = ManualClock(NOW)
         bot = build_bot(
@@ -93,7 +87,7 @@ async def run(
         finally:
             await bot.stop()
             if schema is not None:
-                await _admin(f'DROP SCHEMA "{schema}" CASCADE')
+                await admin(f'DROP SCHEMA "{schema}" CASCADE')
     latencies.sort()
     return {
         "bench": "dashboard",
@@ -181,15 +175,6 @@ def _percentile(ordered: list[float], share: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-async def _admin(statement: str) -> None:
-    engine = create_async_engine(Database(POSTGRES_URL).url, poolclass=NullPool)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> None:

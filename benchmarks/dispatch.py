@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -22,10 +21,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
-
+from benchmarks._postgres import POSTGRES_URL, admin
 from bot.app.builder import build_bot
 from bot.config import load_config
 from bot.config.message_files import load_catalog
@@ -34,7 +30,6 @@ from bot.contract.messages import InboundSink, OutboundMessage
 from bot.store import Database
 from bot.timing.clock import ManualClock
 
-POSTGRES_URL = os.environ.get("CHECKIN_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 DUE_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
@@ -80,7 +75,7 @@ async def run(backend: str, clients: int, directory: Path) -> dict[str, object]:
         database = Database(f"sqlite+aiosqlite:///{directory / 'bench.sqlite3'}")
     else:
         schema = f"bench_{uuid.uuid4().hex}"
-        await _admin(f'CREATE SCHEMA "{schema}"')
+        await admin(f'CREATE SCHEMA "{schema}"')
         database = Database(POSTGRES_URL, schema=schema)
     clock = ManualClock(datetime(2026, 11, 23, 0, 0, tzinfo=UTC))
     adapter = InstantAdapter()
@@ -105,7 +100,7 @@ async def run(backend: str, clients: int, directory: Path) -> dict[str, object]:
     finally:
         await runtime.stop()
         if schema is not None:
-            await _admin(f'DROP SCHEMA "{schema}" CASCADE')
+            await admin(f'DROP SCHEMA "{schema}" CASCADE')
     if report.started != clients or adapter.sent != 3 * clients:
         raise RuntimeError(f"expected {clients} check-ins and {3 * clients} messages, got {report} / {adapter.sent}")
     return {
@@ -118,15 +113,6 @@ async def run(backend: str, clients: int, directory: Path) -> dict[str, object]:
         "seconds": round(finished - started, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-
-
-async def _admin(statement: str) -> None:
-    engine = create_async_engine(Database(POSTGRES_URL).url, poolclass=NullPool)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,17 +28,16 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from adapters.telegram import TelegramAdapter
+from benchmarks._postgres import analyze, scratch_database
 from benchmarks._telegram import (
     BACKENDS,
     SLOT,
     TOKEN,
     ShiftedClock,
     TelegramProcess,
-    analyze,
     emit,
     percentile,
     postgres_cpu_seconds,
-    scratch_database,
     spread,
 )
 from bot.app.builder import Bot, build_bot

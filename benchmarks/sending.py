@@ -19,14 +19,13 @@ import time
 from pathlib import Path
 
 from adapters.telegram import TelegramAdapter
+from benchmarks._postgres import analyze, scratch_database
 from benchmarks._telegram import (
     BACKENDS,
     TOKEN,
     TelegramProcess,
-    analyze,
     emit,
     postgres_cpu_seconds,
-    scratch_database,
     spread,
 )
 from bot.contract.messages import InboundEvent, OutboundMessage

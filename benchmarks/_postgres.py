@@ -1,0 +1,48 @@
+"""The benchmarks' databases: a fresh SQLite file or a PostgreSQL schema per run, and planner statistics."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from bot.store import Database
+
+POSTGRES_URL = os.environ.get("CHECKIN_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(backend: str, directory: Path) -> AsyncIterator[Database]:
+    """A fresh database for one run: a SQLite file, or a PostgreSQL schema dropped afterwards."""
+    if backend == "sqlite":
+        yield Database(f"sqlite+aiosqlite:///{directory / f'{uuid.uuid4().hex}.sqlite3'}")
+        return
+    schema = f"bench_{uuid.uuid4().hex}"
+    await admin(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield Database(POSTGRES_URL, schema=schema)
+    finally:
+        await admin(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+async def analyze(database: Database) -> None:
+    """Give PostgreSQL's planner statistics for the freshly seeded tables, as autovacuum does within a minute."""
+    if database.dialect == "postgresql":
+        async with database.transaction() as session:
+            await session.execute(text("ANALYZE"))
+
+
+async def admin(statement: str) -> None:
+    """Run one statement on the PostgreSQL server outside any run's schema (creating or dropping one)."""
+    engine = create_async_engine(Database(POSTGRES_URL).url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()

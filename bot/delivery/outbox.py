@@ -72,6 +72,13 @@ def backoff(attempt: int, retry_after: float | None, rng: random.Random) -> time
     return delay
 
 
+async def _abandon(sending: set[asyncio.Task[None]]) -> None:
+    """Cancel sends under way, as a crash would end them; their rows are re-sent once their leases run out."""
+    for task in sending:
+        task.cancel()
+    await asyncio.gather(*sending, return_exceptions=True)
+
+
 async def _ignore_given_up(message: OutboundMessage, count: int) -> None:
     """The default for a worker nobody asked to report messages given up at the horizon."""
 
@@ -203,6 +210,7 @@ class OutboxWorker:
         sending: set[asyncio.Task[None]] = set()
         renewer = asyncio.create_task(self._renew_leases(), name="outbox-lease-renewal")
         self._recording = False
+        loop = asyncio.get_running_loop()
         record_by = 0.0
         try:
             while not self._stopping:
@@ -210,7 +218,6 @@ class OutboxWorker:
                 # Recording and claiming each cost a transaction, so while sends are under way both wait for a
                 # batch (or, for recording, for RECORD_DELAY): one of each per message made the database the
                 # cost of paced sending.
-                loop = asyncio.get_running_loop()
                 if not sending or len(self._delivered) >= self._batch_floor or loop.time() >= record_by:
                     await self._record_delivered()
                     record_by = loop.time() + RECORD_DELAY
@@ -230,15 +237,11 @@ class OutboxWorker:
                         # The row stays leased and is retried once the lease runs out.
                         log.error("outbox: recording a send failed", exc_info=error)
             # Asked to stop: what is still being sent is abandoned as in a crash; what went out is recorded.
-            for task in sending:
-                task.cancel()
-            await asyncio.gather(*sending, return_exceptions=True)
+            await _abandon(sending)
             await self._record_delivered()
             return attempted
         except asyncio.CancelledError:
-            for task in sending:
-                task.cancel()
-            await asyncio.gather(*sending, return_exceptions=True)
+            await _abandon(sending)
             if not self._recording:  # a recording the stop interrupted is not tried again: stopping must end
                 await asyncio.shield(self._record_delivered())  # what went out is recorded, not re-sent
             raise
@@ -287,8 +290,6 @@ class OutboxWorker:
                 await self.drain()
             except Exception:
                 log.exception("outbox worker: a pass failed; retrying after the poll interval")
-            if self._stopping:
-                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
             self._wake.clear()

@@ -18,13 +18,12 @@ import json
 import multiprocessing
 import tempfile
 import time
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from aiohttp import ClientError, ClientSession, TCPConnector
 
-from benchmarks._postgres import POSTGRES_URL, admin, analyze
+from benchmarks._postgres import analyze, scratch_database
 from benchmarks._practice import NOW, client_id, config_text, seed
 from bot.app.builder import build_bot
 from bot.app.web_servers import web_servers
@@ -45,49 +44,43 @@ async def run(
         path = directory / "config.yaml"
         path.write_text(config_text(coaches, per_coach), encoding="utf-8")
         config = load_config(path)
-        schema: str | None = None
-        if backend == "sqlite":
-            database = Database(f"sqlite+aiosqlite:///{directory / 'bench.sqlite3'}")
-        else:
-            schema = f"bench_{uuid.uuid4().hex}"
-            await admin(f'CREATE SCHEMA "{schema}"')
-            database = Database(POSTGRES_URL, schema=schema)
-        clock = ManualClock(NOW)
-        bot = build_bot(
-            config=config,
-            question_sets=load_question_sets(config, path),
-            texts=load_catalog(),
-            database=database,
-            adapters={},
-            clock=clock,
-            worker_id="bench",
-            outbox_loop=False,
-        )
-        try:
-            await bot.start()
-            seeding = time.perf_counter()
-            ids = [client_id(c, i) for c in range(coaches) for i in range(per_coach)]
-            rows = await seed(database, ids, checkins)
-            await analyze(database)  # planner statistics, as autovacuum gives a table this size within a minute
-            seeded = time.perf_counter() - seeding
-            cookies = await _sign_in(database, clock, coaches, config.dashboard.public_url if config.dashboard else "")
-            [server] = web_servers(bot, clock, lambda: True)
-            await server.start()
+        async with scratch_database(backend, directory) as database:
+            clock = ManualClock(NOW)
+            bot = build_bot(
+                config=config,
+                question_sets=load_question_sets(config, path),
+                texts=load_catalog(),
+                database=database,
+                adapters={},
+                clock=clock,
+                worker_id="bench",
+                outbox_loop=False,
+            )
             try:
-                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as client:
-                    # Started before the clock runs: the child's interpreter start is not the server's CPU.
-                    await asyncio.get_running_loop().run_in_executor(client, time.process_time)
-                    served = time.process_time()
-                    latencies, failures, elapsed, client_cpu = await asyncio.get_running_loop().run_in_executor(
-                        client, _client, f"http://127.0.0.1:{server.port}", cookies, per_coach, rate, seconds
-                    )
-                    server_cpu = time.process_time() - served
+                await bot.start()
+                seeding = time.perf_counter()
+                ids = [client_id(c, i) for c in range(coaches) for i in range(per_coach)]
+                rows = await seed(database, ids, checkins)
+                await analyze(database)  # planner statistics, as autovacuum gives a table this size within a minute
+                seeded = time.perf_counter() - seeding
+                cookies = await _sign_in(
+                    database, clock, coaches, config.dashboard.public_url if config.dashboard else ""
+                )
+                [server] = web_servers(bot, clock, lambda: True)
+                await server.start()
+                try:
+                    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as client:
+                        # Started before the clock runs: the child's interpreter start is not the server's CPU.
+                        await asyncio.get_running_loop().run_in_executor(client, time.process_time)
+                        served = time.process_time()
+                        latencies, failures, elapsed, client_cpu = await asyncio.get_running_loop().run_in_executor(
+                            client, _client, f"http://127.0.0.1:{server.port}", cookies, per_coach, rate, seconds
+                        )
+                        server_cpu = time.process_time() - served
+                finally:
+                    await server.stop()
             finally:
-                await server.stop()
-        finally:
-            await bot.stop()
-            if schema is not None:
-                await admin(f'DROP SCHEMA "{schema}" CASCADE')
+                await bot.stop()
     latencies.sort()
     return {
         "bench": "dashboard",

@@ -17,17 +17,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks._postgres import POSTGRES_URL, admin
+from benchmarks._postgres import scratch_database
 from bot.app.builder import build_bot
 from bot.config import load_config
 from bot.config.message_files import load_catalog
 from bot.config.question_sets import load_question_sets
 from bot.contract.messages import InboundSink, OutboundMessage
-from bot.store import Database
 from bot.timing.clock import ManualClock
 
 DUE_AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -70,37 +68,29 @@ async def run(backend: str, clients: int, directory: Path) -> dict[str, object]:
     path = directory / "config.yaml"
     path.write_text(config_text(clients), encoding="utf-8")
     config = load_config(path)
-    schema: str | None = None
-    if backend == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{directory / 'bench.sqlite3'}")
-    else:
-        schema = f"bench_{uuid.uuid4().hex}"
-        await admin(f'CREATE SCHEMA "{schema}"')
-        database = Database(POSTGRES_URL, schema=schema)
-    clock = ManualClock(datetime(2026, 11, 23, 0, 0, tzinfo=UTC))
-    adapter = InstantAdapter()
-    runtime = build_bot(
-        config=config,
-        question_sets=load_question_sets(config, path),
-        texts=load_catalog(),
-        database=database,
-        adapters={"slack": adapter},
-        clock=clock,
-        worker_id="bench",
-        outbox_loop=False,
-    )
-    try:
-        await runtime.start()
-        clock.set(DUE_AT)
-        started = time.perf_counter()
-        report = await runtime.dispatcher().dispatch()
-        claimed = time.perf_counter()
-        await runtime.outbox.drain()
-        finished = time.perf_counter()
-    finally:
-        await runtime.stop()
-        if schema is not None:
-            await admin(f'DROP SCHEMA "{schema}" CASCADE')
+    async with scratch_database(backend, directory) as database:
+        clock = ManualClock(datetime(2026, 11, 23, 0, 0, tzinfo=UTC))
+        adapter = InstantAdapter()
+        runtime = build_bot(
+            config=config,
+            question_sets=load_question_sets(config, path),
+            texts=load_catalog(),
+            database=database,
+            adapters={"slack": adapter},
+            clock=clock,
+            worker_id="bench",
+            outbox_loop=False,
+        )
+        try:
+            await runtime.start()
+            clock.set(DUE_AT)
+            started = time.perf_counter()
+            report = await runtime.dispatcher().dispatch()
+            claimed = time.perf_counter()
+            await runtime.outbox.drain()
+            finished = time.perf_counter()
+        finally:
+            await runtime.stop()
     if report.started != clients or adapter.sent != 3 * clients:
         raise RuntimeError(f"expected {clients} check-ins and {3 * clients} messages, got {report} / {adapter.sent}")
     return {

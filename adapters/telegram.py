@@ -265,6 +265,8 @@ class TelegramAdapter:
         # Per client chat, the last question sent with a keyboard, so a typed answer can take it away
         # (in memory: after a restart an old button only gets "that button belongs to an earlier question").
         self._keyboards: dict[int, int] = {}
+        #: Keyboards being taken off answered questions: edits that no update waits for.
+        self._dropping: set[asyncio.Task[None]] = set()
 
     @property
     def webhook_port(self) -> int | None:
@@ -318,6 +320,7 @@ class TelegramAdapter:
         if self._poller is not None:
             await self._stop_polling(self._poller)
             self._poller = None
+        await asyncio.gather(*self._dropping, return_exceptions=True)  # cosmetic edits, short: let them finish
         await application.stop()
         await application.shutdown()
         self._sink = None
@@ -471,12 +474,16 @@ class TelegramAdapter:
         answered = self._keyboards.get(message.chat.id)
         await self._deliver(InboundText(self.name, str(message.chat.id), str(update.update_id), text))
         if answered is not None:
-            await self._drop_keyboard(message.chat.id, answered)
+            if self._keyboards.get(message.chat.id) == answered:  # a newer question may have been sent meanwhile
+                del self._keyboards[message.chat.id]
+            # Not awaited: updates are handled one after another, and a round trip to Telegram for every typed
+            # answer would hold up every client's next update behind it.
+            task = asyncio.create_task(self._drop_keyboard(message.chat.id, answered), name="telegram-drop-keyboard")
+            self._dropping.add(task)
+            task.add_done_callback(self._dropping.discard)
 
     async def _drop_keyboard(self, chat_id: int, message_id: int) -> None:
         """Take the keyboard off a question the client answered by typing, as a press would have."""
-        if self._keyboards.get(chat_id) == message_id:  # a newer question may have been sent meanwhile
-            del self._keyboards[chat_id]
         try:
             await self._application.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
         except TelegramError as error:

@@ -189,6 +189,8 @@ def slack() -> CollectingAdapter:
 #   unit         no database server, no subprocess, no network socket (SQLite files and in-memory work only);
 #   integration  a database on each backend, or fake servers and real clients on 127.0.0.1, all in-process;
 #   process      starts `checkin` (or another program) as a subprocess.
+# The drawing process (``bot.signals.drawing``) is not counted: it is the bot's own helper, started once per test
+# process at its first chart (multiprocessing, not ``subprocess``) and shared by every test after it.
 # A module or test says ``process`` or ``integration`` with a mark; a test that asks for a database fixture
 # is ``integration``; the rest are ``unit``. The tier is enforced while the test runs (set-up and tear-down
 # too): a unit test that opens a network socket, or a non-process test that starts a subprocess, fails and

@@ -26,6 +26,7 @@ from bot.store.models import Alert, CoachWaiting, OutboxMessage
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
+from tests.support.charts import FailingChart
 
 #: Maya is on Slack; Tom coaches on Telegram and has not opened his invite. Each has one client on Slack.
 CONFIG = """
@@ -223,12 +224,10 @@ async def test_the_alert_chart_is_drawn_after_the_commit_and_the_alert_held_for_
 async def test_an_alert_whose_chart_fails_is_still_delivered_at_once_without_it(
     build: Build, clock: ManualClock, slack: CollectingAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import bot.signals.charts
+    import bot.coaching.notices
 
-    def broken(*args: object, **kwargs: object) -> bytes:
-        raise RuntimeError("no fonts on this machine")
-
-    monkeypatch.setattr(bot.signals.charts, "render_trend", broken)
+    # The failure happens for real in the drawing process, which unpickles the stand-in from tests.support.
+    monkeypatch.setattr(bot.coaching.notices, "TrendChart", FailingChart)
     runtime = await build()
     await checkin(runtime, clock, [*TRUST_AT_ONE, "skip"])
     summary, alert = slack.to(MAYA)

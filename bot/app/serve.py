@@ -36,6 +36,7 @@ from bot.conversation.texts import TextCatalog
 from bot.delivery.ratelimit import DEFAULT_RATE_LIMITS, with_overrides
 from bot.scheduling.dispatch import Dispatcher
 from bot.scheduling.scheduler import Scheduler
+from bot.signals import drawing
 from bot.store import Database
 from bot.store.sealing import PLAIN, Sealer
 from bot.timing.clock import Clock
@@ -152,6 +153,7 @@ async def serve(
             await server.start()
         if await _unless_stopped(scheduler.start(), stopping):
             keep_out_of_collections()  # what start-up built: the people's records, the schedules
+            drawing.warm_up()
             _write_pid_file(pid_file)
             log.info("checkin-bot running as %s; SIGTERM or Ctrl-C stops it, SIGHUP reloads the config", worker_id())
             await stopping.wait()

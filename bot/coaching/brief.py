@@ -25,7 +25,9 @@ from bot.conversation import engine
 from bot.conversation.questions import Practice, Question, QuestionSet
 from bot.conversation.texts import Texts
 from bot.delivery import outgoing
+from bot.signals import drawing
 from bot.signals.detectors.common import item_scores, relationship_questions
+from bot.signals.drawing import TrendChart
 from bot.signals.history import HistoryEntry
 from bot.store import Database, Session, alerts, clients, coaches, coaching_sessions, outbox, waiting
 from bot.store.history import alert_marks, client_history
@@ -144,8 +146,6 @@ class SessionBriefs:
         upcoming: date | None,
         now: datetime,
     ) -> Brief:
-        from bot.signals.charts import render_trend  # matplotlib is slow to import: only a chart pays for it
-
         texts = self._texts
         zone = ZoneInfo(client.timezone)
         question_set = self._question_sets[client.question_set]
@@ -174,13 +174,9 @@ class SessionBriefs:
             lines.append(texts.render("brief_point_line", point=point, why=self._why(reading)))
         chart = None
         if history:
-            chart = render_trend(
-                client.name,
-                history,
-                question_set=question_set,
-                floor=self._alerts.low_score_floor,
-                texts=texts,
-                alerts=await alert_marks(session, client.id, since=history[0].at),
+            marks = await alert_marks(session, client.id, since=history[0].at)
+            chart = await drawing.draw(
+                TrendChart(client.name, history, question_set, self._alerts.low_score_floor, texts, marks)
             )
         return Brief("\n".join(lines), chart)
 

@@ -25,7 +25,8 @@ from bot.contract.messages import Choice
 from bot.conversation import engine
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
-from bot.signals import summary
+from bot.signals import drawing, summary
+from bot.signals.drawing import TrendChart
 from bot.store import Session, alerts, checkins, clients, coaching_sessions
 from bot.store.clients import ClientGlance
 from bot.store.history import alert_marks, client_history
@@ -166,20 +167,14 @@ class CoachDesk:
         return self._texts.render(f"coach_state_{state}")
 
     async def _trend(self, session: Session, client: Client, now: datetime, zone: ZoneInfo) -> CoachReply:
-        from bot.signals.charts import render_trend  # matplotlib is slow to import: only a chart pays for it
-
         history = await client_history(session, client.id)
         if not history:
             return self._say("coach_trend_empty", client_name=client.name)
         question_set = self._question_sets[client.question_set]
         [row] = await client_statuses(session, self._question_sets, now, client_ids=[client.id])
-        chart = render_trend(
-            client.name,
-            history,
-            question_set=question_set,
-            floor=self._alerts.low_score_floor,
-            texts=self._texts,
-            alerts=await alert_marks(session, client.id, since=history[0].at),
+        marks = await alert_marks(session, client.id, since=history[0].at)
+        chart = await drawing.draw(
+            TrendChart(client.name, history, question_set, self._alerts.low_score_floor, self._texts, marks)
         )
         last = f"{_day(history[-1].at, zone)} ({self._texts.render(f'checkin_status_{history[-1].status}')})"
         alerts = self._texts.render("digest_open_alerts", count=row.open_alerts) if row.open_alerts else ""

@@ -34,11 +34,12 @@ from bot.conversation import engine
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import Texts
 from bot.delivery import outgoing
-from bot.delivery.attachments import Attachments, Draw
+from bot.delivery.attachments import Attachments
 from bot.observability.metrics import Metrics, count_on_commit
 from bot.signals import alerts as alert_policy
 from bot.signals import digest, summary
 from bot.signals.detectors import RiskPhrases
+from bot.signals.drawing import Chart, TrendChart
 from bot.signals.history import AlertMark
 from bot.store import Database, Session, alerts, clients, coaches, identities, outbox, waiting
 from bot.store.history import client_history
@@ -136,15 +137,7 @@ class CoachNotices:
         if alert is None or outcome.alert is None:
             return
         marks = [AlertMark(a.created_at, a.severity) for a in past] + [AlertMark(now, outcome.alert.severity)]
-        name, floor, texts = client.name, settings.low_score_floor, self._texts
-
-        def draw() -> bytes:
-            # In the drawing thread, after the commit: matplotlib takes most of a second to import, and a chart
-            # a tenth of one to draw, neither of which the reply's transaction or the event loop should wait for.
-            from bot.signals.charts import render_trend
-
-            return render_trend(name, history, question_set=question_set, floor=floor, texts=texts, alerts=marks)
-
+        chart = TrendChart(client.name, history, question_set, settings.low_score_floor, self._texts, marks)
         message = engine.Outgoing(outcome.alert.message, alert_buttons(self._texts, alert.id), COACH_STEP)
         await self.tell_coach(
             session,
@@ -154,7 +147,7 @@ class CoachNotices:
             f"alert:{alert.id}",
             now,
             urgent=outcome.alert.severity == Severity.URGENT,
-            draw_image=draw,
+            chart=chart,
         )
 
     async def resend_unacknowledged(self, session: Session, now: datetime) -> int:
@@ -335,14 +328,14 @@ class CoachNotices:
         urgent: bool = False,
         image_png: bytes | None = None,
         quoting: Sequence[str] = (),
-        draw_image: Draw | None = None,
+        chart: Chart | None = None,
     ) -> None:
         """Queue messages for a coach (``about`` is the client they concern, or the coach's id), or keep them
         waiting while the coach has no address or, unless ``urgent``, is inside quiet hours or has messages
         waiting already (so they keep their order). ``quoting`` names further clients the messages quote (a
         digest), so that erasing any of them erases the message.
 
-        ``draw_image`` draws the first message's image after the commit (``bot.delivery.attachments``); the
+        ``chart`` is drawn as the first message's image after the commit (``bot.delivery.attachments``); the
         message is held for it meanwhile."""
         coach_id, client_id = (about.coach_id, about.id) if isinstance(about, Client) else (about, None)
         about_clients = [*quoting, *([client_id] if client_id is not None else [])]
@@ -354,12 +347,12 @@ class CoachNotices:
         hold_until = None if urgent else self._quiet_until(coach_id, now)
         if address is not None and urgent:
             await self._release(session, coach_id, address, None, now)  # what waited goes first, in order
-        if draw_image is not None:
-            self._attachments.after_commit(session, f"{key}:0", draw_image)
+        if chart is not None:
+            self._attachments.after_commit(session, f"{key}:0", chart)
         if address is not None and (
             urgent or (hold_until is None and not await waiting.has_waiting(session, coach_id))
         ):
-            not_before = self._attachments.hold_until(now) if draw_image is not None else None
+            not_before = self._attachments.hold_until(now) if chart is not None else None
             await outgoing.queue(
                 session,
                 address,

@@ -1,10 +1,11 @@
-"""Images drawn after the commit of the message they belong to, in a worker thread, then attached.
+"""Images drawn after the commit of the message they belong to, in the drawing process, then attached.
 
 Drawing an alert's trend chart costs 100-200 ms of CPU, and the first one another second to import
 matplotlib. Inside the transaction of the client's reply that completed the check-in it held the reply's row
 locks and the event loop that long, so every other reply waited behind it. Instead the message is queued in
 that transaction without its image but held (``HOLD`` ahead), the commit goes through, and then the image is
-drawn in a thread of its own and added to the queued message, which releases it to the outbox at once.
+drawn in the drawing process (``bot.signals.drawing``) and added to the queued message, which releases it to
+the outbox at once.
 
 The outbox's guarantees stay whole: the message is in the table from the commit on and keeps its place in its
 recipient's order (a held row holds the rows behind it). If drawing fails, the message is released without the
@@ -18,9 +19,10 @@ import asyncio
 import base64
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
+from bot.signals import drawing
+from bot.signals.drawing import Chart
 from bot.store import Database, Session, outbox, waiting
 from bot.store.hooks import on_commit
 from bot.timing.clock import Clock
@@ -32,16 +34,13 @@ HOLD = timedelta(seconds=30)
 #: The payload key of an attached PNG (``OutboundMessage.to_payload``).
 IMAGE_KEY = "image_png"
 
-Draw = Callable[[], bytes]
-
 
 class Attachments:
-    """Draws images off the event loop after their message's transaction committed, and attaches them."""
+    """Draws images in the drawing process after their message's transaction committed, and attaches them."""
 
     def __init__(self, database: Database, clock: Clock) -> None:
         self._database = database
         self._clock = clock
-        self._executor: ThreadPoolExecutor | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._on_attached: Callable[[], None] = lambda: None
 
@@ -53,9 +52,9 @@ class Attachments:
         """When a message whose image is not drawn yet goes anyway."""
         return now + HOLD
 
-    def after_commit(self, session: Session, idempotency_key: str, draw: Draw) -> None:
+    def after_commit(self, session: Session, idempotency_key: str, chart: Chart) -> None:
         """Once ``session`` commits, draw the image of the message queued (or waiting) under this key."""
-        on_commit(session, lambda: self._start(idempotency_key, draw))
+        on_commit(session, lambda: self._start(idempotency_key, chart))
 
     @property
     def pending(self) -> bool:
@@ -72,22 +71,16 @@ class Attachments:
         for task in self._pending:
             task.cancel()
         await asyncio.gather(*self._pending, return_exceptions=True)
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
 
-    def _start(self, idempotency_key: str, draw: Draw) -> None:
-        task = asyncio.get_running_loop().create_task(self._attach(idempotency_key, draw), name="draw-attachment")
+    def _start(self, idempotency_key: str, chart: Chart) -> None:
+        task = asyncio.get_running_loop().create_task(self._attach(idempotency_key, chart), name="draw-attachment")
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _attach(self, idempotency_key: str, draw: Draw) -> None:
-        if self._executor is None:
-            # One thread: images are drawn one at a time, and the event loop keeps the other core.
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attachments")
+    async def _attach(self, idempotency_key: str, chart: Chart) -> None:
         extra: dict[str, str] = {}
         try:
-            image = await asyncio.get_running_loop().run_in_executor(self._executor, draw)
+            image = await drawing.draw(chart)
             extra[IMAGE_KEY] = base64.b64encode(image).decode("ascii")
         except Exception:
             log.exception("drawing the image of %s failed; the message goes without it", idempotency_key)

@@ -13,6 +13,8 @@ from bot.contract.statuses import CheckInStatus, PersonKind
 from bot.conversation import engine
 from bot.conversation.progress import progress_line
 from bot.delivery import outgoing
+from bot.signals import drawing
+from bot.signals.drawing import GoalProgressChart
 from bot.store import Session, goal_progress
 from bot.store.models import CheckIn, Client
 
@@ -44,8 +46,6 @@ async def answer_progress(
 
 
 async def _chart(session: Session, client: Client, context: engine.Context) -> tuple[str, bytes | None]:
-    from bot.signals.progress_chart import render_goal_progress  # matplotlib is slow to import: only a chart pays
-
     texts = context.texts
     tracks = await goal_progress.goal_tracks(session, client.id)
     scale = next(
@@ -53,7 +53,7 @@ async def _chart(session: Session, client: Client, context: engine.Context) -> t
     )
     if scale is None or not any(track.points for track in tracks):
         return texts.render("progress_empty"), None
-    chart = render_goal_progress(
-        texts.render("progress_chart_title"), tracks, labels=scale.labels, lowest=scale.min, highest=scale.max
+    chart = await drawing.draw(
+        GoalProgressChart(texts.render("progress_chart_title"), tracks, scale.labels, scale.min, scale.max)
     )
     return texts.render("progress_chart_caption"), chart

@@ -4,7 +4,8 @@ docs/scale.png (matplotlib) from the JSON lines it appends to docs/scale.jsonl.
 Not part of ``make bench`` (the leading underscore keeps it out): at 100,000 clients one round takes hours on a
 small machine. ``--plot-only`` redraws the figure from the lines already measured.
 
-    python -m benchmarks._scale_plot [--sizes 100 1000 10000 100000] [--runs R] [--plot-only]
+    python -m benchmarks._scale_plot [--sizes 100 1000 10000 100000] [--benches startup sweep status claim]
+                                     [--runs R] [--plot-only]
 """
 
 from __future__ import annotations
@@ -33,14 +34,21 @@ PANELS = (
 )
 
 
-def measure(sizes: list[int], runs: int) -> None:
+BENCHES = ("startup", "sweep", "status", "claim")
+
+
+def measure(sizes: list[int], runs: int, benches: list[str]) -> None:
     for clients in sizes:
-        _append(startup.measure(clients, runs))
-        with tempfile.TemporaryDirectory(prefix="checkin-bench-") as scratch:
-            _append(asyncio.run(sweep.measure(clients, runs, Path(scratch))))
-        with tempfile.TemporaryDirectory(prefix="checkin-bench-") as scratch:
-            _append(asyncio.run(status.measure(clients, 50, runs, Path(scratch))))
-        _append(claim.measure(clients, runs))
+        if "startup" in benches:
+            _append(startup.measure(clients, runs))
+        if "sweep" in benches:
+            with tempfile.TemporaryDirectory(prefix="checkin-bench-") as scratch:
+                _append(asyncio.run(sweep.measure(clients, runs, Path(scratch))))
+        if "status" in benches:
+            with tempfile.TemporaryDirectory(prefix="checkin-bench-") as scratch:
+                _append(asyncio.run(status.measure(clients, 50, runs, Path(scratch))))
+        if "claim" in benches:
+            _append(claim.measure(clients, runs))
 
 
 def _append(row: dict[str, object]) -> None:
@@ -64,7 +72,7 @@ def plot() -> None:
         axis.set_xlabel("clients")
         axis.set_title(label, fontsize=10)
         axis.grid(True, alpha=0.3)
-    figure.suptitle("checkin-bot: cost against the number of clients (2-core machine, shared)")
+    figure.suptitle("checkin-bot: cost against the number of clients (2-core machine)")
     figure.savefig(FIGURE, dpi=90)
 
 
@@ -72,10 +80,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1_000, 10_000, 100_000])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--benches", nargs="+", choices=BENCHES, default=list(BENCHES))
     parser.add_argument("--plot-only", action="store_true")
     args = parser.parse_args(argv)
     if not args.plot_only:
-        measure(args.sizes, args.runs)
+        measure(args.sizes, args.runs, args.benches)
     plot()
 
 

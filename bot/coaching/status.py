@@ -13,7 +13,6 @@ from typing import Literal, Protocol
 
 from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
 from bot.conversation.questions import QuestionSet
-from bot.signals.detectors.common import relationship_questions
 from bot.signals.digest import trend_arrow
 from bot.signals.history import HistoryEntry
 from bot.store import Session, clients, history
@@ -116,24 +115,14 @@ async def client_statuses(
 ) -> list[ClientStatus]:
     """One row per active client (of one coach, or those named, or all), by name.
 
-    A fixed number of queries whatever the number of clients: the response rate and the trend arrow come from
-    per-client window queries, not from each client's history read one after the other.
+    Two queries whatever the number of clients (one more per ``history.SCORES_BATCH`` clients): each client's
+    last ``RATE_WINDOW`` finished check-ins are read from the index by client and slot, as the dashboard reads
+    them, where numbering every check-in of every client with window functions read them all (at 10,000
+    clients with 50 check-ins each on SQLite, 5.5 s before, 3.0 s after, on a shared machine).
     """
     found = await clients.client_glances(session, coach_id=coach_id, client_ids=client_ids)
-    counts = await history.response_counts(session, window=RATE_WINDOW, coach_id=coach_id, client_ids=client_ids)
-    scored: dict[str, list[HistoryEntry]] = {}
-    for name in sorted({c.question_set for c in found if c.question_set in question_sets}):
-        scales = {q.id: (q.scale.min, q.scale.max) for q in relationship_questions(question_sets[name]) if q.scale}
-        scored |= await history.latest_scored(
-            session, name, scales, window=RATE_WINDOW, count=2, coach_id=coach_id, client_ids=client_ids
-        )
-    rows = []
-    for client in found:
-        completed, finished = counts.get(client.id, (0, 0))
-        question_set = question_sets.get(client.question_set)
-        arrow = trend_arrow(scored.get(client.id, []), question_set) if question_set is not None else "·"
-        rows.append(status_of(client, now, Recent(completed / finished if finished else None, arrow)))
-    return rows
+    recent = await history.recent_scores(session, [c.id for c in found], limit=RATE_WINDOW)
+    return [status_of(c, now, recent_of(recent.get(c.id, []), question_sets.get(c.question_set))) for c in found]
 
 
 def _shown_status(status: CheckInStatus | None, undelivered_at: datetime | None) -> str | None:

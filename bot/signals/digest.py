@@ -93,10 +93,15 @@ def compose(
 def trend_arrow(history: Sequence[HistoryEntry], question_set: QuestionSet) -> str:
     """↑, ↓ or → for the last change in the alliance index; · with fewer than two check-ins to compare."""
     questions = relationship_questions(question_set)
-    indexes = [i for e in history if (i := alliance_index(e, questions)) is not None]
-    if len(indexes) < 2:
+    latest: list[float] = []  # newest first; only the last two scored check-ins matter
+    for entry in reversed(history):
+        if (index := alliance_index(entry, questions)) is not None:
+            latest.append(index)
+            if len(latest) == 2:
+                break
+    if len(latest) < 2:
         return "·"
-    change = indexes[-1] - indexes[-2]
+    change = latest[0] - latest[1]
     return "→" if abs(change) < STEADY else ("↑" if change > 0 else "↓")
 
 

@@ -74,9 +74,15 @@ class NamedState(sa.types.TypeDecorator[E]):
     def __init__(self, enum: type[E]) -> None:
         super().__init__()
         self._enum = enum
+        # A dict lookup, not ``enum(value)``: calling an Enum class costs about 3 µs, paid on every row read
+        # (110,000 check-in statuses for `checkin status` at 10,000 clients).
+        self._members: dict[str, E] = {member.value: member for member in enum}
 
     def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
         return None if value is None else self._enum(value).value
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
-        return None if value is None else self._enum(value)
+        if value is None:
+            return None
+        member = self._members.get(value)
+        return member if member is not None else self._enum(value)  # an unknown value raises as before

@@ -46,6 +46,8 @@ import hmac
 import json
 import logging
 import warnings
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -352,11 +354,38 @@ class TelegramAdapter:
                 self._fetching = False
             self._unconfirmed = False
             failures = 0
-            for update in updates:  # a batch fetched is handled to its end, even while stopping
+            if not await self._handle_batch(updates):
+                return  # stopping while the runtime fails: Telegram delivers the rest again later
+
+    async def _handle_batch(self, updates: Sequence[Update]) -> bool:
+        """Hand a fetched batch to the runtime to its end, even while stopping: each chat's updates in order, the
+        chats side by side, as webhook mode receives them; whether all were handled.
+
+        One after another, every update waited for every update before it: a reply that completes a check-in
+        (history read, signals, the coach's summary and alert) held up every other client's reply behind it.
+        The offset confirms the updates handled up to the first that was not, which Telegram delivers again.
+        """
+        by_chat: dict[int | None, list[Update]] = defaultdict(list)
+        for update in updates:
+            by_chat[update.effective_chat.id if update.effective_chat is not None else None].append(update)
+        handled: set[int] = set()
+
+        async def in_order(chat_updates: list[Update]) -> None:
+            for update in chat_updates:
                 if not await self._handle_until_done(update):
-                    return  # stopping while the runtime fails: Telegram delivers it again later
-                self._offset = update.update_id + 1
-                self._unconfirmed = True
+                    return
+                handled.add(update.update_id)
+
+        outcomes = await asyncio.gather(*(in_order(u) for u in by_chat.values()), return_exceptions=True)
+        for update in updates:
+            if update.update_id not in handled:
+                break
+            self._offset = update.update_id + 1
+            self._unconfirmed = True
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return len(handled) == len(updates)
 
     async def _handle_until_done(self, update: Update) -> bool:
         """Hand ``update`` to the runtime until it succeeds; False if stopping cut the retries short."""

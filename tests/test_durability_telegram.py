@@ -29,6 +29,8 @@ from tests.fakes.fake_platform import Rate
 from tests.fakes.fake_telegram import FakeTelegram
 from tests.test_telegram_process import CONFIG, DANA_CHAT, cli, eventually
 
+SAM_CHAT = DANA_CHAT + 1
+
 
 @pytest.mark.integration
 async def test_an_update_the_runtime_failed_on_is_handed_over_again_before_later_ones() -> None:
@@ -54,6 +56,35 @@ async def test_an_update_the_runtime_failed_on_is_handed_over_again_before_later
             await adapter.stop()
         assert handled == ["first", "second"]
         assert failures == 0
+
+
+@pytest.mark.integration
+async def test_a_slow_update_holds_up_only_its_own_chat() -> None:
+    """In one batch, another chat's reply is handled while one chat's reply is slow (a check-in completing with
+    an alert), and each chat's updates keep their order."""
+    async with FakeTelegram() as fake:
+        adapter = TelegramAdapter(fake.token, fake.api_url)
+        handled: list[str] = []
+        release = asyncio.Event()
+
+        async def sink(event: InboundEvent) -> None:
+            assert isinstance(event, InboundText)
+            if event.text == "dana 1":
+                await release.wait()
+            handled.append(event.text)
+
+        for chat, text in ((DANA_CHAT, "dana 1"), (SAM_CHAT, "sam 1"), (DANA_CHAT, "dana 2")):
+            fake.push_text(chat, text)
+        await adapter.start(sink)
+        try:
+            await eventually(lambda: handled == ["sam 1"])
+            await asyncio.sleep(0.2)
+            assert handled == ["sam 1"]  # Dana's second reply waits for her first
+            release.set()
+            await eventually(lambda: len(handled) == 3)
+        finally:
+            await adapter.stop()
+        assert handled == ["sam 1", "dana 1", "dana 2"]
 
 
 @asynccontextmanager

@@ -138,6 +138,9 @@ class EventBuilder:
         #: Anchors still being read or being built again through an alias: an alias to one refers to itself.
         self._active: set[str | None] = set()
         self._count = 0
+        #: One object per distinct string: a config repeats its keys and most of its values (a time zone, a
+        #: cadence, a coach) once per client, and parser events make a new object for each.
+        self._strings: dict[str, str] = {}
 
     def build(self) -> Built:
         """The document, or ``root_kind`` telling the caller it is not a mapping (nothing else is built then)."""
@@ -246,7 +249,8 @@ class EventBuilder:
             return None
         if isinstance(event, ScalarEvent):
             if event.tag is None and not self._wildcards and event.value[:1] not in self._resolvers:
-                return event.value  # a plain string that no resolver could take: most values of a config
+                # A plain string that no resolver could take: most values of a config.
+                return self._strings.setdefault(event.value, event.value)
             return self._scalar(event, path)
         assert isinstance(event, CollectionStartEvent)
         tag = event.tag
@@ -283,7 +287,7 @@ class EventBuilder:
         if tag is None or tag == "!":
             tag = self._resolve(event) if event.implicit[0] else STR
         if tag == STR:
-            return event.value
+            return self._strings.setdefault(event.value, event.value)
         start: Any = event.start_mark
         end: Any = event.end_mark
         node = ScalarNode(tag, event.value, start, end, style=event.style)

@@ -26,7 +26,7 @@ from bot.config.yamlsource import SourceDocument
 from bot.contract.adapter import AdapterStartError
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog
-from bot.observability.server import ListenError
+from bot.observability.errors import ListenError
 from bot.scheduling.client_schedule import UnknownClientError
 from bot.store import UNAVAILABLE, Database, Session, people, unavailable_reason
 from bot.store.keycheck import KeyMismatchError

@@ -84,7 +84,7 @@ class SourceDocument:
     @cached_property
     def lines(self) -> dict[DataPath, int]:
         """The line of each value's key (or list item) by its path; ``()`` is the root's."""
-        return _build(_FAST_LOADER, self.text, self.file, lines=True).lines
+        return _parse(self.text, self.file, lines=True).lines
 
     def line_of(self, path: DataPath) -> int | None:
         """The line of ``path``, or of its nearest ancestor when the value itself is absent."""
@@ -124,10 +124,7 @@ def read_mapping(path: Path, file: str) -> SourceDocument:
 def parse_mapping(text: str, file: str) -> SourceDocument:
     """Parse ``text`` whose top level must be a mapping of settings."""
     try:
-        try:
-            built = _build(_FAST_LOADER, text, file, lines=False)
-        except (yaml.YAMLError, NestedTooDeeplyError):
-            built = _build(_Loader, text, file, lines=False)  # raises again, with the messages ``explain`` reads
+        built = _parse(text, file, lines=False)
     except yaml.MarkedYAMLError as exc:
         problem = explain(exc, text)
         raise ConfigError([ConfigIssue(file, problem.line, "", problem.message, problem.column)]) from None
@@ -149,6 +146,15 @@ def parse_mapping(text: str, file: str) -> SourceDocument:
     if built.issues:
         raise ConfigError(built.issues)
     return SourceDocument(file, built.data, text)
+
+
+def _parse(text: str, file: str, *, lines: bool) -> Built:
+    """Built by libyaml, or by the pure-Python parser where libyaml refuses the text: it raises again, with the
+    messages ``explain`` reads."""
+    try:
+        return _build(_FAST_LOADER, text, file, lines=lines)
+    except (yaml.YAMLError, NestedTooDeeplyError):
+        return _build(_Loader, text, file, lines=lines)
 
 
 def _build(loader_class: type[Any], text: str, file: str, *, lines: bool) -> Built:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from typer.testing import CliRunner, Result
 
-from bot.cli import app
+from bot.cli.app import app
 
 
 def checkin(*args: str, stdin: str | None = None, env: Mapping[str, str | None] | None = None) -> Result:

@@ -22,9 +22,10 @@ from sqlalchemy.engine import make_url
 from bot.app.builder import Bot
 from bot.contract.adapter import SendError
 from bot.contract.messages import InboundText
+from bot.observability.errors import ListenError
 from bot.observability.logs import QUIET_LOGGERS, JsonFormatter, configure_logging
 from bot.observability.metrics import Metrics, count_on_commit
-from bot.observability.server import ListenError, ObservabilityServer
+from bot.observability.server import ObservabilityServer
 from bot.scheduling.scheduler import Scheduler
 from bot.store import Database
 from bot.timing.clock import ManualClock

@@ -7,10 +7,13 @@ to a platform (and a deployment with one platform) do not pay for importing the 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from bot.config import Config, MissingSecretError, resolve_secret
 from bot.contract.adapter import Adapter
-from bot.contract.http_server import HttpLimits
+
+if TYPE_CHECKING:
+    from bot.contract.http_server import HttpLimits
 
 #: The platforms a person can be reached on; the console stands in for all of them in `checkin run --console`.
 CHAT_PLATFORMS = ("slack", "telegram")
@@ -34,6 +37,8 @@ def platform_adapters(config: Config) -> dict[str, Adapter]:
 
 def http_limits(config: Config) -> HttpLimits:
     """The limits every HTTP server of this process holds clients to (``http_servers`` in the config)."""
+    from bot.contract.http_server import HttpLimits  # aiohttp: only for a process that serves HTTP
+
     servers = config.http_servers
     return HttpLimits(
         header_timeout=servers.header_timeout.total_seconds(),

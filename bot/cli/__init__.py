@@ -1,28 +1,19 @@
 """The `checkin` command line: the only package that talks to the terminal and exits the process.
 
 Commands live in modules by what they are about (``reports``, ``run``, ``people``, ``invites``, ``data``) and share
-``common`` for finding the config, opening the database and one-line errors. Commands that read the
-configuration take ``ConfigOption`` and call ``config_path``, so ``--config``, ``$CHECKIN_CONFIG`` and
-``./config.yaml`` are honoured the same way everywhere.
+``common`` for finding the config, opening the database and one-line errors; ``app`` gathers them into the Typer
+app. This module stays light so that ``main`` runs before any of them is imported (``start_up`` says why).
 """
 
-import typer
-
-from bot.cli import dashboard, data, invites, people, reports, run
-
-app = typer.Typer(
-    help="Between-session check-ins for coaching clients.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-for commands in (reports, run, people, invites, data, dashboard):
-    commands.register(app)
+from bot.cli import start_up
 
 
 def main() -> None:
     """The installed `checkin` entry point (and `python -m bot.cli`)."""
+    start_up.own_process()
+    with start_up.collections_paused():
+        from bot.cli.app import app  # imported with collections paused
     app()
 
 
-__all__ = ["app", "main"]
+__all__ = ["main"]

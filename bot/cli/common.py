@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from bot.cli.start_up import collections_paused
 from bot.config import Client as ClientConfig
 from bot.config import Config, ConfigError, MissingSecretError, resolve_secret
 from bot.config.loader import load_config_document
@@ -25,7 +26,7 @@ from bot.config.yamlsource import SourceDocument
 from bot.contract.adapter import AdapterStartError
 from bot.conversation.questions import QuestionSet
 from bot.conversation.texts import TextCatalog
-from bot.observability.server import ListenError
+from bot.observability.errors import ListenError
 from bot.scheduling.client_schedule import UnknownClientError
 from bot.store import UNAVAILABLE, Database, Session, people, unavailable_reason
 from bot.store.keycheck import KeyMismatchError
@@ -76,10 +77,14 @@ def load(path: Path) -> tuple[Config, dict[str, QuestionSet]]:
 
 
 def load_with_document(path: Path) -> tuple[Config, dict[str, QuestionSet], SourceDocument]:
-    """``load``, also giving the parsed file for warnings that point at its lines."""
+    """``load``, also giving the parsed file for warnings that point at its lines.
+
+    Collections are paused meanwhile (``start_up``): the config is most of what start-up builds.
+    """
     try:
-        loaded, document = load_config_document(path)
-        return loaded, load_question_sets(loaded, path), document
+        with collections_paused():
+            loaded, document = load_config_document(path)
+            return loaded, load_question_sets(loaded, path), document
     except ConfigError as exc:
         fail_with(exc)
 

@@ -93,7 +93,8 @@ class _Anchor:
 
 @dataclass(slots=True)
 class Built:
-    """What a document became: its data (``None`` when the file is empty), each value's line, the problems."""
+    """What a document became: its data (``None`` when the file is empty), each value's line when they were
+    asked for, the problems."""
 
     data: Any
     root_line: int
@@ -103,7 +104,13 @@ class Built:
 
 
 class EventBuilder:
-    """Builds one document from ``next_event`` (a PyYAML loader's ``get_event``), recording each entry's line."""
+    """Builds one document from ``next_event`` (a PyYAML loader's ``get_event``), recording each entry's line
+    when ``lines`` is true.
+
+    Without lines it still finds every problem (each names its own line): at 10,000 clients the line map is
+    120,000 entries, about 17 MB and a sixth of the parse, and only a problem found later needs it, so
+    ``SourceDocument`` builds it by parsing again then.
+    """
 
     def __init__(
         self,
@@ -111,21 +118,29 @@ class EventBuilder:
         next_event: Callable[[], Event],
         construct: Callable[[ScalarNode], Any],
         resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]],
+        *,
+        lines: bool = True,
     ) -> None:
         """``construct`` builds a scalar that is not a plain string (a number, a date); ``resolvers`` are the
         loader's implicit resolvers by first character, which decide a plain scalar's tag."""
         self.file = file
-        self.lines: dict[DataPath, int] = {}
+        #: ``None`` when lines are not recorded.
+        self.lines: dict[DataPath, int] | None = {} if lines else None
         self.issues: list[ConfigIssue] = []
         self._stream = next_event
         self._construct = construct
         self._resolvers = resolvers
+        #: Whether some resolver takes a scalar whatever its first character (PyYAML registers none).
+        self._wildcards = bool(resolvers.get(None))
         self._anchors: dict[str | None, _Anchor] = {}
         self._recording: list[_Anchor] = []
         self._replays: list[Iterator[Event]] = []
         #: Anchors still being read or being built again through an alias: an alias to one refers to itself.
         self._active: set[str | None] = set()
         self._count = 0
+        #: One object per distinct string: a config repeats its keys and most of its values (a time zone, a
+        #: cadence, a coach) once per client, and parser events make a new object for each.
+        self._strings: dict[str, str] = {}
 
     def build(self) -> Built:
         """The document, or ``root_kind`` telling the caller it is not a mapping (nothing else is built then)."""
@@ -141,10 +156,11 @@ class EventBuilder:
             self._skip_rest(root, 0)
             self._end_of_stream(root)
             return Built(None, line, type(root))
-        self.lines[()] = line
+        if self.lines is not None:
+            self.lines[()] = line
         data = self._value((), root)
         self._end_of_stream(root)
-        return Built(data, line, MappingStartEvent, self.lines, self.issues)
+        return Built(data, line, MappingStartEvent, self.lines or {}, self.issues)
 
     def _end_of_stream(self, root: Event) -> None:
         self._expect(DocumentEndEvent)
@@ -160,18 +176,21 @@ class EventBuilder:
     # Reading events
 
     def _next(self) -> Event:
+        """The next event; the one place every event passes, so it does only what each needs (anchors are rare)."""
         if self._replays:
             return next(self._replays[-1])
         event = self._stream()
-        for anchor in self._recording:
-            anchor.events.append(event)
-            if isinstance(event, CollectionStartEvent):
-                anchor.depth += 1
-            elif isinstance(event, CollectionEndEvent):
-                anchor.depth -= 1
+        recording = self._recording
+        if recording:
+            for anchor in recording:
+                anchor.events.append(event)
+                if isinstance(event, CollectionStartEvent):
+                    anchor.depth += 1
+                elif isinstance(event, CollectionEndEvent):
+                    anchor.depth -= 1
         if isinstance(event, (ScalarEvent, CollectionStartEvent)) and event.anchor is not None:
             self._begin_anchor(event)
-        while self._recording and self._recording[-1].depth == 0:
+        while recording and recording[-1].depth == 0:
             self._end_anchor()
         return event
 
@@ -221,12 +240,17 @@ class EventBuilder:
         if isinstance(event, AliasEvent):
             return self._alias(event, path)
         if not self._replays:
-            self._counted(1)
+            self._count += 1
+            if self._count > MAX_NODES:
+                raise AliasBombError
         if len(path) > MAX_DEPTH:
             self._problem(event, path, "nested too deeply")
             self._skip_rest(event, len(path))
             return None
         if isinstance(event, ScalarEvent):
+            if event.tag is None and not self._wildcards and event.value[:1] not in self._resolvers:
+                # A plain string that no resolver could take: most values of a config.
+                return self._strings.setdefault(event.value, event.value)
             return self._scalar(event, path)
         assert isinstance(event, CollectionStartEvent)
         tag = event.tag
@@ -263,7 +287,7 @@ class EventBuilder:
         if tag is None or tag == "!":
             tag = self._resolve(event) if event.implicit[0] else STR
         if tag == STR:
-            return event.value
+            return self._strings.setdefault(event.value, event.value)
         start: Any = event.start_mark
         end: Any = event.end_mark
         node = ScalarNode(tag, event.value, start, end, style=event.style)
@@ -290,16 +314,18 @@ class EventBuilder:
             event = self._peek_node()
             if isinstance(event, SequenceEndEvent):
                 return items
-            index = len(items)
-            self.lines[(*path, index)] = self._line_of(event)
-            items.append(self._value((*path, index), event))
+            at = (*path, len(items))
+            if self.lines is not None:
+                self.lines[at] = self._line_of(event)
+            items.append(self._value(at, event))
 
     def _mapping(self, path: DataPath) -> dict[Any, Any]:
         """Explicit keys win over merged ones, and a merged source's lines only where no explicit key set one."""
         merged: dict[Any, Any] = {}
         explicit: dict[Any, Any] = {}
-        first_line: dict[Any, int] = {}
-        merged_lines: dict[DataPath, int] = {}
+        #: Each key's event, for its line should the key come again.
+        first: dict[Any, Event] = {}
+        merged_lines: dict[DataPath, int] | None = None if self.lines is None else {}
         while True:
             key_event = self._peek_node()
             if isinstance(key_event, MappingEndEvent):
@@ -314,16 +340,21 @@ class EventBuilder:
                 self._merge(path, merged, merged_lines)
                 continue
             key = self._value(path, key_event)
-            line = self._line_of(key_event)
-            if key in first_line:
-                self._problem(key_event, (*path, key), f"duplicate key (first given on line {first_line[key]})")
+            at = (*path, key)
+            if key in first:
+                line = self._line_of(first[key])
+                self._problem(key_event, at, f"duplicate key (first given on line {line})")
                 self._discard()
                 continue
-            first_line[key] = line
-            self.lines[(*path, key)] = line
-            explicit[key] = self._value((*path, key))
-        for at, line in merged_lines.items():
-            self.lines.setdefault(at, line)
+            first[key] = key_event
+            if self.lines is not None:
+                self.lines[at] = self._line_of(key_event)
+            explicit[key] = self._value(at)
+        if self.lines is not None and merged_lines:
+            for at, line in merged_lines.items():
+                self.lines.setdefault(at, line)
+        if not merged:
+            return explicit
         merged.update(explicit)
         return merged
 
@@ -338,7 +369,7 @@ class EventBuilder:
             return self._resolve(event) if event.implicit[0] else STR
         return str(event.tag)
 
-    def _merge(self, path: DataPath, into: dict[Any, Any], lines: dict[DataPath, int]) -> None:
+    def _merge(self, path: DataPath, into: dict[Any, Any], lines: dict[DataPath, int] | None) -> None:
         """Apply ``<<: *anchor`` or ``<<: [*a, *b]``; earlier sources win, as the YAML merge spec says."""
         event = self._peek_node()
         if isinstance(event, AliasEvent) and isinstance(self._anchors[event.anchor].start, SequenceStartEvent):
@@ -355,14 +386,18 @@ class EventBuilder:
             return
         self._merge_sources(event, path, into, lines)
 
-    def _merge_sources(self, event: Event, path: DataPath, into: dict[Any, Any], lines: dict[DataPath, int]) -> None:
+    def _merge_sources(
+        self, event: Event, path: DataPath, into: dict[Any, Any], lines: dict[DataPath, int] | None
+    ) -> None:
         if not isinstance(event, SequenceStartEvent):
             self._merge_source(event, path, into, lines)
             return
         while not isinstance(source := self._peek_node(), SequenceEndEvent):
             self._merge_source(source, path, into, lines)
 
-    def _merge_source(self, source: Event, path: DataPath, into: dict[Any, Any], lines: dict[DataPath, int]) -> None:
+    def _merge_source(
+        self, source: Event, path: DataPath, into: dict[Any, Any], lines: dict[DataPath, int] | None
+    ) -> None:
         start = self._anchors[source.anchor].start if isinstance(source, AliasEvent) else source
         if not isinstance(start, MappingStartEvent):
             self._problem(source, path, "'<<' must merge a mapping or a list of mappings")
@@ -381,7 +416,7 @@ class EventBuilder:
     def _discard(self, first: Event | None = None) -> None:
         """Read a node that is not used (a duplicate key's value), still registering the anchors inside it."""
         kept_lines, kept_issues = self.lines, self.issues
-        self.lines, self.issues = {}, []
+        self.lines, self.issues = None, []
         try:
             self._value((), first)
         finally:

@@ -13,7 +13,8 @@ turns ``on: [mon]`` into ``True: [mon]``, ``digest: off`` into ``False`` and ``a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +71,20 @@ else:  # pragma: no cover - PyYAML wheels include libyaml; a source build withou
 
 @dataclass(frozen=True)
 class SourceDocument:
-    """A parsed YAML file: its data, where each value sits, and the name to show in messages."""
+    """A parsed YAML file: its data, its text, and the name to show in messages.
+
+    Where each value sits (``lines``) is found by parsing the text again, once, when first asked: only a
+    problem or a warning needs it, and most loads have neither, while recording it costs a sixth of the parse.
+    """
 
     file: str
     data: dict[Any, Any]
-    lines: dict[DataPath, int]
+    text: str = field(repr=False)
+
+    @cached_property
+    def lines(self) -> dict[DataPath, int]:
+        """The line of each value's key (or list item) by its path; ``()`` is the root's."""
+        return _parse(self.text, self.file, lines=True).lines
 
     def line_of(self, path: DataPath) -> int | None:
         """The line of ``path``, or of its nearest ancestor when the value itself is absent."""
@@ -114,10 +124,7 @@ def read_mapping(path: Path, file: str) -> SourceDocument:
 def parse_mapping(text: str, file: str) -> SourceDocument:
     """Parse ``text`` whose top level must be a mapping of settings."""
     try:
-        try:
-            built = _build(_FAST_LOADER, text, file)
-        except (yaml.YAMLError, NestedTooDeeplyError):
-            built = _build(_Loader, text, file)  # raises again, with the messages ``explain`` reads
+        built = _parse(text, file, lines=False)
     except yaml.MarkedYAMLError as exc:
         problem = explain(exc, text)
         raise ConfigError([ConfigIssue(file, problem.line, "", problem.message, problem.column)]) from None
@@ -138,10 +145,19 @@ def parse_mapping(text: str, file: str) -> SourceDocument:
         raise _fail(file, built.root_line, f"expected a mapping of settings (key: value), found {found}")
     if built.issues:
         raise ConfigError(built.issues)
-    return SourceDocument(file, built.data, built.lines)
+    return SourceDocument(file, built.data, text)
 
 
-def _build(loader_class: type[Any], text: str, file: str) -> Built:
+def _parse(text: str, file: str, *, lines: bool) -> Built:
+    """Built by libyaml, or by the pure-Python parser where libyaml refuses the text: it raises again, with the
+    messages ``explain`` reads."""
+    try:
+        return _build(_FAST_LOADER, text, file, lines=lines)
+    except (yaml.YAMLError, NestedTooDeeplyError):
+        return _build(_Loader, text, file, lines=lines)
+
+
+def _build(loader_class: type[Any], text: str, file: str, *, lines: bool) -> Built:
     loader = loader_class(text)
     try:
         constructor = _Loader("")
@@ -150,6 +166,7 @@ def _build(loader_class: type[Any], text: str, file: str) -> Built:
             loader.get_event,
             lambda node: constructor.construct_object(node, deep=True),
             _Loader.yaml_implicit_resolvers,
+            lines=lines,
         ).build()
     finally:
         loader.dispose()

@@ -17,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.contract.http_server import DEFAULT_LIMITS, HttpLimits, start_guarded_server
+from bot.observability.errors import ListenError
 from bot.observability.metrics import Metrics
 from bot.observability.snapshot import StoreSnapshot
 from bot.store import Database
@@ -25,10 +26,6 @@ log = logging.getLogger(__name__)
 
 #: How long a check may wait for the database: a load balancer's probe usually gives up after about 5 s.
 CHECK_TIMEOUT = 3.0
-
-
-class ListenError(Exception):
-    """The server could not bind its address; the message says which and why, for the operator."""
 
 
 class ObservabilityServer:

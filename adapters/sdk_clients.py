@@ -4,8 +4,9 @@ Neither Slack nor Telegram accepts an idempotency key on a send, so a retry is o
 decides it, knowing the row and its attempts. slack-sdk's ``AsyncWebClient`` retries connection errors by
 default (``async_default_handlers()``), which re-posts a message whose request reached Slack before the
 connection dropped; here it gets no retry handlers at all. python-telegram-bot's ``HTTPXRequest`` does not
-retry (httpx transports default to ``retries=0``), and its ``AIORateLimiter`` would retry on
-``RetryAfter``, so it is not used: pacing and retries belong to the outbox.
+retry (httpx transports default to ``retries=0``), nor does ``AiohttpRequest``, which the bot's calls go
+through instead (``adapters.telegram_http``: the same calls for half the CPU), and its ``AIORateLimiter`` would
+retry on ``RetryAfter``, so it is not used: pacing and retries belong to the outbox.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 from telegram import Bot
-from telegram.request import BaseRequest, HTTPXRequest
+from telegram.request import BaseRequest
+
+from adapters.telegram_http import AiohttpRequest
 
 SLACK_API_URL = "https://slack.com/api/"
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
@@ -37,5 +40,9 @@ def slack_session(client: AsyncWebClient) -> aiohttp.ClientSession:
 
 def telegram_bot(token: str, api_url: str = TELEGRAM_API_URL, *, updates_request: BaseRequest | None = None) -> Bot:
     """``updates_request`` replaces python-telegram-bot's own client for ``getUpdates`` (long polling)."""
-    request = HTTPXRequest(read_timeout=SEND_TIMEOUT, write_timeout=SEND_TIMEOUT, connect_timeout=SEND_TIMEOUT)
-    return Bot(token=token, base_url=api_url, request=request, get_updates_request=updates_request)
+    return Bot(
+        token=token,
+        base_url=api_url,
+        request=AiohttpRequest(timeout=SEND_TIMEOUT),
+        get_updates_request=updates_request,
+    )

@@ -10,13 +10,21 @@ that was most of the bot's CPU while sending (``benchmarks/sending.py``).
 What it keeps from ``HTTPXRequest``: one connection pool for every call; no retry of its own (aiohttp re-sends
 only idempotent methods on a dropped keep-alive connection, and every Bot API call is a POST), so a dropped
 send is the outbox's to retry; every timeout is ``TimedOut`` (the outbox treats it as ambiguous: the message
-may have gone) and every other transport failure ``NetworkError``. Unlike httpx, aiohttp has no write timeout
-of its own, so a call is also bounded as a whole by the sum of its timeouts.
+may have gone) and every other transport failure ``NetworkError``; certifi's certificates, as httpx verifies
+with; a proxy named in the environment (``HTTPS_PROXY``, ``NO_PROXY``), as httpx honours, looked up once per
+host rather than per call. Unlike httpx, aiohttp has no write timeout of its own, so a call is also bounded as
+a whole by the sum of its timeouts.
 """
 
 from __future__ import annotations
 
+import functools
+import ssl
+import urllib.request
+from urllib.parse import urlsplit
+
 import aiohttp
+import certifi
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
@@ -26,6 +34,14 @@ from telegram.request import BaseRequest, RequestData
 POOL_SIZE = 256
 #: Seconds a call waits for a free connection, as ``HTTPXRequest``'s default.
 POOL_TIMEOUT = 1.0
+
+
+@functools.cache
+def _env_proxy(scheme: str, host: str) -> str | None:
+    """The proxy the environment names for ``scheme`` URLs to ``host``, if any."""
+    if urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(scheme)
 
 
 def _given(value: ODVInput[float], default: float | None) -> float | None:
@@ -49,7 +65,9 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size),
+                connector=aiohttp.TCPConnector(
+                    limit=self._pool_size, ssl=ssl.create_default_context(cafile=certifi.where())
+                ),
                 # The Bot API sets no cookies; not keeping a jar saves reading every answer's headers for them.
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
@@ -85,6 +103,7 @@ class AiohttpRequest(BaseRequest):
             sock_connect=connect,
             sock_read=read,
         )
+        where = urlsplit(url)
         try:
             async with session.request(
                 method,
@@ -92,6 +111,7 @@ class AiohttpRequest(BaseRequest):
                 data=_body(request_data),
                 headers={"User-Agent": self.USER_AGENT},
                 timeout=timeout,
+                proxy=_env_proxy(where.scheme, where.hostname or ""),
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as error:  # aiohttp's own timeouts are TimeoutErrors too

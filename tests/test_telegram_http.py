@@ -15,7 +15,7 @@ from telegram import Bot
 from telegram.error import NetworkError, TimedOut
 
 from adapters.telegram import classify
-from adapters.telegram_http import AiohttpRequest
+from adapters.telegram_http import AiohttpRequest, _env_proxy
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +100,31 @@ async def test_sends_share_one_kept_alive_connection() -> None:
         sent = [await bot.send_message(chat_id=42, text=f"Question {n}") for n in range(3)]
     assert [m.message_id for m in sent] == [1, 2, 3]
     assert len(connections) == 1
+
+
+async def test_a_proxy_named_in_the_environment_carries_the_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As httpx would: a bot behind ``HTTPS_PROXY``/``HTTP_PROXY`` still reaches Telegram."""
+    seen: list[str] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append((await reader.readline()).decode().strip())
+        await read_request(reader)
+        body = b'{"ok": true, "result": {"message_id": 7, "date": 0, "chat": {"id": 42, "type": "private"}}}'
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        await writer.drain()
+        writer.close()
+
+    async with raw_server(proxy) as port:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        _env_proxy.cache_clear()
+        request = AiohttpRequest(timeout=5.0)
+        bot = Bot(TOKEN, base_url="http://telegram.invalid/bot", request=request)
+        try:
+            sent = await bot.send_message(chat_id=42, text="How was the week?")
+        finally:
+            await request.shutdown()
+            _env_proxy.cache_clear()
+    assert sent.message_id == 7
+    assert seen == [f"POST http://telegram.invalid/bot{TOKEN}/sendMessage HTTP/1.1"]

@@ -4,8 +4,9 @@ Neither Slack nor Telegram accepts an idempotency key on a send, so a retry is o
 decides it, knowing the row and its attempts. slack-sdk's ``AsyncWebClient`` retries connection errors by
 default (``async_default_handlers()``), which re-posts a message whose request reached Slack before the
 connection dropped; here it gets no retry handlers at all. python-telegram-bot's ``HTTPXRequest`` does not
-retry (httpx transports default to ``retries=0``), and its ``AIORateLimiter`` would retry on
-``RetryAfter``, so it is not used: pacing and retries belong to the outbox.
+retry (httpx transports default to ``retries=0``), nor does ``AiohttpRequest``, which the bot's calls go
+through instead (``adapters.telegram_http``: the same calls for half the CPU), and its ``AIORateLimiter`` would
+retry on ``RetryAfter``, so it is not used: pacing and retries belong to the outbox.
 
 Each SDK is imported by the function that builds its client: both adapters import this module, and a bot on
 one platform need not load the other's SDK (python-telegram-bot with httpx is about 0.2 s and 20 MB of a
@@ -48,7 +49,12 @@ def slack_session(client: AsyncWebClient) -> aiohttp.ClientSession:
 def telegram_bot(token: str, api_url: str = TELEGRAM_API_URL, *, updates_request: BaseRequest | None = None) -> Bot:
     """``updates_request`` replaces python-telegram-bot's own client for ``getUpdates`` (long polling)."""
     from telegram import Bot
-    from telegram.request import HTTPXRequest
 
-    request = HTTPXRequest(read_timeout=SEND_TIMEOUT, write_timeout=SEND_TIMEOUT, connect_timeout=SEND_TIMEOUT)
-    return Bot(token=token, base_url=api_url, request=request, get_updates_request=updates_request)
+    from adapters.telegram_http import AiohttpRequest
+
+    return Bot(
+        token=token,
+        base_url=api_url,
+        request=AiohttpRequest(timeout=SEND_TIMEOUT),
+        get_updates_request=updates_request,
+    )

@@ -314,6 +314,7 @@ class TelegramAdapter:
     async def stop(self) -> None:
         application = self._application
         if not application.running:
+            await application.bot.request.shutdown()  # a send made without ``start`` opened its session
             return
         if self._runner is not None:
             # Stops listening, waits for requests in flight (each awaits the runtime), then closes.

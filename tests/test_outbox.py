@@ -180,6 +180,35 @@ async def test_a_crash_between_send_and_mark_sent_resends_after_the_lease(
     assert (await rows(database))[row_id].status == "sent"
 
 
+async def test_a_lease_failing_in_the_recording_transaction_keeps_the_deliveries_for_the_next(
+    database: Database,
+    platform: FakePlatform,
+    adapter: HttpAdapter,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Recording and the next lease share a transaction: when the lease fails, the recording is rolled back
+    with it, and the worker records those deliveries next time instead of sending them again."""
+    ids = await seed(database, clock, [("alice", "1"), ("bob", "2"), ("carol", "3")])
+    lease = outbox.due_outbox
+    leases = itertools.count()
+
+    async def second_lease_fails(*args: object, **kwargs: object) -> list[OutboxMessage]:
+        if next(leases) == 1:
+            raise RuntimeError("the database went away")
+        return await lease(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outbox, "due_outbox", second_lease_fails)
+    sender = worker(database, adapter, clock)
+    with pytest.raises(RuntimeError, match="went away"):
+        await sender.drain()
+    assert {row.status for row in (await rows(database)).values()} == {"sending"}  # rolled back
+
+    assert await sender.drain() == 0
+    assert sorted(d.outbox_id for d in platform.deliveries) == ids  # each once
+    assert {row.status for row in (await rows(database)).values()} == {"sent"}
+
+
 async def test_retry_after_is_honoured(
     database: Database, platform: FakePlatform, adapter: HttpAdapter, clock: ManualClock
 ) -> None:

@@ -294,9 +294,12 @@ async def test_a_429_is_retried_by_the_outbox_not_by_the_sdk(setup: Setup) -> No
 async def test_the_fake_enforces_one_message_a_second_per_chat() -> None:
     async with FakeTelegram() as fake:
         adapter = TelegramAdapter(fake.token, fake.api_url)
-        await adapter.send(OutboundMessage("telegram", str(DANA_CHAT), "one"))
-        with pytest.raises(SendError, match="flood control") as raised:
-            await adapter.send(OutboundMessage("telegram", str(DANA_CHAT), "two"))
+        try:
+            await adapter.send(OutboundMessage("telegram", str(DANA_CHAT), "one"))
+            with pytest.raises(SendError, match="flood control") as raised:
+                await adapter.send(OutboundMessage("telegram", str(DANA_CHAT), "two"))
+        finally:
+            await adapter.stop()
         assert raised.value.retry_after == 1.0
         assert not raised.value.permanent
 
@@ -555,6 +558,7 @@ async def test_a_forged_note_in_an_alert_stays_one_quoted_line() -> None:
     async with FakeTelegram() as fake:
         adapter = TelegramAdapter(fake.token, fake.api_url)
         await adapter.send(OutboundMessage("telegram", str(MAYA_CHAT), message, audience="coach"))
+        await adapter.stop()
         [sent] = fake.sent_to(MAYA_CHAT)
         [call] = fake.calls_to("sendMessage")
     assert sent.text is not None

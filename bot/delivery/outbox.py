@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,7 +43,7 @@ from bot.delivery.attachments import Attachments
 from bot.delivery.outgoing import PRIVACY_NOTICE_FOR
 from bot.delivery.ratelimit import PlatformLimiter, RateLimits
 from bot.observability.metrics import Metrics
-from bot.store import Database, clients, outbox
+from bot.store import Database, Session, clients, outbox
 from bot.timing.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,52 @@ async def _ignore_given_up(message: OutboundMessage, count: int) -> None:
 
 async def _ignore_permanent_failure(message: OutboundMessage, reason: str) -> None:
     """The default: the failed row itself is the record."""
+
+
+class _Sends:
+    """The sends under way, and a wait for the next to finish whose cost does not grow with their number.
+
+    ``asyncio.wait(FIRST_COMPLETED)`` adds and then removes a callback on every task at each call; with the
+    worker waking once per message and up to ``concurrency`` sends held for their turn, that was a loop over
+    all of them per message sent. Here each task reports itself once, when it finishes.
+    """
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._finished: list[asyncio.Task[None]] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def start(self, send: Coroutine[None, None, None]) -> None:
+        task = asyncio.create_task(send)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self._finished.append(task)
+        _resolve(self._waiter)
+
+    async def finished(self, *, within: float) -> list[asyncio.Task[None]]:
+        """The sends that finished since the last call, waiting up to ``within`` seconds for one."""
+        if not self._finished:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(within, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        finished, self._finished = self._finished, []
+        return finished
+
+
+def _resolve(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +253,7 @@ class OutboxWorker:
         it waits for the image, so the message held for it goes in the same drain.
         """
         attempted = 0
-        sending: set[asyncio.Task[None]] = set()
+        sending = _Sends()
         renewer = asyncio.create_task(self._renew_leases(), name="outbox-lease-renewal")
         self._recording = False
         loop = asyncio.get_running_loop()
@@ -215,61 +261,66 @@ class OutboxWorker:
         try:
             while not self._stopping:
                 # Settle first: a recipient's next message becomes claimable only once this one is recorded.
-                # Recording and claiming each cost a transaction, so while sends are under way both wait for a
-                # batch (or, for recording, for RECORD_DELAY): one of each per message made the database the
-                # cost of paced sending.
+                # Recording and claiming each cost a transaction, so while sends are under way they wait for a
+                # batch (or, for recording, for RECORD_DELAY) and then share one transaction: one of each per
+                # message made the database the cost of paced sending.
                 if not sending or len(self._delivered) >= self._batch_floor or loop.time() >= record_by:
-                    await self._record_delivered()
-                    record_by = loop.time() + RECORD_DELAY
-                room = self._concurrency - len(sending)
-                if room >= self._batch_floor or (room > 0 and not sending):
-                    for claimed in await self._claim(min(room, self._batch_size)):
-                        sending.add(asyncio.create_task(self._deliver(claimed)))
+                    room = self._concurrency - len(sending)
+                    wanted = room >= self._batch_floor or (room > 0 and not sending)
+                    for claimed in await self._settle(min(room, self._batch_size) if wanted else 0):
+                        sending.start(self._deliver(claimed))
                         attempted += 1
+                    record_by = loop.time() + RECORD_DELAY
                 if not sending:
                     if not self.attachments.pending:
                         return attempted
                     await self.attachments.wait_for_one()
                     continue
-                done, sending = await asyncio.wait(sending, timeout=RECORD_DELAY, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    if (error := task.exception()) is not None:
+                for task in await sending.finished(within=RECORD_DELAY):
+                    if not task.cancelled() and (error := task.exception()) is not None:
                         # The row stays leased and is retried once the lease runs out.
                         log.error("outbox: recording a send failed", exc_info=error)
             # Asked to stop: what is still being sent is abandoned as in a crash; what went out is recorded.
-            await _abandon(sending)
-            await self._record_delivered()
+            await _abandon(sending.tasks)
+            await self._settle(0)
             return attempted
         except asyncio.CancelledError:
-            await _abandon(sending)
+            await _abandon(sending.tasks)
             if not self._recording:  # a recording the stop interrupted is not tried again: stopping must end
-                await asyncio.shield(self._record_delivered())  # what went out is recorded, not re-sent
+                await asyncio.shield(self._settle(0))  # what went out is recorded, not re-sent
             raise
         except BaseException:
             # A failed claim must not abandon sends already under way: that would only cause duplicates.
-            await asyncio.gather(*sending, return_exceptions=True)
+            await asyncio.gather(*sending.tasks, return_exceptions=True)
             raise
         finally:
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
 
-    async def _record_delivered(self) -> None:
-        """Record the deliveries so far; on a database error they stay listed, to be recorded next time."""
-        if not self._delivered:
-            return
+    async def _settle(self, limit: int) -> list[_Claimed]:
+        """Record the deliveries so far and lease up to ``limit`` rows, in one transaction.
+
+        On a database error nothing is leased and the deliveries stay listed, to be recorded next time.
+        """
         delivered = list(self._delivered)
+        if not delivered and limit <= 0:
+            return []
         now = self._clock.now()
-        self._recording = True  # left set if a stop cancels the recording
+        self._recording = bool(delivered)  # left set if a stop cancels the recording
         try:
             async with self._database.transaction() as session:
-                await outbox.mark_sent(session, [(claimed.outbox_id, ref) for claimed, ref in delivered], now)
-                notices = [claimed.notice_for for claimed, _ in delivered if claimed.notice_for is not None]
-                await clients.mark_privacy_notice_sent(session, notices, now)
+                if delivered:
+                    await outbox.mark_sent(session, [(claimed.outbox_id, ref) for claimed, ref in delivered], now)
+                    notices = [claimed.notice_for for claimed, _ in delivered if claimed.notice_for is not None]
+                    await clients.mark_privacy_notice_sent(session, notices, now)
+                claimed = await self._lease_rows(session, now, limit) if limit > 0 else []
         except Exception:
             self._recording = False
             raise
         self._recording = False
         del self._delivered[: len(delivered)]  # sends finishing meanwhile were appended after them
+        self._in_flight.update(c.outbox_id for c in claimed)
+        return claimed
 
     async def _renew_leases(self) -> None:
         """Keep the leases of the rows this worker holds from running out while it still works on them."""
@@ -294,29 +345,21 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
             self._wake.clear()
 
-    async def _claim(self, limit: int) -> list[_Claimed]:
+    async def _lease_rows(self, session: Session, now: datetime, limit: int) -> list[_Claimed]:
         """Lease rows; each comes with its attempt count, which the lease has already incremented."""
-        async with self._database.transaction() as session:
-            rows = await outbox.due_outbox(
-                session,
-                self._clock.now(),
-                limit,
-                self._worker_id,
-                self._lease,
-                give_up_unreadable_after=self._give_up_after,
+        rows = await outbox.due_outbox(
+            session, now, limit, self._worker_id, self._lease, give_up_unreadable_after=self._give_up_after
+        )
+        return [
+            _Claimed(
+                r.id,
+                OutboundMessage.from_payload(r.platform, r.recipient, r.payload, r.id),
+                r.attempts,
+                r.created_at,
+                r.payload.get(PRIVACY_NOTICE_FOR),
             )
-            claimed = [
-                _Claimed(
-                    r.id,
-                    OutboundMessage.from_payload(r.platform, r.recipient, r.payload, r.id),
-                    r.attempts,
-                    r.created_at,
-                    r.payload.get(PRIVACY_NOTICE_FOR),
-                )
-                for r in rows
-            ]
-        self._in_flight.update(c.outbox_id for c in claimed)
-        return claimed
+            for r in rows
+        ]
 
     def _turnstile(self, platform: str) -> asyncio.Lock:
         return self._turnstiles.setdefault(platform, asyncio.Lock())

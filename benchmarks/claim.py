@@ -137,7 +137,7 @@ def measure(clients: int, runs: int) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--clients", type=int, default=2_000)
+    parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--replica", nargs=2, metavar=("CONFIG", "SCHEMA"), help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args(argv)

@@ -3,7 +3,7 @@
 The history is written straight into the tables (completed weekly check-ins with the five relationship answers,
 every fifth one expired), then ``client_statuses``, what `checkin status` prints, is timed over every client.
 
-    python -m benchmarks.status [--clients N] [--checkins K] [--runs R] [--full]
+    python -m benchmarks.status [--clients N] [--checkins K] [--runs R]
 """
 
 from __future__ import annotations
@@ -115,12 +115,11 @@ async def _seed(database: Database, client_ids: list[str], checkins: int, start:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--clients", type=int, action="append", help="repeatable; default 1,000 (--full: 10,000)")
+    parser.add_argument("--clients", type=int, action="append", help="repeatable; default 10,000")
     parser.add_argument("--checkins", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--full", action="store_true", help="10,000 clients")
     args, _ = parser.parse_known_args(argv)
-    for clients in args.clients or ([10_000] if args.full else [1_000]):
+    for clients in args.clients or [10_000]:
         with tempfile.TemporaryDirectory(prefix="checkin-bench-") as scratch:
             print(json.dumps(asyncio.run(measure(clients, args.checkins, args.runs, Path(scratch)))), flush=True)
 

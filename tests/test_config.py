@@ -21,7 +21,9 @@ from bot.config import (
     referenced_variables,
     resolve_secret,
     unset_variables,
+    yamlevents,
 )
+from bot.config.yamlsource import parse_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config.example.yaml"
@@ -493,6 +495,16 @@ def test_alias_bomb_and_recursive_alias_are_refused() -> None:
     )
     assert issues_of(bomb) == ["config.yaml: the YAML expands to too many values (alias bomb?)"]
     assert issues_of("a: &a [*a]\n") == ["config.yaml:1 a[0]: an alias refers to itself"]
+
+
+def test_only_values_built_by_aliases_count_towards_the_alias_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large practice writes millions of values out (100,000 clients: 2.2 million); only what aliases expand
+    to is bounded, as the file's size bounds the rest."""
+    monkeypatch.setattr(yamlevents, "MAX_ALIASED", 10)
+    written_out = "{" + ", ".join(f"k{n}: [x, y]" for n in range(50)) + "}"
+    assert parse_mapping(f"many: {written_out}\n", "config.yaml").data["many"]["k49"] == ["x", "y"]
+    with pytest.raises(ConfigError, match="alias bomb"):
+        parse_mapping("a: &a [x, x, x, x, x, x]\nb: [*a, *a]\n", "config.yaml")
 
 
 @pytest.mark.usefixtures("in_tmp")

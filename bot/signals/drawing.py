@@ -20,7 +20,7 @@ import multiprocessing
 import signal
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Protocol
@@ -97,13 +97,15 @@ async def draw(chart: Chart) -> bytes:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def warm_up() -> None:
-    """Start the drawing process now and have it import what draws, without waiting for either."""
+def warm_up() -> Future[None] | None:
+    """Start the drawing process now and have it import what draws; the future says when it is ready, for a
+    caller that would rather wait (a benchmark measuring the steady state); ``None`` if it died meanwhile."""
     pool = _drawer()
     try:
-        pool.submit(_import_drawing)
+        return pool.submit(_import_drawing)
     except BrokenProcessPool:  # it died since the last chart: the next one starts another
         _forget(pool)
+        return None
 
 
 def _import_drawing() -> None:

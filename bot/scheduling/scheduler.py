@@ -142,7 +142,7 @@ class Scheduler:
         self._scheduler.start()
 
     async def _catch_up(self) -> Sequence[ClientSchedule]:
-        report = await self._dispatcher.dispatch()
+        report = await self._dispatcher.dispatch(with_schedules=True)
         log.info("start-up catch-up: %s started, %s missed past the grace window", report.started, report.missed)
         await self._dispatcher.sweep()
         # A client paused meanwhile keeps a timer until the next plan; harmless, as a timer only says when to

@@ -506,8 +506,8 @@ class TelegramAdapter:
         if answered is not None:
             if self._keyboards.get(message.chat.id) == answered:  # a newer question may have been sent meanwhile
                 del self._keyboards[message.chat.id]
-            # Not awaited: updates are handled one after another, and a round trip to Telegram for every typed
-            # answer would hold up every client's next update behind it.
+            # Not awaited: a chat's updates are handled one after another and a batch waits for all its chats,
+            # so a round trip to Telegram for every typed answer would hold up that chat and the next batch.
             task = asyncio.create_task(self._drop_keyboard(message.chat.id, answered), name="telegram-drop-keyboard")
             self._dropping.add(task)
             task.add_done_callback(self._dropping.discard)

@@ -85,16 +85,20 @@ async def draw(chart: Chart) -> bytes:
     A child that died (killed, out of memory) is replaced and the chart drawn once more; a second death in a
     row is raised as ``BrokenProcessPool``, so a chart that kills its drawer cannot loop.
     """
-    loop = asyncio.get_running_loop()
-    for attempt in range(2):
-        pool = _drawer()
-        try:
-            return await loop.run_in_executor(pool, chart)
-        except BrokenProcessPool:
-            _forget(pool)
-            if attempt == 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        return await _draw_once(chart)
+    except BrokenProcessPool:
+        return await _draw_once(chart)
+
+
+async def _draw_once(chart: Chart) -> bytes:
+    """Draw in the current drawing process; a dead one is forgotten, so the next call starts another."""
+    pool = _drawer()
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, chart)
+    except BrokenProcessPool:
+        _forget(pool)
+        raise
 
 
 def warm_up() -> Future[None] | None:

@@ -98,3 +98,26 @@ async def test_status_rows_match_each_clients_own_history(database: Database) ->
     assert {arrow for _, arrow in expected.values()} == {"↑", "↓", "→", "·"}
     assert for_coach == set(rows)
     assert (one.response_rate, one.arrow) == expected["c13"]
+
+
+async def test_an_arrow_looks_past_newest_checkins_without_an_index(database: Database) -> None:
+    """The arrow compares the two newest check-ins that carry an alliance index: when the newest completed one
+    has none (its only answer off the scale), the row is read from further back in the window, in one more
+    query, and still shows the rise between the two before it."""
+    async with database.transaction() as session:
+        await people.sync_people(session, [COACH], [client(0), client(1)], T0)
+        for n in range(2):
+            await add_checkin(session, f"c0{n}", 0, CheckInStatus.COMPLETED, dict.fromkeys(RELATIONSHIP, 2))
+            await add_checkin(session, f"c0{n}", 1, CheckInStatus.COMPLETED, dict.fromkeys(RELATIONSHIP, 4))
+        await add_checkin(session, "c01", 2, CheckInStatus.COMPLETED, {"hope": 9})
+    sets = load_builtin_question_sets()
+    now = T0 + timedelta(weeks=3)
+    with counted_queries(database) as indexed:
+        async with database.session() as session:
+            [row] = await client_statuses(session, sets, now, client_ids=["c00"])
+    assert (row.response_rate, row.arrow) == (1.0, "↑")
+    with counted_queries(database) as looked_further:
+        async with database.session() as session:
+            [row] = await client_statuses(session, sets, now, client_ids=["c01"])
+    assert (row.response_rate, row.arrow) == (1.0, "↑")
+    assert len(looked_further) == len(indexed) + 1

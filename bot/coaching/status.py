@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 
 from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
 from bot.conversation.questions import QuestionSet
+from bot.signals.detectors.common import alliance_index, relationship_questions
 from bot.signals.digest import trend_arrow
 from bot.signals.history import HistoryEntry
 from bot.store import Session, clients, history
@@ -115,14 +116,36 @@ async def client_statuses(
 ) -> list[ClientStatus]:
     """One row per active client (of one coach, or those named, or all), by name.
 
-    Two queries whatever the number of clients (one more per ``history.SCORES_BATCH`` clients): each client's
-    last ``RATE_WINDOW`` finished check-ins are read from the index by client and slot, as the dashboard reads
-    them, where numbering every check-in of every client with window functions read them all (at 10,000
-    clients with 50 check-ins each on SQLite, 5.5 s before, 3.0 s after, on a shared machine).
+    Two queries whatever the number of clients (one more per ``history.SCORES_BATCH`` clients): the rate is
+    counted in the database and only the two newest completed check-ins are read for the arrow (at 10,000
+    clients with 50 check-ins each on SQLite, 2.2 s when every check-in of the window was read, 1.1 s now).
+    The rare clients whose two newest lack an alliance index (every relationship answer skipped or off the
+    scale) have their whole window read, in a third query for all of them.
     """
     found = await clients.client_glances(session, coach_id=coach_id, client_ids=client_ids)
-    recent = await history.recent_scores(session, [c.id for c in found], limit=RATE_WINDOW)
-    return [status_of(c, now, recent_of(recent.get(c.id, []), question_sets.get(c.question_set))) for c in found]
+    glances = await history.recent_glances(session, [c.id for c in found], limit=RATE_WINDOW)
+    recent = {c.id: _recent(glances.get(c.id, _NO_GLANCE), question_sets.get(c.question_set)) for c in found}
+    reread: dict[str, Recent] = {}
+    if unscored := [c for c in found if recent[c.id] is None]:
+        windows = await history.recent_scores(session, [c.id for c in unscored], limit=RATE_WINDOW)
+        for client in unscored:
+            reread[client.id] = recent_of(windows.get(client.id, []), question_sets.get(client.question_set))
+    return [status_of(c, now, recent[c.id] or reread[c.id]) for c in found]
+
+
+_NO_GLANCE = history.RecentGlance(completed=0, finished=0, latest=[])
+
+
+def _recent(glance: history.RecentGlance, question_set: QuestionSet | None) -> Recent | None:
+    """``Recent`` from the counts and the two newest completed check-ins; None when both are there but one
+    carries no alliance index, so that the arrow must look further back in the window."""
+    rate = glance.completed / glance.finished if glance.finished else None
+    if question_set is None:
+        return Recent(response_rate=rate, arrow="·")
+    questions = relationship_questions(question_set)
+    if len(glance.latest) == 2 and any(alliance_index(entry, questions) is None for entry in glance.latest):
+        return None
+    return Recent(response_rate=rate, arrow=trend_arrow(glance.latest, question_set))
 
 
 def _shown_status(status: CheckInStatus | None, undelivered_at: datetime | None) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from statistics import fmean
 from typing import Any, cast, get_args
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from bot.contract.statuses import CheckInStatus
 from bot.signals.history import AlertMark, HistoryEntry, HistoryStatus
 from bot.store.database import sealer_of
 from bot.store.models import Alert, Answer, CheckIn, Client
@@ -125,6 +127,44 @@ async def recent_scores(
     return dict(histories)
 
 
+@dataclass(frozen=True, slots=True)
+class RecentGlance:
+    """What a client's row in `checkin status` needs of their last finished check-ins: the response rate's two
+    counts, and the newest two completed check-ins with their scale answers (oldest first) for the trend arrow,
+    which compares the last two that carry an index."""
+
+    completed: int
+    #: Completed or expired; a skipped check-in is in the window but not in the rate.
+    finished: int
+    latest: list[HistoryEntry]
+
+
+async def recent_glances(session: AsyncSession, client_ids: Collection[str], *, limit: int) -> dict[str, RecentGlance]:
+    """Per client, ``RecentGlance`` over their last ``limit`` finished check-ins, in one row per client (two when
+    both latest check-ins are in the window): the counts are taken in the database, and only two check-ins'
+    answers are read, where ``recent_scores`` turns every check-in of the window into a Python object (at
+    10,000 clients with ten each, the objects cost more than the query). A client without finished check-ins
+    has zero counts."""
+    if not client_ids:
+        return {}
+    await session.flush()  # the connection does not autoflush: a check-in just finished must be in it
+    connection = await session.connection()
+    ids = list(client_ids)
+    rows = [
+        row
+        for batch in range(0, len(ids), SCORES_BATCH)
+        for row in (
+            await connection.execute(_GLANCES, {"client_ids": ids[batch : batch + SCORES_BATCH], "skip": limit - 1})
+        ).all()
+    ]
+    glances: dict[str, RecentGlance] = {}
+    for client_id, completed, finished, slot, answered in rows:
+        glance = glances.setdefault(client_id, RecentGlance(completed, finished, []))
+        if slot is not None:
+            glance.latest.append(HistoryEntry(client_id, slot, CheckInStatus.COMPLETED, _scores(answered)))
+    return glances
+
+
 def _scores(answered: str | None) -> dict[str, float]:
     """ "hope 4,trust 2,..." -> {"hope": 4.0, ...}; a question answered more than once (progress, per goal) gets
     the mean. Every question appears once in nearly every check-in, so that case is tested for, not assumed."""
@@ -211,28 +251,79 @@ def _since(client_id: sa.ColumnExpressionArgument[str]) -> sa.ColumnElement[date
         .offset(sa.bindparam("skip", type_=sa.Integer()))
         .scalar_subquery()
     )
-    return sa.func.coalesce(floor, sa.literal(datetime(1, 1, 1, tzinfo=UTC), CheckIn.slot.type))
+    return _or_earliest(floor)
+
+
+def _or_earliest(slot: sa.ScalarSelect[datetime]) -> sa.ColumnElement[datetime]:
+    """A slot looked up, or the earliest time when there is none, so that ``>=`` it admits every check-in."""
+    return sa.func.coalesce(slot, sa.literal(datetime(1, 1, 1, tzinfo=UTC), CheckIn.slot.type))
 
 
 def _scores_statement() -> Any:
     """``recent_scores``'s query. Per client, the slot of their ``limit``-th newest finished check-in is looked
     up in the index of 0010, and their check-ins from it on are read from the same index: ten entries a client,
-    where numbering every check-in with a window function read all fifty. Each check-in's scale answers come as
-    one string of "question value" pairs (question ids hold no space)."""
+    where numbering every check-in with a window function read all fifty."""
+    shown = sa.and_(CheckIn.client_id == Client.id, CheckIn.slot >= _since(Client.id), _finished(CheckIn))
+    return (
+        sa.select(CheckIn.client_id, CheckIn.slot, CheckIn.status, _answered())
+        .join_from(Client, CheckIn, shown)
+        .where(Client.id.in_(sa.bindparam("client_ids", expanding=True)))
+        .order_by(CheckIn.client_id, CheckIn.slot)
+    )
+
+
+def _glances_statement() -> Any:
+    """``recent_glances``'s query. Per client, two slots are looked up in the index of 0010: where their window
+    of ``skip``+1 finished check-ins begins, and their second newest completed check-in. The counts are taken
+    over the window; the check-ins from the later of the two slots on that completed are joined with their scale
+    answers, as in ``recent_scores``."""
+    completed = _completed(CheckIn)
+    older = aliased(CheckIn)
+    second_newest = (
+        sa.select(older.slot)
+        .where(older.client_id == Client.id, _completed(older))
+        .order_by(older.slot.desc())
+        .limit(1)
+        .offset(1)
+        .scalar_subquery()
+    )
+    bounds = (
+        sa.select(
+            Client.id.label("client_id"),
+            _since(Client.id).label("since"),
+            _or_earliest(second_newest).label("latest_since"),
+        )
+        .where(Client.id.in_(sa.bindparam("client_ids", expanding=True)))
+        .subquery("bounds")
+    )
+    in_window = sa.and_(CheckIn.client_id == bounds.c.client_id, CheckIn.slot >= bounds.c.since)
+
+    def counted(which: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+        return sa.select(sa.func.count()).where(in_window, which).correlate(bounds).scalar_subquery()
+
+    finished = sa.cast(CheckIn.status, sa.String()).in_([CheckInStatus.COMPLETED, CheckInStatus.EXPIRED])
+    latest = sa.and_(in_window, CheckIn.slot >= bounds.c.latest_since, completed)
+    return (
+        sa.select(bounds.c.client_id, counted(completed), counted(finished), CheckIn.slot, _answered())
+        .select_from(bounds.outerjoin(CheckIn, latest))
+        .order_by(bounds.c.client_id, CheckIn.slot)
+    )
+
+
+def _answered() -> sa.ScalarSelect[str]:
+    """A check-in's scale answers as one string of "question value" pairs (question ids hold no space)."""
     pair = Answer.question_id + " " + sa.cast(Answer.value, sa.String())
-    answered = (
+    return (
         sa.select(sa.func.aggregate_strings(pair, ","))
         .where(Answer.checkin_id == CheckIn.id, Answer.value.is_not(None))
         .correlate(CheckIn)
         .scalar_subquery()
     )
-    shown = sa.and_(CheckIn.client_id == Client.id, CheckIn.slot >= _since(Client.id), _finished(CheckIn))
-    return (
-        sa.select(CheckIn.client_id, CheckIn.slot, CheckIn.status, answered)
-        .join_from(Client, CheckIn, shown)
-        .where(Client.id.in_(sa.bindparam("client_ids", expanding=True)))
-        .order_by(CheckIn.client_id, CheckIn.slot)
-    )
+
+
+def _completed(checkins: type[CheckIn]) -> sa.ColumnElement[bool]:
+    """Compared as text, as in ``_finished``, so that SQLite searches by client rather than by status."""
+    return sa.cast(checkins.status, sa.String()) == str(CheckInStatus.COMPLETED)
 
 
 def _finished(checkins: type[CheckIn]) -> sa.ColumnElement[bool]:
@@ -243,6 +334,7 @@ def _finished(checkins: type[CheckIn]) -> sa.ColumnElement[bool]:
 
 
 _SCORES = _scores_statement()
+_GLANCES = _glances_statement()
 _LISTED = _listed_statement()
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.contract.statuses import CheckInStatus
 from bot.signals.history import AlertMark
 from bot.store import CheckIn, Database, alerts, checkins, people
+from bot.store import history as history_store
 from bot.store.answers import upsert_answer
 from bot.store.checkins import Claim
 from bot.store.history import alert_marks, client_histories, client_history, listed_history, recent_scores
@@ -111,6 +113,28 @@ async def test_history_keeps_the_last_check_ins(database: Database) -> None:
     assert [e.at for e in history] == [T0 + timedelta(weeks=w) for w in (2, 3, 4)]
     assert [e.scores["hope"] for e in history] == [3, 4, 5]
     assert nobody == []
+
+
+async def test_many_clients_histories_are_read_in_batches_that_bind_few_enough_values(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A coach's digest reads all their clients' histories together; the answers are looked up by check-in id,
+    so the clients go in batches small enough for SQLite's limit on bound values, and no client is lost."""
+    async with database.transaction() as session:
+        await people.sync_people(session, [COACH], [DANA, BEN], T0)
+        for week in range(3):
+            await add_checkin(session, "dana", week, "completed", {"hope": week + 1, "note": f"week {week}"})
+            await add_checkin(session, "ben", week, "completed", {"trust": 5 - week})
+
+    async with database.session() as session:
+        together = await client_histories(session, ["dana", "ben", "nobody"], limit=3)
+        monkeypatch.setattr(history_store, "BOUND_VALUES", 3)  # one client per batch
+        batched = await client_histories(session, ["dana", "ben", "nobody"], limit=3)
+        one_by_one = {cid: await client_history(session, cid, limit=3) for cid in ("dana", "ben")}
+
+    assert batched == together == one_by_one
+    assert [e.texts["note"] for e in batched["dana"]] == ["week 0", "week 1", "week 2"]
+    assert [e.scores["trust"] for e in batched["ben"]] == [5, 4, 3]
 
 
 async def test_recent_scores_are_the_histories_scores_of_each_clients_last_check_ins(database: Database) -> None:

@@ -42,7 +42,7 @@ from bot.signals.detectors import RiskPhrases
 from bot.signals.drawing import Chart, TrendChart
 from bot.signals.history import AlertMark
 from bot.store import Database, Session, alerts, clients, coaches, identities, outbox, waiting
-from bot.store.history import client_history
+from bot.store.history import client_histories, client_history
 from bot.store.models import Alert, CheckIn, Client, Coach
 from bot.timing.cadence import after_quiet_hours
 
@@ -216,49 +216,61 @@ class CoachNotices:
                 continue
             period = digest.period_start(coach.digest, now, coach.zone)
             key = f"digest:{coach.id}:{period.isoformat()}"
-            async with database.transaction() as session:
-                if await outbox.outbox_row(session, f"{key}:0") is not None or await waiting.is_waiting(
-                    session, f"{key}:0"
-                ):
+            # Read and written apart: composing a large practice's digest takes a while, and the outbox must not
+            # wait for the write lock meanwhile. The key is looked up again before it is queued.
+            async with database.reading() as session:
+                if await self._digest_queued(session, key):
                     continue
                 row = await coaches.coach_by_id(session, coach.id)
                 if row is None or self._address_of(row) is None:
                     continue  # a digest is about now: a coach who joins later starts with the next one
-                length = timedelta(weeks=1) if coach.digest == "weekly" else timedelta(days=1)
-                until = datetime.combine(period, digest.DIGEST_TIME, coach.zone)
-                since = until - length
-                text = digest.compose(
-                    coach.name,
-                    coach.digest,
-                    since,
-                    await self._client_digests(session, coach.id),
-                    settings=self._config.alerts,
-                    texts=self._texts,
-                    phrases=self._phrases,
-                    period=period,
-                    until=until,
-                )
-                quoted = [client.id for client in await clients.active_clients(session, coach_id=coach.id)]
-                buttons = self._digest_buttons()
-                # Only a digest with a button is a step the coach can answer.
-                message = engine.Outgoing(text, buttons, COACH_STEP if buttons else None)
+                client_digests = await self._client_digests(session, coach.id)
+            length = timedelta(weeks=1) if coach.digest == "weekly" else timedelta(days=1)
+            until = datetime.combine(period, digest.DIGEST_TIME, coach.zone)
+            text = digest.compose(
+                coach.name,
+                coach.digest,
+                until - length,
+                [client for _, client in client_digests],
+                settings=self._config.alerts,
+                texts=self._texts,
+                phrases=self._phrases,
+                period=period,
+                until=until,
+            )
+            buttons = self._digest_buttons()
+            # Only a digest with a button is a step the coach can answer.
+            message = engine.Outgoing(text, buttons, COACH_STEP if buttons else None)
+            async with database.transaction() as session:
+                if await self._digest_queued(session, key):
+                    continue
+                quoted = [client_id for client_id, _ in client_digests]
                 await self.tell_coach(session, coach.id, (message,), None, key, now, quoting=quoted)
-                queued += 1
+            queued += 1
         return queued
 
     def _digest_buttons(self) -> tuple[Choice, ...]:
         """The digest's dashboard button, when there is a dashboard to open."""
         return (dashboard_button(self._texts),) if self._config.dashboard is not None else ()
 
-    async def _client_digests(self, session: Session, coach_id: str) -> list[digest.ClientDigest]:
+    @staticmethod
+    async def _digest_queued(session: Session, key: str) -> bool:
+        return await outbox.outbox_row(session, f"{key}:0") is not None or await waiting.is_waiting(session, f"{key}:0")
+
+    async def _client_digests(self, session: Session, coach_id: str) -> list[tuple[str, digest.ClientDigest]]:
+        """The coach's active clients by id with what their digest lines need, their histories read together."""
         own = await clients.active_clients(session, coach_id=coach_id)
         open_alerts = await alerts.open_alert_counts(session, coach_id)
+        histories = await client_histories(session, [client.id for client in own])
         return [
-            digest.ClientDigest(
-                client.name,
-                self._question_sets[client.question_set],
-                await client_history(session, client.id),
-                open_alerts.get(client.id, 0),
+            (
+                client.id,
+                digest.ClientDigest(
+                    client.name,
+                    self._question_sets[client.question_set],
+                    histories.get(client.id, []),
+                    open_alerts.get(client.id, 0),
+                ),
             )
             for client in own
         ]

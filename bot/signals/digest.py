@@ -73,8 +73,9 @@ def compose(
         lines.append(texts.render("digest_no_clients"))
     quiet = [c for c in clients if not c.open_alerts and not any(since <= e.at < until for e in c.history)]
     together = quiet if len(quiet) > 1 else []
+    shown_together = {id(client) for client in together}
     for client in sorted(clients, key=lambda c: c.name):
-        if any(client is other for other in together):
+        if id(client) in shown_together:
             continue
         recent = [e for e in client.history if since <= e.at < until]
         replied = any(e.status == CheckInStatus.COMPLETED for e in recent)

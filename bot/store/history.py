@@ -25,8 +25,10 @@ from bot.store.sealed import open_text
 
 #: Check-ins that are over; open or failed ones say nothing yet about the relationship.
 HISTORY_STATUSES: tuple[HistoryStatus, ...] = get_args(HistoryStatus)
-#: Clients per ``recent_scores`` query: SQLite allows 32,766 bound values in one statement, and 100,000 clients
-#: would pass that in one list.
+#: Values bound in one statement at most: SQLite allows 32,766, and a practice of 100,000 clients would pass that in
+#: one list of ids.
+BOUND_VALUES = 30_000
+#: Clients per ``recent_scores`` query.
 SCORES_BATCH = 5_000
 
 
@@ -42,8 +44,17 @@ async def client_history(session: AsyncSession, client_id: str, *, limit: int = 
 async def client_histories(
     session: AsyncSession, client_ids: Collection[str], *, limit: int = 26
 ) -> dict[str, list[HistoryEntry]]:
-    """``client_history`` for many clients in two queries (a page of a coach's clients, ``checkin status``);
-    a client without finished check-ins has no key."""
+    """``client_history`` for many clients in two queries per ``BOUND_VALUES // limit`` clients (a coach's
+    digest); a client without finished check-ins has no key."""
+    ids = list(client_ids)
+    per_batch = max(1, BOUND_VALUES // limit)  # the answers are read by check-in id, up to ``limit`` a client
+    histories: dict[str, list[HistoryEntry]] = {}
+    for batch in range(0, len(ids), per_batch):
+        histories.update(await _histories_batch(session, ids[batch : batch + per_batch], limit))
+    return histories
+
+
+async def _histories_batch(session: AsyncSession, client_ids: list[str], limit: int) -> dict[str, list[HistoryEntry]]:
     if not client_ids:
         return {}
     newest = (

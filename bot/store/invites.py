@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.contract.statuses import PersonKind
+from bot.store import outbox
 from bot.store.identities import bind_telegram_chat, telegram_chat_of
 from bot.store.models import TelegramInvite
 
@@ -106,6 +107,11 @@ async def redeem_telegram_invite(session: AsyncSession, token: str, chat_id: int
         return None
     await revoke_invites(session, invite.person_kind, invite.person_id, now)
     await bind_telegram_chat(session, invite.person_kind, invite.person_id, chat_id)
+    if moves:
+        person = (invite.person_kind, invite.person_id)
+        moved = await outbox.readdress(session, person, "telegram", str(bound), str(chat_id))
+        if moved:
+            log.info("%d queued messages for %s %s follow them to their new chat", moved, *person)
     return Redeemed(invite.person_kind, invite.person_id, bound if moves else None)
 
 

@@ -435,6 +435,25 @@ async def renew_leases(session: AsyncSession, outbox_ids: Collection[int], worke
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def readdress(session: AsyncSession, person: PersonRef, platform: str, old: str, new: str) -> int:
+    """Point a person's messages still waiting for ``old`` at ``new``: their chat moved (a Telegram re-bind), and
+    what was queued for them must not go to a chat that may now be someone else's. A message being sent
+    (``sending``) is already on its way and is left as it is. Returns how many moved."""
+    moved = await session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.platform == platform,
+            OutboxMessage.recipient == old,
+            OutboxMessage.person_kind == person[0],
+            OutboxMessage.person_id == person[1],
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+        .values(recipient=new)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(moved, "rowcount", 0) or 0)
+
+
 async def outbox_row(session: AsyncSession, idempotency_key: str) -> OutboxMessage | None:
     """The outbox row queued under a key, to send its message again; a text no key opens reads as empty."""
     row = await session.scalar(

@@ -119,6 +119,32 @@ async def test_a_rebind_link_moves_the_client_and_tells_the_old_chat_and_the_coa
     assert len(s.fake.sent_to(DANA_CHAT)) == len(old)
 
 
+async def test_messages_queued_before_a_rebind_go_to_the_new_chat(setup: Setup) -> None:  # noqa: F811
+    """Reproduced before the fix: a check-in queued while Dana was moving to a new phone went to her old chat,
+    which may be someone else's by then, after the bot had told that chat it was no longer connected."""
+    s = setup
+    await bind(s, "client", "dana", DANA_CHAT)
+    await bind(s, "coach", "maya", MAYA_CHAT)
+    said_before = len(s.fake.sent_to(DANA_CHAT))
+    assert await s.runtime.lifecycle.start_checkin("dana", SLOT) is not None  # queued, not sent yet
+    await issue(s, PersonKind.CLIENT, "dana", "tok-new-phone", rebind=True)
+    s.fake.push_text(NEW_CHAT, "/start tok-new-phone")
+
+    async def moved() -> bool:  # nothing is drained until the link is redeemed
+        return await chat_of(s, PersonKind.CLIENT, "dana") == NEW_CHAT
+
+    await eventually(moved)
+
+    async def checkin_arrived() -> bool:
+        await s.runtime.outbox.drain()
+        return any(m.reply_markup for m in s.fake.sent_to(NEW_CHAT))
+
+    await eventually(checkin_arrived)
+    told_old = s.fake.sent_to(DANA_CHAT)[said_before:]
+    assert len(told_old) == 1 and "no longer connected" in (told_old[0].text or "")
+    assert any((m.text or "").startswith("Welcome, Dana") for m in s.fake.sent_to(NEW_CHAT))
+
+
 async def add_maya(session: Session) -> None:
     await session.execute(
         sa.insert(Coach).values(id="maya", name="Maya", timezone="UTC", digest="weekly", active=True, updated_at=SLOT)

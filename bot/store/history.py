@@ -121,19 +121,8 @@ async def recent_scores(
     the query itself. A client without finished check-ins has no key."""
     if not client_ids:
         return {}
-    await session.flush()  # the connection does not autoflush: a check-in just finished must be in it
-    connection = await session.connection()
     histories: dict[str, list[HistoryEntry]] = defaultdict(list)
-    ids = list(client_ids)
-    rows = [
-        row
-        for batch in range(0, len(ids), SCORES_BATCH)
-        # ``all()``: iterating a result fetches row by row through the async adapter, 6 µs a row.
-        for row in (
-            await connection.execute(_SCORES, {"client_ids": ids[batch : batch + SCORES_BATCH], "skip": limit - 1})
-        ).all()
-    ]
-    for client_id, slot, status, answered in rows:
+    for client_id, slot, status, answered in await _per_client_batches(session, _SCORES, client_ids, limit):
         histories[client_id].append(HistoryEntry(client_id, slot, cast(HistoryStatus, status), _scores(answered)))
     return dict(histories)
 
@@ -158,22 +147,32 @@ async def recent_glances(session: AsyncSession, client_ids: Collection[str], *, 
     has zero counts."""
     if not client_ids:
         return {}
-    await session.flush()  # the connection does not autoflush: a check-in just finished must be in it
-    connection = await session.connection()
-    ids = list(client_ids)
-    rows = [
-        row
-        for batch in range(0, len(ids), SCORES_BATCH)
-        for row in (
-            await connection.execute(_GLANCES, {"client_ids": ids[batch : batch + SCORES_BATCH], "skip": limit - 1})
-        ).all()
-    ]
     glances: dict[str, RecentGlance] = {}
-    for client_id, completed, finished, slot, answered in rows:
+    for client_id, completed, finished, slot, answered in await _per_client_batches(
+        session, _GLANCES, client_ids, limit
+    ):
         glance = glances.setdefault(client_id, RecentGlance(completed, finished, []))
         if slot is not None:
             glance.latest.append(HistoryEntry(client_id, slot, CheckInStatus.COMPLETED, _scores(answered)))
     return glances
+
+
+async def _per_client_batches(
+    session: AsyncSession, statement: Any, client_ids: Collection[str], limit: int
+) -> list[Any]:
+    """The rows of a built-once statement over the clients' last ``limit`` finished check-ins, run on the
+    session's connection ``SCORES_BATCH`` clients at a time."""
+    await session.flush()  # the connection does not autoflush: a check-in just finished must be in it
+    connection = await session.connection()
+    ids = list(client_ids)
+    return [
+        row
+        for batch in range(0, len(ids), SCORES_BATCH)
+        # ``all()``: iterating a result fetches row by row through the async adapter, 6 µs a row.
+        for row in (
+            await connection.execute(statement, {"client_ids": ids[batch : batch + SCORES_BATCH], "skip": limit - 1})
+        ).all()
+    ]
 
 
 def _scores(answered: str | None) -> dict[str, float]:

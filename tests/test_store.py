@@ -13,7 +13,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.contract.statuses import PersonKind, Severity
-from bot.store import CheckIn, Client, Coach, Database, Goal, IdentityKind, OutboxMessage, checkins, outbox
+from bot.store import CheckIn, Client, Coach, Database, Goal, Identity, IdentityKind, OutboxMessage, checkins, outbox
 from bot.store.alerts import alerts_for_client, create_alert
 from bot.store.answers import answers_for, delete_answer, upsert_answer
 from bot.store.checkins import Claim, open_checkin_for_update
@@ -610,3 +610,25 @@ async def test_a_sync_of_an_unchanged_config_writes_nothing(database: Database) 
     async with database.session() as session:
         goals = {g.id: (g.title, g.active, g.position) for g in await session.scalars(sa.select(Goal))}
     assert goals == {"board": ("Board prep", True, 0), "delegate": ("Delegate more", True, 1)}
+
+
+async def test_sync_of_more_people_than_a_statement_can_bind(database: Database) -> None:
+    """Reproduced on PostgreSQL at 100,000 clients before the fix: the first start marked every newly addressed
+    client in one UPDATE ... IN (...), past the 32,767 values asyncpg binds, and the bot did not start. Adding,
+    re-addressing and removing 33,000 clients now each go through on both databases."""
+    many = [
+        replace(ANNA, id=f"c{n:05d}", name=f"Client {n}", slack_user_id=f"U{n:05d}", goals=()) for n in range(33_000)
+    ]
+    async with database.transaction() as session:
+        added = await sync_people(session, [COACH], many, T0)
+    readdressed = [replace(client, slack_user_id=None, slack_email=f"{client.id}@example.com") for client in many]
+    async with database.transaction() as session:
+        await sync_people(session, [COACH], readdressed, T0 + timedelta(hours=1))
+    async with database.transaction() as session:
+        removed = await sync_people(session, [COACH], [], T0 + timedelta(hours=2))
+    async with database.session() as session:
+        active = await session.scalar(sa.select(sa.func.count()).select_from(Client).where(Client.active))
+        emails = await session.scalar(
+            sa.select(sa.func.count()).select_from(Identity).where(Identity.kind == IdentityKind.EMAIL)
+        )
+    assert (len(added.added_clients), len(removed.deactivated_clients), active, emails) == (33_000, 33_000, 0, 33_000)

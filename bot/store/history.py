@@ -22,12 +22,10 @@ from bot.signals.history import AlertMark, HistoryEntry, HistoryStatus
 from bot.store.database import sealer_of
 from bot.store.models import Alert, Answer, CheckIn, Client
 from bot.store.sealed import open_text
+from bot.store.statements import BOUND_VALUES
 
 #: Check-ins that are over; open or failed ones say nothing yet about the relationship.
 HISTORY_STATUSES: tuple[HistoryStatus, ...] = get_args(HistoryStatus)
-#: Values bound in one statement at most: SQLite allows 32,766, and a practice of 100,000 clients would pass that in
-#: one list of ids.
-BOUND_VALUES = 30_000
 #: Clients per ``recent_scores`` query.
 SCORES_BATCH = 5_000
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.contract.statuses import PersonKind
 from bot.store.models import Client, Coach, Identity, IdentityKind
-from bot.store.statements import insert_for
+from bot.store.statements import BOUND_VALUES, chunks, insert_for
 
 #: A person as config declares their Slack identities: (kind, id, Slack user id, Slack e-mail).
 DeclaredSlack = tuple[PersonKind, str, str | None, str | None]
@@ -144,11 +144,9 @@ async def sync_slack_identities(session: AsyncSession, declared: Sequence[Declar
     changed: dict[PersonKind, set[str]] = {kind: set() for kind in PersonKind}
     for kind, person_id, _ in [*stale, *fresh]:
         changed[kind].add(person_id)
-    if stale:
+    for chunk in chunks(sorted(stale.values()), BOUND_VALUES):
         await session.execute(
-            sa.delete(Identity)
-            .where(Identity.id.in_(sorted(stale.values())))
-            .execution_options(synchronize_session=False)
+            sa.delete(Identity).where(Identity.id.in_(chunk)).execution_options(synchronize_session=False)
         )
     if fresh:
         stmt = insert_for(session, Identity)

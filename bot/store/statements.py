@@ -21,5 +21,10 @@ def insert_for(session: AsyncSession, entity: type[Any] | Table) -> postgresql.I
     return sqlite.insert(entity)
 
 
+#: Values bound in one statement at most: SQLite allows 32,766 and asyncpg 32,767, and a practice of 100,000
+#: clients passes that in one list of ids.
+BOUND_VALUES = 30_000
+
+
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]

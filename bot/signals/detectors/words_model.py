@@ -97,11 +97,16 @@ class WordsModel:
         total = sum(exps)
         return {label: e / total for label, e in zip(self.classes, exps, strict=True)}
 
-    def reasons(self, found: Iterable[str], label: str, count: int = 3) -> list[str]:
-        """The features (words, pairs, ``stem~``) that weigh most toward ``label``: what the coach is told."""
+    def reasons(self, found: Iterable[str], label: str, count: int = 3, against: str | None = None) -> list[str]:
+        """The features (words, pairs, ``stem~``) that weigh most toward ``label`` (rather than ``against``, when
+        given): what the coach is told."""
         index = self.classes.index(label)
+        other = self.classes.index(against) if against is not None else None
         words = [f for f in found if f not in (COACH_FEATURE, OTHER_FEATURE) and f in self.weights]
-        weighed = sorted(((self.weights[f][index], f) for f in words), reverse=True)
+        weighed = sorted(
+            ((self.weights[f][index] - (self.weights[f][other] if other is not None else 0.0), f) for f in words),
+            reverse=True,
+        )
         return [feature for weight, feature in weighed[:count] if weight > 0]
 
 

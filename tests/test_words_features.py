@@ -176,3 +176,10 @@ def test_a_tentative_reading_raises_words_only_with_the_scores_below_the_clients
     else:
         (signal,) = words
         assert signal.theme == "unheard" and reason in signal.reason
+
+
+def test_every_kind_of_none_counts_against_a_risk() -> None:
+    model = WordsModel(("none:work", "none:neutral", "unheard"), (0.0, 0.0, math.log(0.4 / 0.3)), {})
+    probabilities = model.probabilities(())
+    assert model.risk(probabilities) == pytest.approx(0.4)
+    assert WordsModel(("none", "unheard"), (0.0, 0.0), {}).risk({"none": 0.25, "unheard": 0.75}) == 0.75

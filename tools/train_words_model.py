@@ -29,7 +29,7 @@ import numpy as np
 
 from bot.signals.detectors.lexicon import RiskPhrases, parse_risk_phrases
 from bot.signals.detectors.words import model_features, read
-from bot.signals.detectors.words_model import NONE, WordsModel, parse_words_model
+from bot.signals.detectors.words_model import NONE, WordsModel, parse_words_model, routine
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
@@ -51,18 +51,21 @@ Row = tuple[str, str, str]
 
 
 def read_corpus(path: Path, themes: set[str]) -> list[Row]:
-    """(label, language, text) per note; labels that are not themes (work, family, ...) read as ``none``."""
+    """(label, language, text) per note; labels that are not themes read as kinds of ``none`` (``none:work``)."""
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         label, language, text = line.split("\t")
-        rows.append((label if label in themes else NONE, language, text))
+        rows.append((label if label in themes else f"{NONE}:{label}", language, text))
     return rows
 
 
-def train(samples: list[tuple[frozenset[str], int]], classes: int) -> tuple[list[float], dict[str, list[float]]]:
-    """Bias and weights per feature, fitted on all ``samples`` at once (each step sees every note)."""
+def train(
+    samples: list[tuple[frozenset[str], int]], classes: int, routine_classes: list[int]
+) -> tuple[list[float], dict[str, list[float]]]:
+    """Bias and weights per feature, fitted on all ``samples`` at once (each step sees every note);
+    ``routine_classes`` are the kinds of "none", whose notes weigh ``NONE_WEIGHT``."""
     seen = Counter(f for found, _ in samples for f in found)
     names = sorted(f for f, count in seen.items() if count >= MIN_NOTES)
     column = {f: j for j, f in enumerate(names)}
@@ -78,7 +81,7 @@ def train(samples: list[tuple[frozenset[str], int]], classes: int) -> tuple[list
     column_starts = np.searchsorted(cols[by_column], np.arange(d))
     labels = np.array([label for _, label in samples])
     targets = np.eye(classes)[labels]
-    scale = np.where(labels == 0, NONE_WEIGHT, 1.0)[:, None]
+    scale = np.where(np.isin(labels, routine_classes), NONE_WEIGHT, 1.0)[:, None]
     weights, bias = np.zeros((d, classes)), np.zeros(classes)
     moments = [np.zeros_like(weights), np.zeros_like(weights), np.zeros_like(bias), np.zeros_like(bias)]
     for step in range(1, STEPS + 1):
@@ -103,7 +106,7 @@ def train(samples: list[tuple[frozenset[str], int]], classes: int) -> tuple[list
 def fit(rows: list[Row], phrases: RiskPhrases, classes: list[str]) -> dict[str, object]:
     """The model file's content, trained on ``rows``."""
     samples = [(model_features(text, phrases), classes.index(label)) for label, _, text in rows]
-    bias, weights = train(samples, len(classes))
+    bias, weights = train(samples, len(classes), [i for i, c in enumerate(classes) if routine(c)])
     kept = {f: [round(w, 3) for w in ws] for f, ws in sorted(weights.items()) if max(abs(w) for w in ws) >= PRUNE}
     return {
         "about": "words detector model: see tools/train_words_model.py; trained on tests/corpus/words_dev.tsv",
@@ -126,7 +129,7 @@ def cross_validate(rows: list[Row], phrases: RiskPhrases, classes: list[str], fo
             if i % folds == fold:
                 reading = read(text, folded)
                 themes = {f.theme for f in reading.findings}
-                kind = "other" if label == NONE else "risk"
+                kind = "other" if routine(label) else "risk"
                 for key in (kind, f"{kind}-{language}", *([label] if kind == "risk" else [])):
                     totals[key] += 1
                     caught[key] += bool(themes)
@@ -145,8 +148,8 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=0, help="cross-validate on the development notes, write nothing")
     folds = parser.parse_args().folds
     phrases = parse_risk_phrases((ROOT / "prompts" / "risk_phrases.yaml").read_text(encoding="utf-8"))
-    classes = [NONE, *phrases.themes]
     rows = read_corpus(CORPUS / "words_dev.tsv", set(phrases.themes))
+    classes = [*sorted({label for label, _, _ in rows if routine(label)}), *phrases.themes]
     if folds:
         cross_validate(rows, parse_risk_phrases((ROOT / "prompts" / "risk_phrases.yaml").read_text()), classes, folds)
         return

@@ -41,7 +41,7 @@ from bot.signals.detectors.lexicon import (
     parse_risk_phrases,
 )
 from bot.signals.detectors.wording import Hit, Token, sentences, tokens
-from bot.signals.detectors.words_model import GRAM, LEMMA, NEGATED, NONE, THEY, YOU, Sentence, features
+from bot.signals.detectors.words_model import GRAM, LEMMA, NEGATED, THEY, YOU, Sentence, features, routine
 from bot.signals.history import HistoryEntry
 from bot.signals.signal import Signal
 
@@ -415,18 +415,19 @@ def _modelled(
 ) -> tuple[Finding, float] | None:
     """What the model reads when it is at least ``threshold`` sure the note is a risk at all (one minus its
     certainty of "none"), with that certainty: the theme it finds likeliest, and the words that weighed most
-    toward that theme rather than "none"."""
+    toward that theme rather than the kind of "none" it finds likeliest."""
     model = phrases.model
     if model is None:
         return None
     found = model_features(text, phrases, about_the_coach=about_the_coach)
     probabilities = model.probabilities(found)
-    risk = 1.0 - probabilities[NONE]
+    risk = model.risk(probabilities)
     if risk < threshold:
         return None
-    theme = max((p, t) for t, p in probabilities.items() if t != NONE)[1]
+    theme = max((p, t) for t, p in probabilities.items() if not routine(t))[1]
+    usual = max((p, t) for t, p in probabilities.items() if routine(t))[1]
     spots: list[tuple[int, int]] = []
-    for feature in model.reasons(found, theme, against=NONE):
+    for feature in model.reasons(found, theme, against=usual):
         spot = _spot(feature, words, language)
         if spot is not None and not any(a < spot[1] and spot[0] < b for a, b in spots):
             spots.append(spot)

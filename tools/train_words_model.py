@@ -130,7 +130,7 @@ def cross_validate(rows: list[Row], phrases: RiskPhrases, classes: list[str], fo
                 reading = read(text, folded)
                 themes = {f.theme for f in reading.findings}
                 kind = "other" if routine(label) else "risk"
-                for key in (kind, f"{kind}-{language}", *([label] if kind == "risk" else [])):
+                for key in (kind, f"{kind}-{language}", label):
                     totals[key] += 1
                     caught[key] += bool(themes)
                 for key in (f"{kind}+scores", f"{kind}-{language}+scores"):

@@ -1,11 +1,12 @@
 """The small linear model behind the ``words`` cues: which theme, if any, a note's words lean to.
 
-A multinomial logistic regression over the note's words, word pairs, stems and lemmas (negated ones apart),
-character n-grams across word boundaries, whom each sentence names (the coach or someone else), the rules'
-non-theme cues, and whom the note names; trained by ``tools/train_words_model.py`` on the development half of
-``tests/corpus/`` and shipped as ``prompts/words_model.json``. It is applied here in plain Python (a dictionary
-of weights, no scikit-learn, nothing downloaded), and it stays explainable: the features that weigh most for a
-theme are the note's own words, and the alert names them.
+A multinomial logistic regression (classes: the themes, and the kinds of note not about the relationship) over
+the note's words, word pairs, stems and lemmas (negated ones apart), character n-grams across word boundaries,
+whom each sentence names (the coach or someone else), the rules' non-theme cues, and whom the note names; trained
+by ``tools/train_words_model.py`` on the development half of ``tests/corpus/`` and shipped as
+``prompts/words_model.json``. It is applied here in plain Python (a dictionary of weights, no scikit-learn,
+nothing downloaded), and it stays explainable: the features that weigh most for a theme are the note's own words,
+and the alert names them.
 """
 
 from __future__ import annotations

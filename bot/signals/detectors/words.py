@@ -62,8 +62,8 @@ MODEL_CUES = frozenset({HEDGE, AFFECT, REASSURANCE, COMPLAINT, WELLBEING})
 ABOUT_THE_COACH = frozenset({"repair"})
 #: At most this many characters of the client's sentence are quoted to the coach.
 QUOTE_LIMIT = 240
-#: The client's usual alliance index is the mean of up to this many earlier check-ins, and needs at least
-#: ``USUAL_MIN`` of them: the same baseline the ``drop`` detector uses by default.
+#: The client's usual alliance index is the mean of up to this many earlier check-ins (the ``drop`` detector's
+#: default baseline), and needs at least ``USUAL_MIN`` of them.
 USUAL_BASELINE, USUAL_MIN = 8, 3
 #: Only this many characters of a text are read: far more than any note, and it bounds the time a hostile one takes.
 READ_LIMIT = 10_000

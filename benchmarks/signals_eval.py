@@ -30,10 +30,13 @@ each labelled with a relationship theme or as work, family, health or neutral): 
 notes that are not about the relationship, German on its own, and precision and recall per theme. The
 development half is what the cues and the model were tuned and trained on, so only the held-out half's
 figures say how the detector does on notes it has not seen. A held-out half is read once: the one in place
-now is the sixth written, each earlier one having been read and then moved into the development half. The sixth
-was written by an author who had not read the cues or the development notes; the first five were written by the
-author of the cues, so their figures were optimistic (docs/signals.md compares them). Replay real notes before
-trusting them. Last, the time one check-in and one note take to evaluate.
+now is the seventh written (on 4 December 2026 by an author who had not read the detector, its cues or the
+corpus), each earlier one having been read and then moved into the development half. The sixth was also
+written by such an author; the first five were written by the author of the cues, so their figures were
+optimistic (docs/signals.md compares them). A corpus note has no scores, so ``recall`` is what a note raises on
+its own, and ``recall_scores_below_usual`` what it raises when the same check-in's relationship answers are
+below the client's usual (the model's tentative readings count too). Replay real notes before trusting them.
+Last, the time one check-in and one note take to evaluate.
 """
 
 from __future__ import annotations
@@ -235,6 +238,8 @@ class _Read:
     language: str
     themes: frozenset[str]
     by_model: bool
+    #: Whether the model read it tentatively: a ``words`` signal if the check-in's scores are below usual.
+    tentative: bool
     ms: float
 
 
@@ -249,7 +254,8 @@ def words_corpus(half: str) -> list[dict[str, object]]:
             reading = read(text, phrases)
             ms = (time.perf_counter() - started) * 1000
             themes = frozenset(f.theme for f in reading.findings)
-            notes.append(_Read(label, language, themes, any(f.by_model for f in reading.findings), ms))
+            by_model = any(f.by_model for f in reading.findings)
+            notes.append(_Read(label, language, themes, by_model, reading.tentative is not None, ms))
 
     def rates(chosen: list[_Read]) -> dict[str, object]:
         risk = [n for n in chosen if n.label in phrases.themes]
@@ -261,6 +267,12 @@ def words_corpus(half: str) -> list[dict[str, object]]:
             "false_alarm_work_neutral": _share([bool(n.themes) for n in other if n.label in ("work", "neutral")]),
             **{f"false_alarm_{kind}": _share([bool(n.themes) for n in other if n.label == kind]) for kind in kinds},
             "theme_right": _share([n.label in n.themes for n in risk if n.themes]),
+            # A corpus note has no scores: what the note alone raises is above, and here what it raises when the
+            # same check-in's relationship answers are below the client's usual.
+            "recall_scores_below_usual": _share([bool(n.themes) or n.tentative for n in risk]),
+            "false_alarm_work_neutral_scores_below_usual": _share(
+                [bool(n.themes) or n.tentative for n in other if n.label in ("work", "neutral")]
+            ),
             "read_by_model": sum(n.by_model for n in chosen),
             "risk_notes": len(risk),
             "other_notes": len(other),

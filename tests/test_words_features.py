@@ -1,20 +1,26 @@
 """What the ``words`` model reads in a note: lemmas, negated words, whom each sentence names, character n-grams
 across word boundaries, the rules' non-theme cues, and how a weighed feature is quoted back as the client's
-words."""
+words; how sure it must be, and when a reading it is only fairly sure of needs the scores below usual."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.config.message_files import load_texts
+from bot.config.question_sets import load_builtin_question_sets
+from bot.signals.detectors.common import relationship_questions
 from bot.signals.detectors.lemmas import lemma
 from bot.signals.detectors.lexicon import RiskPhrases, load_risk_phrases
-from bot.signals.detectors.words import model_features, read
+from bot.signals.detectors.words import detect_words, model_features, read
 from bot.signals.detectors.words_model import WordsModel
+from bot.signals.history import HistoryEntry
 
 PHRASES = load_risk_phrases()
+TEXTS = load_texts()
 
 
 @pytest.mark.parametrize(
@@ -101,3 +107,79 @@ def test_how_sure_the_model_must_be_depends_on_whom_the_note_names(
 ) -> None:
     findings = read(text, _sure_of(probability, unnamed=unnamed)).findings
     assert [f.by_model for f in findings] == ([True] if read_by_model else [])
+
+
+def _reads_at(probability: float, *, split: bool = False) -> RiskPhrases:
+    """The shipped lexicon with a model that reads every note as a risk at about ``probability`` (shared by two
+    themes when ``split``), sure at 0.9 and tentative from 0.5."""
+    odds = math.log(probability / (1 - probability))
+    if split:
+        model = WordsModel(("none", "unheard", "judged"), (0.0, odds - math.log(2), odds - math.log(2) - 0.01), {})
+    else:
+        model = WordsModel(("none", "unheard"), (0.0, odds), {})
+    model = dataclasses.replace(model, weights={"=today": (0.0,) + (0.0001,) * (len(model.classes) - 1)})
+    return dataclasses.replace(
+        PHRASES,
+        model=model,
+        model_threshold=0.9,
+        model_threshold_unnamed=0.9,
+        model_threshold_scores=0.5,
+        scores_below_usual=0.5,
+    )
+
+
+def test_the_model_reads_how_sure_it_is_of_any_risk_and_names_the_likeliest_theme() -> None:
+    # 0.95 of risk split between two themes: neither theme reaches 0.9, but the note reads as a risk.
+    (finding,) = read("Our session today, hmm.", _reads_at(0.95, split=True)).findings
+    assert finding.by_model and finding.theme == "unheard" and finding.words == "today"
+
+
+def test_a_fairly_sure_reading_is_tentative_and_a_doubtful_one_nothing() -> None:
+    tentative = read("Our session today, hmm.", _reads_at(0.7))
+    assert tentative.findings == () and tentative.tentative is not None and tentative.tentative.theme == "unheard"
+    assert read("Our session today, hmm.", _reads_at(0.3)).tentative is None
+
+
+QUESTIONS = relationship_questions(load_builtin_question_sets()["default"])
+ITEMS = ("hope", "focus", "trust", "perspective", "support")
+
+
+def _checkin(week: int, score: float, note: str | None = None) -> HistoryEntry:
+    at = datetime(2026, 3, 2, 9, tzinfo=UTC) + timedelta(weeks=week)
+    return HistoryEntry("dana", at, "completed", dict.fromkeys(ITEMS, score), {"note": note} if note else {})
+
+
+@pytest.mark.parametrize(
+    ("probability", "usual", "now", "earlier", "reason"),
+    [
+        # sure: the note alone
+        (0.95, 4.5, 4.5, 4, 'from the words "today": "Our session today, hmm"'),
+        # fairly sure, and the answers a point below the client's usual: the alert says both
+        (0.7, 4.5, 3.5, 4, 'from the words "today", with the relationship answers below their usual (3.5 against 4.5)'),
+        (0.7, 4.5, 4.0, 4, "below their usual (4 against 4.5)"),
+        # fairly sure, but the answers are as usual, or there is no usual yet (fewer than 3 earlier check-ins)
+        (0.7, 4.5, 4.2, 4, None),
+        (0.7, 4.5, 3.5, 2, None),
+        # doubtful: not even with the answers down
+        (0.3, 4.5, 3.0, 4, None),
+    ],
+)
+def test_a_tentative_reading_raises_words_only_with_the_scores_below_the_clients_usual(
+    probability: float, usual: float, now: float, earlier: int, reason: str | None
+) -> None:
+    history = [_checkin(week, usual) for week in range(earlier)]
+    current = _checkin(earlier, now, "Our session today, hmm.")
+    signals = detect_words(current, TEXTS, _reads_at(probability), history, QUESTIONS)
+    words = [s for s in signals if s.kind == "words"]
+    if reason is None:
+        assert words == []
+    else:
+        (signal,) = words
+        assert signal.theme == "unheard" and reason in signal.reason
+
+
+def test_every_kind_of_none_counts_against_a_risk() -> None:
+    model = WordsModel(("none:work", "none:neutral", "unheard"), (0.0, 0.0, math.log(0.4 / 0.3)), {})
+    probabilities = model.probabilities(())
+    assert model.risk(probabilities) == pytest.approx(0.4)
+    assert WordsModel(("none", "unheard"), (0.0, 0.0), {}).risk({"none": 0.25, "unheard": 0.75}) == 0.75

@@ -45,7 +45,7 @@ def detect(
     if settings.withdrawal.enabled:
         signals += detect_withdrawal(history, questions, texts, settings.withdrawal)
     if settings.words.enabled:
-        signals += detect_words(current, texts, phrases or load_risk_phrases())
+        signals += detect_words(current, texts, phrases or load_risk_phrases(), history[:-1], questions)
     if settings.stalled_progress.enabled:
         signals += detect_stalled_progress(history, question_set, texts, settings.stalled_progress)
     return tuple(signals)

@@ -57,10 +57,18 @@ class Language:
 class RiskPhrases:
     negation_window: int
     broad_window: int
+    #: How sure the model must be that a note speaks against the coaching at all (one minus its certainty of
+    #: "none") to raise ``words`` on its reading alone.
     model_threshold: float
     #: The model's certainty needed for a note that names no one at all; None: such notes are left to the cues.
     model_threshold_unnamed: float | None
+    #: A lower certainty that raises ``words`` only when the same check-in's relationship answers are at least
+    #: ``scores_below_usual`` below the client's usual; None: the model's reading alone decides.
+    model_threshold_scores: float | None
+    scores_below_usual: float
     explain: Mapping[str, str]
+    #: As ``explain``, for a reading the scores confirmed: also ``{now}`` and ``{usual}``.
+    explain_scores: Mapping[str, str]
     languages: Mapping[str, Language]
     themes: Mapping[str, Theme]
     model: WordsModel | None
@@ -159,6 +167,10 @@ def parse_risk_phrases(source: str, model: WordsModel | None = None) -> RiskPhra
     languages = _mapping(data.get("languages"), "languages")
     threshold = _certainty(data, "model_threshold")
     unnamed = _certainty(data, "model_threshold_unnamed") if "model_threshold_unnamed" in data else None
+    with_scores = _certainty(data, "model_threshold_scores") if "model_threshold_scores" in data else None
+    below = data.get("scores_below_usual", 0.5)
+    if not isinstance(below, int | float) or isinstance(below, bool) or not 0 <= below <= 4:
+        raise RiskPhrasesError("risk_phrases.yaml: 'scores_below_usual' must be a number from 0 to 4")
     parsed = {
         name: _language(name, _mapping(lang, f"languages.{name}"), themes_data, data)
         for name, lang in languages.items()
@@ -168,12 +180,18 @@ def parse_risk_phrases(source: str, model: WordsModel | None = None) -> RiskPhra
     explain = _mapping(data.get("explain"), "explain")
     if "en" not in explain:
         raise RiskPhrasesError("risk_phrases.yaml: 'explain' needs an 'en' text")
+    explain_scores = _mapping(data.get("explain_scores", explain), "explain_scores")
+    if "en" not in explain_scores:
+        raise RiskPhrasesError("risk_phrases.yaml: 'explain_scores' needs an 'en' text")
     return RiskPhrases(
         negation_window=_window(data, "negation_window"),
         broad_window=_window(data, "broad_window"),
         model_threshold=threshold,
         model_threshold_unnamed=unnamed,
+        model_threshold_scores=with_scores,
+        scores_below_usual=float(below),
         explain={k: str(v) for k, v in explain.items()},
+        explain_scores={k: str(v) for k, v in explain_scores.items()},
         languages=parsed,
         themes={name: _theme(name, theme) for name, theme in themes_data.items()},
         model=model,

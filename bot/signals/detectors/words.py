@@ -5,16 +5,22 @@ advice imposed, feeling judged, doubts about confidentiality, not a priority, va
 dread, feeling pushed, the coach not getting it), a negation before a cue cancels it while a hedge ("not sure",
 "a bit") does not, and the target decides whose behaviour the cue describes: "my boss is not listening" is a
 hard week at work (``wellbeing`` at most), "you are not listening" is about the relationship (``words``).
-Where no cue fires, a small linear model (``words_model``) may still read a theme in a note that names the
-coach. Either way the alert says which words it read as risk and as what, so a coach can disagree with it.
+Where no cue fires, a small linear model (``words_model``) may still read a note that names the coach or no one
+as speaking against the coaching: when it is sure of that (one minus its certainty of "none") on its own, and
+when it is only fairly sure if the same check-in's relationship answers are also below the client's usual. The
+theme is the one it finds likeliest. Either way the alert says which words it read as risk and as what (and,
+for the second, the scores), so a coach can disagree with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import fmean
 
+from bot.conversation.questions import Question
 from bot.conversation.texts import Texts
+from bot.signals.detectors.common import indexed, number
 from bot.signals.detectors.lemmas import lemma
 from bot.signals.detectors.lexicon import (
     AFFECT,
@@ -35,7 +41,7 @@ from bot.signals.detectors.lexicon import (
     parse_risk_phrases,
 )
 from bot.signals.detectors.wording import Hit, Token, sentences, tokens
-from bot.signals.detectors.words_model import GRAM, LEMMA, NEGATED, NONE, THEY, YOU, Sentence, features
+from bot.signals.detectors.words_model import GRAM, LEMMA, NEGATED, THEY, YOU, Sentence, features, routine
 from bot.signals.history import HistoryEntry
 from bot.signals.signal import Signal
 
@@ -56,6 +62,9 @@ MODEL_CUES = frozenset({HEDGE, AFFECT, REASSURANCE, COMPLAINT, WELLBEING})
 ABOUT_THE_COACH = frozenset({"repair"})
 #: At most this many characters of the client's sentence are quoted to the coach.
 QUOTE_LIMIT = 240
+#: The client's usual alliance index is the mean of up to this many earlier check-ins (the ``drop`` detector's
+#: default baseline), and needs at least ``USUAL_MIN`` of them.
+USUAL_BASELINE, USUAL_MIN = 8, 3
 #: Only this many characters of a text are read: far more than any note, and it bounds the time a hostile one takes.
 READ_LIMIT = 10_000
 
@@ -77,6 +86,9 @@ class Reading:
     findings: tuple[Finding, ...]
     #: The sentence speaking of a hard time outside the coaching, if any.
     wellbeing: str | None
+    #: What the model read at ``model_threshold_scores`` or more but below ``model_threshold``: a ``words``
+    #: signal only if the same check-in's relationship answers are below the client's usual.
+    tentative: Finding | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,19 +99,34 @@ class _Sentence:
     hits: list[Hit]
 
 
-def detect_words(entry: HistoryEntry, texts: Texts, phrases: RiskPhrases) -> list[Signal]:
-    """At most one ``words`` signal per theme and one ``wellbeing`` signal per check-in."""
+def detect_words(
+    entry: HistoryEntry,
+    texts: Texts,
+    phrases: RiskPhrases,
+    earlier: Sequence[HistoryEntry] = (),
+    questions: Sequence[Question] = (),
+) -> list[Signal]:
+    """At most one ``words`` signal per theme and one ``wellbeing`` signal per check-in; ``earlier`` (the
+    client's check-ins before ``entry``) and ``questions`` (the relationship questions) give the client's usual
+    scores, which a tentative reading of the model needs to fall short of."""
     signals: list[Signal] = []
     seen: set[str] = set()
     wellbeing: Signal | None = None
+    below: list[tuple[float, float] | None] = []
     for question_id, text in entry.texts.items():
         reading = read(text, phrases, about_the_coach=question_id in ABOUT_THE_COACH)
-        for finding in reading.findings:
+        confirmed: list[tuple[Finding, tuple[float, float] | None]] = [(f, None) for f in reading.findings]
+        if reading.tentative is not None:
+            if not below:
+                below.append(_below_usual(entry, earlier, questions, phrases.scores_below_usual))
+            if below[0] is not None:
+                confirmed.append((reading.tentative, below[0]))
+        for finding, scores in confirmed:
             if finding.theme in seen:
                 continue
             seen.add(finding.theme)
             theme = phrases.themes[finding.theme]
-            meaning = _explain(theme, finding, texts.language, phrases)
+            meaning = _explain(theme, finding, texts.language, phrases, scores)
             reason = texts.render("reason_words", question=question_id, meaning=meaning, text=finding.quote)
             signals.append(
                 Signal("words", theme.practice, reason, question_id, None, words=finding.quote, theme=finding.theme)
@@ -110,9 +137,30 @@ def detect_words(entry: HistoryEntry, texts: Texts, phrases: RiskPhrases) -> lis
     return signals + ([wellbeing] if wellbeing is not None else [])
 
 
-def _explain(theme: Theme, finding: Finding, language: str, phrases: RiskPhrases) -> str:
+def _explain(
+    theme: Theme, finding: Finding, language: str, phrases: RiskPhrases, scores: tuple[float, float] | None
+) -> str:
     meaning = theme.meaning.get(language, theme.meaning["en"])
-    return phrases.explain.get(language, phrases.explain["en"]).format(meaning=meaning, words=finding.words)
+    if scores is None:
+        return phrases.explain.get(language, phrases.explain["en"]).format(meaning=meaning, words=finding.words)
+    now, usual = scores
+    explain = phrases.explain_scores.get(language, phrases.explain_scores["en"])
+    return explain.format(meaning=meaning, words=finding.words, now=number(now), usual=number(usual))
+
+
+def _below_usual(
+    entry: HistoryEntry, earlier: Sequence[HistoryEntry], questions: Sequence[Question], margin: float
+) -> tuple[float, float] | None:
+    """The check-in's alliance index and the client's usual one (the mean of up to ``USUAL_BASELINE`` earlier
+    check-ins), when it is at least ``margin`` below it; None otherwise or when there is no usual yet."""
+    points = indexed([*earlier[-3 * USUAL_BASELINE :], entry], questions)
+    if not points or points[-1][0] is not entry:
+        return None
+    baseline = [index for _, index in points[:-1][-USUAL_BASELINE:]]
+    if len(baseline) < USUAL_MIN:
+        return None
+    now, usual = points[-1][1], fmean(baseline)
+    return (now, usual) if usual - now >= margin else None
 
 
 def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> Reading:
@@ -164,17 +212,21 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
     # so does unease about the coach that reassuring words settled ("nervous before our session, but it helped").
     settled = settled or any(h.label == REASSURANCE for part, _ in complaints for h in part.hits)
     threshold = _model_threshold(phrases, about_the_coach, named)
+    tentative: Finding | None = None
     if not found and not cued and not settled and threshold is not None:
-        modelled = _modelled(text, words, parts, phrases, language.name, about_the_coach, threshold)
-        if modelled is not None:
-            found[modelled.theme] = modelled
-    return Reading(language.name, tuple(found.values()), wellbeing)
+        lowest = min(threshold, phrases.model_threshold_scores or threshold)
+        modelled = _modelled(text, words, parts, phrases, language.name, about_the_coach, lowest)
+        if modelled is not None and modelled[1] >= threshold:
+            found[modelled[0].theme] = modelled[0]
+        elif modelled is not None:
+            tentative = modelled[0]
+    return Reading(language.name, tuple(found.values()), wellbeing, tentative)
 
 
 def _model_threshold(phrases: RiskPhrases, about_the_coach: bool, named: set[str]) -> float | None:
-    """How sure the model must be: a note that names the coach is read at ``model_threshold``; one that names
-    no one, sent to the coach, is likelier about them than not, so at ``model_threshold_unnamed``; one that
-    names only someone else ("my boss...") is not the model's to read."""
+    """How sure the model must be that the note speaks against the coaching: a note that names the coach is
+    read at ``model_threshold``; one that names no one, sent to the coach, is likelier about them than not, so
+    at ``model_threshold_unnamed``; one that names only someone else ("my boss...") is not the model's to read."""
     if about_the_coach or COACH in named:
         return phrases.model_threshold
     return phrases.model_threshold_unnamed if not named else None
@@ -360,24 +412,31 @@ def _modelled(
     language: str,
     about_the_coach: bool,
     threshold: float,
-) -> Finding | None:
-    """The theme the model reads with at least ``threshold`` certainty, with the words it weighed most."""
+) -> tuple[Finding, float] | None:
+    """What the model reads when it is at least ``threshold`` sure the note is a risk at all (one minus its
+    certainty of "none"), with that certainty: the theme it finds likeliest, and the words that weighed most
+    toward that theme rather than the kind of "none" it finds likeliest."""
     model = phrases.model
     if model is None:
         return None
     found = model_features(text, phrases, about_the_coach=about_the_coach)
     probabilities = model.probabilities(found)
-    theme, probability = max(((t, p) for t, p in probabilities.items() if t != NONE), key=lambda tp: tp[1])
+    risk = model.risk(probabilities)
+    if risk < threshold:
+        return None
+    theme = max((p, t) for t, p in probabilities.items() if not routine(t))[1]
+    usual = max((p, t) for t, p in probabilities.items() if routine(t))[1]
     spots: list[tuple[int, int]] = []
-    for feature in model.reasons(found, theme):
+    for feature in model.reasons(found, theme, against=usual):
         spot = _spot(feature, words, language)
         if spot is not None and not any(a < spot[1] and spot[0] < b for a, b in spots):
             spots.append(spot)
-    if probability < threshold or theme not in phrases.themes or not spots:
+    if theme not in phrases.themes or not spots:
         return None
     first = spots[0][0]
     quote = next((p.quote for p in parts if p.lo <= first < p.hi), parts[0].quote)
-    return Finding(theme, '", "'.join(text[words[a].start : words[b - 1].end] for a, b in spots), quote, by_model=True)
+    words_read = '", "'.join(text[words[a].start : words[b - 1].end] for a, b in spots)
+    return Finding(theme, words_read, quote, by_model=True), risk
 
 
 def _spot(feature: str, words: Sequence[Token], language: str) -> tuple[int, int] | None:

@@ -25,7 +25,7 @@ from bot.runtime.lifecycle import Lifecycle
 from bot.runtime.setup import LiveSetup
 from bot.scheduling.client_schedule import ClientSchedule, schedule_for, slots_between
 from bot.scheduling.pacing import paced
-from bot.store import Database, Session, checkins, clients, coaching_sessions
+from bot.store import Database, checkins, clients, coaching_sessions
 from bot.timing.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -61,12 +61,6 @@ class SweepReport:
     briefs: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _ClientFacts:
-    created_at: datetime
-    paused_until: datetime | None
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -93,7 +87,7 @@ class Dispatcher:
     async def schedules(self, client_ids: Collection[str] | None = None) -> list[ClientSchedule]:
         """The effective schedule of each active client: config cadence plus what the database knows."""
         async with self._database.session() as session:
-            facts = await self._facts(session, client_ids)
+            facts = await clients.schedule_facts(session, client_ids)
             sessions = await coaching_sessions.recorded_sessions(session)
         config = self._setup.current.config
         return [
@@ -110,7 +104,7 @@ class Dispatcher:
         kept for every pass, 100,000 schedules outlived the young collections and fed full ones."""
         now = self._clock.now()
         async with self._database.session() as session:
-            facts = await self._facts(session, client_ids)
+            facts = await clients.schedule_facts(session, client_ids)
             claimed = await checkins.last_slots(session, client_ids)
             sessions = await coaching_sessions.recorded_sessions(session, client_ids)
         owed: list[tuple[str, datetime]] = []
@@ -202,10 +196,6 @@ class Dispatcher:
         if purged is not None and purged.total:
             log.info("retention purge: %s", purged)
         return purged.total if purged is not None else 0
-
-    async def _facts(self, session: Session, client_ids: Collection[str] | None) -> dict[str, _ClientFacts]:
-        facts = await clients.schedule_facts(session, client_ids)
-        return {client_id: _ClientFacts(created, paused) for client_id, (created, paused) in facts.items()}
 
 
 def _in_quiet_hours(quiet: QuietHours | None, now: datetime, zone: ZoneInfo) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,7 @@ from bot.store.models import (
     CheckIn,
 )
 from bot.store.statements import chunks, insert_for
-from bot.store.streaming import streamed_rows
+from bot.store.streaming import partitions
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +131,16 @@ async def last_slots(session: AsyncSession, client_ids: Collection[str] | None =
     query = sa.select(CheckIn.client_id, sa.func.max(CheckIn.slot)).group_by(CheckIn.client_id)
     if client_ids is not None:
         query = query.where(CheckIn.client_id.in_(client_ids))
-    return {client_id: slot for client_id, slot in await streamed_rows(session, query)}
+    slots: dict[str, datetime] = {}
+    async for partition in partitions(session, query):
+        slots.update(partition)
+    return slots
 
 
-@dataclass(frozen=True, slots=True)
-class OpenCheckIn:
-    """What the reminder and expiry sweep reads of an open check-in."""
+class OpenCheckIn(NamedTuple):
+    """What the reminder and expiry sweep reads of an open check-in. A tuple of plain values, which the garbage
+    collector stops tracking: every client can have one open, and each full collection during a sweep walked
+    them all."""
 
     id: int
     client_id: str
@@ -156,7 +160,7 @@ async def open_checkins(session: AsyncSession) -> list[OpenCheckIn]:
         .where(CheckIn.status.in_(OPEN_CHECKIN_STATUSES))
         .order_by(CheckIn.id)
     )
-    return [OpenCheckIn(*row) for row in await streamed_rows(session, query)]
+    return [OpenCheckIn._make(row) async for partition in partitions(session, query) for row in partition]
 
 
 async def checkin_by_id(session: AsyncSession, checkin_id: int, *, for_update: bool = False) -> CheckIn | None:

@@ -10,7 +10,7 @@ import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +23,7 @@ from bot.store.models import (
     CheckIn,
     Client,
 )
-from bot.store.streaming import streamed_rows
+from bot.store.streaming import partitions
 
 
 async def _update_client(session: AsyncSession, client_id: str, **values: Any) -> None:
@@ -179,17 +179,29 @@ async def coachs_client_alerted_in(session: AsyncSession, coach_id: str, alert_i
 
 async def time_zones(session: AsyncSession) -> dict[str, str]:
     """Every client's time zone name, removed clients included (their open check-ins still close)."""
-    return {client_id: zone for client_id, zone in await session.execute(sa.select(Client.id, Client.timezone))}
+    zones: dict[str, str] = {}
+    async for partition in partitions(session, sa.select(Client.id, Client.timezone)):
+        zones.update(partition)
+    return zones
 
 
-async def schedule_facts(
-    session: AsyncSession, client_ids: Collection[str] | None = None
-) -> dict[str, tuple[datetime, datetime | None]]:
+class ScheduleFacts(NamedTuple):
+    """What a client's schedule needs from the database besides config. A tuple of plain values, which the
+    garbage collector stops tracking: a dispatch pass holds one per client."""
+
+    created_at: datetime
+    paused_until: datetime | None
+
+
+async def schedule_facts(session: AsyncSession, client_ids: Collection[str] | None = None) -> dict[str, ScheduleFacts]:
     """When each active client (all, or those named) was added and until when they are paused."""
     query = sa.select(Client.id, Client.created_at, Client.paused_until).where(Client.active)
     if client_ids is not None:
         query = query.where(Client.id.in_(client_ids))
-    return {client_id: (created, paused) for client_id, created, paused in await streamed_rows(session, query)}
+    facts: dict[str, ScheduleFacts] = {}
+    async for partition in partitions(session, query):
+        facts.update((client_id, ScheduleFacts(created, paused)) for client_id, created, paused in partition)
+    return facts
 
 
 async def clients_by_id(

@@ -12,6 +12,7 @@ from bot.store.models import (
     CoachingSession,
 )
 from bot.store.statements import insert_for
+from bot.store.streaming import partitions
 
 
 async def record_session(session: AsyncSession, client_id: str, day: date, recorded_by: str, now: datetime) -> bool:
@@ -33,6 +34,7 @@ async def recorded_sessions(session: AsyncSession, client_ids: Collection[str] |
     if client_ids is not None:
         query = query.where(CoachingSession.client_id.in_(client_ids))
     sessions: dict[str, list[date]] = {}
-    for client_id, day in await session.execute(query):
-        sessions.setdefault(client_id, []).append(day)
+    async for partition in partitions(session, query):
+        for client_id, day in partition:
+            sessions.setdefault(client_id, []).append(day)
     return sessions

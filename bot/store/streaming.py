@@ -8,6 +8,7 @@ alike.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from typing import TypeVarTuple
 
 import sqlalchemy as sa
@@ -19,10 +20,10 @@ PARTITION = 1000
 _Columns = TypeVarTuple("_Columns")
 
 
-async def streamed_rows(session: AsyncSession, query: sa.Select[*_Columns]) -> list[sa.Row[*_Columns]]:
-    """Every row of ``query``, fetched ``PARTITION`` rows at a time."""
+async def partitions(session: AsyncSession, query: sa.Select[*_Columns]) -> AsyncIterator[Sequence[sa.Row[*_Columns]]]:
+    """The rows of ``query`` ``PARTITION`` at a time, for a reader that turns them into its own values as they
+    come: converting 100,000 rows after the last one arrived held the loop for as long as fetching them in one go
+    (the scheduler's sweep at 100,000 clients: 230 ms)."""
     result = await session.stream(query.execution_options(yield_per=PARTITION))
-    rows: list[sa.Row[*_Columns]] = []
     async for partition in result.partitions():
-        rows.extend(partition)
-    return rows
+        yield partition

@@ -3,7 +3,10 @@
 Each replica is a process of its own with its own runtime and dispatcher (what ``checkin run`` builds); all
 are started, then told to dispatch at the same moment. The figure is check-ins claimed (started, opening
 messages queued) per second from that moment until the last replica is done; ``ratio`` is two replicas' rate
-over one's. Sending is left out (``outbox_loop=False``): the outbox has its own benchmark.
+over one's. Sending is left out (``outbox_loop=False``): the outbox has its own benchmark. The CPU each claim
+costs is reported too, the replicas' (``time.process_time`` in each) and the PostgreSQL server's (from /proc), for
+one replica and for two: on a small machine the replicas and the server share the cores, and the ratio cannot
+exceed what the cores left over allow.
 
     python -m benchmarks.claim [--clients N] [--runs R]
 """
@@ -19,10 +22,12 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from benchmarks._postgres import POSTGRES_URL, admin
+from benchmarks._telegram import postgres_cpu_seconds
 from benchmarks.dispatch import DUE_AT, InstantAdapter, config_text
 from bot.app.builder import Bot, build_bot
 from bot.config import load_config
@@ -61,13 +66,22 @@ async def replica(config_path: Path, schema: str, name: str) -> None:
         dispatcher = runtime.dispatcher()
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
+        cpu = time.process_time()
         report = await dispatcher.dispatch()
-        print(json.dumps({"started": report.started}), flush=True)
+        print(json.dumps({"started": report.started, "cpu": time.process_time() - cpu}), flush=True)
     finally:
         await runtime.stop()
 
 
-def claim_seconds(config_path: Path, schema: str, replicas: int, clients: int) -> float:
+@dataclass(frozen=True)
+class Round:
+    seconds: float
+    #: CPU seconds of the replicas' dispatch, all together, and of the PostgreSQL server meanwhile.
+    replica_cpu: float
+    postgres_cpu: float | None
+
+
+def claim_round(config_path: Path, schema: str, replicas: int, clients: int) -> Round:
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "benchmarks.claim", "--replica", str(config_path), schema],
@@ -82,22 +96,26 @@ def claim_seconds(config_path: Path, schema: str, replicas: int, clients: int) -
             assert process.stdout is not None
             if process.stdout.readline().strip() != "ready":
                 raise RuntimeError("a replica did not start")
-        started = time.perf_counter()
+        server, started = postgres_cpu_seconds(), time.perf_counter()
         for process in processes:
             assert process.stdin is not None
             process.stdin.write("go\n")
             process.stdin.flush()
-        total = 0
+        total, replica_cpu = 0, 0.0
         for process in processes:
             assert process.stdout is not None
-            total += json.loads(process.stdout.readline())["started"]
+            done = json.loads(process.stdout.readline())
+            total += done["started"]
+            replica_cpu += done["cpu"]
         seconds = time.perf_counter() - started
+        server_after = postgres_cpu_seconds()
     finally:
         for process in processes:
             process.wait(timeout=600)
     if total != clients:
         raise RuntimeError(f"{replicas} replica(s) started {total} check-ins for {clients} clients")
-    return seconds
+    postgres = server_after - server if server is not None and server_after is not None else None
+    return Round(seconds, replica_cpu, postgres)
 
 
 async def reset(schema: str) -> None:
@@ -109,7 +127,7 @@ async def reset(schema: str) -> None:
 def measure(clients: int, runs: int) -> dict[str, object]:
     schema = f"bench_{uuid.uuid4().hex}"
     asyncio.run(admin(f'CREATE SCHEMA "{schema}"'))
-    rates: dict[int, list[float]] = {1: [], 2: []}
+    rounds: dict[int, list[Round]] = {1: [], 2: []}
     try:
         with tempfile.TemporaryDirectory(prefix="checkin-bench-") as scratch:
             config_path = Path(scratch) / "config.yaml"
@@ -118,10 +136,16 @@ def measure(clients: int, runs: int) -> dict[str, object]:
             for _ in range(runs):
                 for replicas in (1, 2):
                     asyncio.run(reset(schema))
-                    rates[replicas].append(clients / claim_seconds(config_path, schema, replicas, clients))
+                    rounds[replicas].append(claim_round(config_path, schema, replicas, clients))
     finally:
         asyncio.run(admin(f'DROP SCHEMA "{schema}" CASCADE'))
+    rates = {n: [clients / r.seconds for r in done] for n, done in rounds.items()}
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
+
+    def per_claim_ms(spent: list[float | None]) -> float | None:
+        known = [seconds for seconds in spent if seconds is not None]
+        return round(statistics.median(known) / clients * 1000, 3) if len(known) == len(spent) else None
+
     return {
         "bench": "claim",
         "backend": "postgresql",
@@ -131,6 +155,10 @@ def measure(clients: int, runs: int) -> dict[str, object]:
         "ratio": round(two / one, 2),
         "ratio_min": round(min(rates[2]) / max(rates[1]), 2),
         "ratio_max": round(max(rates[2]) / min(rates[1]), 2),
+        "replica_cpu_ms_per_claim_one": per_claim_ms([r.replica_cpu for r in rounds[1]]),
+        "replica_cpu_ms_per_claim_two": per_claim_ms([r.replica_cpu for r in rounds[2]]),
+        "postgres_cpu_ms_per_claim_one": per_claim_ms([r.postgres_cpu for r in rounds[1]]),
+        "postgres_cpu_ms_per_claim_two": per_claim_ms([r.postgres_cpu for r in rounds[2]]),
         "runs": runs,
     }
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from bot.config import Alerts
 from bot.config.message_files import load_texts
 from bot.config.question_sets import load_builtin_question_sets
 from bot.contract.messages import InboundText
+from bot.signals import digest as digest_module
 from bot.signals.detectors import load_risk_phrases
 from bot.signals.digest import ClientDigest, compose, is_due, period_start
 from bot.signals.history import HistoryEntry
+from bot.store import Database
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
@@ -164,3 +170,46 @@ def test_a_checkin_at_the_periods_first_instant_is_in_it_and_one_after_its_end_i
     )
     assert "· Dana Whitfield: replied" in text.splitlines()
     assert "· Lee Park: no check-in this period" in text.splitlines()
+
+
+async def test_a_digest_is_composed_without_holding_the_write_lock(
+    tmp_path: Path, slack: CollectingAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reproduced before the fix: composing a digest for a coach with 20,000 clients held SQLite's write lock for
+    40 s, and the outbox failed with "database is locked" meanwhile. While it is composed now, another connection
+    can take the write lock at once."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        'platforms:\n  slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}\n'
+        'cadences:\n  daily: {every: 1d, at: "09:00"}\n'
+        "coaches:\n  - {id: maya, name: Maya Chen, timezone: Europe/London, slack: {user_id: U0MAYA0001}}\n"
+        "clients:\n  - {id: dana, name: Dana Whitfield, coach: maya, timezone: UTC, cadence: daily,"
+        " slack: {user_id: U0DANA0001}}\n",
+        encoding="utf-8",
+    )
+    database_file = tmp_path / "bot.sqlite3"
+    lock_free_while_composing: list[bool] = []
+
+    def composing(*args: Any, **kwargs: Any) -> str:
+        other = sqlite3.connect(database_file, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            lock_free_while_composing.append(True)
+            other.rollback()
+        except sqlite3.OperationalError:
+            lock_free_while_composing.append(False)
+        finally:
+            other.close()
+        return compose(*args, **kwargs)
+
+    monkeypatch.setattr(digest_module, "compose", composing)
+    clock = ManualClock(MONDAY + timedelta(minutes=5))
+    runtime = runtime_for(path, Database(f"sqlite+aiosqlite:///{database_file}"), clock, {"slack": slack})
+    await runtime.start()
+    try:
+        assert await runtime.housekeeping.send_due_digests() == 1
+        await runtime.outbox.drain()
+    finally:
+        await runtime.stop()
+    assert lock_free_while_composing == [True]
+    assert any(m.text.startswith("Weekly digest for Maya Chen") for m in slack.to("U0MAYA0001"))

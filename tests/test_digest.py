@@ -85,9 +85,8 @@ def test_the_digest_lists_every_client_with_reply_trend_alerts_and_notes() -> No
     assert len(lines) == 6  # no notes for the others
 
 
-async def test_a_weekly_digest_goes_out_once_per_week(
-    database_target: DatabaseTarget, tmp_path: Path, slack: CollectingAdapter
-) -> None:
+def write_config(tmp_path: Path) -> Path:
+    """Maya, a weekly digest in London, and one client of hers, Dana, on Slack."""
     path = tmp_path / "config.yaml"
     path.write_text(
         'platforms:\n  slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}\n'
@@ -97,6 +96,13 @@ async def test_a_weekly_digest_goes_out_once_per_week(
         " slack: {user_id: U0DANA0001}}\n",
         encoding="utf-8",
     )
+    return path
+
+
+async def test_a_weekly_digest_goes_out_once_per_week(
+    database_target: DatabaseTarget, tmp_path: Path, slack: CollectingAdapter
+) -> None:
+    path = write_config(tmp_path)
     clock = ManualClock(MONDAY - timedelta(days=3))
     runtime = runtime_for(path, database_target.create(), clock, {"slack": slack})
     await runtime.start()
@@ -178,15 +184,7 @@ async def test_a_digest_is_composed_without_holding_the_write_lock(
     """Reproduced before the fix: composing a digest for a coach with 20,000 clients held SQLite's write lock for
     40 s, and the outbox failed with "database is locked" meanwhile. While it is composed now, another connection
     can take the write lock at once."""
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        'platforms:\n  slack: {bot_token: "${SLACK_BOT_TOKEN}", app_token: "${SLACK_APP_TOKEN}"}\n'
-        'cadences:\n  daily: {every: 1d, at: "09:00"}\n'
-        "coaches:\n  - {id: maya, name: Maya Chen, timezone: Europe/London, slack: {user_id: U0MAYA0001}}\n"
-        "clients:\n  - {id: dana, name: Dana Whitfield, coach: maya, timezone: UTC, cadence: daily,"
-        " slack: {user_id: U0DANA0001}}\n",
-        encoding="utf-8",
-    )
+    path = write_config(tmp_path)
     database_file = tmp_path / "bot.sqlite3"
     lock_free_while_composing: list[bool] = []
 

@@ -1,4 +1,4 @@
-"""The benchmarks' databases: a fresh SQLite file or a PostgreSQL schema per run, and planner statistics."""
+"""The benchmarks' databases: a fresh SQLite file or a PostgreSQL schema per run, planner statistics, server CPU."""
 
 from __future__ import annotations
 
@@ -46,3 +46,26 @@ async def admin(statement: str) -> None:
             await conn.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+def postgres_cpu_seconds() -> float | None:
+    """User plus system CPU of every PostgreSQL server process on this machine, from /proc; ``None`` if none.
+
+    Other work on the machine that uses the same server is counted too, so the figure is an upper bound.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    found = False
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if name.startswith("postgres"):
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+            found = True
+    return total / ticks if found else None

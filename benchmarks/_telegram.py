@@ -14,13 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -101,29 +99,6 @@ class ShiftedClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset
-
-
-def postgres_cpu_seconds() -> float | None:
-    """User plus system CPU of every PostgreSQL server process on this machine, from /proc; ``None`` if none.
-
-    Other work on the machine that uses the same server is counted too, so the figure is an upper bound.
-    """
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    found = False
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        if name.startswith("postgres"):
-            fields = stat[stat.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-            found = True
-    return total / ticks if found else None
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from benchmarks._postgres import POSTGRES_URL, admin
-from benchmarks._telegram import postgres_cpu_seconds
+from benchmarks._postgres import POSTGRES_URL, admin, postgres_cpu_seconds
 from benchmarks.dispatch import DUE_AT, InstantAdapter, config_text
 from bot.app.builder import Bot, build_bot
 from bot.config import load_config

@@ -29,7 +29,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from adapters.telegram import TelegramAdapter
-from benchmarks._postgres import analyze, scratch_database
+from benchmarks._postgres import analyze, postgres_cpu_seconds, scratch_database
 from benchmarks._telegram import (
     BACKENDS,
     SLOT,
@@ -38,7 +38,6 @@ from benchmarks._telegram import (
     TelegramProcess,
     emit,
     percentile,
-    postgres_cpu_seconds,
     spread,
 )
 from bot.app.builder import Bot, build_bot

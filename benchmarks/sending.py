@@ -19,13 +19,12 @@ import time
 from pathlib import Path
 
 from adapters.telegram import TelegramAdapter
-from benchmarks._postgres import analyze, scratch_database
+from benchmarks._postgres import analyze, postgres_cpu_seconds, scratch_database
 from benchmarks._telegram import (
     BACKENDS,
     TOKEN,
     TelegramProcess,
     emit,
-    postgres_cpu_seconds,
     spread,
 )
 from bot.contract.messages import InboundEvent, OutboundMessage

@@ -35,7 +35,7 @@ from bot.store.models import (
     TelegramInvite,
 )
 from bot.store.outbox import ABOUT
-from bot.store.statements import chunks
+from bot.store.statements import affected, chunks
 
 EXPORT_FIELDS = (
     "checkin_id",
@@ -266,7 +266,7 @@ async def purge_older_than(session: AsyncSession, cutoff: datetime) -> Purged:
 
 async def _delete(session: AsyncSession, statement: sa.Delete) -> int:
     result = await session.execute(statement.execution_options(synchronize_session=False))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return affected(result)
 
 
 def _answer(answer: Answer) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from bot.store.models import (
     Client,
 )
 from bot.store.sealed import open_signals, seal_signals
+from bot.store.statements import affected
 
 
 async def create_alert(
@@ -115,7 +116,7 @@ async def acknowledge_alerts(
             synchronize_session=False
         )
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return affected(result)
 
 
 async def alerts_of_coach(session: AsyncSession, coach_id: str | None) -> list[tuple[Alert, str]]:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.contract.statuses import PersonKind
 from bot.store.models import ProcessedEvent
-from bot.store.statements import insert_for
+from bot.store.statements import affected, insert_for
 
 
 async def remember_event(
@@ -33,7 +33,7 @@ async def forget_processed_events(session: AsyncSession, seen_before: datetime) 
         .where(ProcessedEvent.seen_at < seen_before)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return affected(result)
 
 
 async def forget_events_of(session: AsyncSession, kind: PersonKind, person_id: str) -> int:
@@ -43,4 +43,4 @@ async def forget_events_of(session: AsyncSession, kind: PersonKind, person_id: s
         .where(ProcessedEvent.person_kind == kind, ProcessedEvent.person_id == person_id)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return affected(result)

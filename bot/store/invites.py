@@ -20,6 +20,7 @@ from bot.contract.statuses import PersonKind
 from bot.store import outbox
 from bot.store.identities import bind_telegram_chat, telegram_chat_of
 from bot.store.models import TelegramInvite
+from bot.store.statements import affected
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ async def revoke_invites(session: AsyncSession, person_kind: PersonKind, person_
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return affected(result)
 
 
 async def redeem_telegram_invite(session: AsyncSession, token: str, chat_id: int, now: datetime) -> Redeemed | None:

@@ -22,7 +22,7 @@ from bot.store.identities import address_key, addresses_of, people_at
 from bot.store.models import CheckIn, Client, OutboxMessage
 from bot.store.sealed import open_payload, seal_payload
 from bot.store.sealing import KEY_ENV
-from bot.store.statements import chunks, insert_for
+from bot.store.statements import affected, chunks, insert_for
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +347,7 @@ async def mark_sent(session: AsyncSession, sent: Sequence[tuple[int, str | None]
         ),
         [{"row_id": outbox_id, "ref": ref} for outbox_id, ref in sent],
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return affected(result)
 
 
 async def mark_retry(
@@ -432,7 +432,7 @@ async def renew_leases(session: AsyncSession, outbox_ids: Collection[int], worke
         .values(lease_until=until)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return affected(result)
 
 
 async def readdress(session: AsyncSession, person: PersonRef, platform: str, old: str, new: str) -> int:
@@ -451,7 +451,7 @@ async def readdress(session: AsyncSession, person: PersonRef, platform: str, old
         .values(recipient=new)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(moved, "rowcount", 0) or 0)
+    return affected(moved)
 
 
 async def outbox_row(session: AsyncSession, idempotency_key: str) -> OutboxMessage | None:

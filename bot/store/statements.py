@@ -28,3 +28,9 @@ BOUND_VALUES = 30_000
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def affected(result: object) -> int:
+    """How many rows an UPDATE or DELETE changed: ``rowcount`` is on the cursor result the drivers return, not
+    on the ``Result`` type the session's ``execute`` is declared to return."""
+    return int(getattr(result, "rowcount", 0) or 0)

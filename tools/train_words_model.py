@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/train_words_model.py            # train on every development note, write the file
     .venv/bin/python tools/train_words_model.py --folds 5  # cross-validate on the development notes only
+    .venv/bin/python tools/train_words_model.py --sections # the same, leaving out one author's notes at a time
 
 A developer tool, never run by the bot: multinomial logistic regression with L2 regularisation, fitted on the
 whole training set at once by gradient descent with Adam step sizes in numpy (which the bot has through
@@ -50,15 +51,22 @@ CHECKS = 6
 Row = tuple[str, str, str]
 
 
-def read_corpus(path: Path, themes: set[str]) -> list[Row]:
-    """(label, language, text) per note; labels that are not themes read as kinds of ``none`` (``none:work``)."""
-    rows = []
+def read_corpus(path: Path, themes: set[str]) -> tuple[list[Row], list[int]]:
+    """(label, language, text) per note, and the section each note is in (each comment line starts one: one
+    author's notes, or one earlier held-out set); labels that are not themes read as kinds of ``none``
+    (``none:work``)."""
+    rows: list[Row] = []
+    sections: list[int] = []
+    section = 0
     for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            section += 1
         if not line.strip() or line.startswith("#"):
             continue
         label, language, text = line.split("\t")
         rows.append((label if label in themes else f"{NONE}:{label}", language, text))
-    return rows
+        sections.append(section)
+    return rows, sections
 
 
 def train(
@@ -116,17 +124,17 @@ def fit(rows: list[Row], phrases: RiskPhrases, classes: list[str]) -> dict[str, 
     }
 
 
-def cross_validate(rows: list[Row], phrases: RiskPhrases, classes: list[str], folds: int) -> None:
+def cross_validate(rows: list[Row], phrases: RiskPhrases, classes: list[str], fold_of: list[int]) -> None:
     """Recall and false alarms of the whole detector on each fold, its model trained on the other folds: on the
     note alone, and (``+scores`` rows) counting the readings that need the scores below the client's usual too."""
     caught: Counter[str] = Counter()
     totals: Counter[str] = Counter()
-    for fold in range(folds):
-        train_rows = [row for i, row in enumerate(rows) if i % folds != fold]
+    for fold in sorted(set(fold_of)):
+        train_rows = [row for row, f in zip(rows, fold_of, strict=True) if f != fold]
         model: WordsModel = parse_words_model(json.dumps(fit(train_rows, phrases, classes)))
         folded = dataclasses.replace(phrases, model=model)
-        for i, (label, language, text) in enumerate(rows):
-            if i % folds == fold:
+        for (label, language, text), f in zip(rows, fold_of, strict=True):
+            if f == fold:
                 reading = read(text, folded)
                 themes = {f.theme for f in reading.findings}
                 kind = "other" if routine(label) else "risk"
@@ -146,12 +154,16 @@ def cross_validate(rows: list[Row], phrases: RiskPhrases, classes: list[str], fo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=0, help="cross-validate on the development notes, write nothing")
-    folds = parser.parse_args().folds
+    parser.add_argument(
+        "--sections", action="store_true", help="cross-validate leaving one section (one author) out at a time"
+    )
+    arguments = parser.parse_args()
     phrases = parse_risk_phrases((ROOT / "prompts" / "risk_phrases.yaml").read_text(encoding="utf-8"))
-    rows = read_corpus(CORPUS / "words_dev.tsv", set(phrases.themes))
+    rows, sections = read_corpus(CORPUS / "words_dev.tsv", set(phrases.themes))
     classes = [*sorted({label for label, _, _ in rows if routine(label)}), *phrases.themes]
-    if folds:
-        cross_validate(rows, parse_risk_phrases((ROOT / "prompts" / "risk_phrases.yaml").read_text()), classes, folds)
+    if arguments.sections or arguments.folds:
+        folds = sections if arguments.sections else [i % arguments.folds for i in range(len(rows))]
+        cross_validate(rows, phrases, classes, folds)
         return
     model = fit(rows, phrases, classes)
     shipped = parse_words_model(json.dumps(model))

@@ -62,6 +62,8 @@ class RiskPhrases:
     model_threshold: float
     #: The model's certainty needed for a note that names no one at all; None: such notes are left to the cues.
     model_threshold_unnamed: float | None
+    #: The certainty needed for a note that names only someone else ("my boss..."); None: never the model's.
+    model_threshold_others: float | None
     #: A lower certainty that raises ``words`` only when the same check-in's relationship answers are at least
     #: ``scores_below_usual`` below the client's usual; None: the model's reading alone decides.
     model_threshold_scores: float | None
@@ -167,6 +169,7 @@ def parse_risk_phrases(source: str, model: WordsModel | None = None) -> RiskPhra
     languages = _mapping(data.get("languages"), "languages")
     threshold = _certainty(data, "model_threshold")
     unnamed = _certainty(data, "model_threshold_unnamed") if "model_threshold_unnamed" in data else None
+    others = _certainty(data, "model_threshold_others") if "model_threshold_others" in data else None
     with_scores = _certainty(data, "model_threshold_scores") if "model_threshold_scores" in data else None
     below = data.get("scores_below_usual", 0.5)
     if not isinstance(below, int | float) or isinstance(below, bool) or not 0 <= below <= 4:
@@ -188,6 +191,7 @@ def parse_risk_phrases(source: str, model: WordsModel | None = None) -> RiskPhra
         broad_window=_window(data, "broad_window"),
         model_threshold=threshold,
         model_threshold_unnamed=unnamed,
+        model_threshold_others=others,
         model_threshold_scores=with_scores,
         scores_below_usual=float(below),
         explain={k: str(v) for k, v in explain.items()},

@@ -169,7 +169,9 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
     language, words, parts, named = _parse(text, phrases)
     found: dict[str, Finding] = {}
     wellbeing: str | None = None
-    cued = settled = False
+    cued = settled = denied = False
+    #: Themes whose cues were read as being about someone or something else.
+    elsewhere: set[str] = set()
     guess: list[str | None] = []
     complaints: list[tuple[_Sentence, Hit]] = []
     for part in parts:
@@ -183,7 +185,10 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
             broad = hit.label.endswith(BROAD) or label == AFFECT
             cued = cued or (label in phrases.themes and not broad)
             clause = _clause(words, part, hit, language)
-            if clause is None or _negated(words, hit.start, clause[0], hedged, language, phrases.negation_window):
+            if clause is None:
+                continue
+            if _negated(words, hit.start, clause[0], hedged, language, phrases.negation_window):
+                denied = denied or (label in phrases.themes and not broad)
                 continue
             if label == WELLBEING:
                 wellbeing = wellbeing or part.quote
@@ -200,6 +205,7 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
                         guess.append(_likeliest_theme(text, phrases))
                     label = guess[0] or AFFECT
             elif not (about_the_coach or _about_the_coach(hit, part, clause, named, hit.label.endswith(ALONE))):
+                elsewhere.add(label)
                 continue
             if label in phrases.themes and label not in found:
                 quoted = text[words[hit.start].start : words[hit.end - 1].end]
@@ -208,14 +214,24 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
         complaint = _complaint(text, words, complaints, phrases)
         if complaint is not None:
             found[complaint.theme] = complaint
-    # The model reads only what the cues did not: a cue that was negated or about someone else has its say, and
-    # so does unease about the coach that reassuring words settled ("nervous before our session, but it helped").
+    # The model reads what the cues did not find, a cue about someone else included (it reads whom each sentence
+    # names too: with it, 0.64 -> 0.71 of the relationship notes of authors left out of training, at the same work
+    # and neutral notes flagged). A note that denies a theme in so many words ("I'm not planning to stop") and
+    # unease about the coach that reassuring words settled ("nervous before our session, but it helped") are not
+    # its to read.
     settled = settled or any(h.label == REASSURANCE for part, _ in complaints for h in part.hits)
     threshold = _model_threshold(phrases, about_the_coach, named)
     tentative: Finding | None = None
-    if not found and not cued and not settled and threshold is not None:
-        lowest = min(threshold, phrases.model_threshold_scores or threshold)
+    if not found and not settled and not denied and threshold is not None:
+        # Low scores that week say nothing about whether "my boss doesn't listen" is about the coach: a note about
+        # someone else gets no tentative reading.
+        tentative_bar = min(threshold, phrases.model_threshold_scores or threshold)
+        lowest = threshold if _names_only_others(about_the_coach, named) else tentative_bar
         modelled = _modelled(text, words, parts, phrases, language.name, about_the_coach, lowest)
+        # The model reading a theme from the words the cues already placed elsewhere ("I want to stop working
+        # weekends" as wanting to stop) is those words again, not new evidence.
+        if modelled is not None and modelled[0].theme in elsewhere:
+            modelled = None
         if modelled is not None and modelled[1] >= threshold:
             found[modelled[0].theme] = modelled[0]
         elif modelled is not None:
@@ -226,10 +242,17 @@ def read(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> R
 def _model_threshold(phrases: RiskPhrases, about_the_coach: bool, named: set[str]) -> float | None:
     """How sure the model must be that the note speaks against the coaching: a note that names the coach is
     read at ``model_threshold``; one that names no one, sent to the coach, is likelier about them than not, so
-    at ``model_threshold_unnamed``; one that names only someone else ("my boss...") is not the model's to read."""
+    at ``model_threshold_unnamed``; one that names only someone else ("my boss...") at
+    ``model_threshold_others``."""
     if about_the_coach or COACH in named:
         return phrases.model_threshold
-    return phrases.model_threshold_unnamed if not named else None
+    if _names_only_others(about_the_coach, named):
+        return phrases.model_threshold_others
+    return phrases.model_threshold_unnamed
+
+
+def _names_only_others(about_the_coach: bool, named: set[str]) -> bool:
+    return not about_the_coach and OTHER in named and COACH not in named
 
 
 def model_features(text: str, phrases: RiskPhrases, *, about_the_coach: bool = False) -> frozenset[str]:

@@ -3,7 +3,9 @@ German, typos, the explanation a coach reads, and the shipped model file."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -11,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bot.config.message_files import load_catalog
-from bot.signals.detectors.lexicon import load_risk_phrases
+from bot.signals.detectors.lexicon import RiskPhrases, load_risk_phrases
 from bot.signals.detectors.words import detect_words, model_features, read
-from bot.signals.detectors.words_model import MODEL_FILE, load_words_model
+from bot.signals.detectors.words_model import MODEL_FILE, WordsModel, load_words_model
 from bot.signals.history import HistoryEntry
 
 PHRASES = load_risk_phrases()
@@ -221,9 +223,11 @@ def test_the_shipped_model_is_the_one_trained_on_the_development_notes() -> None
 
 def test_broad_words_count_only_with_the_coach_named_close_by() -> None:
     assert "priority" in themes("You were late again.")
-    # No cue reads it; the model, which reads notes that name no one from 0.6 on, does (0.74: the development
-    # notes' short "late again" is the coach's lateness), a misreading the alert shows as the model's.
-    assert all(f.by_model for f in read("I was late again.", PHRASES).findings)
+    # No cue reads it, and the model, which reads notes that name no one from 0.6 on, has learnt from the notes
+    # about the client's own lateness and absences that it is routine (until 4 December it read it as "not a
+    # priority").
+    assert themes("I was late again.") == []
+    assert themes("I missed the last one, was travelling") == []
     assert themes("You know the board was late again with the numbers, which made the whole week late.") == []
 
 
@@ -253,3 +257,40 @@ def test_a_complaint_about_the_coach_is_read_unless_it_negates_a_negative_word()
 def test_a_huge_text_is_read_in_part_and_a_huge_word_is_no_typo() -> None:
     assert read("x" * 40_000, PHRASES).findings == ()
     assert themes("You are not listening. " * 2_000) == ["unheard"]
+
+
+def _treadmill_model(risk: float) -> WordsModel:
+    """A model that reads only the word "treadmill", as a doubt about the value with certainty ``risk``."""
+    weight = 5.0 + math.log(risk / (1 - risk))
+    return WordsModel(("none:work", "value"), (0.0, -5.0), {"treadmill": (0.0, weight)})
+
+
+def _with_model(risk: float) -> RiskPhrases:
+    return dataclasses.replace(
+        PHRASES,
+        model=_treadmill_model(risk),
+        model_threshold=0.7,
+        model_threshold_unnamed=0.6,
+        model_threshold_others=0.8,
+    )
+
+
+def test_a_cue_about_someone_else_leaves_the_rest_of_the_note_to_the_model() -> None:
+    text = "My boss doesn't listen. And our sessions feel like a treadmill."
+    (finding,) = read(text, _with_model(0.75)).findings
+    assert finding.by_model and finding.words == "treadmill"
+
+
+def test_a_note_that_denies_a_theme_in_so_many_words_is_not_the_models() -> None:
+    text = "I'm not planning to stop the coaching, even if it feels like a treadmill."
+    reading = read(text, _with_model(0.95))
+    assert reading.findings == () and reading.tentative is None
+    assert read("It feels like a treadmill.", _with_model(0.95)).findings != ()
+
+
+def test_the_model_does_not_read_a_theme_from_words_the_cues_placed_elsewhere() -> None:
+    # "a waste of money" is about the CRM, so the model reading "value" there would be the same words again...
+    assert read("The new CRM is a waste of money, a real treadmill.", _with_model(0.95)).findings == ()
+    # ...while a cue placed elsewhere leaves the model's other themes alone.
+    (finding,) = read("I want to stop working weekends, it is a treadmill.", _with_model(0.95)).findings
+    assert finding.theme == "value" and finding.by_model

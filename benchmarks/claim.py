@@ -58,7 +58,11 @@ async def seed(config_path: Path, schema: str) -> None:
 
 
 async def replica(config_path: Path, schema: str, name: str) -> None:
-    """One replica: start, say ready, wait for the word, dispatch once, print how many it started."""
+    """One replica: start, say ready, wait for the word, dispatch once, print how many it started.
+
+    It then keeps its connections until told to stop: a server process that ends takes its CPU time out of
+    /proc, so a replica that finished first and disconnected took its share out of the server's figure.
+    """
     runtime = runtime_at(config_path, schema, name, ManualClock(DUE_AT))
     await runtime.start()
     try:
@@ -68,6 +72,7 @@ async def replica(config_path: Path, schema: str, name: str) -> None:
         cpu = time.process_time()
         report = await dispatcher.dispatch()
         print(json.dumps({"started": report.started, "cpu": time.process_time() - cpu}), flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
     finally:
         await runtime.stop()
 
@@ -110,6 +115,8 @@ def claim_round(config_path: Path, schema: str, replicas: int, clients: int) -> 
         server_after = postgres_cpu_seconds()
     finally:
         for process in processes:
+            if process.stdin is not None:
+                process.stdin.close()  # the word to stop
             process.wait(timeout=600)
     if total != clients:
         raise RuntimeError(f"{replicas} replica(s) started {total} check-ins for {clients} clients")

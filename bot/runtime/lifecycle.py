@@ -122,18 +122,12 @@ class Lifecycle:
                 log.info("check-in for %s not started: removed, paused, opted out or unreachable", client_id)
                 continue
             first = client.privacy_notice_sent_at is None
-            context = setup.context(client)
-            transition = engine.begin(context, goals.get(client_id, []), first_checkin=first)
+            asked = setup.asked(client.question_set, client.language)
+            transition = engine.begin(setup.context(client), goals.get(client_id, []), first_checkin=first)
             assert transition.state is not None
             plans[client_id] = (client, address, transition)
             claims.append(
-                checkins.Claim(
-                    client_id,
-                    slot,
-                    client.question_set,
-                    transition.state.to_json(),
-                    context.question_set.to_json(),
-                )
+                checkins.Claim(client_id, slot, client.question_set, transition.state.to_json(), asked.stored)
             )
         won = await checkins.claim_checkins(session, claims, now)
         await checkins.expire_superseded(session, won)

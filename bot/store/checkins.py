@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
@@ -30,8 +31,9 @@ class Claim:
     slot: datetime
     question_set: str
     state: dict[str, Any]
-    #: The set's questions as asked (``QuestionSet.to_json``), kept with the check-in.
-    questions: dict[str, Any] | None = None
+    #: The set's questions as asked (``QuestionSet.to_json``), kept with the check-in: JSON text, which clients
+    #: asked the same set in the same language share, so it is serialized once for all of them, not per row.
+    questions: str | None = None
 
 
 async def claim_checkins(session: AsyncSession, claims: Sequence[Claim], now: datetime) -> dict[str, int]:
@@ -50,7 +52,7 @@ async def claim_checkins(session: AsyncSession, claims: Sequence[Claim], now: da
             "slot": c.slot,
             "question_set": c.question_set,
             "state": c.state,
-            "questions": c.questions,
+            "questions_text": c.questions,
             "created_at": now,
             "sent_at": now,
             "last_activity_at": now,
@@ -77,9 +79,13 @@ def _claim_statement(session: AsyncSession) -> Any:
     if stmt is None:
         table = CheckIn.__table__
         assert isinstance(table, sa.Table)
+        # The questions arrive as JSON text: PostgreSQL casts it to JSONB, SQLite stores the text as its JSON.
+        questions: Any = sa.bindparam("questions_text", type_=sa.Text())
+        if dialect == "postgresql":
+            questions = sa.cast(questions, postgresql.JSONB)
         stmt = _CLAIM[dialect] = (
             insert_for(session, table)
-            .values(status=CheckInStatus.SENT, reminders_sent=0)
+            .values(status=CheckInStatus.SENT, reminders_sent=0, questions=questions)
             .on_conflict_do_nothing(index_elements=[table.c.client_id, table.c.slot])
             .returning(table.c.client_id, table.c.id)
         )

@@ -19,7 +19,7 @@ from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
 from bot.store.models import (
     CheckIn,
 )
-from bot.store.statements import chunks, insert_for
+from bot.store.statements import among, chunks, insert_for, not_among
 from bot.store.streaming import partitions
 
 
@@ -97,7 +97,8 @@ async def claimed(session: AsyncSession, due: Sequence[tuple[str, datetime]]) ->
     if not due:
         return set()
     query = sa.select(CheckIn.client_id, CheckIn.slot).where(
-        CheckIn.client_id.in_({client_id for client_id, _ in due}), CheckIn.slot.in_({slot for _, slot in due})
+        among(session, CheckIn.client_id, {client_id for client_id, _ in due}),
+        among(session, CheckIn.slot, {slot for _, slot in due}),
     )
     wanted = set(due)
     return {(client_id, slot) for client_id, slot in await session.execute(query) if (client_id, slot) in wanted}
@@ -109,9 +110,9 @@ async def expire_superseded(session: AsyncSession, newest: dict[str, int]) -> No
         await session.execute(
             sa.update(CheckIn)
             .where(
-                CheckIn.client_id.in_(newest),
+                among(session, CheckIn.client_id, newest),
                 CheckIn.status.in_(OPEN_CHECKIN_STATUSES),
-                CheckIn.id.not_in(newest.values()),
+                not_among(session, CheckIn.id, newest.values()),
             )
             .values(status=CheckInStatus.EXPIRED)
             .execution_options(synchronize_session=False)

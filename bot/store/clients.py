@@ -23,6 +23,7 @@ from bot.store.models import (
     CheckIn,
     Client,
 )
+from bot.store.statements import among
 from bot.store.streaming import partitions
 
 
@@ -217,7 +218,7 @@ async def clients_by_id(
     """
     if not client_ids:
         return {}
-    query = sa.select(Client).options(joinedload(Client.identities)).where(Client.id.in_(client_ids))
+    query = sa.select(Client).options(joinedload(Client.identities)).where(among(session, Client.id, client_ids))
     if lock or skip_locked:
         # Only the clients' rows: an identity is not what two replicas race for (nor can PostgreSQL lock the
         # nullable side of the outer join).

@@ -1,7 +1,8 @@
 """Claiming with replicas: N clients due at once on one PostgreSQL, claimed by one replica and by two.
 
-Each replica is a process of its own with its own runtime and dispatcher (what ``checkin run`` builds); all
-are started, then told to dispatch at the same moment. The figure is check-ins claimed (started, opening
+Each replica is a process of its own with its own runtime and dispatcher (what ``checkin run`` builds, with
+start-up's objects frozen out of the garbage collector's full collections as it freezes them); all are
+started, then told to dispatch at the same moment. The figure is check-ins claimed (started, opening
 messages queued) per second from that moment until the last replica is done; ``ratio`` is two replicas' rate
 over one's. Sending is left out (``outbox_loop=False``): the outbox has its own benchmark. The CPU each claim
 costs is reported too, the replicas' (``time.process_time`` in each) and the PostgreSQL server's (from /proc), for
@@ -29,6 +30,7 @@ from pathlib import Path
 from benchmarks._postgres import POSTGRES_URL, admin, postgres_cpu_seconds
 from benchmarks.dispatch import DUE_AT, InstantAdapter, config_text
 from bot.app.builder import Bot, build_bot
+from bot.app.serve import keep_out_of_collections
 from bot.config import load_config
 from bot.config.message_files import load_catalog
 from bot.config.question_sets import load_question_sets
@@ -65,6 +67,7 @@ async def replica(config_path: Path, schema: str, name: str) -> None:
     """
     runtime = runtime_at(config_path, schema, name, ManualClock(DUE_AT))
     await runtime.start()
+    keep_out_of_collections()  # as `checkin run` does once started
     try:
         dispatcher = runtime.dispatcher()
         print("ready", flush=True)

@@ -14,6 +14,7 @@ per process: nothing claims a skipped slot, so every later pass would find it mi
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -122,9 +123,12 @@ class Dispatcher:
                 schedules.append(schedule)
             seen_until = max(known.created_at, claimed.get(client.id, known.created_at))
             window_start = max(seen_until, now - self._grace)
-            if seen_until < window_start:
-                missed += self._log_missed(client.id, schedule, max(seen_until, now - MISSED_LOOKBACK), window_start)
-            due = slots_between(schedule, window_start, now)
+            lookback = max(seen_until, now - MISSED_LOOKBACK)
+            # One walk over the slots both windows hold: two cost the pass twice the slot maths.
+            slots = slots_between(schedule, min(lookback, window_start), now)
+            cut = bisect_right(slots, window_start)
+            missed += self._log_missed(client.id, [slot for slot in slots[:cut] if slot > lookback])
+            due = slots[cut:]
             if len(due) > 1:
                 log.info("client %s: %d slots due, sending only the latest", client.id, len(due))
             if due:
@@ -141,10 +145,10 @@ class Dispatcher:
             started += len(won)
         return DispatchReport(started, len(owed) - started, missed, tuple(schedules))
 
-    def _log_missed(self, client_id: str, schedule: ClientSchedule, start: datetime, end: datetime) -> int:
-        """Log the slots missed in [start, end) that no earlier pass logged; return how many."""
+    def _log_missed(self, client_id: str, missed: list[datetime]) -> int:
+        """Log the slots in ``missed`` (in order) that no earlier pass logged; return how many."""
         logged = self._missed_logged.get(client_id)
-        skipped = slots_between(schedule, start if logged is None else max(start, logged), end)
+        skipped = missed if logged is None else [slot for slot in missed if slot > logged]
         if skipped:
             self._missed_logged[client_id] = skipped[-1]
             log.warning(

@@ -14,6 +14,7 @@ per process: nothing claims a skipped slot, so every later pass would find it mi
 from __future__ import annotations
 
 import logging
+import random
 from bisect import bisect_right
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -135,8 +136,8 @@ class Dispatcher:
                 owed.append((client.id, due[-1]))
         started = 0
         busy: list[tuple[str, datetime]] = []
-        for start in range(0, len(owed), BATCH_SIZE):
-            won, passed_over = await self._lifecycle.claim_due(owed[start : start + BATCH_SIZE], skip_busy=True)
+        for batch in _shuffled_batches(owed):
+            won, passed_over = await self._lifecycle.claim_due(batch, skip_busy=True)
             started += len(won)
             busy += passed_over
         # Clients another replica was starting: most are claimed by now and cost one lookup; the rest start here.
@@ -200,6 +201,18 @@ class Dispatcher:
         if purged is not None and purged.total:
             log.info("retention purge: %s", purged)
         return purged.total if purged is not None else 0
+
+
+def _shuffled_batches(owed: list[tuple[str, datetime]]) -> list[list[tuple[str, datetime]]]:
+    """``owed`` in batches of ``BATCH_SIZE``, the batches in an order of this pass's own.
+
+    Replicas dispatching together each go through every batch. In one shared order they kept arriving at the
+    batch the other was starting, passed it over, and came back for it once they were through; each in an order
+    of its own, a replica mostly finds a batch either free or already done, which one read tells.
+    """
+    batches = [owed[start : start + BATCH_SIZE] for start in range(0, len(owed), BATCH_SIZE)]
+    random.shuffle(batches)
+    return batches
 
 
 def _in_quiet_hours(quiet: QuietHours | None, now: datetime, zone: ZoneInfo) -> bool:

@@ -6,7 +6,7 @@ Races between replicas are settled by the database, not by Python: claims, dedup
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +14,8 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import TypeEngine
 
 
 def insert_for(session: AsyncSession, entity: type[Any] | Table) -> postgresql.Insert | sqlite.Insert:
@@ -46,6 +48,18 @@ def not_among(
 
 def _array(column: QueryableAttribute[Any], values: Collection[Any]) -> sa.BindParameter[Any]:
     return sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+
+
+def unnested(name: str, columns: Mapping[str, TypeEngine[Any]], *, numbered: str | None = None) -> TableValuedAlias:
+    """PostgreSQL's ``unnest($1, $2, ...) AS name(column, ...)``: rows given as one array per column, each array
+    bound under its column's name; ``numbered`` adds a column counting the rows from 1, in the arrays' order.
+
+    A batch inserted from arrays is one short statement with a parameter per column, whatever the rows: the
+    multi-row VALUES SQLAlchemy builds for an executemany writes every value into the statement, and building
+    that cost a batch of check-ins about as much CPU as everything else in its transaction.
+    """
+    arrays = (sa.bindparam(column, type_=postgresql.ARRAY(type_)) for column, type_ in columns.items())
+    return sa.func.unnest(*arrays).table_valued(*columns, with_ordinality=numbered).render_derived(name=name)
 
 
 #: Values bound in one statement at most: SQLite allows 32,766 and asyncpg 32,767, and a practice of 100,000

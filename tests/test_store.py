@@ -17,7 +17,8 @@ from bot.store import CheckIn, Client, Coach, Database, Goal, Identity, Identity
 from bot.store.alerts import alerts_for_client, create_alert
 from bot.store.answers import answers_for, delete_answer, upsert_answer
 from bot.store.checkins import Claim, open_checkin_for_update
-from bot.store.clients import mark_privacy_notice_sent, set_client_opt_out, set_client_pause
+from bot.store.clients import mark_privacy_notice_sent, schedule_facts, set_client_opt_out, set_client_pause
+from bot.store.coaching_sessions import recorded_sessions
 from bot.store.events import remember_event
 from bot.store.identities import find_client_by_identity, find_coach_by_identity
 from bot.store.invites import create_telegram_invite, redeem_telegram_invite
@@ -657,6 +658,19 @@ async def test_a_sync_of_an_unchanged_config_writes_nothing(database: Database) 
     async with database.session() as session:
         goals = {g.id: (g.title, g.active, g.position) for g in await session.scalars(sa.select(Goal))}
     assert goals == {"board": ("Board prep", True, 0), "delegate": ("Delegate more", True, 1)}
+
+
+async def test_reads_by_client_take_more_ids_than_a_statement_can_bind(database: Database) -> None:
+    """A timer's pass asks about every client whose slot came; past 32,767 an IN list of their ids cannot be bound
+    by asyncpg, so PostgreSQL gets them as one array."""
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite keeps the IN list: an embedded bot serves one coach's clients")
+    await seed(database)
+    ids = ["anna", *(f"nobody-{n}" for n in range(40_000))]
+    async with database.session() as session:
+        assert set(await schedule_facts(session, ids)) == {"anna"}
+        assert await checkins.last_slots(session, ids) == {}
+        assert await recorded_sessions(session, ids) == {}
 
 
 async def test_sync_of_more_people_than_a_statement_can_bind(database: Database) -> None:

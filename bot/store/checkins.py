@@ -187,7 +187,7 @@ async def last_slots(session: AsyncSession, client_ids: Collection[str] | None =
     # max() keeps the column's type, so the slots come back as aware UTC like any other read.
     query = sa.select(CheckIn.client_id, sa.func.max(CheckIn.slot)).group_by(CheckIn.client_id)
     if client_ids is not None:
-        query = query.where(CheckIn.client_id.in_(client_ids))
+        query = query.where(among(session, CheckIn.client_id, client_ids))
     slots: dict[str, datetime] = {}
     async for partition in partitions(session, query):
         slots.update(partition)

@@ -198,7 +198,7 @@ async def schedule_facts(session: AsyncSession, client_ids: Collection[str] | No
     """When each active client (all, or those named) was added and until when they are paused."""
     query = sa.select(Client.id, Client.created_at, Client.paused_until).where(Client.active)
     if client_ids is not None:
-        query = query.where(Client.id.in_(client_ids))
+        query = query.where(among(session, Client.id, client_ids))
     facts: dict[str, ScheduleFacts] = {}
     async for partition in partitions(session, query):
         facts.update((client_id, ScheduleFacts(created, paused)) for client_id, created, paused in partition)

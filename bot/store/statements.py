@@ -54,9 +54,9 @@ def unnested(name: str, columns: Mapping[str, TypeEngine[Any]], *, numbered: str
     """PostgreSQL's ``unnest($1, $2, ...) AS name(column, ...)``: rows given as one array per column, each array
     bound under its column's name; ``numbered`` adds a column counting the rows from 1, in the arrays' order.
 
-    A batch inserted from arrays is one short statement with a parameter per column, whatever the rows: the
-    multi-row VALUES SQLAlchemy builds for an executemany writes every value into the statement, and building
-    that cost a batch of check-ins about as much CPU as everything else in its transaction.
+    A batch inserted from arrays is one short statement with a parameter per column, whatever the rows: for the
+    multi-row VALUES of an executemany SQLAlchemy builds every row's parameters and writes each value into the
+    statement, about half the Python CPU of inserting 600 outbox rows.
     """
     arrays = (sa.bindparam(column, type_=postgresql.ARRAY(type_)) for column, type_ in columns.items())
     return sa.func.unnest(*arrays).table_valued(*columns, with_ordinality=numbered).render_derived(name=name)

@@ -1,7 +1,8 @@
 """Claiming with replicas: N clients due at once on one PostgreSQL, claimed by one replica and by two.
 
-Each replica is a process of its own with its own runtime and dispatcher (what ``checkin run`` builds); all
-are started, then told to dispatch at the same moment. The figure is check-ins claimed (started, opening
+Each replica is a process of its own with its own runtime and dispatcher (what ``checkin run`` builds, with
+start-up's objects frozen out of the garbage collector's full collections as it freezes them); all are
+started, then told to dispatch at the same moment. The figure is check-ins claimed (started, opening
 messages queued) per second from that moment until the last replica is done; ``ratio`` is two replicas' rate
 over one's. Sending is left out (``outbox_loop=False``): the outbox has its own benchmark. The CPU each claim
 costs is reported too, the replicas' (``time.process_time`` in each) and the PostgreSQL server's (from /proc), for
@@ -29,6 +30,7 @@ from pathlib import Path
 from benchmarks._postgres import POSTGRES_URL, admin, postgres_cpu_seconds
 from benchmarks.dispatch import DUE_AT, InstantAdapter, config_text
 from bot.app.builder import Bot, build_bot
+from bot.app.serve import keep_out_of_collections
 from bot.config import load_config
 from bot.config.message_files import load_catalog
 from bot.config.question_sets import load_question_sets
@@ -58,9 +60,14 @@ async def seed(config_path: Path, schema: str) -> None:
 
 
 async def replica(config_path: Path, schema: str, name: str) -> None:
-    """One replica: start, say ready, wait for the word, dispatch once, print how many it started."""
+    """One replica: start, say ready, wait for the word, dispatch once, print how many it started.
+
+    It then keeps its connections until told to stop: a server process that ends takes its CPU time out of
+    /proc, so a replica that finished first and disconnected took its share out of the server's figure.
+    """
     runtime = runtime_at(config_path, schema, name, ManualClock(DUE_AT))
     await runtime.start()
+    keep_out_of_collections()  # as `checkin run` does once started
     try:
         dispatcher = runtime.dispatcher()
         print("ready", flush=True)
@@ -68,6 +75,7 @@ async def replica(config_path: Path, schema: str, name: str) -> None:
         cpu = time.process_time()
         report = await dispatcher.dispatch()
         print(json.dumps({"started": report.started, "cpu": time.process_time() - cpu}), flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
     finally:
         await runtime.stop()
 
@@ -110,6 +118,8 @@ def claim_round(config_path: Path, schema: str, replicas: int, clients: int) -> 
         server_after = postgres_cpu_seconds()
     finally:
         for process in processes:
+            if process.stdin is not None:
+                process.stdin.close()  # the word to stop
             process.wait(timeout=600)
     if total != clients:
         raise RuntimeError(f"{replicas} replica(s) started {total} check-ins for {clients} clients")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from bot.config.question_sets import load_question_sets
 from bot.contract.adapter import AdapterStartError
 from bot.contract.messages import InboundSink, InboundText, OutboundMessage
 from bot.store import Database
-from bot.store.models import Coach
+from bot.store.models import CheckIn, Coach
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
@@ -134,5 +135,33 @@ async def test_a_reload_reaches_the_lifecycle_and_the_inbound_side(
         assert "Your earlier answers stay with Maya Lopez, who is told you stopped." in " ".join(
             m.text for m in slack.to(DANA)
         )
+    finally:
+        await bot.stop()
+
+
+async def test_a_reworded_question_set_is_asked_and_stored_from_the_next_checkin(
+    database_target: DatabaseTarget, config_path: Path
+) -> None:
+    """A set is translated and serialized once per setup, not per check-in; a reload must not keep the old copy."""
+    slack = CollectingAdapter("slack")
+    bot = runtime_for(config_path, database_target.create(), ManualClock(SLOT), {"slack": slack})
+    await bot.start()
+    try:
+        assert await bot.lifecycle.start_checkin("dana", SLOT) is not None
+        config = load_config(config_path)
+        sets = load_question_sets(config, config_path)
+        reworded = replace(sets["default"].question("hope"), text="How much hope do you feel about your goals today?")
+        questions = tuple(reworded if q.id == "hope" else q for q in sets["default"].questions)
+        await bot.reconfigure(config, {**sets, "default": replace(sets["default"], questions=questions)})
+
+        slack.clear()
+        checkin_id = await bot.lifecycle.start_checkin("dana", SLOT + timedelta(weeks=1))
+        assert checkin_id is not None
+        await bot.outbox.drain()
+        assert slack.to(DANA)[-1].text.endswith("How much hope do you feel about your goals today?")
+        async with bot.database.session() as session:
+            checkin = await session.get(CheckIn, checkin_id)
+        assert checkin is not None and checkin.questions is not None
+        assert [q["text"] for q in checkin.questions["questions"] if q["id"] == "hope"] == [reworded.text]
     finally:
         await bot.stop()

@@ -18,6 +18,7 @@ from bot.scheduling import dispatch as dispatch_module
 from bot.scheduling.dispatch import Dispatcher
 from bot.scheduling.pacing import CHUNK
 from bot.store import CheckIn, coaching_sessions
+from bot.store.models import Client
 from bot.timing.clock import ManualClock
 from tests.conftest import DatabaseTarget
 from tests.fakes import CollectingAdapter, runtime_for
@@ -199,6 +200,24 @@ async def test_replicas_dispatching_together_start_each_checkin_once(setup: Buil
     assert len(await checkins(first)) == 60
     opening_questions = [m.recipient for m in slack.sent if m.step_key is not None]
     assert sorted(opening_questions) == sorted(f"UC{n:03d}" for n in range(60))
+
+
+async def test_a_claimed_slot_is_passed_over_without_waiting_for_its_clients_lock(
+    setup: Build, database_target: DatabaseTarget
+) -> None:
+    """A replica retrying the clients another one held finds most of their slots claimed by then: it drops those
+    before locking any client, so it neither waits on nor locks a client it has nothing to start for."""
+    if database_target.backend != "postgresql":
+        pytest.skip("SQLite has no row locks: one writer at a time")
+    clock = ManualClock(datetime(2026, 11, 23, 0, 0, tzinfo=UTC))
+    runtime, dispatcher = await setup(config_text(DAILY_0230, [client_yaml("dana", "UTC")]), clock)
+    clock.set(datetime(2026, 11, 23, 2, 30, tzinfo=UTC))
+    assert (await dispatcher.dispatch()).started == 1
+    [checkin] = await checkins(runtime)
+    async with runtime.database.transaction() as elsewhere:
+        await elsewhere.execute(select(Client.id).where(Client.id == "dana").with_for_update())
+        claim = runtime.lifecycle.claim_due([("dana", checkin.slot)], skip_busy=False)
+        assert await asyncio.wait_for(claim, timeout=5) == ({}, [])
 
 
 async def test_a_session_recorded_by_the_coach_schedules_the_next_checkin(setup: Build) -> None:

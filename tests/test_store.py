@@ -17,7 +17,8 @@ from bot.store import CheckIn, Client, Coach, Database, Goal, Identity, Identity
 from bot.store.alerts import alerts_for_client, create_alert
 from bot.store.answers import answers_for, delete_answer, upsert_answer
 from bot.store.checkins import Claim, open_checkin_for_update
-from bot.store.clients import mark_privacy_notice_sent, set_client_opt_out, set_client_pause
+from bot.store.clients import mark_privacy_notice_sent, schedule_facts, set_client_opt_out, set_client_pause
+from bot.store.coaching_sessions import recorded_sessions
 from bot.store.events import remember_event
 from bot.store.identities import find_client_by_identity, find_coach_by_identity
 from bot.store.invites import create_telegram_invite, redeem_telegram_invite
@@ -285,6 +286,31 @@ async def test_claim_twice_returns_none_and_keeps_transaction_usable(database: D
     assert count == 2
 
 
+async def test_a_batch_of_claims_stores_each_its_own_questions_and_state(database: Database) -> None:
+    """PostgreSQL receives a batch's questions texts once each, numbered; every check-in must get its own."""
+    await seed(database)
+    standard, short = '{"id": "standard", "questions": ["hope"]}', '{"id": "short", "questions": ["trust"]}'
+    later = T0 + timedelta(days=7)
+    claims = [
+        Claim("anna", T0, "standard", {"v": 1, "for": "anna"}, standard),
+        Claim("ben", T0, "short", {"v": 1, "for": "ben"}, short),
+        Claim("anna", later, "standard", {"v": 1, "for": "anna, later"}, standard),
+        Claim("ben", later, "short", {"v": 1, "for": "ben, unasked"}),
+    ]
+    async with database.transaction() as session:
+        won = await checkins.claim_checkins(session, claims, T0)
+        assert await checkins.claim_checkins(session, claims, T0) == {}
+    async with database.session() as session:
+        stored = (await session.execute(sa.select(CheckIn.id, CheckIn.slot, CheckIn.state, CheckIn.questions))).all()
+    assert {state["for"]: (slot, questions) for _, slot, state, questions in stored} == {
+        "anna": (T0, {"id": "standard", "questions": ["hope"]}),
+        "ben": (T0, {"id": "short", "questions": ["trust"]}),
+        "anna, later": (later, {"id": "standard", "questions": ["hope"]}),
+        "ben, unasked": (later, None),
+    }
+    assert set(won.items()) <= {(state["for"].split(",")[0], checkin_id) for checkin_id, _, state, _ in stored}
+
+
 async def test_concurrent_claims_have_exactly_one_winner(database: Database) -> None:
     await seed(database)
 
@@ -384,6 +410,28 @@ async def test_outbox_enqueue_dedups_by_key(database: Database) -> None:
     async with database.session() as session:
         payloads = (await session.scalars(sa.select(OutboxMessage.payload))).all()
     assert payloads == [{"text": "hi"}]
+
+
+async def test_outbox_enqueue_keeps_the_order_given_in_ids(database: Database) -> None:
+    """A batch longer than a page of the old executemany, recipients interleaved, one key queued before: ids follow
+    the order given, so each recipient's messages go in it (PostgreSQL inserts them from arrays)."""
+    later = T0 + timedelta(minutes=5)
+    rows = [
+        OutboxRow("telegram", str(n % 7), {"text": f"message {n}", "n": n}, f"key-{n}", (PersonKind.CLIENT, "anna"))
+        for n in range(700)
+    ]
+    rows[3] = replace(rows[3], person=None, not_before=later)
+    async with database.transaction() as session:
+        assert await outbox.enqueue(session, [rows[10]], T0) == 1
+        assert await outbox.enqueue(session, rows, T0) == 699
+    async with database.session() as session:
+        stored = (await session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id))).all()
+    assert [m.payload["n"] for m in stored] == [10, *(n for n in range(700) if n != 10)]
+    assert all(m.payload["text"] == f"message {m.payload['n']}" for m in stored)
+    assert {(m.status, m.attempts, m.created_at) for m in stored} == {("pending", 0, T0)}
+    third = next(m for m in stored if m.payload["n"] == 3)
+    assert (third.person_kind, third.person_id, third.next_attempt_at) == (None, None, later)
+    assert {(m.person_kind, m.person_id) for m in stored if m is not third} == {(PersonKind.CLIENT, "anna")}
 
 
 async def _enqueue_many(database: Database, count: int, at: datetime = T0) -> list[int]:
@@ -610,6 +658,19 @@ async def test_a_sync_of_an_unchanged_config_writes_nothing(database: Database) 
     async with database.session() as session:
         goals = {g.id: (g.title, g.active, g.position) for g in await session.scalars(sa.select(Goal))}
     assert goals == {"board": ("Board prep", True, 0), "delegate": ("Delegate more", True, 1)}
+
+
+async def test_reads_by_client_take_more_ids_than_a_statement_can_bind(database: Database) -> None:
+    """A timer's pass asks about every client whose slot came; past 32,767 an IN list of their ids cannot be bound
+    by asyncpg, so PostgreSQL gets them as one array."""
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite keeps the IN list: an embedded bot serves one coach's clients")
+    await seed(database)
+    ids = ["anna", *(f"nobody-{n}" for n in range(40_000))]
+    async with database.session() as session:
+        assert set(await schedule_facts(session, ids)) == {"anna"}
+        assert await checkins.last_slots(session, ids) == {}
+        assert await recorded_sessions(session, ids) == {}
 
 
 async def test_sync_of_more_people_than_a_statement_can_bind(database: Database) -> None:

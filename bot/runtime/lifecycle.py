@@ -9,7 +9,7 @@ do nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +18,7 @@ from bot.conversation import engine
 from bot.delivery import outgoing
 from bot.delivery.outbox import OutboxWorker
 from bot.observability.metrics import Metrics, count_on_commit
-from bot.runtime.setup import LiveSetup
+from bot.runtime.setup import LiveSetup, Setup
 from bot.store import Database, Session, alerts, answers, checkins, clients, outbox
 from bot.store import goals as stored_goals
 from bot.store.models import Alert, Answer, CheckIn, Client
@@ -72,84 +72,54 @@ class Lifecycle:
         """``start_checkins`` for a dispatch pass that other replicas may be running at the same moment.
 
         Replicas dispatching together would otherwise compute the same batches and each wait on the other's
-        inserts, so a second replica made claiming no faster. Here the batch's clients are row-locked first
-        and slots already claimed are dropped before any conversation is planned. With ``skip_busy`` the
-        clients another transaction holds are passed over and returned, so each replica takes the batches the
-        others are not on; the caller retries those without ``skip_busy`` (waiting for the lock), so a replica
-        that rolls back loses nothing, and what the other replica claimed meanwhile costs one lookup.
+        inserts, so a second replica made claiming no faster. Here slots already claimed are dropped first, with
+        one read that locks nothing, so a batch another replica finished costs that read alone; the rest of the
+        batch's clients are then row-locked before any conversation is planned. With ``skip_busy`` the clients
+        another transaction holds are passed over and returned, so each replica takes the batches the others are
+        not on; the caller retries those without ``skip_busy``, and as most were claimed meanwhile the first read
+        drops them, while the ones whose replica rolled back are locked (waiting if need be) and started here, so
+        a replica that rolls back loses nothing.
         """
         now = self._clock.now()
-        busy: list[tuple[str, datetime]] = []
         async with self._database.transaction() as session:
-            won = await self.start_checkins_in(session, due, now, exclusive=True, skip_busy=skip_busy, busy=busy)
+            due = await _unclaimed(session, due)
+            locked = await clients.clients_by_id(session, [c for c, _ in due], lock=True, skip_locked=skip_busy)
+            busy = [(c, slot) for c, slot in due if c not in locked]
+            due = [(c, slot) for c, slot in due if c in locked]
+            if not skip_busy:
+                # The lock may have waited for a replica that claimed some of these slots and committed since.
+                due = await _unclaimed(session, due)
+            won = await self._open_checkins(session, due, locked, now)
         if won:
             self._outbox.wake()
         return won, busy
 
     async def start_checkins_in(
-        self,
-        session: Session,
-        due: Sequence[tuple[str, datetime]],
-        now: datetime,
-        *,
-        exclusive: bool = False,
-        skip_busy: bool = False,
-        busy: list[tuple[str, datetime]] | None = None,
+        self, session: Session, due: Sequence[tuple[str, datetime]], now: datetime
     ) -> dict[str, int]:
-        """``start_checkins`` inside the caller's transaction (a coach's or client's "checkin now" uses it).
+        """``start_checkins`` inside the caller's transaction (a coach's or client's "checkin now" uses it)."""
+        by_id = await clients.clients_by_id(session, [client_id for client_id, _ in due])
+        return await self._open_checkins(session, due, by_id, now)
 
-        ``exclusive``, ``skip_busy`` and ``busy`` are ``claim_due``'s: lock the clients and drop claimed slots;
-        pass over clients another transaction holds, appending them to ``busy``.
+    async def _open_checkins(
+        self, session: Session, due: Sequence[tuple[str, datetime]], by_id: Mapping[str, Client], now: datetime
+    ) -> dict[str, int]:
+        """Plan each (client, slot) whose client can be written to, claim it, and queue what the claims won send.
+
+        A claim lost on the unique (client, slot) sends nothing: the outbox rows are built for the claims won.
         """
         setup = self._setup.current
-        ids = [client_id for client_id, _ in due]
-        by_id = await clients.clients_by_id(session, ids, lock=exclusive, skip_locked=skip_busy)
-        if exclusive:
-            if busy is not None:
-                busy.extend((client_id, slot) for client_id, slot in due if client_id not in by_id)
-            taken = await checkins.claimed(session, [(c, slot) for c, slot in due if c in by_id])
-            due = [(c, slot) for c, slot in due if c in by_id and (c, slot) not in taken]
-        goals = {
-            client_id: [engine.GoalRef(goal.id, goal.title) for goal in active]
-            for client_id, active in (await stored_goals.active_goals(session, ids)).items()
+        startable = _startable(setup, due, by_id, now)
+        if not startable:
+            return {}
+        goals = await _goal_refs(session, [client.id for client, _, _ in startable])
+        openings = {
+            client.id: _Opening(client, slot, address, _begin(setup, client, goals.get(client.id, [])))
+            for client, slot, address in startable
         }
-        plans: dict[str, tuple[Client, tuple[str, str], engine.Transition]] = {}
-        claims: list[checkins.Claim] = []
-        for client_id, slot in due:
-            client = by_id.get(client_id)
-            address = setup.addresses(client) if client is not None else None
-            if client is None or address is None or not _reachable(client, now):
-                log.info("check-in for %s not started: removed, paused, opted out or unreachable", client_id)
-                continue
-            first = client.privacy_notice_sent_at is None
-            context = setup.context(client)
-            transition = engine.begin(context, goals.get(client_id, []), first_checkin=first)
-            assert transition.state is not None
-            plans[client_id] = (client, address, transition)
-            claims.append(
-                checkins.Claim(
-                    client_id,
-                    slot,
-                    client.question_set,
-                    transition.state.to_json(),
-                    context.question_set.to_json(),
-                )
-            )
-        won = await checkins.claim_checkins(session, claims, now)
+        won = await checkins.claim_checkins(session, [o.claim(setup) for o in openings.values()], now)
         await checkins.expire_superseded(session, won)
-        rows = [
-            row
-            for client_id, checkin_id in won.items()
-            for row in outgoing.outbox_rows(
-                plans[client_id][1],
-                plans[client_id][2].messages,
-                checkin_id,
-                f"checkin:{checkin_id}:open",
-                person=(PersonKind.CLIENT, client_id),
-                # The outbox records the notice as given once it is delivered.
-                notice_for=client_id if plans[client_id][0].privacy_notice_sent_at is None else None,
-            )
-        ]
+        rows = [row for client_id, checkin_id in won.items() for row in openings[client_id].outbox_rows(checkin_id)]
         await outbox.enqueue(session, rows, now)
         count_on_commit(session, self._metrics.checkins_sent, len(won))
         return won
@@ -219,6 +189,67 @@ class Lifecycle:
             return
         person = (PersonKind.CLIENT, client.id)
         await outgoing.queue(session, address, transition.messages, checkin_id, key_prefix, now, person=person)
+
+
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    """A check-in about to be claimed: whom it is for, where they are written to, and how it opens."""
+
+    client: Client
+    slot: datetime
+    address: tuple[str, str]
+    transition: engine.Transition
+
+    def claim(self, setup: Setup) -> checkins.Claim:
+        assert self.transition.state is not None
+        asked = setup.asked(self.client.question_set, self.client.language)
+        return checkins.Claim(
+            self.client.id, self.slot, self.client.question_set, self.transition.state.to_json(), asked.stored
+        )
+
+    def outbox_rows(self, checkin_id: int) -> list[outbox.OutboxRow]:
+        """The opening messages, once the claim is won and the check-in has its id."""
+        client_id = self.client.id
+        return outgoing.outbox_rows(
+            self.address,
+            self.transition.messages,
+            checkin_id,
+            f"checkin:{checkin_id}:open",
+            person=(PersonKind.CLIENT, client_id),
+            # The outbox records the notice as given once it is delivered.
+            notice_for=client_id if self.client.privacy_notice_sent_at is None else None,
+        )
+
+
+def _startable(
+    setup: Setup, due: Sequence[tuple[str, datetime]], by_id: Mapping[str, Client], now: datetime
+) -> list[tuple[Client, datetime, tuple[str, str]]]:
+    """The due (client, slot) pairs whose client exists and can be written to now, with the client's address."""
+    startable = []
+    for client_id, slot in due:
+        client = by_id.get(client_id)
+        address = setup.addresses(client) if client is not None else None
+        if client is None or address is None or not _reachable(client, now):
+            log.info("check-in for %s not started: removed, paused, opted out or unreachable", client_id)
+            continue
+        startable.append((client, slot, address))
+    return startable
+
+
+async def _goal_refs(session: Session, client_ids: Sequence[str]) -> dict[str, list[engine.GoalRef]]:
+    active = await stored_goals.active_goals(session, client_ids)
+    return {client_id: [engine.GoalRef(goal.id, goal.title) for goal in goals] for client_id, goals in active.items()}
+
+
+def _begin(setup: Setup, client: Client, goals: Sequence[engine.GoalRef]) -> engine.Transition:
+    first = client.privacy_notice_sent_at is None
+    return engine.begin(setup.context(client), goals, first_checkin=first)
+
+
+async def _unclaimed(session: Session, due: Sequence[tuple[str, datetime]]) -> list[tuple[str, datetime]]:
+    """The (client, slot) pairs that have no check-in yet, as far as committed transactions tell."""
+    taken = await checkins.claimed(session, due)
+    return [pair for pair in due if pair not in taken]
 
 
 def _reachable(client: Client, now: datetime) -> bool:

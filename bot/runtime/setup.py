@@ -8,8 +8,9 @@ conversations in progress and history, which live in the database, carry on.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from bot.coaching.brief import SessionBriefs
@@ -38,6 +39,15 @@ class Addresses:
 
 
 @dataclass(frozen=True, slots=True)
+class AskedSet:
+    """A question set in one client language, and the JSON text a check-in that asks it stores."""
+
+    questions: QuestionSet
+    #: ``QuestionSet.to_json`` serialized: built once, then bound as it is for every check-in that asks the set.
+    stored: str
+
+
+@dataclass(frozen=True, slots=True)
 class Setup:
     """One config with its question sets and the coaching parts built from it, so they always agree."""
 
@@ -48,6 +58,9 @@ class Setup:
     notices: CoachNotices
     desk: CoachDesk
     briefs: SessionBriefs
+    #: ``asked``'s sets by (set id, language). It lives and dies with this setup: a reload builds a new one, so a
+    #: set whose file changed is never asked, or stored, from the copy made before.
+    _asked: dict[tuple[str, str], AskedSet] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def english(self) -> Texts:
@@ -68,12 +81,25 @@ class Setup:
         return engine.Context(
             question_set=QuestionSet.from_json(asked)
             if asked is not None
-            else self.question_sets[client.question_set].in_language(client.language),
+            else self.asked(client.question_set, client.language).questions,
             texts=self.texts.for_language(client.language),
             timezone=ZoneInfo(client.timezone),
             client_name=client.name.split()[0],
             coach_name=self.coach_name(client.coach_id),
         )
+
+    def asked(self, question_set: str, language: str) -> AskedSet:
+        """The set a new check-in asks a client reading ``language``, and what it stores of it.
+
+        Made once per set and language: every client sharing them gets the same questions, and translating and
+        serializing them again for each one was a sixth of the CPU a dispatch spent claiming a check-in.
+        """
+        key = (question_set, language)
+        found = self._asked.get(key)
+        if found is None:
+            questions = self.question_sets[question_set].in_language(language)
+            found = self._asked[key] = AskedSet(questions, json.dumps(questions.to_json()))
+        return found
 
 
 class LiveSetup:

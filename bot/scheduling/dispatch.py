@@ -14,6 +14,8 @@ per process: nothing claims a skipped slot, so every later pass would find it mi
 from __future__ import annotations
 
 import logging
+import random
+from bisect import bisect_right
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -122,17 +124,20 @@ class Dispatcher:
                 schedules.append(schedule)
             seen_until = max(known.created_at, claimed.get(client.id, known.created_at))
             window_start = max(seen_until, now - self._grace)
-            if seen_until < window_start:
-                missed += self._log_missed(client.id, schedule, max(seen_until, now - MISSED_LOOKBACK), window_start)
-            due = slots_between(schedule, window_start, now)
+            lookback = max(seen_until, now - MISSED_LOOKBACK)
+            # One walk over the slots both windows hold: two cost the pass twice the slot maths.
+            slots = slots_between(schedule, min(lookback, window_start), now)
+            cut = bisect_right(slots, window_start)
+            missed += self._log_missed(client.id, [slot for slot in slots[:cut] if slot > lookback])
+            due = slots[cut:]
             if len(due) > 1:
                 log.info("client %s: %d slots due, sending only the latest", client.id, len(due))
             if due:
                 owed.append((client.id, due[-1]))
         started = 0
         busy: list[tuple[str, datetime]] = []
-        for start in range(0, len(owed), BATCH_SIZE):
-            won, passed_over = await self._lifecycle.claim_due(owed[start : start + BATCH_SIZE], skip_busy=True)
+        for batch in _shuffled_batches(owed):
+            won, passed_over = await self._lifecycle.claim_due(batch, skip_busy=True)
             started += len(won)
             busy += passed_over
         # Clients another replica was starting: most are claimed by now and cost one lookup; the rest start here.
@@ -141,10 +146,10 @@ class Dispatcher:
             started += len(won)
         return DispatchReport(started, len(owed) - started, missed, tuple(schedules))
 
-    def _log_missed(self, client_id: str, schedule: ClientSchedule, start: datetime, end: datetime) -> int:
-        """Log the slots missed in [start, end) that no earlier pass logged; return how many."""
+    def _log_missed(self, client_id: str, missed: list[datetime]) -> int:
+        """Log the slots in ``missed`` (in order) that no earlier pass logged; return how many."""
         logged = self._missed_logged.get(client_id)
-        skipped = slots_between(schedule, start if logged is None else max(start, logged), end)
+        skipped = missed if logged is None else [slot for slot in missed if slot > logged]
         if skipped:
             self._missed_logged[client_id] = skipped[-1]
             log.warning(
@@ -196,6 +201,18 @@ class Dispatcher:
         if purged is not None and purged.total:
             log.info("retention purge: %s", purged)
         return purged.total if purged is not None else 0
+
+
+def _shuffled_batches(owed: list[tuple[str, datetime]]) -> list[list[tuple[str, datetime]]]:
+    """``owed`` in batches of ``BATCH_SIZE``, the batches in an order of this pass's own.
+
+    Replicas dispatching together each go through every batch. In one shared order they kept arriving at the
+    batch the other was starting, passed it over, and came back for it once they were through; each in an order
+    of its own, a replica mostly finds a batch either free or already done, which one read tells.
+    """
+    batches = [owed[start : start + BATCH_SIZE] for start in range(0, len(owed), BATCH_SIZE)]
+    random.shuffle(batches)
+    return batches
 
 
 def _in_quiet_hours(quiet: QuietHours | None, now: datetime, zone: ZoneInfo) -> bool:

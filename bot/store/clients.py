@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, joinedload
 
 from bot.contract.statuses import CheckInStatus
 from bot.store.identities import find_client_by_identity
@@ -23,6 +23,7 @@ from bot.store.models import (
     CheckIn,
     Client,
 )
+from bot.store.statements import among
 from bot.store.streaming import partitions
 
 
@@ -197,7 +198,7 @@ async def schedule_facts(session: AsyncSession, client_ids: Collection[str] | No
     """When each active client (all, or those named) was added and until when they are paused."""
     query = sa.select(Client.id, Client.created_at, Client.paused_until).where(Client.active)
     if client_ids is not None:
-        query = query.where(Client.id.in_(client_ids))
+        query = query.where(among(session, Client.id, client_ids))
     facts: dict[str, ScheduleFacts] = {}
     async for partition in partitions(session, query):
         facts.update((client_id, ScheduleFacts(created, paused)) for client_id, created, paused in partition)
@@ -207,14 +208,19 @@ async def schedule_facts(session: AsyncSession, client_ids: Collection[str] | No
 async def clients_by_id(
     session: AsyncSession, client_ids: Collection[str], *, lock: bool = False, skip_locked: bool = False
 ) -> dict[str, Client]:
-    """The named clients that exist, by id (a check-in batch reads them in one query).
+    """The named clients that exist, by id, with their identities (a check-in batch reads them in one query).
 
     ``lock`` row-locks them for the transaction (PostgreSQL's ``FOR NO KEY UPDATE``; SQLite has one writer and
     ignores it); ``skip_locked`` also leaves out those another transaction holds instead of waiting: a replica
     starting check-ins passes over the clients another replica is starting, instead of planning them too and
-    waiting for that replica's inserts to lose against them.
+    waiting for that replica's inserts to lose against them. The identities are joined rather than read by a
+    second query (the relationship's ``selectin``): one statement less for every batch of check-ins started.
     """
-    query = sa.select(Client).where(Client.id.in_(client_ids))
+    if not client_ids:
+        return {}
+    query = sa.select(Client).options(joinedload(Client.identities)).where(among(session, Client.id, client_ids))
     if lock or skip_locked:
-        query = query.with_for_update(skip_locked=skip_locked, key_share=True)
-    return {c.id: c for c in await session.scalars(query)}
+        # Only the clients' rows: an identity is not what two replicas race for (nor can PostgreSQL lock the
+        # nullable side of the outer join).
+        query = query.with_for_update(skip_locked=skip_locked, key_share=True, of=Client)
+    return {c.id: c for c in (await session.scalars(query)).unique()}

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.store.models import (
     CoachingSession,
 )
-from bot.store.statements import insert_for
+from bot.store.statements import among, insert_for
 from bot.store.streaming import partitions
 
 
@@ -32,7 +32,7 @@ async def recorded_sessions(session: AsyncSession, client_ids: Collection[str] |
         CoachingSession.client_id, CoachingSession.session_date
     )
     if client_ids is not None:
-        query = query.where(CoachingSession.client_id.in_(client_ids))
+        query = query.where(among(session, CoachingSession.client_id, client_ids))
     sessions: dict[str, list[date]] = {}
     async for partition in partitions(session, query):
         for client_id, day in partition:

@@ -5,6 +5,7 @@ Outbox leasing uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas never 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -22,7 +24,7 @@ from bot.store.identities import address_key, addresses_of, people_at
 from bot.store.models import CheckIn, Client, OutboxMessage
 from bot.store.sealed import open_payload, seal_payload
 from bot.store.sealing import KEY_ENV
-from bot.store.statements import affected, chunks, insert_for
+from bot.store.statements import affected, chunks, unnested
 
 log = logging.getLogger(__name__)
 
@@ -69,23 +71,6 @@ def _unsent(table: Any) -> sa.ColumnElement[bool]:
 
 _outbox = cast(sa.Table, OutboxMessage.__table__)
 
-#: The INSERT of ``enqueue``, per dialect, built once: an executemany of plain tuples, so a batch costs one
-#: compiled statement instead of one bound parameter per value.
-_ENQUEUE: dict[str, Any] = {}
-
-
-def _enqueue_statement(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    stmt = _ENQUEUE.get(dialect)
-    if stmt is None:
-        stmt = _ENQUEUE[dialect] = (
-            insert_for(session, _outbox)
-            .values(status=OutboxStatus.PENDING, attempts=0)
-            .on_conflict_do_nothing(index_elements=[_outbox.c.idempotency_key])
-            .returning(_outbox.c.id)
-        )
-    return stmt
-
 
 async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetime) -> int:
     """Queue messages for the outbox worker in order; a key queued before (a retried cause) is skipped.
@@ -96,27 +81,72 @@ async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetim
     if not rows:
         return 0
     sealer = sealer_of(session)
+    payloads = [seal_payload(sealer, r.payload) for r in rows]
+    if session.get_bind().dialect.name == "postgresql":
+        return len((await session.execute(_ENQUEUE_FROM_ARRAYS, _enqueue_arrays(rows, payloads, now))).all())
     values = [
         {
             "platform": r.platform,
             "recipient": r.recipient,
-            "payload": seal_payload(sealer, r.payload),
+            "payload": payload,
             "idempotency_key": r.idempotency_key,
             "person_kind": r.person[0] if r.person is not None else None,
             "person_id": r.person[1] if r.person is not None else None,
             "next_attempt_at": r.not_before or now,
             "created_at": now,
         }
-        for r in rows
+        for r, payload in zip(rows, payloads, strict=True)
     ]
     queued = 0
     for chunk in chunks(values, 500):
         # insertmanyvalues keeps the rows' order within a batch, and batches follow each other, so ids do too.
-        result = await session.execute(
-            _enqueue_statement(session).execution_options(insertmanyvalues_page_size=500), list(chunk)
-        )
+        result = await session.execute(_ENQUEUE_SQLITE.execution_options(insertmanyvalues_page_size=500), list(chunk))
         queued += len(result.all())
     return queued
+
+
+def _enqueue_arrays(rows: Sequence[OutboxRow], payloads: Sequence[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    return {
+        "platform": [r.platform for r in rows],
+        "recipient": [r.recipient for r in rows],
+        "payload": [json.dumps(payload) for payload in payloads],
+        "idempotency_key": [r.idempotency_key for r in rows],
+        "person_kind": [r.person[0] if r.person is not None else None for r in rows],
+        "person_id": [r.person[1] if r.person is not None else None for r in rows],
+        "next_attempt_at": [r.not_before or now for r in rows],
+        "now": now,
+    }
+
+
+def _enqueue_from_arrays() -> Any:
+    """``enqueue``'s INSERT on PostgreSQL: the rows as arrays (``statements.unnested``), inserted in the arrays'
+    order, so their ids follow it as they do the rows' order on SQLite."""
+    columns = ("platform", "recipient", "payload", "idempotency_key", "person_kind", "person_id", "next_attempt_at")
+    # The payload arrives as JSON text; the server parses it as it casts it.
+    types = {c: sa.Text() if c == "payload" else _outbox.c[c].type for c in columns}
+    queued = unnested("queued", types, numbered="number")
+    rows = sa.select(
+        *(sa.cast(queued.c[c], postgresql.JSONB) if c == "payload" else queued.c[c] for c in columns),
+        sa.bindparam("now", type_=_outbox.c.created_at.type),
+        sa.bindparam("status", OutboxStatus.PENDING, type_=_outbox.c.status.type),
+        sa.bindparam("attempts", 0, type_=sa.Integer()),
+    ).order_by(queued.c.number)
+    return (
+        postgresql.insert(_outbox)
+        .from_select([*columns, "created_at", "status", "attempts"], rows)
+        .on_conflict_do_nothing(index_elements=[_outbox.c.idempotency_key])
+        .returning(_outbox.c.id)
+    )
+
+
+_ENQUEUE_FROM_ARRAYS = _enqueue_from_arrays()
+#: ``enqueue``'s INSERT on SQLite: an executemany of plain tuples, so a batch costs one compiled statement.
+_ENQUEUE_SQLITE = (
+    sqlite.insert(_outbox)
+    .values(status=OutboxStatus.PENDING, attempts=0)
+    .on_conflict_do_nothing(index_elements=[_outbox.c.idempotency_key])
+    .returning(_outbox.c.id)
+)
 
 
 async def release_held(session: AsyncSession, idempotency_key: str, extra: dict[str, Any], now: datetime) -> bool:

@@ -186,7 +186,16 @@ def with_buttons(s: Setup, user: str) -> Posted:
 
 
 async def press(s: Setup, user: str, value: str) -> dict[str, Any]:
-    """Press the button for ``value`` on the newest message with buttons; wait until it is updated."""
+    """Press the button for ``value`` on the newest message with buttons; wait until it is updated.
+
+    A check-in opens with several messages, and the caller may have seen only the first posted: wait for one with
+    buttons (pressing with none posted yet made the test fail, not the bot)."""
+
+    async def asked() -> bool:
+        await s.runtime.outbox.drain()
+        return any(m.buttons() for m in s.fake.sent_to(user))
+
+    await eventually(asked)
     question = with_buttons(s, user)
     payload = s.fake.block_actions(user, question, f'"v":"{value}"}}')
     delivered = await s.deliver(payload, interactive=True)

@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import Config
-from bot.scheduling.client_schedule import ClientSchedule, UnknownClientError, schedule_for, slots_after, slots_between
+from bot.scheduling.client_schedule import (
+    ClientSchedule,
+    SlotWalks,
+    UnknownClientError,
+    schedule_for,
+    slots_after,
+    slots_between,
+)
 from tests.strategies import ALL_CADENCES, cadence
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -205,3 +212,26 @@ def test_client_slots_respect_every_rule(
     assert slots_between(schedule, after, middle) + slots_between(schedule, middle, end) == slots_between(
         schedule, after, end
     )
+
+
+@given(cases=st.lists(_schedules(), min_size=1, max_size=4), windows=st.data())
+def test_a_pass_memo_gives_each_schedule_its_own_slots(
+    cases: list[tuple[ClientSchedule, datetime]], windows: st.DataObject
+) -> None:
+    # Every (schedule, window) asked twice, some schedules sharing a window: what the memo answers is what a
+    # walk of its own gives, whichever schedule asked first.
+    walks = SlotWalks()
+    asked = [(schedule, after, after + timedelta(days=windows.draw(st.integers(0, 10)))) for schedule, after in cases]
+    shared_end = asked[0][2]
+    asked += [(schedule, asked[0][1], shared_end) for schedule, _, _ in asked]
+    for schedule, start, end in asked + asked:
+        assert list(walks.between(schedule, start, end)) == slots_between(schedule, start, end)
+
+
+def test_a_pass_memo_tells_apart_schedules_that_differ_only_in_their_cadence() -> None:
+    walks = SlotWalks()
+    mondays = ClientSchedule("ana", PARIS, cadence(every="1w", on=["mon"], at="09:00"))
+    tuesdays = ClientSchedule("ben", PARIS, cadence(every="1w", on=["tue"], at="09:00"))
+    week = (utc(2026, 3, 1), utc(2026, 3, 8))
+    assert walks.between(mondays, *week) == (utc(2026, 3, 2, 8),)
+    assert walks.between(tuesdays, *week) == (utc(2026, 3, 3, 8),)

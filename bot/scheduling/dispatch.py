@@ -25,7 +25,7 @@ from bot.config import QuietHours
 from bot.runtime.housekeeping import Housekeeping
 from bot.runtime.lifecycle import Lifecycle
 from bot.runtime.setup import LiveSetup
-from bot.scheduling.client_schedule import ClientSchedule, schedule_for, slots_between
+from bot.scheduling.client_schedule import ClientSchedule, SlotWalks, schedule_for
 from bot.scheduling.pacing import paced
 from bot.store import Database, checkins, clients, coaching_sessions
 from bot.timing.clock import Clock
@@ -113,6 +113,7 @@ class Dispatcher:
         schedules: list[ClientSchedule] = []
         missed = 0
         config = self._setup.current.config
+        walks = SlotWalks()
         async for client in paced(config.clients):
             known = facts.get(client.id)
             if known is None:
@@ -126,7 +127,7 @@ class Dispatcher:
             window_start = max(seen_until, now - self._grace)
             lookback = max(seen_until, now - MISSED_LOOKBACK)
             # One walk over the slots both windows hold: two cost the pass twice the slot maths.
-            slots = slots_between(schedule, min(lookback, window_start), now)
+            slots = walks.between(schedule, min(lookback, window_start), now)
             cut = bisect_right(slots, window_start)
             missed += self._log_missed(client.id, [slot for slot in slots[:cut] if slot > lookback])
             due = slots[cut:]

@@ -92,20 +92,14 @@ async def settle(database: Database, given: Counter[str], platform: FakeTelegram
                         .join(Answer, Answer.checkin_id == CheckIn.id)
                         .group_by(CheckIn.client_id)
                     )
-                )
-                .tuples()
-                .all()
+                ).all()
             )
         )
         rows = (
-            (
-                await session.execute(
-                    sa.select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.payload, OutboxMessage.status)
-                )
+            await session.execute(
+                sa.select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.payload, OutboxMessage.status)
             )
-            .tuples()
-            .all()
-        )
+        ).all()
     by_address = _addresses(platform, given)
     answers_given = sum(given.values())
     lost = sum(max(0, times - stored[by_address.get(address, address)]) for address, times in given.items())

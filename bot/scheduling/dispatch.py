@@ -37,8 +37,11 @@ DEFAULT_GRACE = timedelta(hours=6)
 MISSED_LOOKBACK = timedelta(days=31)
 #: How often the retention purge runs when ``retention_days`` is set.
 PURGE_INTERVAL = timedelta(days=1)
-#: Check-ins started per transaction when many clients share a slot.
-BATCH_SIZE = 200
+#: Check-ins started per transaction when many clients share a slot. Each transaction costs a few round trips
+#: whatever its size, and with replicas and the database sharing a small machine's cores every round trip is a
+#: context switch too: at 10,000 clients on 2 cores, 200 a batch gave two replicas 1.52–1.65x one's rate, 400
+#: gave 1.61–1.79x and each claim less CPU. A SQLite writer holds the file about 0.2 s per batch.
+BATCH_SIZE = 400
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,20 @@ async def settle(outbox: OutboxWorker, database: Database, clock: ManualClock, s
     raise AssertionError("the outbox did not settle")
 
 
+@contextlib.asynccontextmanager
+async def behind_a_proxy(purpose: str) -> AsyncIterator[tuple[Database, TcpProxy]]:
+    """A fresh PostgreSQL database reached through a proxy the test cuts: a real outage, nothing patched."""
+    async with fresh_postgres_database(purpose) as url:
+        target = make_url(url)
+        async with TcpProxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
+            database = Database(target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+            await database.start()
+            try:
+                yield database, proxy
+            finally:
+                await database.stop()
+
+
 async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
     async with asyncio.timeout(5.0):
         while not await check():  # noqa: ASYNC110 - the condition is in the database
@@ -132,33 +146,25 @@ async def test_a_message_past_the_horizon_is_given_up_with_those_queued_behind_i
 async def test_a_delivery_the_database_failed_to_record_is_recorded_later_and_not_sent_again(
     platform: FakePlatform, adapter: HttpAdapter, clock: ManualClock
 ) -> None:
-    async with fresh_postgres_database("the outbox outage test") as url:
-        target = make_url(url)
-        async with TcpProxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
-            # The worker reaches PostgreSQL through a proxy the test cuts: a real outage, nothing patched.
-            database = Database(target.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
-            await database.start()
-            try:
-                [row_id] = await seed(database, clock, [("alice", "hello")])
-                platform.stall_next(seconds=1.0)  # delivered at once, answered a second later
-                outbox = worker(database, adapter, clock)
-                sending = asyncio.create_task(outbox.drain())
-                await eventually(lambda: asyncio.sleep(0, bool(platform.deliveries)))
-                proxy.cut()  # the database goes away while the platform is still answering
-                with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the driver raises for a lost server
-                    await sending
-                proxy.restore()
+    async with behind_a_proxy("the outbox outage test") as (database, proxy):
+        [row_id] = await seed(database, clock, [("alice", "hello")])
+        platform.stall_next(seconds=1.0)  # delivered at once, answered a second later
+        outbox = worker(database, adapter, clock)
+        sending = asyncio.create_task(outbox.drain())
+        await eventually(lambda: asyncio.sleep(0, bool(platform.deliveries)))
+        proxy.cut()  # the database goes away while the platform is still answering
+        with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the driver raises for a lost server
+            await sending
+        proxy.restore()
 
-                for _ in range(5):  # the first pass may meet a pooled connection the cut killed
-                    with contextlib.suppress(Exception):
-                        await outbox.drain()
-                        break
-                assert (await rows(database))[row_id].status == "sent"
-                clock.advance(timedelta(minutes=5))
+        for _ in range(5):  # the first pass may meet a pooled connection the cut killed
+            with contextlib.suppress(Exception):
                 await outbox.drain()
-                assert [d.outbox_id for d in platform.deliveries] == [row_id]  # recorded, never sent again
-            finally:
-                await database.stop()
+                break
+        assert (await rows(database))[row_id].status == "sent"
+        clock.advance(timedelta(minutes=5))
+        await outbox.drain()
+        assert [d.outbox_id for d in platform.deliveries] == [row_id]  # recorded, never sent again
 
 
 async def test_a_lease_is_renewed_while_a_send_is_in_flight(
@@ -291,3 +297,39 @@ async def test_the_coach_is_told_in_chat_when_messages_to_their_client_are_given
         assert len(platform.delivered_to("UMAYA")) == 1
     finally:
         await runtime.stop()
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+async def test_an_outage_is_logged_once_without_tracebacks_and_its_end_once(
+    platform: FakePlatform, adapter: HttpAdapter, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every pass during the outage fails; an operator reading the log needs the outage and its end, not a
+    # traceback a pass (a 25-second outage wrote 31 of them).
+    async with behind_a_proxy("the outbox outage log test") as (database, proxy):
+        outbox = worker(database, adapter, clock, poll_interval=0.02)
+        try:
+            await outbox.start()
+            proxy.cut()
+            with caplog.at_level(logging.WARNING, logger="bot.delivery.outbox"):
+                await asyncio.sleep(0.5)  # a pass every 20 ms, each failing
+                [row_id] = await _seed_when_back(proxy, database, clock)
+                await eventually(lambda: asyncio.sleep(0, bool(platform.deliveries)))
+        finally:
+            await outbox.stop()
+    assert [d.outbox_id for d in platform.deliveries] == [row_id]
+    told = [record for record in caplog.records if record.name == "bot.delivery.outbox"]
+    assert len(told) == 2, [record.getMessage() for record in told]
+    assert told[0].getMessage().startswith("outbox worker: the database cannot be reached (")
+    assert told[0].getMessage().endswith("; retrying after the poll interval until it answers")
+    assert told[1].getMessage().startswith("outbox worker: the database answers again after")
+    assert int(told[1].getMessage().split("(")[1].split()[0]) > 5, "passes kept failing during the outage"
+    assert not any(record.exc_info for record in told)
+
+
+async def _seed_when_back(proxy: TcpProxy, database: Database, clock: ManualClock) -> list[int]:
+    proxy.restore()
+    for _ in range(20):  # a pooled connection the cut killed may fail the first try
+        with contextlib.suppress(Exception):
+            return await seed(database, clock, [("alice", "hello")])
+    raise AssertionError("the database did not come back")

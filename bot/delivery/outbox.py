@@ -43,6 +43,7 @@ from bot.delivery.attachments import Attachments
 from bot.delivery.outgoing import PRIVACY_NOTICE_FOR
 from bot.delivery.ratelimit import PlatformLimiter, RateLimits
 from bot.observability.metrics import Metrics
+from bot.observability.outages import OutageLog
 from bot.store import Database, Session, clients, outbox
 from bot.timing.clock import Clock
 
@@ -186,6 +187,7 @@ class OutboxWorker:
         self._adapters = adapters
         self._clock = clock
         self._worker_id = worker_id
+        self._outage = OutageLog(log, "outbox worker")
         self._rate_limits = dict(rate_limits or {})
         self._limiters: dict[str, PlatformLimiter] = {}
         self._turnstiles: dict[str, asyncio.Lock] = {}
@@ -339,8 +341,9 @@ class OutboxWorker:
         while not self._stopping:
             try:
                 await self.drain()
-            except Exception:
-                log.exception("outbox worker: a pass failed; retrying after the poll interval")
+                self._outage.succeeded()
+            except Exception as error:
+                self._outage.failed(error, "retrying after the poll interval")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
             self._wake.clear()

@@ -25,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.observability.outages import OutageLog
 from bot.scheduling.client_schedule import ClientSchedule, slots_after
 from bot.scheduling.dispatch import Dispatcher
 from bot.store import UNAVAILABLE
@@ -106,6 +107,7 @@ class Scheduler:
     def __init__(self, dispatcher: Dispatcher, *, sweep_interval: timedelta = DEFAULT_SWEEP_INTERVAL) -> None:
         self._dispatcher = dispatcher
         self._sweep_interval = sweep_interval
+        self._outage = OutageLog(log, "scheduler")
         self._due: set[str] = set()
         self._slots = SlotTimes()
         self._flush: asyncio.Task[None] | None = None
@@ -206,8 +208,9 @@ class Scheduler:
         with self._pass():
             try:
                 await self._dispatcher.dispatch(due)
-            except Exception:
-                log.exception("dispatch of %d client(s) failed; the next sweep retries them", len(due))
+                self._outage.succeeded()
+            except Exception as error:
+                self._outage.failed(error, f"the next sweep retries the {len(due)} client(s) due")
 
     async def _sweep(self) -> None:
         """The safety net: anything a client job missed, reminders and expiry."""
@@ -215,8 +218,9 @@ class Scheduler:
             try:
                 await self._dispatcher.dispatch()
                 await self._dispatcher.sweep()
-            except Exception:
-                log.exception("sweep failed; retrying at the next interval")
+                self._outage.succeeded()
+            except Exception as error:
+                self._outage.failed(error, "retrying at the next sweep")
 
     @contextlib.contextmanager
     def _pass(self) -> Iterator[None]:

@@ -6,7 +6,7 @@ Only this package speaks SQL. Its queries live in one module per concern (``chec
 the database is involved, and hold the transaction as a ``Session`` without importing SQLAlchemy themselves.
 """
 
-from bot.store.database import UNAVAILABLE, Database, Session, alembic_config, unavailable_reason
+from bot.store.database import UNAVAILABLE, Database, Session, alembic_config, unavailable_reason, unreachable
 from bot.store.models import (
     Alert,
     Answer,
@@ -48,4 +48,5 @@ __all__ = [
     "UTCDateTime",
     "alembic_config",
     "unavailable_reason",
+    "unreachable",
 ]

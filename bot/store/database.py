@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
@@ -57,6 +58,17 @@ _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 #: What an unreachable or refusing database raises, for a command that reports it in one line.
 UNAVAILABLE: tuple[type[Exception], ...] = (OSError, SQLAlchemyError)
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the database is away (refused, cut off, not answering) rather than a statement failed.
+
+    A loop that retries tells the first kind in a line while it lasts and keeps the traceback for the second,
+    which is a bug to read; ``UNAVAILABLE`` is broader, for a command that reports any database error in a line.
+    """
+    if isinstance(error, DBAPIError):
+        return bool(error.connection_invalidated) or isinstance(error.orig, OSError)
+    return isinstance(error, OSError | PoolTimeout)
 
 
 def unavailable_reason(url: str, error: Exception) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -36,6 +38,20 @@ async def analyze(database: Database) -> None:
     if database.dialect == "postgresql":
         async with database.transaction() as session:
             await session.execute(text("ANALYZE"))
+
+
+async def quiet_server(busy_below: float = 0.05, longest: float = 30.0) -> None:
+    """Checkpoint, then wait until the server's processes use less than ``busy_below`` of a core (at most ``longest``
+    seconds): what an earlier benchmark left the server doing (autovacuum on its dead rows, the checkpointer
+    writing its pages) is not the next figure's cost, and on 2 cores it took CPU from the processes measured."""
+    await admin("CHECKPOINT")
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        before = postgres_cpu_seconds()
+        await asyncio.sleep(0.5)
+        after = postgres_cpu_seconds()
+        if before is None or after is None or after - before < busy_below * 0.5:
+            return
 
 
 async def admin(statement: str) -> None:

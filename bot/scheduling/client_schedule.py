@@ -100,9 +100,9 @@ class SlotWalks:
     A practice's clients share a few cadences and time zones, and at a slot most were last claimed at the same
     earlier slot, so a pass over 10,000 clients asked the same question thousands of times: the walks were about
     60 % of the pass's CPU before the claims, and every replica pays for its own pass. A key holds the cadence's
-    ``id`` (hashing a cadence's fields costs more than the walk it saves); the memo keeps each cadence it has
-    seen alive, so no other cadence can take that ``id`` while the memo lives. One memo per pass: a config
-    reload builds new cadences and the next pass a new memo.
+    ``id``, not the cadence, whose hash pydantic computes from all its fields at every call; the memo keeps each
+    cadence it has seen alive, so no other cadence can take that ``id`` while the memo lives. One memo per pass:
+    a config reload builds new cadences and the next pass a new memo.
     """
 
     def __init__(self) -> None:

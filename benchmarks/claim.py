@@ -133,7 +133,7 @@ async def reset(schema: str) -> None:
     Truncated rather than deleted, and the server let settle (``quiet_server``): the 40,000 rows a round deleted
     left dead rows and index entries for the next rounds' inserts and autovacuum to work through, on the cores
     the replicas were measured on. The server's CPU per claim was 20 % higher with two replicas than with one
-    (0.136 against 0.113 ms), and is the same with both now.
+    (0.136 against 0.113 ms), and 0-9 % higher since.
     """
     # Answers and alerts refer to check-ins (none in this benchmark), so PostgreSQL wants them in the statement.
     tables = ", ".join(f'"{schema}".{table}' for table in ("outbox", "answers", "alerts", "checkins"))

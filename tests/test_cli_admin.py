@@ -190,6 +190,7 @@ async def test_forget_asks_then_erases_everything_about_the_client(seeded: tuple
     assert erased.exit_code == 0, erased.stderr
     assert erased.stdout.startswith("dana: erased 1 check-in, 8 answers, 1 alert,")
     assert "still in the config" in erased.stdout
+    assert "'checkin export -o' or 'checkin trend -o' about dana are yours to delete" in erased.stdout
     left = await counts(url)
     assert (left["CheckIn"], left["Answer"], left["Alert"]) == (0, 0, 0)
     assert await _outbox_mentions(url, NOTE) == 0

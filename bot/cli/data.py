@@ -105,6 +105,10 @@ def forget(client: ForgottenClientArgument, yes: YesOption = False, config: Conf
     )
     if in_config:
         typer.echo(f"note: {client} is still in the config and will be checked in with again; remove them there")
+    # The files an admin wrote are on their disk, where the database cannot see them.
+    typer.echo(
+        f"note: files you wrote with 'checkin export -o' or 'checkin trend -o' about {client} are yours to delete"
+    )
 
 
 def purge(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from bot.store import unreachable
+from bot.store import driver_reason, unreachable
 
 
 class OutageLog:
@@ -31,8 +31,7 @@ class OutageLog:
         self._failed_passes += 1
         if self._since is None:
             self._since = time.monotonic()
-            said = str(getattr(error, "orig", None) or error).strip()
-            reason = said.splitlines()[0] if said else ""
+            reason = driver_reason(error)
             self._log.warning(
                 "%s: the database cannot be reached (%s%s); %s until it answers",
                 self._loop,

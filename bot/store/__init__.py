@@ -6,7 +6,15 @@ Only this package speaks SQL. Its queries live in one module per concern (``chec
 the database is involved, and hold the transaction as a ``Session`` without importing SQLAlchemy themselves.
 """
 
-from bot.store.database import UNAVAILABLE, Database, Session, alembic_config, unavailable_reason, unreachable
+from bot.store.database import (
+    UNAVAILABLE,
+    Database,
+    Session,
+    alembic_config,
+    driver_reason,
+    unavailable_reason,
+    unreachable,
+)
 from bot.store.models import (
     Alert,
     Answer,
@@ -47,6 +55,7 @@ __all__ = [
     "TelegramInvite",
     "UTCDateTime",
     "alembic_config",
+    "driver_reason",
     "unavailable_reason",
     "unreachable",
 ]

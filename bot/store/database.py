@@ -74,8 +74,13 @@ def unreachable(error: BaseException) -> bool:
 def unavailable_reason(url: str, error: Exception) -> str:
     """``database <url without password>: <the driver's first line>`` for an ``UNAVAILABLE`` error."""
     shown = make_url(url).render_as_string(hide_password=True)
-    reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-    return f"database {shown}: {reason}"
+    return f"database {shown}: {driver_reason(error)}"
+
+
+def driver_reason(error: BaseException) -> str:
+    """The first line of what the driver said (SQLAlchemy wraps it as ``orig``), or ``""`` when it said nothing."""
+    said = str(getattr(error, "orig", None) or error).strip()
+    return said.splitlines()[0] if said else ""
 
 
 def newest_revision() -> str:

@@ -14,6 +14,14 @@ from bot.store import unreachable
 pytestmark = pytest.mark.unit
 
 
+class _Driver(Exception):
+    """An error as SQLAlchemy's asyncpg adapter passes it on: the server's SQLSTATE beside the message."""
+
+    def __init__(self, message: str, sqlstate: str) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
 @pytest.mark.parametrize(
     ("error", "away"),
     [
@@ -22,7 +30,9 @@ pytestmark = pytest.mark.unit
         (PoolTimeout("QueuePool limit reached"), True),
         (DBAPIError("SELECT 1", None, Exception("connection was closed"), connection_invalidated=True), True),
         (DBAPIError("SELECT 1", None, ConnectionResetError("reset by peer")), True),
-        (ProgrammingError("SELECT nope", None, Exception('column "nope" does not exist')), False),
+        (DBAPIError("SELECT 1", None, _Driver("the database system is starting up", "57P03")), True),
+        (DBAPIError("SELECT 1", None, _Driver("terminating connection due to administrator command", "57P01")), True),
+        (ProgrammingError("SELECT nope", None, _Driver('column "nope" does not exist', "42703")), False),
         (IntegrityError("INSERT", None, Exception("duplicate key")), False),
         (ValueError("a bug"), False),
     ],

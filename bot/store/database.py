@@ -58,6 +58,9 @@ _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 #: What an unreachable or refusing database raises, for a command that reports it in one line.
 UNAVAILABLE: tuple[type[Exception], ...] = (OSError, SQLAlchemyError)
+#: PostgreSQL's error classes that say the server cannot be reached: 08, a connection failure; 57P, the server
+#: shutting down or starting up ("the database system is starting up" for a second or two after a restart).
+_UNREACHABLE_SQLSTATES = ("08", "57P")
 
 
 def unreachable(error: BaseException) -> bool:
@@ -67,7 +70,12 @@ def unreachable(error: BaseException) -> bool:
     which is a bug to read; ``UNAVAILABLE`` is broader, for a command that reports any database error in a line.
     """
     if isinstance(error, DBAPIError):
-        return bool(error.connection_invalidated) or isinstance(error.orig, OSError)
+        sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
+        return (
+            bool(error.connection_invalidated)
+            or isinstance(error.orig, OSError)
+            or sqlstate.startswith(_UNREACHABLE_SQLSTATES)
+        )
     return isinstance(error, OSError | PoolTimeout)
 
 

@@ -20,7 +20,7 @@ from bot.contract.statuses import OPEN_CHECKIN_STATUSES, CheckInStatus
 from bot.store.models import (
     CheckIn,
 )
-from bot.store.statements import among, chunks, not_among, unnested
+from bot.store.statements import among, chunks, not_among, on_postgresql, unnested
 from bot.store.streaming import partitions
 
 
@@ -47,7 +47,7 @@ async def claim_checkins(session: AsyncSession, claims: Sequence[Claim], now: da
     """
     if not claims:
         return {}
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         result = await session.execute(_CLAIM_FROM_ARRAYS, _claim_arrays(claims, now))
         return {client_id: checkin_id for client_id, checkin_id in result}
     rows = [

@@ -24,7 +24,7 @@ from bot.store.identities import address_key, addresses_of, people_at
 from bot.store.models import CheckIn, Client, OutboxMessage
 from bot.store.sealed import open_payload, seal_payload
 from bot.store.sealing import KEY_ENV
-from bot.store.statements import affected, chunks, unnested
+from bot.store.statements import affected, chunks, on_postgresql, unnested
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ async def enqueue(session: AsyncSession, rows: Sequence[OutboxRow], now: datetim
         return 0
     sealer = sealer_of(session)
     payloads = [seal_payload(sealer, r.payload) for r in rows]
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         return len((await session.execute(_ENQUEUE_FROM_ARRAYS, _enqueue_arrays(rows, payloads, now))).all())
     values = [
         {

@@ -18,9 +18,14 @@ from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
 
 
+def on_postgresql(session: AsyncSession) -> bool:
+    """Whether the session speaks to PostgreSQL (arrays, ``= ANY``) rather than SQLite."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def insert_for(session: AsyncSession, entity: type[Any] | Table) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT, which is the one that knows ON CONFLICT."""
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         return postgresql.insert(entity)
     return sqlite.insert(entity)
 
@@ -32,7 +37,7 @@ def among(session: AsyncSession, column: QueryableAttribute[Any], values: Collec
     every execution: asking which of 200 slots were claimed cost more CPU in writing the list than in running
     the query and reading its rows. SQLite has no arrays and keeps the list.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         return column == sa.any_(_array(column, values))
     return column.in_(values)
 
@@ -41,7 +46,7 @@ def not_among(
     session: AsyncSession, column: QueryableAttribute[Any], values: Collection[Any]
 ) -> sa.ColumnElement[bool]:
     """``column NOT IN values``, sent to PostgreSQL as ``column <> ALL($1)`` (see ``among``)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgresql(session):
         return column != sa.all_(_array(column, values))
     return column.not_in(values)
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from bot.app.serve import _unless_stopped
 from bot.config import load_config
+from bot.scheduling import scheduler as scheduler_module
 from bot.scheduling.client_schedule import schedule_for, slots_after
+from bot.scheduling.dispatch import Dispatcher
 from bot.scheduling.scheduler import Scheduler, SlotTimes
 from bot.store import Database
 from bot.timing.clock import ManualClock
@@ -156,3 +160,58 @@ async def test_a_stop_signal_ends_a_start_that_is_waiting_for_the_database(tmp_p
                 proxy.restore()
                 await scheduler.stop()
                 await runtime.stop()
+
+
+class _SlowSweep:
+    """A dispatcher whose sweep is under way until the test lets it finish, as one talking to the database is."""
+
+    def __init__(self) -> None:
+        self.sweeping = asyncio.Event()
+        self.finish = asyncio.Event()
+        self.finished = 0
+        self.cancelled = 0
+
+    async def dispatch(self, due: object = None, *, with_schedules: bool = False) -> object:
+        return SimpleNamespace(started=0, missed=0, schedules=[])
+
+    async def sweep(self) -> None:
+        self.sweeping.set()
+        try:
+            await self.finish.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        self.finished += 1
+
+
+async def test_stop_lets_a_sweep_under_way_finish_instead_of_cancelling_it_mid_query() -> None:
+    """APScheduler's shutdown cancels the jobs it is running: a sweep cut off in a query made SQLAlchemy log
+    'Error closing cursor' with a traceback on every SIGTERM that came during a sweep."""
+    slow = _SlowSweep()
+    scheduler = Scheduler(cast(Dispatcher, slow), sweep_interval=timedelta(seconds=0.05))
+    slow.finish.set()
+    await scheduler.start()  # the start-up catch-up sweeps once
+    slow.finish.clear()
+    slow.sweeping.clear()
+    await asyncio.wait_for(slow.sweeping.wait(), timeout=10)
+    stopping = asyncio.create_task(scheduler.stop())
+    await asyncio.sleep(0.2)
+    assert not stopping.done(), "stop did not wait for the sweep under way"
+    slow.finish.set()
+    await asyncio.wait_for(stopping, timeout=10)
+    assert (slow.finished, slow.cancelled) == (2, 0)
+    assert not scheduler.running
+
+
+async def test_stop_cancels_a_sweep_that_outlasts_the_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep stuck on an unreachable database must not hold the process past a stop."""
+    monkeypatch.setattr(scheduler_module, "STOP_GRACE", 0.1)
+    slow = _SlowSweep()
+    scheduler = Scheduler(cast(Dispatcher, slow), sweep_interval=timedelta(seconds=0.05))
+    slow.finish.set()
+    await scheduler.start()
+    slow.finish.clear()
+    slow.sweeping.clear()
+    await asyncio.wait_for(slow.sweeping.wait(), timeout=10)
+    await asyncio.wait_for(scheduler.stop(), timeout=10)
+    assert (slow.finished, slow.cancelled) == (1, 1)

@@ -11,9 +11,11 @@ import json
 import stat
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 
 from bot.contract.messages import InboundChoice, InboundEvent, InboundText
+from bot.runtime import spool as spool_module
 from bot.runtime.spool import Spool, encode
 from bot.store.sealing import Sealer
 
@@ -165,3 +167,67 @@ async def test_what_a_client_wrote_is_sealed_in_a_private_file_and_waits_for_a_p
     await with_the_key.stop()
     assert handled == [text("U1", "e1", "I dread our sessions")]
     assert not kept.exists()
+
+
+async def test_a_stop_lets_the_event_being_handled_commit_and_leaves_the_rest_on_disk(tmp_path: Path) -> None:
+    """Cancelled inside its transaction, a handling rolled back and the driver logged a traceback on every stop
+    that came while a client's answer was being stored."""
+    handling = asyncio.Event()
+    commit = asyncio.Event()
+    handled: list[InboundEvent] = []
+    cancelled: list[InboundEvent] = []
+
+    async def slow_transaction(event: InboundEvent) -> None:
+        handling.set()
+        try:
+            await commit.wait()
+        except asyncio.CancelledError:
+            cancelled.append(event)
+            raise
+        handled.append(event)
+
+    spool = Spool(tmp_path, slow_transaction, first_wait=WAIT)
+    await spool.start()
+    first, second = text("U1", "e1"), text("U1", "e2")
+    await spool(first)
+    await spool(second)
+    await asyncio.wait_for(handling.wait(), timeout=10)
+    stopping = asyncio.create_task(spool.stop())
+    await asyncio.sleep(0.1)
+    assert not stopping.done(), "stop did not wait for the event being handled"
+    commit.set()
+    await asyncio.wait_for(stopping, timeout=10)
+    assert (handled, cancelled) == ([first], [])
+    assert len(files(tmp_path)) == 1  # the second event is owed to the next start
+    restarted: list[InboundEvent] = []
+
+    async def record(event: InboundEvent) -> None:
+        restarted.append(event)
+
+    later = Spool(tmp_path, record, first_wait=WAIT)
+    await later.start()
+    await eventually(lambda: restarted)
+    await later.stop()
+    assert restarted == [second]
+
+
+async def test_a_stop_ends_a_wait_to_retry_at_once_and_keeps_the_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the database is away a worker sleeps between tries (up to 30 s): a stop does not wait that out."""
+    monkeypatch.setattr(spool_module, "STOP_GRACE", 600)
+    tries: list[InboundEvent] = []
+
+    async def database_down(event: InboundEvent) -> None:
+        tries.append(event)
+        raise ConnectionRefusedError("the database is down")
+
+    spool = Spool(tmp_path, database_down, first_wait=600)
+    await spool.start()
+    event = text("U1", "e1")
+    await spool(event)
+    await eventually(lambda: tries)
+    await asyncio.wait_for(spool.stop(), timeout=10)  # a hang guard: the grace and the wait are ten minutes
+    assert tries == [event]
+    [file] = files(tmp_path)
+    assert [json.loads(line) for line in file.read_text().splitlines()] == [{"add": 1, "event": encode(event)}]

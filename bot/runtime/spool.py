@@ -21,6 +21,7 @@ left to handle, so it stays small.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import fcntl
 import json
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 FIRST_WAIT = 0.5
 LONGEST_WAIT = 30.0
+#: Seconds ``stop`` waits for the events being handled to commit before cancelling their handling.
+STOP_GRACE = 2.0
 _KINDS: dict[str, type[InboundText] | type[InboundChoice] | type[InboundBlocked]] = {
     kind.__name__: kind for kind in (InboundText, InboundChoice, InboundBlocked)
 }
@@ -71,12 +74,15 @@ class Spool:
         self._queues: dict[tuple[str, str], deque[tuple[int, InboundEvent]]] = {}
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._write = asyncio.Lock()
+        #: Set by ``stop``: each sender's worker ends after the event in hand instead of inside its transaction.
+        self._stopping = asyncio.Event()
 
     @property
     def pending(self) -> int:
         return sum(len(queue) for queue in self._queues.values())
 
     async def start(self) -> None:
+        self._stopping.clear()
         self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._directory.chmod(0o700)
         path = self._directory / f"spool-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
@@ -91,9 +97,16 @@ class Spool:
             log.warning("inbound spool: %s event(s) left by a stopped process are handled now", adopted)
 
     async def stop(self) -> None:
-        """Stop handling; what is unhandled stays in the file for the next start (of this or another process)."""
-        for worker in self._workers.values():
-            worker.cancel()
+        """Stop handling; what is unhandled stays in the file for the next start (of this or another process).
+
+        An event being handled is let commit, up to ``STOP_GRACE``: cancelled inside its transaction it would
+        roll back harmlessly, but the driver logs a traceback on the way. A worker waiting to retry stops at once.
+        """
+        self._stopping.set()
+        if self._workers:
+            _, stuck = await asyncio.wait(set(self._workers.values()), timeout=STOP_GRACE)
+            for worker in stuck:
+                worker.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
         self._workers.clear()
         if self._file is not None and self._path is not None:
@@ -162,9 +175,10 @@ class Spool:
     async def _work(self, sender: tuple[str, str]) -> None:
         queue = self._queues[sender]
         try:
-            while queue:
+            while queue and not self._stopping.is_set():
                 number, event = queue[0]
-                await self._handle_until_done(event)
+                if not await self._handle_until_done(event):
+                    return
                 queue.popleft()
                 await self._forget(number)
         finally:
@@ -173,12 +187,13 @@ class Spool:
             if self._workers.get(sender) is asyncio.current_task():
                 del self._workers[sender]
 
-    async def _handle_until_done(self, event: InboundEvent) -> None:
+    async def _handle_until_done(self, event: InboundEvent) -> bool:
+        """Handle ``event`` until it commits (True), or until a stop comes while waiting to retry (False)."""
         wait = self._first_wait
         while True:
             try:
                 await self._handle(event)
-                return
+                return True
             except Exception as error:  # only what failed is logged: the event may hold what a client wrote
                 log.warning(
                     "inbound spool: %s event %s not handled (%s); trying again in %.1fs",
@@ -187,7 +202,10 @@ class Spool:
                     type(error).__name__,
                     wait,
                 )
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), wait)
+            if self._stopping.is_set():
+                return False
             wait = min(wait * 2, LONGEST_WAIT)
 
 

@@ -38,6 +38,8 @@ DUE_COLLECTION_DELAY = 0.5
 #: The first and the longest wait between start-up catch-ups while the database is unreachable.
 FIRST_START_RETRY = 1.0
 LONGEST_START_RETRY = 30.0
+#: Seconds ``stop`` waits for a pass under way (a sweep, a dispatch) before cancelling it.
+STOP_GRACE = 5.0
 _SWEEP_JOB = "sweep"
 #: The one job that fires at the earliest client slot.
 _SLOTS_JOB = "slots"
@@ -114,6 +116,8 @@ class Scheduler:
         #: Passes under way (a sweep, a dispatch of due clients): ``stop`` lets them finish before the database
         #: closes, instead of leaving them to fail against it.
         self._passes: set[asyncio.Task[None]] = set()
+        #: Set by ``stop``: a job that fires after it (already submitted to the loop) starts no pass.
+        self._stopping = False
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
@@ -126,6 +130,7 @@ class Scheduler:
         away now is waited for, as the rest of the bot waits for it, instead of ending the process with the
         answers it has taken. Cancel the call to give up (a stop signal during the wait).
         """
+        self._stopping = False
         wait = FIRST_START_RETRY
         while True:
             try:
@@ -167,14 +172,25 @@ class Scheduler:
 
     async def stop(self) -> None:
         """Stop the timer; a dispatch still collecting due clients is dropped (the next start's catch-up finds
-        them), and a pass already talking to the database is waited for."""
+        them), and a pass already talking to the database is waited for, up to ``STOP_GRACE``.
+
+        APScheduler's shutdown cancels the jobs it is running, so it comes last: a sweep cancelled inside a
+        query rolls back harmlessly but leaves SQLAlchemy logging a traceback while it closes the cursor.
+        """
+        self._stopping = True
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.pause()
         if self._flush is not None and self._flush not in self._passes:
             self._flush.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flush
-        await asyncio.gather(*self._passes, return_exceptions=True)
+        if self._passes:
+            _, stuck = await asyncio.wait(set(self._passes), timeout=STOP_GRACE)
+            for task in stuck:  # waiting on a database that is away, most likely; the next start catches up
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
 
     @property
     def running(self) -> bool:
@@ -205,7 +221,9 @@ class Scheduler:
     async def _dispatch_due(self) -> None:
         await asyncio.sleep(DUE_COLLECTION_DELAY)
         due, self._due = self._due, set()
-        with self._pass():
+        with self._pass() as going_ahead:
+            if not going_ahead:
+                return
             try:
                 await self._dispatcher.dispatch(due)
                 self._outage.succeeded()
@@ -214,7 +232,9 @@ class Scheduler:
 
     async def _sweep(self) -> None:
         """The safety net: anything a client job missed, reminders and expiry."""
-        with self._pass():
+        with self._pass() as going_ahead:
+            if not going_ahead:
+                return
             try:
                 await self._dispatcher.dispatch()
                 await self._dispatcher.sweep()
@@ -223,11 +243,12 @@ class Scheduler:
                 self._outage.failed(error, "retrying at the next sweep")
 
     @contextlib.contextmanager
-    def _pass(self) -> Iterator[None]:
+    def _pass(self) -> Iterator[bool]:
+        """Count the current task as a pass ``stop`` waits for; yields False once a stop has begun (skip it)."""
         task = asyncio.current_task()
         assert task is not None
         self._passes.add(task)
         try:
-            yield
+            yield not self._stopping
         finally:
             self._passes.discard(task)

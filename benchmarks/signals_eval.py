@@ -6,7 +6,9 @@ Prints one JSON line with recall of sudden ruptures (an alert within one to five
 share of stable clients who ever get a relationship alert, the median detection delay (the check-in where the
 change begins counts as 1; for withdrawals also counted from the first clear sign, since a lone missed check-in
 is not one, with the share of withdrawals that begin with a lone miss), and how well ``words`` tells
-relationship-risk notes from work-stress and neutral ones. The default thresholds are tuned on this set.
+relationship-risk notes from work-stress and neutral ones. Each figure is the median over nine practices drawn
+from nine seeds (``SEEDS``), with its lowest and highest under ``spread``: the default thresholds were tuned on
+the first seed, and its figures alone flattered them.
 
 The generator (seeded, so every run is the same): each client has 16 weekly check-ins. A client's five
 relationship answers sit around their own level (3.9–4.7, each item offset by N(0, 0.2), kept within 3.7–4.9:
@@ -58,7 +60,10 @@ from bot.signals.detectors import load_risk_phrases
 from bot.signals.detectors.words import read
 from bot.signals.replay import ReplaySetup, replay
 
-SEED = 20261124
+#: The seed the default thresholds were tuned on, then eight fresh practices drawn the same way. The tuned seed
+#: flatters the defaults (2.3 % of its stable clients alerted, against 2.7–6.0 % on sixteen fresh seeds), so each
+#: figure is reported as its median over all of them with the lowest and highest (``spread``).
+SEEDS = (20261124, 1, 2, 3, 4, 5, 6, 7, 8)
 CHECKINS = 16
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 ITEMS = ("hope", "focus", "trust", "perspective", "support")
@@ -222,12 +227,11 @@ def _point(value: float) -> int:
 
 def main() -> None:
     started = time.perf_counter()
-    figures = evaluate(Alerts())
+    runs = [evaluate(Alerts(), seed) for seed in SEEDS]
     seconds = time.perf_counter() - started
-    checkins = figures["checkins"]
-    assert isinstance(checkins, int)
+    checkins = sum(int(str(run["checkins"])) for run in runs)
     per_checkin = {"ms_per_checkin": round(seconds * 1000 / checkins, 3)}
-    print(json.dumps({"bench": "signals_eval", **figures, **per_checkin, "seconds": round(seconds, 1)}))
+    print(json.dumps({"bench": "signals_eval", **over_seeds(runs), **per_checkin, "seconds": round(seconds, 1)}))
     for half in HALVES:
         for line in words_corpus(half):
             print(json.dumps(line, ensure_ascii=False))
@@ -303,13 +307,32 @@ def words_corpus(half: str) -> list[dict[str, object]]:
     return lines
 
 
+def over_seeds(runs: list[dict[str, object]]) -> dict[str, object]:
+    """Each figure's median over the seeds' runs, and under ``spread`` its lowest and highest where they differ.
+
+    A figure some seed could not give (no withdrawal alerted, so no delay) is the median of the seeds that did.
+    """
+    summary: dict[str, object] = {"seeds": len(runs)}
+    spread: dict[str, list[float]] = {}
+    for key in runs[0]:
+        values = [value for run in runs if isinstance(value := run[key], (int, float))]
+        if not values:
+            summary[key] = None
+            continue
+        summary[key] = round(median(values), 3)
+        if min(values) != max(values):
+            spread[key] = [min(values), max(values)]
+    summary["spread"] = spread
+    return summary
+
+
 def _share(flags: list[bool]) -> float | None:
     return round(sum(flags) / len(flags), 3) if flags else None
 
 
-def evaluate(settings: Alerts) -> dict[str, object]:
-    """The figures for ``settings`` on the seeded set; a function so thresholds can be compared side by side."""
-    rng = random.Random(SEED)
+def evaluate(settings: Alerts, seed: int = SEEDS[0]) -> dict[str, object]:
+    """The figures for ``settings`` on the practice ``seed`` draws; a function so thresholds can be compared."""
+    rng = random.Random(seed)
     lines: list[str] = []
     onsets: dict[str, tuple[str, int | None]] = {}
     #: Withdrawing clients whose first withdrawn check-in is a lone miss, which stable clients show by chance too.

@@ -92,6 +92,14 @@ def test_constant_answers_are_guarded_against_zero_variance() -> None:
     assert "drop" in kinds([*constant, entry(6, all_items(4))])  # every answer a point lower is
 
 
+def test_a_steady_client_is_not_alerted_on_most_answers_a_point_lower() -> None:
+    """At the old ``min_change: 0.75`` four answers of five a point lower was a drop for a steady client, and
+    fresh synthetic practices alerted up to 6 % of their stable clients; every answer a point lower still is."""
+    constant = [entry(n, all_items(5)) for n in range(8)]  # a full baseline: the reliable-change margin is 0.8
+    assert "drop" not in kinds([*constant, entry(8, all_items(4, hope=5))])
+    assert "drop" in kinds([*constant, entry(8, all_items(4))])
+
+
 def test_drop_respects_a_higher_min_change() -> None:
     settings = Alerts(drop=DropSettings(min_change=1.5))
     assert "drop" not in kinds([*[entry(n, all_items(5)) for n in range(6)], entry(6, all_items(4))], settings)

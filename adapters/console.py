@@ -25,6 +25,9 @@ from typing import TextIO
 
 from bot.contract.messages import InboundChoice, InboundSink, InboundText, OutboundMessage
 
+#: Seconds ``stop`` waits for a typed line's handling to commit before cancelling it.
+STOP_GRACE = 2.0
+
 
 class ConsoleAdapter:
     name = "console"
@@ -46,17 +49,29 @@ class ConsoleAdapter:
         self._source = source
         self._sink: InboundSink | None = None
         self._reader: asyncio.Task[None] | None = None
+        #: Whether the reader is handing a line to the bot (``stop`` lets that finish) rather than waiting for one.
+        self._handling = False
+        self._stopping = False
         self._last_question: dict[str, OutboundMessage] = {}
         self._sequence = itertools.count(1)
         self._event_keys = itertools.count(1)
 
     async def start(self, sink: InboundSink) -> None:
         self._sink = sink
+        self._stopping = False
         if self._source is not None:
             self._reader = asyncio.create_task(self._read_source(self._source), name="console-input")
 
     async def stop(self) -> None:
+        """Stop reading; a line being handled is let commit, up to ``STOP_GRACE``.
+
+        Cancelled inside its transaction the line's handling would roll back, and the database driver logs a
+        traceback on the way; a reader merely waiting for input is cancelled at once.
+        """
         if self._reader is not None:
+            self._stopping = True
+            if self._handling:
+                await asyncio.wait({self._reader}, timeout=STOP_GRACE)
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
@@ -147,8 +162,12 @@ class ConsoleAdapter:
         self._out.flush()
 
     async def _read_source(self, source: TextIO) -> None:
-        while line := await read_line(source):
-            await self.type_line(line.rstrip("\r\n"))
+        while not self._stopping and (line := await read_line(source)):
+            self._handling = True
+            try:
+                await self.type_line(line.rstrip("\r\n"))
+            finally:
+                self._handling = False
 
 
 async def read_line(stream: TextIO) -> str:

@@ -26,6 +26,7 @@ from bot.config.question_sets import load_question_sets
 from bot.contract.messages import Choice, InboundChoice, InboundEvent, InboundText, OutboundMessage
 from bot.timing.clock import SystemClock
 from tests.checkin_cli import checkin
+from tests.fakes.slow_sink import SlowSink
 
 CONFIG = """
 database: {{url: "{url}"}}
@@ -173,3 +174,27 @@ async def test_a_coach_presses_an_alert_button_by_number_after_other_messages() 
         InboundChoice("console", "maya", "line-1", 9, "coach", "checkin #3"),
         InboundText("console", "maya", "line-2", "3"),
     ]
+
+
+async def test_a_stop_lets_a_typed_line_being_handled_commit_and_cancels_a_wait_for_input() -> None:
+    """Cancelled inside its transaction, a typed line's handling rolled back and the driver logged a traceback
+    when Ctrl-C came while the bot was storing an answer."""
+    read_end, write_end = os.pipe()
+    sink = SlowSink()
+
+    with os.fdopen(read_end, encoding="utf-8") as source, os.fdopen(write_end, "w", encoding="utf-8") as typing:
+        console = ConsoleAdapter(io.StringIO(), source=source)
+        await console.start(sink)
+        typing.write("dana: fine\n")
+        typing.flush()
+        await asyncio.wait_for(sink.handling.wait(), timeout=10)
+        stopping = asyncio.create_task(console.stop())
+        await asyncio.sleep(0.1)
+        assert not stopping.done(), "stop did not wait for the line being handled"
+        sink.commit.set()
+        await asyncio.wait_for(stopping, timeout=10)
+        assert [(e.sender, getattr(e, "text", None)) for e in sink.handled] == [("dana", "fine")]
+        assert sink.cancelled == []
+        # Waiting for the next line (nothing typed), the reader is cancelled at once.
+        await console.start(sink)
+        await asyncio.wait_for(console.stop(), timeout=10)

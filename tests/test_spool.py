@@ -18,6 +18,7 @@ from bot.contract.messages import InboundChoice, InboundEvent, InboundText
 from bot.runtime import spool as spool_module
 from bot.runtime.spool import Spool, encode
 from bot.store.sealing import Sealer
+from tests.fakes.slow_sink import SlowSink
 
 WAIT = 0.01
 
@@ -172,32 +173,19 @@ async def test_what_a_client_wrote_is_sealed_in_a_private_file_and_waits_for_a_p
 async def test_a_stop_lets_the_event_being_handled_commit_and_leaves_the_rest_on_disk(tmp_path: Path) -> None:
     """Cancelled inside its transaction, a handling rolled back and the driver logged a traceback on every stop
     that came while a client's answer was being stored."""
-    handling = asyncio.Event()
-    commit = asyncio.Event()
-    handled: list[InboundEvent] = []
-    cancelled: list[InboundEvent] = []
-
-    async def slow_transaction(event: InboundEvent) -> None:
-        handling.set()
-        try:
-            await commit.wait()
-        except asyncio.CancelledError:
-            cancelled.append(event)
-            raise
-        handled.append(event)
-
-    spool = Spool(tmp_path, slow_transaction, first_wait=WAIT)
+    sink = SlowSink()
+    spool = Spool(tmp_path, sink, first_wait=WAIT)
     await spool.start()
     first, second = text("U1", "e1"), text("U1", "e2")
     await spool(first)
     await spool(second)
-    await asyncio.wait_for(handling.wait(), timeout=10)
+    await asyncio.wait_for(sink.handling.wait(), timeout=10)
     stopping = asyncio.create_task(spool.stop())
     await asyncio.sleep(0.1)
     assert not stopping.done(), "stop did not wait for the event being handled"
-    commit.set()
+    sink.commit.set()
     await asyncio.wait_for(stopping, timeout=10)
-    assert (handled, cancelled) == ([first], [])
+    assert (sink.handled, sink.cancelled) == ([first], [])
     assert len(files(tmp_path)) == 1  # the second event is owed to the next start
     restarted: list[InboundEvent] = []
 

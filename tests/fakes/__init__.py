@@ -4,6 +4,7 @@
   driving the real SDK clients in the adapters;
 - ``fake_platform``: a plain rate-limited chat platform, with ``http_adapter`` the adapter that speaks to it,
   for outbox tests and the rate-limit benchmark;
+- ``slow_sink``: an inbound sink whose handling lasts until the test lets it commit, for tests of a stop;
 - here: ``CollectingAdapter``, which records what it is asked to send, and a runtime builder, for when what is
   under test is the runtime, the store and the outbox rather than a platform.
 

@@ -197,6 +197,7 @@ async def test_stop_lets_a_sweep_under_way_finish_instead_of_cancelling_it_mid_q
     stopping = asyncio.create_task(scheduler.stop())
     await asyncio.sleep(0.2)
     assert not stopping.done(), "stop did not wait for the sweep under way"
+    assert not scheduler.running  # the health check says so from the moment the stop begins
     slow.finish.set()
     await asyncio.wait_for(stopping, timeout=10)
     assert (slow.finished, slow.cancelled) == (2, 0)

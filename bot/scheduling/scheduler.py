@@ -195,7 +195,7 @@ class Scheduler:
     @property
     def running(self) -> bool:
         """Whether the timer is on: false until ``start`` has caught up, and again once ``stop`` begins."""
-        return bool(self._scheduler.running)
+        return bool(self._scheduler.running) and not self._stopping
 
     def next_runs(self) -> dict[str, datetime | None]:
         """When the sweep fires next and each client's next slot (``client:<id>``), for tests of the planning."""

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: How long a message waits for its image before it goes without (only if the drawing never reports back).
 HOLD = timedelta(seconds=30)
+#: Seconds ``close`` waits for images under way before cancelling them.
+STOP_GRACE = 2.0
 #: The payload key of an attached PNG (``OutboundMessage.to_payload``).
 IMAGE_KEY = "image_png"
 
@@ -67,10 +69,16 @@ class Attachments:
             await asyncio.wait(set(self._pending), return_when=asyncio.FIRST_COMPLETED)
 
     async def close(self) -> None:
-        """Stop drawing; a message whose image was not attached goes without it when its hold runs out."""
-        for task in self._pending:
-            task.cancel()
-        await asyncio.gather(*self._pending, return_exceptions=True)
+        """Stop drawing: images under way get ``STOP_GRACE`` to be drawn and attached, then are cancelled.
+
+        A message whose image was not attached goes without it when its hold runs out. Cancelled inside the
+        transaction that attaches it, the attaching rolled back and the database driver logged a traceback.
+        """
+        if self._pending:
+            _, late = await asyncio.wait(set(self._pending), timeout=STOP_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     def _start(self, idempotency_key: str, chart: Chart) -> None:
         task = asyncio.get_running_loop().create_task(self._attach(idempotency_key, chart), name="draw-attachment")

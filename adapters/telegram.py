@@ -368,7 +368,7 @@ class TelegramAdapter:
         """
         by_chat: dict[int | None, list[Update]] = defaultdict(list)
         for update in updates:
-            by_chat[update.effective_chat.id if update.effective_chat is not None else None].append(update)
+            by_chat[_whose(update)].append(update)
         handled: set[int] = set()
 
         async def in_order(chat_updates: list[Update]) -> None:
@@ -610,6 +610,14 @@ class TelegramAdapter:
         if markup is not None and message.audience == "client":
             self._keyboards[chat_id] = sent.message_id
         return str(sent.message_id)
+
+
+def _whose(update: Update) -> int | None:
+    """Whose updates ``update`` keeps its order among: its chat's, or, for a press on a message Telegram no longer
+    sends along (an old one), the person's, which is the same number in the private chats the bot serves."""
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    return update.effective_user.id if update.effective_user is not None else None
 
 
 def _retry_wait(failures: int, error: TelegramError | None = None) -> float:

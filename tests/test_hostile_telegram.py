@@ -9,6 +9,7 @@ kinds the bot never asked for are answered or ignored, never crash the adapter, 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.telegram import TelegramAdapter, fit_text, telegram_length
+from bot.contract.messages import InboundEvent, InboundText
 from bot.signals.quoting import quote
 from bot.store.models import Answer, OutboxMessage, ProcessedEvent
 from bot.timing.clock import ManualClock
@@ -289,3 +291,28 @@ async def test_the_webhook_answers_odd_bodies_without_handling_them(
     async with s.database.session() as session:
         assert await session.scalar(select(func.count()).select_from(ProcessedEvent)) == 0
         assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+async def test_a_press_on_a_message_telegram_no_longer_sends_keeps_its_place_in_the_persons_order() -> None:
+    """A button press without its message (an old one) has no chat; it was handled beside the person's other
+    updates instead of in turn, so a press and the answer typed after it could be taken in either order."""
+    async with FakeTelegram() as fake:
+        handled: list[InboundEvent] = []
+
+        async def slow_first(event: InboundEvent) -> None:
+            if not handled and not isinstance(event, InboundText):
+                await asyncio.sleep(0.3)  # the press takes a while, as a transaction under load does
+            handled.append(event)
+
+        fake.push_update(_callback(DANA_CHAT, "7:progress:delegate:4", with_message=False))
+        fake.push_text(DANA_CHAT, "4")  # both in the first batch polling fetches
+        adapter = TelegramAdapter(fake.token, fake.api_url)
+        await adapter.start(slow_first)
+
+        async def both() -> bool:
+            return len(handled) == 2
+
+        await eventually(both)
+        await adapter.stop()
+        assert [type(e).__name__ for e in handled] == ["InboundChoice", "InboundText"]
+        assert {e.sender for e in handled} == {str(DANA_CHAT)}

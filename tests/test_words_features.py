@@ -5,6 +5,7 @@ words; how sure it must be, and when a reading it is only fairly sure of needs t
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,7 @@ from bot.signals.detectors.common import relationship_questions
 from bot.signals.detectors.lemmas import lemma
 from bot.signals.detectors.lexicon import RiskPhrases, load_risk_phrases
 from bot.signals.detectors.words import detect_words, model_features, read
-from bot.signals.detectors.words_model import WordsModel
+from bot.signals.detectors.words_model import WordsModel, pack_weights, parse_words_model
 from bot.signals.history import HistoryEntry
 
 PHRASES = load_risk_phrases()
@@ -194,3 +195,31 @@ def test_every_kind_of_none_counts_against_a_risk() -> None:
     probabilities = model.probabilities(())
     assert model.risk(probabilities) == pytest.approx(0.4)
     assert WordsModel(("none", "unheard"), (0.0, 0.0), {}).risk({"none": 0.25, "unheard": 0.75}) == 0.75
+
+
+def test_packed_weights_read_back_as_the_three_decimal_numbers_they_were() -> None:
+    rows = {"=listen": (0.123, -2.235, 1.701), "you:!listen": (0.0, -0.001, 0.5)}
+    source = json.dumps(
+        {
+            "classes": ["none", "unheard", "agenda"],
+            "bias": [0.0, 0.1, 0.2],
+            "features": list(rows),
+            "weights": pack_weights(rows.values()),
+        }
+    )
+    model = parse_words_model(source)
+    assert dict(model.weights) == rows  # the same floats, not merely close ones
+    assert "=listen" in model.weights and "=talk" not in model.weights and len(model.weights) == 2
+
+
+def test_a_model_file_whose_weights_do_not_fit_its_features_is_refused() -> None:
+    source = json.dumps(
+        {
+            "classes": ["none", "unheard"],
+            "bias": [0.0, 0.0],
+            "features": ["=listen", "=talk"],
+            "weights": pack_weights([(0.5, 0.5)]),
+        }
+    )
+    with pytest.raises(ValueError, match="one weight per class"):
+        parse_words_model(source)

@@ -30,7 +30,7 @@ import numpy as np
 
 from bot.signals.detectors.lexicon import RiskPhrases, parse_risk_phrases
 from bot.signals.detectors.words import model_features, read
-from bot.signals.detectors.words_model import NONE, WordsModel, parse_words_model, routine
+from bot.signals.detectors.words_model import NONE, WordsModel, pack_weights, parse_words_model, routine
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
@@ -115,12 +115,13 @@ def fit(rows: list[Row], phrases: RiskPhrases, classes: list[str]) -> dict[str, 
     """The model file's content, trained on ``rows``."""
     samples = [(model_features(text, phrases), classes.index(label)) for label, _, text in rows]
     bias, weights = train(samples, len(classes), [i for i, c in enumerate(classes) if routine(c)])
-    kept = {f: [round(w, 3) for w in ws] for f, ws in sorted(weights.items()) if max(abs(w) for w in ws) >= PRUNE}
+    kept = {f: ws for f, ws in sorted(weights.items()) if max(abs(w) for w in ws) >= PRUNE}
     return {
         "about": "words detector model: see tools/train_words_model.py; trained on tests/corpus/words_dev.tsv",
         "classes": classes,
         "bias": [round(b, 3) for b in bias],
-        "weights": kept,
+        "features": list(kept),
+        "weights": pack_weights(kept.values()),
     }
 
 
@@ -172,9 +173,9 @@ def main() -> None:
         for label, _, text in rows[:: len(rows) // CHECKS][:CHECKS]
     ]
     OUTPUT.write_text(json.dumps(model, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
-    weights = model["weights"]
-    assert isinstance(weights, dict)
-    print(f"{OUTPUT.name}: {len(weights)} features, {len(classes)} classes, {len(rows)} development notes")
+    features = model["features"]
+    assert isinstance(features, list)
+    print(f"{OUTPUT.name}: {len(features)} features, {len(classes)} classes, {len(rows)} development notes")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.contract.messages import InboundChoice, InboundSink, InboundText, OutboundMessage
+from bot.contract.stopping import finish_or_cancel
 
 #: Seconds ``stop`` waits for a typed line's handling to commit before cancelling it.
 STOP_GRACE = 2.0
@@ -70,11 +71,9 @@ class ConsoleAdapter:
         """
         if self._reader is not None:
             self._stopping = True
-            if self._handling:
-                await asyncio.wait({self._reader}, timeout=STOP_GRACE)
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            if not self._handling:
+                self._reader.cancel()  # waiting for input: nothing to finish
+            await finish_or_cancel({self._reader}, STOP_GRACE)
             self._reader = None
         self._sink = None
         if self._own_image_dir is not None:

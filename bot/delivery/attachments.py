@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from bot.contract.stopping import finish_or_cancel
 from bot.signals import drawing
 from bot.signals.drawing import Chart
 from bot.store import Database, Session, outbox, waiting
@@ -74,11 +75,7 @@ class Attachments:
         A message whose image was not attached goes without it when its hold runs out. Cancelled inside the
         transaction that attaches it, the attaching rolled back and the database driver logged a traceback.
         """
-        if self._pending:
-            _, late = await asyncio.wait(set(self._pending), timeout=STOP_GRACE)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        await finish_or_cancel(set(self._pending), STOP_GRACE)
 
     def _start(self, idempotency_key: str, chart: Chart) -> None:
         task = asyncio.get_running_loop().create_task(self._attach(idempotency_key, chart), name="draw-attachment")

@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 
 from bot.contract.adapter import Adapter, SendError
 from bot.contract.messages import OutboundMessage
+from bot.contract.stopping import finish_or_cancel
 from bot.delivery.attachments import Attachments
 from bot.delivery.outgoing import PRIVACY_NOTICE_FOR
 from bot.delivery.ratelimit import PlatformLimiter, RateLimits
@@ -235,10 +236,7 @@ class OutboxWorker:
         if self._task is not None:
             self._stopping = True
             self._wake.set()
-            done, _ = await asyncio.wait({self._task}, timeout=STOP_GRACE)
-            if not done:
-                self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await finish_or_cancel({self._task}, STOP_GRACE)
             self._task = None
             self._stopping = False
         await self.attachments.close()

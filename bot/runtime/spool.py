@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bot.contract.messages import InboundBlocked, InboundChoice, InboundEvent, InboundSink, InboundText
+from bot.contract.stopping import finish_or_cancel
 from bot.store.sealing import PLAIN, Sealer, UnreadableSealError
 
 log = logging.getLogger(__name__)
@@ -103,11 +104,7 @@ class Spool:
         roll back harmlessly, but the driver logs a traceback on the way. A worker waiting to retry stops at once.
         """
         self._stopping.set()
-        if self._workers:
-            _, stuck = await asyncio.wait(set(self._workers.values()), timeout=STOP_GRACE)
-            for worker in stuck:
-                worker.cancel()
-        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        await finish_or_cancel(list(self._workers.values()), STOP_GRACE)
         self._workers.clear()
         if self._file is not None and self._path is not None:
             unhandled = self.pending

@@ -25,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.contract.stopping import finish_or_cancel
 from bot.observability.outages import OutageLog
 from bot.scheduling.client_schedule import ClientSchedule, slots_after
 from bot.scheduling.dispatch import Dispatcher
@@ -184,11 +185,9 @@ class Scheduler:
             self._flush.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flush
-        if self._passes:
-            _, stuck = await asyncio.wait(set(self._passes), timeout=STOP_GRACE)
-            for task in stuck:  # waiting on a database that is away, most likely; the next start catches up
-                task.cancel()
-            await asyncio.gather(*stuck, return_exceptions=True)
+        # A pass still running after the grace is waiting on a database that is away, most likely; cancelled, it
+        # rolls back, and the next start's catch-up does what it had not.
+        await finish_or_cancel(set(self._passes), STOP_GRACE)
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 

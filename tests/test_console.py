@@ -187,12 +187,7 @@ async def test_a_stop_lets_a_typed_line_being_handled_commit_and_cancels_a_wait_
         await console.start(sink)
         typing.write("dana: fine\n")
         typing.flush()
-        await asyncio.wait_for(sink.handling.wait(), timeout=10)
-        stopping = asyncio.create_task(console.stop())
-        await asyncio.sleep(0.1)
-        assert not stopping.done(), "stop did not wait for the line being handled"
-        sink.commit.set()
-        await asyncio.wait_for(stopping, timeout=10)
+        await sink.stop_while_handling(console.stop)
         assert [(e.sender, getattr(e, "text", None)) for e in sink.handled] == [("dana", "fine")]
         assert sink.cancelled == []
         # Waiting for the next line (nothing typed), the reader is cancelled at once.

@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet
 from bot.contract.messages import InboundChoice, InboundEvent, InboundText
 from bot.runtime import spool as spool_module
 from bot.runtime.spool import Spool, encode
-from bot.store.sealing import Sealer
+from bot.store.sealing import PLAIN, Sealer
 from tests.fakes.slow_sink import SlowSink
 
 WAIT = 0.01
@@ -35,6 +35,20 @@ async def eventually(check: object, seconds: float = 10) -> None:
     async with asyncio.timeout(seconds):
         while not check():  # type: ignore[operator]  # noqa: ASYNC110 - the condition is the spool's work
             await asyncio.sleep(0.01)
+
+
+async def handled_at_start(directory: Path, sealer: Sealer = PLAIN) -> list[InboundEvent]:
+    """What a spool started on ``directory`` handles of the events left there (once it has handled one)."""
+    handled: list[InboundEvent] = []
+
+    async def record(event: InboundEvent) -> None:
+        handled.append(event)
+
+    spool = Spool(directory, record, sealer=sealer, first_wait=WAIT)
+    await spool.start()
+    await eventually(lambda: handled)
+    await spool.stop()
+    return handled
 
 
 async def test_an_event_is_kept_on_disk_and_handled_again_until_it_commits(tmp_path: Path) -> None:
@@ -91,16 +105,7 @@ async def test_events_a_killed_process_left_are_adopted_and_handled_at_start(tmp
         {"done": 1},
     ]
     left.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"add": 3, "ev')
-    handled: list[InboundEvent] = []
-
-    async def sink(event: InboundEvent) -> None:
-        handled.append(event)
-
-    spool = Spool(tmp_path, sink, first_wait=WAIT)
-    await spool.start()
-    await eventually(lambda: handled)
-    await spool.stop()
-    assert handled == [text("U2", "e2", "see you")]
+    assert await handled_at_start(tmp_path) == [text("U2", "e2", "see you")]
     assert not left.exists()
 
 
@@ -162,11 +167,7 @@ async def test_what_a_client_wrote_is_sealed_in_a_private_file_and_waits_for_a_p
     await without_the_key.stop()
     assert handled == []
     assert kept.exists()
-    with_the_key = Spool(folder, sink, sealer=Sealer([key]), first_wait=WAIT)
-    await with_the_key.start()
-    await eventually(lambda: handled)
-    await with_the_key.stop()
-    assert handled == [text("U1", "e1", "I dread our sessions")]
+    assert await handled_at_start(folder, Sealer([key])) == [text("U1", "e1", "I dread our sessions")]
     assert not kept.exists()
 
 
@@ -179,24 +180,10 @@ async def test_a_stop_lets_the_event_being_handled_commit_and_leaves_the_rest_on
     first, second = text("U1", "e1"), text("U1", "e2")
     await spool(first)
     await spool(second)
-    await asyncio.wait_for(sink.handling.wait(), timeout=10)
-    stopping = asyncio.create_task(spool.stop())
-    await asyncio.sleep(0.1)
-    assert not stopping.done(), "stop did not wait for the event being handled"
-    sink.commit.set()
-    await asyncio.wait_for(stopping, timeout=10)
+    await sink.stop_while_handling(spool.stop)
     assert (sink.handled, sink.cancelled) == ([first], [])
     assert len(files(tmp_path)) == 1  # the second event is owed to the next start
-    restarted: list[InboundEvent] = []
-
-    async def record(event: InboundEvent) -> None:
-        restarted.append(event)
-
-    later = Spool(tmp_path, record, first_wait=WAIT)
-    await later.start()
-    await eventually(lambda: restarted)
-    await later.stop()
-    assert restarted == [second]
+    assert await handled_at_start(tmp_path) == [second]
 
 
 async def test_a_stop_ends_a_wait_to_retry_at_once_and_keeps_the_event(

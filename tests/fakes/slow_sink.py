@@ -7,6 +7,7 @@ For the tests of a stop that comes while an event is being handled: the stop mus
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from bot.contract.messages import InboundEvent
 
@@ -26,3 +27,12 @@ class SlowSink:
             self.cancelled.append(event)
             raise
         self.handled.append(event)
+
+    async def stop_while_handling(self, stop: Callable[[], Awaitable[None]]) -> None:
+        """Call ``stop`` once an event is being handled, check that it waits for the handling, then let it commit."""
+        await asyncio.wait_for(self.handling.wait(), timeout=10)
+        stopping = asyncio.ensure_future(stop())
+        await asyncio.sleep(0.1)
+        assert not stopping.done(), "stop did not wait for the event being handled"
+        self.commit.set()
+        await asyncio.wait_for(stopping, timeout=10)

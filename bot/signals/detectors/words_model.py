@@ -162,9 +162,14 @@ def pack_weights(rows: Iterable[Sequence[float]]) -> str:
     """The model file's ``weights``: every row of weights in thousandths, as little-endian 16-bit integers, in
     base64 (``tools/train_words_model.py`` writes it, ``parse_words_model`` reads it)."""
     packed = array("h", (round(weight * SCALE) for row in rows for weight in row))
+    return base64.b64encode(_little_endian(packed).tobytes()).decode("ascii")
+
+
+def _little_endian(packed: array[int]) -> array[int]:
+    """Swap ``packed`` in place between the file's little-endian order and this machine's, if they differ."""
     if sys.byteorder == "big":
         packed.byteswap()
-    return base64.b64encode(packed.tobytes()).decode("ascii")
+    return packed
 
 
 def parse_words_model(source: str) -> WordsModel:
@@ -173,8 +178,7 @@ def parse_words_model(source: str) -> WordsModel:
     features = [str(f) for f in data["features"]]
     packed = array("h")
     packed.frombytes(base64.b64decode(data["weights"]))
-    if sys.byteorder == "big":
-        packed.byteswap()
+    _little_endian(packed)
     if not any(map(routine, classes)) or len(packed) != len(features) * len(classes):
         raise ValueError(f"{MODEL_FILE}: every feature needs one weight per class, and a '{NONE}' class")
     return WordsModel(classes, tuple(float(b) for b in data["bias"]), _Rows(features, packed, len(classes)))

@@ -45,6 +45,9 @@ class Attachments:
         self._database = database
         self._clock = clock
         self._pending: set[asyncio.Task[None]] = set()
+        #: How many held messages have been let go (image attached or given up): a drain that claimed nothing
+        #: compares it with its value before the claim, since a release during the claim went unseen by it.
+        self.released = 0
         self._on_attached: Callable[[], None] = lambda: None
 
     def notify(self, on_attached: Callable[[], None]) -> None:
@@ -99,4 +102,5 @@ class Attachments:
                 "attaching the image of %s failed; the message goes without it after its hold", idempotency_key
             )
             return
+        self.released += 1
         self._on_attached()

@@ -258,6 +258,7 @@ class OutboxWorker:
         self._recording = False
         loop = asyncio.get_running_loop()
         record_by = 0.0
+        released = self.attachments.released
         try:
             while not self._stopping:
                 # Settle first: a recipient's next message becomes claimable only once this one is recorded.
@@ -267,11 +268,14 @@ class OutboxWorker:
                 if not sending or len(self._delivered) >= self._batch_floor or loop.time() >= record_by:
                     room = self._concurrency - len(sending)
                     wanted = room >= self._batch_floor or (room > 0 and not sending)
+                    released = self.attachments.released
                     for claimed in await self._settle(min(room, self._batch_size) if wanted else 0):
                         sending.start(self._deliver(claimed))
                         attempted += 1
                     record_by = loop.time() + RECORD_DELAY
                 if not sending:
+                    if self.attachments.released != released:
+                        continue  # a held message was let go while the claim looked: claim again
                     if not self.attachments.pending:
                         return attempted
                     await self.attachments.wait_for_one()
